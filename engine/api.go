@@ -1,25 +1,35 @@
 package engine
 
 import (
-	"context"
-	"io"
 	"io/fs"
 	"time"
-
-	"github.com/vpcalertd/vpcalertd/alert"
-	"github.com/vpcalertd/vpcalertd/event"
 )
 
 // Options configure an Engine. Zero values get defaults in New.
 type Options struct {
-	// Ruleset is the ruleset tree (decoders/, rules/, lists/). Nil means
-	// the built-in one.
+	// Ruleset is the ruleset tree (decoders/, rules/, lists/, mitre.yml).
+	// Nil means the built-in one.
 	Ruleset fs.FS
+	// UserRulesets are layered over Ruleset in order: their rules/ and
+	// lists/ add rules and lists, and a rule with overwrite: true replaces
+	// a built-in rule of the same id.
+	UserRulesets []fs.FS
 	// ManagerName is the manager and agent name in alerts; default: the host
 	// name.
 	ManagerName string
 	// Now is the processing clock; default time.Now.
 	Now func() time.Time
+	// Location is the time zone of alert timestamps; default UTC.
+	Location *time.Location
+	// IDOffset is where the offset half of alert ids ("<epoch>.<offset>")
+	// starts, e.g. the size of the alerts file being appended to; Wazuh uses
+	// the byte offset of the alert in its log.
+	IDOffset int64
+	// LogAlertLevel is the lowest level written (Wazuh's log_alert_level);
+	// default 3.
+	LogAlertLevel int
+	// EmailAlertLevel sets rule.mail (Wazuh's email_alert_level); default 12.
+	EmailAlertLevel int
 	// OnError receives every non-fatal problem, such as a bad line, already
 	// formatted as "path:line: reason". Default: discard.
 	OnError func(err error)
@@ -42,8 +52,3 @@ func (s *Stats) Add(o Stats) {
 	s.Alerts += o.Alerts
 	s.BadLines += o.BadLines
 }
-
-var _ = event.Origin{}
-var _ alert.Sink = alert.Discard{}
-var _ context.Context
-var _ io.Reader

@@ -284,7 +284,7 @@ func AppendPythonString(dst []byte, s string) []byte {
 
 // AppendCJSONString appends s quoted as cJSON prints it: ", \ and control
 // characters escaped, everything else (UTF-8, '/') raw.
-func AppendCJSONString(dst []byte, s string) []byte {
+func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	last := 0
 	for i := 0; i < len(s); i++ {

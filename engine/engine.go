@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/rules"
+	"github.com/vpcalertd/vpcalertd/ruleset"
+)
+
+// Engine decodes raw streams, evaluates the rules and writes alerts. It is
+// safe for concurrent use: several objects may be processed at once, sharing
+// the rules' counters and correlation memory.
+type Engine struct {
+	opts     Options
+	decoders *decoders.Set
+	rules    *rules.Set
+	frags    []ruleFrag // per rule, by rules.Rule.Index
+	manager  []byte     // the manager name as a JSON string
+	offset   atomic.Int64
+	workers  sync.Pool
+}
+
+// New loads the ruleset and returns an Engine.
+func New(opts Options) (*Engine, error) {
+	if opts.Ruleset == nil {
+		opts.Ruleset = ruleset.FS
+	}
+	if opts.ManagerName == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		opts.ManagerName = h
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.LogAlertLevel == 0 {
+		opts.LogAlertLevel = 3
+	}
+	if opts.EmailAlertLevel == 0 {
+		opts.EmailAlertLevel = 12
+	}
+	if opts.OnError == nil {
+		opts.OnError = func(error) {}
+	}
+	rs, err := LoadRules(opts)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := decoders.Load(opts.Ruleset, "decoders")
+	if err != nil {
+		return nil, fmt.Errorf("decoders: %w", err)
+	}
+	e := &Engine{opts: opts, decoders: dec, rules: rs}
+	e.manager = event.AppendCJSONString(nil, opts.ManagerName)
+	e.offset.Store(opts.IDOffset)
+	for _, r := range rs.Rules() {
+		for len(e.frags) <= r.Index() {
+			e.frags = append(e.frags, ruleFrag{})
+		}
+		e.frags[r.Index()] = newRuleFrag(r)
+	}
+	e.workers.New = func() any { return &worker{} }
+	return e, nil
+}
+
+// LoadRules loads the rules of the ruleset and user layers in opts.
+func LoadRules(opts Options) (*rules.Set, error) {
+	fsys := opts.Ruleset
+	if fsys == nil {
+		fsys = ruleset.FS
+	}
+	layers := []rules.Layer{{FS: fsys, RulesDir: "rules", ListsDir: "lists"}}
+	for _, u := range opts.UserRulesets {
+		layers = append(layers, userLayer(u))
+	}
+	rs, err := rules.Load(layers, rules.Options{LogAlertLevel: opts.LogAlertLevel, EmailAlertLevel: opts.EmailAlertLevel})
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	return rs, nil
+}
+
+// userLayer reads a user directory laid out like the ruleset (rules/,
+// lists/), or holding rule files at its top.
+func userLayer(fsys fs.FS) rules.Layer {
+	l := rules.Layer{FS: fsys, RulesDir: ".", ListsDir: ""}
+	if st, err := fs.Stat(fsys, "rules"); err == nil && st.IsDir() {
+		l.RulesDir = "rules"
+	}
+	if st, err := fs.Stat(fsys, "lists"); err == nil && st.IsDir() {
+		l.ListsDir = "lists"
+	}
+	return l
+}
+
+// Rules returns the loaded rules.
+func (e *Engine) Rules() *rules.Set { return e.rules }
+
+// Decoders returns the loaded decoders.
+func (e *Engine) Decoders() *decoders.Set { return e.decoders }
+
+// worker holds the per-goroutine buffers of Process.
+type worker struct {
+	ev        event.Event
+	head      []byte
+	tail      []byte
+	line      []byte
+	tsMilli   int64
+	timestamp []byte
+}
+
+// Process reads one file or object from r, decodes it, evaluates the rules on
+// every record and writes the alerts to sink in record order. Bad records are
+// reported through Options.OnError, counted, and skipped. A stream that ends
+// early (a truncated gzip stream, broken JSON) is reported too and returned
+// as the error, after the alerts of everything read before it were written;
+// a sink error stops processing and is returned.
+func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (Stats, error) {
+	var stats Stats
+	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: e.opts.OnError})
+	if err != nil {
+		return stats, err
+	}
+	w := e.workers.Get().(*worker)
+	defer e.workers.Put(w)
+	defer func() {
+		stats.Bytes = st.BytesRead()
+		stats.Records = st.Records()
+	}()
+	var streamErr error
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return stats, ctx.Err()
+		}
+		err := st.Next(&w.ev)
+		if err != nil {
+			if err == io.EOF {
+				break
+			}
+			var re *decoders.RecordError
+			if errors.As(err, &re) {
+				stats.BadLines++
+				e.opts.OnError(err)
+				continue
+			}
+			var se *decoders.StreamError
+			if errors.As(err, &se) {
+				stats.BadLines++
+				e.opts.OnError(err)
+				streamErr = err
+				break
+			}
+			return stats, err
+		}
+		stats.Events++
+		now := e.opts.Now()
+		m := e.rules.Eval(&w.ev, now, nil)
+		if !m.Alert {
+			continue
+		}
+		a := alert.Alert{
+			RuleID: m.Rule.ID(),
+			Level:  m.Rule.Level(),
+			Time:   now,
+			Origin: w.ev.Origin,
+		}
+		a.JSON = e.appendAlert(w, &w.ev, &m, now)
+		if err := sink.Write(&a); err != nil {
+			return stats, err
+		}
+		stats.Alerts++
+	}
+	return stats, streamErr
+}
+
+// appendAlert renders the alert into w.line and returns it.
+func (e *Engine) appendAlert(w *worker, ev *event.Event, m *rules.Match, now time.Time) []byte {
+	w.head = e.appendHead(w.head[:0], w, m, now)
+	w.tail = e.appendTail(w.tail[:0], ev, m)
+	epoch := now.Unix()
+	for {
+		off := e.offset.Load()
+		n := int64(len(w.head)+len(w.tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1+digits(off))
+		if e.offset.CompareAndSwap(off, off+n) {
+			w.line = append(w.line[:0], w.head...)
+			w.line = append(w.line, `"id":"`...)
+			w.line = strconv.AppendInt(w.line, epoch, 10)
+			w.line = append(w.line, '.')
+			w.line = strconv.AppendInt(w.line, off, 10)
+			w.line = append(w.line, `",`...)
+			w.line = append(w.line, w.tail...)
+			return w.line
+		}
+	}
+}
+
+func digits(v int64) int {
+	n := 1
+	if v < 0 {
+		n++
+		v = -v
+	}
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
+}
