@@ -17,6 +17,13 @@ type Options struct {
 	// ManagerName is the manager and agent name in alerts; default: the host
 	// name.
 	ManagerName string
+	// Agent is the agent in alerts; default {"id":"000","name":ManagerName},
+	// as for Wazuh's wodle running on the manager. Set it to look like an
+	// agent-forwarded event (reference/wazuh.md §4.2).
+	Agent *Agent
+	// Cluster, when set, adds the cluster object Wazuh writes when its
+	// cluster is enabled and not hidden.
+	Cluster *Cluster
 	// Now is the processing clock; default time.Now.
 	Now func() time.Time
 	// Location is the time zone of alert timestamps; default UTC.
@@ -51,4 +58,17 @@ func (s *Stats) Add(o Stats) {
 	s.Events += o.Events
 	s.Alerts += o.Alerts
 	s.BadLines += o.BadLines
+}
+
+// Agent names the agent of an alert.
+type Agent struct {
+	ID   string
+	Name string
+	IP   string // omitted when empty or "any"
+}
+
+// Cluster names the Wazuh cluster and node of an alert.
+type Cluster struct {
+	Name string
+	Node string
 }

@@ -27,7 +27,8 @@ type Engine struct {
 	decoders *decoders.Set
 	rules    *rules.Set
 	frags    []ruleFrag // per rule, by rules.Rule.Index
-	manager  []byte     // the manager name as a JSON string
+	agent    []byte     // "agent":{…},"manager":{…},
+	cluster  []byte     // "cluster":{…}, or nothing
 	offset   atomic.Int64
 	workers  sync.Pool
 }
@@ -68,7 +69,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("decoders: %w", err)
 	}
 	e := &Engine{opts: opts, decoders: dec, rules: rs}
-	e.manager = event.AppendCJSONString(nil, opts.ManagerName)
+	e.agent, e.cluster = agentJSON(opts)
 	e.offset.Store(opts.IDOffset)
 	for _, r := range rs.Rules() {
 		for len(e.frags) <= r.Index() {

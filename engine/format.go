@@ -79,11 +79,34 @@ func (e *Engine) appendHead(dst []byte, w *worker, m *rules.Match, now time.Time
 		dst = append(dst, `,"mail":false`...)
 	}
 	dst = append(dst, f.groups...)
-	dst = append(dst, `,"agent":{"id":"000","name":`...)
-	dst = append(dst, e.manager...)
-	dst = append(dst, `},"manager":{"name":`...)
-	dst = append(dst, e.manager...)
-	return append(dst, `},`...)
+	return append(dst, e.agent...)
+}
+
+// agentJSON renders the agent and manager objects and the cluster object.
+func agentJSON(opts Options) (agent, cluster []byte) {
+	a := Agent{ID: "000", Name: opts.ManagerName}
+	if opts.Agent != nil {
+		a = *opts.Agent
+	}
+	agent = append(agent, `,"agent":{"id":`...)
+	agent = event.AppendCJSONString(agent, a.ID)
+	agent = append(agent, `,"name":`...)
+	agent = event.AppendCJSONString(agent, a.Name)
+	if a.IP != "" && a.IP != "any" {
+		agent = append(agent, `,"ip":`...)
+		agent = event.AppendCJSONString(agent, a.IP)
+	}
+	agent = append(agent, `},"manager":{"name":`...)
+	agent = event.AppendCJSONString(agent, opts.ManagerName)
+	agent = append(agent, `},`...)
+	if opts.Cluster != nil {
+		cluster = append(cluster, `"cluster":{"name":`...)
+		cluster = event.AppendCJSONString(cluster, opts.Cluster.Name)
+		cluster = append(cluster, `,"node":`...)
+		cluster = event.AppendCJSONString(cluster, opts.Cluster.Node)
+		cluster = append(cluster, `},`...)
+	}
+	return agent, cluster
 }
 
 // appendEscapedTail appends s escaped for the inside of a JSON string (the
@@ -99,6 +122,7 @@ func appendEscapedTail(dst, s []byte) []byte {
 
 // appendTail renders everything after the alert id.
 func (e *Engine) appendTail(dst []byte, ev *event.Event, m *rules.Match) []byte {
+	dst = append(dst, e.cluster...)
 	if len(m.PreviousOutput) > 0 {
 		dst = append(dst, `"previous_output":`...)
 		dst = event.AppendCJSONString(dst, m.PreviousOutput)
