@@ -67,10 +67,13 @@ func TestWazuhParity(t *testing.T) {
 			},
 		},
 		{
-			name:     "vpcflow agent-forwarded with cluster",
-			files:    []string{vpcMirror + "123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e.log.gz"},
-			opts:     collector.LocalOptions{Bucket: "my-vpc-flowlogs"},
-			mod:      func(o *Options) { o.Agent = &Agent{ID: "001", Name: "aws-collector", IP: "10.0.0.5"}; o.Cluster = &Cluster{Name: "wazuh", Node: "node01"} },
+			name:  "vpcflow agent-forwarded with cluster",
+			files: []string{vpcMirror + "123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e.log.gz"},
+			opts:  collector.LocalOptions{Bucket: "my-vpc-flowlogs"},
+			mod: func(o *Options) {
+				o.Agent = &Agent{ID: "001", Name: "aws-collector", IP: "10.0.0.5"}
+				o.Cluster = &Cluster{Name: "wazuh", Node: "node01"}
+			},
 			expected: "../testdata/wazuh-parity/vpcflow-agent-forwarded-cluster-enabled.alert.CONSTRUCTED.jsonl",
 		},
 		{
