@@ -1,0 +1,382 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// builder turns specs into a Config, collecting every problem.
+type builder struct {
+	file string     // the YAML file, "" when the configuration is an ossec.conf
+	root *yaml.Node // its root mapping, nil when absent
+	dir  string     // relative paths are resolved against it
+	errs []error
+}
+
+func (b *builder) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(b.dir, p)
+}
+
+// pos returns the position of the YAML key path, or of its nearest parent.
+func (b *builder) pos(path ...any) string {
+	if b.root == nil {
+		return b.file
+	}
+	n, _ := nodeAt(b.root, path...)
+	return nodePos(b.file, n)
+}
+
+func (b *builder) errf(pos, key, format string, args ...any) {
+	b.errs = append(b.errs, &Error{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// bucketSrc says where a bucket spec came from, for error messages.
+type bucketSrc struct {
+	pos func(key string) string // position of a key of the bucket
+	key func(key string) string // the key as the user wrote it, e.g. buckets[1].regions
+}
+
+func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, error) {
+	cfg := &Config{
+		Interval:         DefaultInterval,
+		RunOnStart:       true,
+		SkipOnError:      true,
+		LookBack:         DefaultLookBack,
+		Concurrency:      DefaultConcurrency,
+		StatePath:        DefaultStatePath,
+		ProgressInterval: DefaultProgressInterval,
+		ShutdownGrace:    DefaultShutdownGrace,
+		Log:              Log{Level: "info", Format: "text"},
+	}
+	removeDefault := false
+	if w != nil {
+		if w.Interval != nil {
+			cfg.Interval = *w.Interval
+		}
+		setBool(&cfg.RunOnStart, w.RunOnStart)
+		setBool(&cfg.SkipOnError, w.SkipOnError)
+		setBool(&removeDefault, w.RemoveFromBucket)
+	}
+	if spec.Interval != nil {
+		cfg.Interval = time.Duration(*spec.Interval)
+	}
+	setBool(&cfg.RunOnStart, spec.RunOnStart)
+	setBool(&cfg.SkipOnError, spec.SkipOnError)
+	setBool(&removeDefault, spec.RemoveFromBucket)
+	if cfg.Interval < time.Second {
+		b.errf(b.pos("interval"), "interval", "must be at least 1s, got %v", cfg.Interval)
+	}
+	if spec.LookBack != nil {
+		cfg.LookBack = time.Duration(*spec.LookBack)
+	}
+	if spec.Concurrency != 0 {
+		cfg.Concurrency = spec.Concurrency
+		if spec.Concurrency < 1 || spec.Concurrency > 256 {
+			b.errf(b.pos("concurrency"), "concurrency", "must be between 1 and 256, got %d", spec.Concurrency)
+		}
+	}
+	if spec.State != "" {
+		cfg.StatePath = b.abs(spec.State)
+	}
+	cfg.ManagerName = spec.ManagerName
+	cfg.Ruleset = b.abs(spec.Ruleset)
+	if spec.ProgressInterval != nil {
+		cfg.ProgressInterval = time.Duration(*spec.ProgressInterval)
+	}
+	if spec.ShutdownGrace != nil {
+		cfg.ShutdownGrace = time.Duration(*spec.ShutdownGrace)
+	}
+	b.buildLog(spec.Log, &cfg.Log)
+	b.buildOutputs(spec.Outputs, &cfg.Output)
+
+	seen := map[string]string{}
+	for i, bs := range spec.Buckets {
+		i := i
+		src := bucketSrc{
+			pos: func(key string) string {
+				if key == "" {
+					return b.pos("buckets", i)
+				}
+				return b.pos("buckets", i, key)
+			},
+			key: func(key string) string {
+				k := fmt.Sprintf("buckets[%d]", i)
+				if key != "" {
+					k += "." + key
+				}
+				return k
+			},
+		}
+		b.addBucket(cfg, bs, src, removeDefault, seen)
+	}
+	if w != nil && !w.Disabled {
+		for _, ob := range w.Buckets {
+			b.addBucket(cfg, ob.spec, ob.src, removeDefault, seen)
+		}
+	}
+	if len(cfg.Buckets) == 0 && len(b.errs) == 0 {
+		msg := "no buckets configured"
+		if w != nil && w.Disabled {
+			msg += fmt.Sprintf(" (the aws-s3 wodle of %s is disabled)", w.file)
+		}
+		b.errf(b.pos("buckets"), "buckets", "%s", msg)
+	}
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
+	}
+	return cfg, nil
+}
+
+func setBool(dst *bool, v *bool) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func (b *builder) buildLog(s logSpec, l *Log) {
+	if s.Level != "" {
+		l.Level = strings.ToLower(s.Level)
+	}
+	if s.Format != "" {
+		l.Format = strings.ToLower(s.Format)
+	}
+	if !oneOf(l.Level, "debug", "info", "warn", "error") {
+		b.errf(b.pos("log", "level"), "log.level", "unknown level %q (expected one of [debug info warn error])", s.Level)
+	}
+	if !oneOf(l.Format, "text", "json") {
+		b.errf(b.pos("log", "format"), "log.format", "unknown format %q (expected one of [text json])", s.Format)
+	}
+}
+
+func (b *builder) buildOutputs(s outputsSpec, o *Output) {
+	o.Stdout = s.Stdout
+	if s.File == nil {
+		if !s.Stdout {
+			o.File = &FileOutput{Path: DefaultAlertsPath, Fsync: FsyncCommit}
+		}
+		return
+	}
+	f := &FileOutput{Path: b.abs(s.File.Path), Fsync: FsyncCommit, MaxSize: int64(s.File.Rotate.MaxSize), Daily: s.File.Rotate.Daily}
+	if f.Path == "" {
+		b.errf(b.pos("outputs", "file"), "outputs.file.path", "missing: the alerts file to append to")
+	}
+	if s.File.Fsync != "" {
+		f.Fsync = FsyncPolicy(strings.ToLower(s.File.Fsync))
+		if f.Fsync != FsyncCommit && f.Fsync != FsyncNone {
+			b.errf(b.pos("outputs", "file", "fsync"), "outputs.file.fsync", "unknown policy %q (expected one of [commit none])", s.File.Fsync)
+		}
+	}
+	if f.MaxSize != 0 && f.MaxSize < 4096 {
+		b.errf(b.pos("outputs", "file", "rotate", "max_size"), "outputs.file.rotate.max_size", "must be at least 4KiB, got %d bytes", f.MaxSize)
+	}
+	o.File = f
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, v := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	accountRe    = regexp.MustCompile(`^\d{12}$`)
+	orgRe        = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	regionRe     = regexp.MustCompile(`^([a-z]{2}(-gov)?)-([a-z]+)-\d$`)
+	bucketNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	roleARNRe    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
+)
+
+// IsRegion says whether s looks like an AWS region name (Wazuh's check,
+// reference/wazuh.md §1.1).
+func IsRegion(s string) bool { return regionRe.MatchString(s) }
+
+// IsAccountID says whether s is a 12-digit AWS account id.
+func IsAccountID(s string) bool { return accountRe.MatchString(s) }
+
+func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefault bool, seen map[string]string) {
+	if s.Disabled {
+		return
+	}
+	n := len(b.errs)
+	errf := func(key, format string, args ...any) { b.errf(src.pos(key), src.key(key), format, args...) }
+	bk := Bucket{
+		Name:             strings.TrimSpace(s.Name),
+		AccountAlias:     s.AccountAlias,
+		OrganizationID:   s.OrganizationID,
+		Profile:          s.Profile,
+		RoleARN:          s.RoleARN,
+		ExternalID:       s.ExternalID,
+		RemoveFromBucket: removeDefault,
+		Pos:              src.pos(""),
+	}
+	setBool(&bk.RemoveFromBucket, s.RemoveFromBucket)
+	switch t := event.LogType(strings.ToLower(s.Type)); t {
+	case event.LogTypeVPCFlow, event.LogTypeCloudTrail:
+		bk.Type = t
+	case "":
+		errf("type", "missing: the log type (expected one of [cloudtrail vpcflow])")
+	default:
+		errf("type", "unsupported bucket type %q (expected one of [cloudtrail vpcflow])", s.Type)
+	}
+	if bk.Name == "" {
+		errf("name", "missing: the bucket name")
+	} else if !bucketNameRe.MatchString(bk.Name) || strings.Contains(bk.Name, "..") {
+		errf("name", "%q is not a valid S3 bucket name", bk.Name)
+	}
+	bk.Path = cleanPrefix(s.Path)
+	bk.PathSuffix = cleanPrefix(s.PathSuffix)
+	for _, a := range s.AccountID {
+		if !accountRe.MatchString(a) {
+			errf("aws_account_id", "%q is not a 12-digit AWS account id", a)
+		}
+	}
+	bk.AccountIDs = uniqueSorted(s.AccountID)
+	if bk.OrganizationID != "" && !orgRe.MatchString(bk.OrganizationID) {
+		errf("aws_organization_id", "%q is not an organization id (o- and 10 to 32 lower-case letters or digits)", bk.OrganizationID)
+	}
+	for _, r := range s.Regions {
+		if !regionRe.MatchString(r) {
+			errf("regions", "%q is not an AWS region (like us-east-1)", r)
+		}
+	}
+	bk.Regions = uniqueSorted(s.Regions)
+	if s.OnlyLogsAfter != "" {
+		d, err := ParseDate(s.OnlyLogsAfter)
+		if err != nil {
+			errf("only_logs_after", "%v", err)
+		}
+		bk.OnlyLogsAfter = d
+	}
+	if s.DiscardRegex != nil {
+		bk.DiscardField = strings.TrimSpace(s.DiscardRegex.Field)
+		if bk.DiscardField == "" {
+			errf("discard_regex", "missing field: the record field the regex is tested on")
+		}
+		if s.DiscardRegex.Regex == "" {
+			errf("discard_regex", "missing regex")
+		} else if re, err := regexp.Compile(`^(?:` + s.DiscardRegex.Regex + `)`); err != nil {
+			errf("discard_regex", "bad regex: %v", err)
+		} else {
+			bk.DiscardRegex = re
+		}
+	}
+	if bk.RoleARN != "" && !roleARNRe.MatchString(bk.RoleARN) {
+		errf("iam_role_arn", "%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", bk.RoleARN)
+	}
+	if s.RoleDuration != nil {
+		bk.RoleDuration = time.Duration(*s.RoleDuration)
+		switch {
+		case bk.RoleARN == "":
+			errf("iam_role_duration", "only valid with iam_role_arn")
+		case bk.RoleDuration < 15*time.Minute || bk.RoleDuration > 12*time.Hour:
+			errf("iam_role_duration", "must be between 900 and 43200 seconds, got %v", bk.RoleDuration)
+		}
+	}
+	if bk.ExternalID != "" && bk.RoleARN == "" {
+		errf("external_id", "only valid with iam_role_arn")
+	}
+	var err error
+	if bk.STSEndpoint, err = endpointURL(s.STSEndpoint); err != nil {
+		errf("sts_endpoint", "%v", err)
+	}
+	if bk.ServiceEndpoint, err = endpointURL(s.ServiceEndpoint); err != nil {
+		errf("service_endpoint", "%v", err)
+	}
+	switch f := FlowLogFiles(strings.ToLower(s.FlowLogFiles)); f {
+	case "":
+		if bk.Type == event.LogTypeVPCFlow {
+			bk.FlowLogFiles = FlowLogFilesAll
+		}
+	case FlowLogFilesAll, FlowLogFilesDescribed:
+		if bk.Type != event.LogTypeVPCFlow {
+			errf("flow_log_files", "only valid for type vpcflow")
+		}
+		bk.FlowLogFiles = f
+	default:
+		errf("flow_log_files", "unknown selection %q (expected one of [all described])", s.FlowLogFiles)
+	}
+	if len(b.errs) > n {
+		return
+	}
+	id := bk.ID()
+	if prev, dup := seen[id]; dup {
+		errf("name", "duplicate bucket: type %s, bucket %q, path %q is already configured at %s", bk.Type, bk.Name, bk.Path+bk.PathSuffix, prev)
+		return
+	}
+	seen[id] = bk.Pos
+	cfg.Buckets = append(cfg.Buckets, bk)
+}
+
+// cleanPrefix trims a path and gives it one trailing slash, as Wazuh does.
+func cleanPrefix(p string) string {
+	p = strings.Trim(strings.TrimSpace(p), "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
+}
+
+func uniqueSorted(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	j := 0
+	for i := range out {
+		if i == 0 || out[i] != out[j-1] {
+			out[j] = out[i]
+			j++
+		}
+	}
+	return out[:j]
+}
+
+// ParseDate parses only_logs_after: Wazuh's YYYY-MMM-DD ("2024-JAN-31", any
+// case) or ISO YYYY-MM-DD. The result is midnight UTC.
+func ParseDate(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 11 && s[4] == '-' && s[8] == '-' {
+		norm := s[:5] + strings.ToUpper(s[5:6]) + strings.ToLower(s[6:8]) + s[8:]
+		if t, err := time.Parse("2006-Jan-02", norm); err == nil {
+			return t, nil
+		}
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("bad date %q (want YYYY-MMM-DD as Wazuh, e.g. 2024-JAN-31, or YYYY-MM-DD)", s)
+}
+
+// endpointURL checks an endpoint and gives it a scheme: Wazuh takes host
+// names such as a VPC endpoint's DNS name, which mean https.
+func endpointURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("%q is not an endpoint URL (want https://host[:port])", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}

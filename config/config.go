@@ -1,0 +1,141 @@
+package config
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// Config is the daemon's validated configuration, defaults applied.
+type Config struct {
+	// Interval is the time between two passes over the buckets (Wazuh's
+	// <interval>).
+	Interval time.Duration
+	// RunOnStart starts a pass at once instead of after one interval.
+	RunOnStart bool
+	// SkipOnError reports a bad object (truncated gzip, broken JSON) and goes
+	// on with the rest of the bucket; otherwise the bucket's pass stops at
+	// it and the object is tried again next interval.
+	SkipOnError bool
+	// LookBack is how far before the previous pass each pass lists again, so
+	// that objects delivered late are still read.
+	LookBack time.Duration
+	// Concurrency is the number of objects fetched and decoded at once.
+	Concurrency int
+	// StatePath is the file of the embedded state store.
+	StatePath string
+	// ManagerName is the manager and agent name in alerts; empty means the
+	// host name.
+	ManagerName string
+	// Ruleset is a ruleset directory replacing the built-in one; empty means
+	// built in.
+	Ruleset string
+	// ProgressInterval is how often a pass logs a progress line; 0 disables.
+	ProgressInterval time.Duration
+	// ShutdownGrace is how long objects in flight may finish after SIGTERM
+	// or SIGINT before they are abandoned (and read again on restart).
+	ShutdownGrace time.Duration
+	// Log configures the daemon's own log on stderr.
+	Log Log
+	// Output says where alerts go.
+	Output Output
+	// Buckets are the buckets to read, in configuration order.
+	Buckets []Bucket
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string // debug, info, warn or error
+	Format string // text or json
+}
+
+// Output says where alerts go. At least one of File and Stdout is set.
+type Output struct {
+	File   *FileOutput // nil: no alerts file
+	Stdout bool        // also write alerts to stdout
+	// TODO(lead): Indexer settings for output/indexer go here (outputs.indexer).
+}
+
+// FsyncPolicy says when the alerts file is fsync'd.
+type FsyncPolicy string
+
+// Fsync policies.
+const (
+	// FsyncCommit fsyncs the alerts file before objects are marked done,
+	// so that a power loss cannot lose alerts of objects marked read.
+	FsyncCommit FsyncPolicy = "commit"
+	// FsyncNone only flushes to the operating system: a crash of the daemon
+	// loses nothing, a crash of the machine may.
+	FsyncNone FsyncPolicy = "none"
+)
+
+// FileOutput is the alerts file, in Wazuh's alerts.json format.
+type FileOutput struct {
+	Path  string
+	Fsync FsyncPolicy
+	// MaxSize rotates the file once it holds at least this many bytes; 0
+	// means no size rotation.
+	MaxSize int64
+	// Daily rotates the file when the day changes.
+	Daily bool
+}
+
+// FlowLogFiles says which flow-log files of a vpcflow bucket are read.
+type FlowLogFiles string
+
+// Flow-log file selections.
+const (
+	// FlowLogFilesAll reads every flow-log file under the prefix, whoever
+	// owns the flow log: central buckets collecting other accounts' flow logs
+	// and files of deleted flow logs are read too. DescribeFlowLogs only
+	// supplies log formats.
+	FlowLogFilesAll FlowLogFiles = "all"
+	// FlowLogFilesDescribed reads only the files of flow logs that
+	// DescribeFlowLogs returns for the credentials, as Wazuh does.
+	FlowLogFilesDescribed FlowLogFiles = "described"
+)
+
+// Bucket is one <bucket> of the wodle: a bucket, a log type and where in
+// the bucket the logs are.
+type Bucket struct {
+	Type           event.LogType // vpcflow or cloudtrail
+	Name           string        // bucket name
+	Path           string        // prefix before AWSLogs/, "" or ending in '/'
+	PathSuffix     string        // folder after AWSLogs/, "" or ending in '/'
+	AccountIDs     []string      // accounts to read; empty: discovered from AWSLogs/
+	AccountAlias   string        // log_info.aws_account_alias
+	OrganizationID string        // organization trail id (o-…); empty: discovered
+	Regions        []string      // sorted, unique; empty: discovered per account
+	// OnlyLogsAfter is the first day read on the first run (UTC midnight);
+	// zero means the day of the first run, as Wazuh.
+	OnlyLogsAfter time.Time
+	// DiscardField and DiscardRegex drop records whose field matches the
+	// regex at its start (Wazuh's <discard_regex field="…">).
+	DiscardField string
+	DiscardRegex *regexp.Regexp
+	// Credentials: an AWS profile and an optional role to assume; the rest
+	// comes from the AWS SDK's default chain.
+	Profile      string
+	RoleARN      string
+	RoleDuration time.Duration // 0: the SDK's default
+	ExternalID   string
+	STSEndpoint  string // URL, empty for AWS's
+	// ServiceEndpoint is the S3 (and EC2) endpoint URL, for VPC endpoints or
+	// S3-compatible servers (path-style addressing); empty for AWS's.
+	ServiceEndpoint  string
+	RemoveFromBucket bool
+	FlowLogFiles     FlowLogFiles // vpcflow only
+	// Pos is where the bucket was configured, "file:line:col".
+	Pos string
+}
+
+// ID names the bucket configuration in logs and state: type, bucket and
+// path, e.g. "vpcflow:my-bucket/logs/".
+func (b *Bucket) ID() string {
+	id := string(b.Type) + ":" + b.Name + "/" + b.Path + b.PathSuffix
+	if b.OrganizationID != "" {
+		id += b.OrganizationID + "/"
+	}
+	return id
+}

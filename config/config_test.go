@@ -1,0 +1,296 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}
+
+func TestLoadYAML(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "vpcalertd.yml", `
+interval: 5m
+run_on_start: no
+skip_on_error: false
+remove_from_bucket: yes
+look_back: 2d
+concurrency: 8
+state: state/vpcalertd.db
+manager_name: wazuh-manager
+progress_interval: 0s
+shutdown_grace: 3s
+log: {level: debug, format: json}
+outputs:
+  file:
+    path: alerts/alerts.json
+    fsync: none
+    rotate: {max_size: 100MiB, daily: true}
+  stdout: true
+buckets:
+  - type: vpcflow
+    name: my-flow-logs
+    path: /central/
+    aws_account_id: "123456789012, 210987654321"
+    aws_account_alias: prod
+    regions: [us-east-1, eu-west-1, us-east-1]
+    only_logs_after: 2024-jan-31
+    discard_regex: {field: action, regex: ACCEPT}
+    aws_profile: audit
+    iam_role_arn: arn:aws:iam::123456789012:role/reader
+    iam_role_duration: 3600
+    external_id: ext-1
+    sts_endpoint: sts.us-east-1.amazonaws.com
+    service_endpoint: http://127.0.0.1:7070
+    remove_from_bucket: no
+    flow_log_files: described
+  - type: cloudtrail
+    name: my-trail
+    aws_organization_id: o-abcdefghij
+    only_logs_after: 2024-02-29
+`)
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, 5*time.Minute, cfg.Interval)
+	assert.False(t, cfg.RunOnStart)
+	assert.False(t, cfg.SkipOnError)
+	assert.Equal(t, 48*time.Hour, cfg.LookBack)
+	assert.Equal(t, 8, cfg.Concurrency)
+	assert.Equal(t, filepath.Join(dir, "state/vpcalertd.db"), cfg.StatePath)
+	assert.Equal(t, "wazuh-manager", cfg.ManagerName)
+	assert.Equal(t, time.Duration(0), cfg.ProgressInterval)
+	assert.Equal(t, 3*time.Second, cfg.ShutdownGrace)
+	assert.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)
+	assert.Equal(t, Output{Stdout: true, File: &FileOutput{Path: filepath.Join(dir, "alerts/alerts.json"), Fsync: FsyncNone, MaxSize: 100 << 20, Daily: true}}, cfg.Output)
+	require.Len(t, cfg.Buckets, 2)
+	b := cfg.Buckets[0]
+	assert.Equal(t, event.LogTypeVPCFlow, b.Type)
+	assert.Equal(t, "my-flow-logs", b.Name)
+	assert.Equal(t, "central/", b.Path)
+	assert.Equal(t, []string{"123456789012", "210987654321"}, b.AccountIDs)
+	assert.Equal(t, "prod", b.AccountAlias)
+	assert.Equal(t, []string{"eu-west-1", "us-east-1"}, b.Regions)
+	assert.Equal(t, time.Date(2024, 1, 31, 0, 0, 0, 0, time.UTC), b.OnlyLogsAfter)
+	assert.Equal(t, "action", b.DiscardField)
+	assert.True(t, b.DiscardRegex.MatchString("ACCEPT"))
+	assert.False(t, b.DiscardRegex.MatchString("XACCEPT"), "anchored at the start, as Python's re.match")
+	assert.Equal(t, "audit", b.Profile)
+	assert.Equal(t, time.Hour, b.RoleDuration)
+	assert.Equal(t, "https://sts.us-east-1.amazonaws.com", b.STSEndpoint)
+	assert.Equal(t, "http://127.0.0.1:7070", b.ServiceEndpoint)
+	assert.False(t, b.RemoveFromBucket, "the bucket's setting wins over the module's")
+	assert.Equal(t, FlowLogFilesDescribed, b.FlowLogFiles)
+	assert.Equal(t, "vpcflow:my-flow-logs/central/", b.ID())
+	assert.Regexp(t, `vpcalertd\.yml:20:5$`, b.Pos)
+	c := cfg.Buckets[1]
+	assert.True(t, c.RemoveFromBucket, "module default")
+	assert.Equal(t, FlowLogFiles(""), c.FlowLogFiles)
+	assert.Equal(t, "o-abcdefghij", c.OrganizationID)
+	assert.Equal(t, time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC), c.OnlyLogsAfter)
+}
+
+func TestLoadDefaults(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "c.yml", "buckets: [{type: cloudtrail, name: trail-bucket}]\n")
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, DefaultInterval, cfg.Interval)
+	assert.True(t, cfg.RunOnStart)
+	assert.True(t, cfg.SkipOnError)
+	assert.Equal(t, DefaultLookBack, cfg.LookBack)
+	assert.Equal(t, DefaultConcurrency, cfg.Concurrency)
+	assert.Equal(t, DefaultStatePath, cfg.StatePath)
+	assert.Equal(t, &FileOutput{Path: DefaultAlertsPath, Fsync: FsyncCommit}, cfg.Output.File)
+	assert.True(t, cfg.Buckets[0].OnlyLogsAfter.IsZero())
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		yml  string
+		want []string // regexps, each must match one line of the error
+	}{
+		{"unknown-top-key", "intervall: 5m\nbuckets: [{type: vpcflow, name: b-1}]\n",
+			[]string{`^c\.yml:1:1: intervall: unknown key \(accepted: buckets, concurrency, .*interval, .*\)$`}},
+		{"unknown-bucket-key", "buckets:\n  - type: vpcflow\n    name: b-1\n    region: us-east-1\n",
+			[]string{`^c\.yml:4:5: buckets\[0\]\.region: unknown key \(accepted: .*regions.*\)$`}},
+		{"unknown-nested-key", "outputs:\n  file: {path: a.json, rotation: 1}\nbuckets: [{type: vpcflow, name: b-1}]\n",
+			[]string{`^c\.yml:2:24: outputs\.file\.rotation: unknown key`}},
+		{"malformed-region", "buckets:\n  - type: vpcflow\n    name: b-1\n    regions: [us-east-1, us-east]\n",
+			[]string{`^c\.yml:4:14: buckets\[0\]\.regions: "us-east" is not an AWS region \(like us-east-1\)$`}},
+		{"bad-date", "buckets:\n  - type: cloudtrail\n    name: b-1\n    only_logs_after: 2024-FOO-31\n",
+			[]string{`^c\.yml:4:22: buckets\[0\]\.only_logs_after: bad date "2024-FOO-31" \(want YYYY-MMM-DD`}},
+		{"impossible-date", "buckets:\n  - type: cloudtrail\n    name: b-1\n    only_logs_after: 2023-02-29\n",
+			[]string{`buckets\[0\]\.only_logs_after: bad date "2023-02-29"`}},
+		{"duplicate-bucket", "buckets:\n  - {type: vpcflow, name: b-1, path: logs}\n  - {type: cloudtrail, name: b-1, path: logs}\n  - {type: vpcflow, name: b-1, path: /logs/}\n",
+			[]string{`^c\.yml:4:27: buckets\[2\]\.name: duplicate bucket: type vpcflow, bucket "b-1", path "logs/" is already configured at c\.yml:2:5$`}},
+		{"bad-account", "buckets: [{type: vpcflow, name: b-1, aws_account_id: [12345]}]\n",
+			[]string{`buckets\[0\]\.aws_account_id: "12345" is not a 12-digit AWS account id`}},
+		{"bad-type", "buckets: [{type: guardduty, name: b-1}]\n",
+			[]string{`buckets\[0\]\.type: unsupported bucket type "guardduty" \(expected one of \[cloudtrail vpcflow\]\)`}},
+		{"missing-name", "buckets: [{type: vpcflow}]\n", []string{`buckets\[0\]\.name: missing`}},
+		{"bad-bucket-name", "buckets: [{type: vpcflow, name: My_Bucket}]\n", []string{`buckets\[0\]\.name: "My_Bucket" is not a valid S3 bucket name`}},
+		{"bad-interval", "interval: soon\nbuckets: [{type: vpcflow, name: b-1}]\n", []string{`^c\.yml:1:11: interval: bad duration "soon"`}},
+		{"bad-bool", "run_on_start: maybe\nbuckets: [{type: vpcflow, name: b-1}]\n", []string{`^c\.yml:1:15: run_on_start: expected yes/no \(or true/false\), got "maybe"$`}},
+		{"bad-int", "concurrency: many\nbuckets: [{type: vpcflow, name: b-1}]\n", []string{`^c\.yml:1:14: concurrency: expected a whole number, got "many"$`}},
+		{"role-duration-without-role", "buckets: [{type: vpcflow, name: b-1, iam_role_duration: 900}]\n", []string{`buckets\[0\]\.iam_role_duration: only valid with iam_role_arn`}},
+		{"bad-regex", "buckets: [{type: vpcflow, name: b-1, discard_regex: {field: action, regex: '(?<=x)'}}]\n", []string{`buckets\[0\]\.discard_regex: bad regex`}},
+		{"flow-log-files-on-cloudtrail", "buckets: [{type: cloudtrail, name: b-1, flow_log_files: all}]\n", []string{`buckets\[0\]\.flow_log_files: only valid for type vpcflow`}},
+		{"bad-endpoint", "buckets: [{type: vpcflow, name: b-1, service_endpoint: 'ftp://x'}]\n", []string{`buckets\[0\]\.service_endpoint: "ftp://x" is not an endpoint URL`}},
+		{"bad-fsync", "outputs: {file: {path: a.json, fsync: sometimes}}\nbuckets: [{type: vpcflow, name: b-1}]\n", []string{`outputs\.file\.fsync: unknown policy "sometimes"`}},
+		{"no-buckets", "interval: 1m\n", []string{`buckets: no buckets configured`}},
+		{"all-at-once", "buckets:\n  - {type: vpcflow, name: b-1, regions: [x]}\n  - {type: vpcflow, name: b-2, only_logs_after: yesterday}\n",
+			[]string{`buckets\[0\]\.regions: "x" is not`, `buckets\[1\]\.only_logs_after: bad date`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeFile(t, dir, "c.yml", c.yml)
+			_, err := Load(p)
+			require.Error(t, err)
+			msg := regexp.MustCompile(regexp.QuoteMeta(dir+string(filepath.Separator))).ReplaceAllString(err.Error(), "")
+			for _, w := range c.want {
+				assert.Regexp(t, regexp.MustCompile(`(?m)`+w), msg)
+			}
+		})
+	}
+}
+
+func TestLoadOssecSeed(t *testing.T) {
+	// The block of the Wazuh VPC guide, bucket name filled in, read as is.
+	cfg, err := Load("testdata/ossec-seed.conf")
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Minute, cfg.Interval)
+	assert.True(t, cfg.RunOnStart)
+	assert.True(t, cfg.SkipOnError)
+	require.Len(t, cfg.Buckets, 1)
+	b := cfg.Buckets[0]
+	assert.Equal(t, event.LogTypeVPCFlow, b.Type)
+	assert.Equal(t, "wazuh-aws-bucket", b.Name)
+	assert.Equal(t, "default", b.Profile)
+	assert.Equal(t, FlowLogFilesAll, b.FlowLogFiles)
+	assert.Equal(t, "testdata/ossec-seed.conf:14", b.Pos)
+}
+
+func TestLoadYAMLWithOssec(t *testing.T) {
+	dir := t.TempDir()
+	seed, err := os.ReadFile("testdata/ossec-seed.conf")
+	require.NoError(t, err)
+	writeFile(t, dir, "ossec.conf", string(seed))
+	p := writeFile(t, dir, "c.yml", "ossec_conf: ossec.conf\ninterval: 30s\nstate: s.db\noutputs: {stdout: true}\nbuckets: [{type: cloudtrail, name: wazuh-aws-bucket}]\n")
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, cfg.Interval, "YAML wins over ossec.conf")
+	assert.True(t, cfg.SkipOnError, "from ossec.conf")
+	assert.Nil(t, cfg.Output.File)
+	require.Len(t, cfg.Buckets, 2)
+	assert.Equal(t, event.LogTypeCloudTrail, cfg.Buckets[0].Type)
+	assert.Equal(t, event.LogTypeVPCFlow, cfg.Buckets[1].Type)
+
+	// The same vpcflow bucket in both files is a duplicate.
+	p = writeFile(t, dir, "d.yml", "ossec_conf: ossec.conf\nbuckets: [{type: vpcflow, name: wazuh-aws-bucket}]\n")
+	_, err = Load(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ossec.conf:15: <bucket> 1 <name>: duplicate bucket: type vpcflow, bucket \"wazuh-aws-bucket\", path \"\" is already configured at "+p+":2:11")
+}
+
+func TestLoadOssecErrors(t *testing.T) {
+	wrap := func(inner string) string {
+		return "<ossec_config>\n  <wodle name=\"aws-s3\">\n" + inner + "  </wodle>\n</ossec_config>\n"
+	}
+	cases := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"unknown-element", wrap("    <intervall>10m</intervall>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
+			[]string{`o\.conf:3: <intervall>: unknown element`}},
+		{"unknown-bucket-element", wrap("    <bucket type=\"vpcflow\">\n      <name>b-1</name>\n      <region>us-east-1</region>\n    </bucket>\n"),
+			[]string{`o\.conf:5: <bucket> 1 <region>: unknown element \(accepted: .*<regions>`}},
+		{"malformed-region", wrap("    <bucket type=\"vpcflow\">\n      <name>b-1</name>\n      <regions>us-east-1,useast1</regions>\n    </bucket>\n"),
+			[]string{`o\.conf:5: <bucket> 1 <regions>: "useast1" is not an AWS region`}},
+		{"bad-date", wrap("    <bucket type=\"cloudtrail\">\n      <name>b-1</name>\n      <only_logs_after>31-JAN-2024</only_logs_after>\n    </bucket>\n"),
+			[]string{`o\.conf:5: <bucket> 1 <only_logs_after>: bad date "31-JAN-2024"`}},
+		{"access-key", wrap("    <bucket type=\"cloudtrail\">\n      <name>b-1</name>\n      <access_key>AKIA</access_key>\n    </bucket>\n"),
+			[]string{`<bucket> 1 <access_key>: credentials in the configuration are not supported`}},
+		{"service", wrap("    <service type=\"cloudwatchlogs\"><aws_log_groups>x</aws_log_groups></service>\n"),
+			[]string{`<service>: not supported by vpcalertd`}},
+		{"bad-yes-no", wrap("    <skip_on_error>maybe</skip_on_error>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
+			[]string{`<skip_on_error>: expected yes or no, got "maybe"`}},
+		{"bad-type", wrap("    <bucket type=\"waf\"><name>b-1</name></bucket>\n"),
+			[]string{`o\.conf:3: <bucket> 1: unsupported bucket type "waf"`}},
+		{"duplicate", wrap("    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
+			[]string{`o\.conf:4: <bucket> 2 <name>: duplicate bucket`}},
+		{"disabled", wrap("    <disabled>yes</disabled>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
+			[]string{`no buckets configured \(the aws-s3 wodle of .*o\.conf is disabled\)`}},
+		{"no-wodle", "<ossec_config><global/></ossec_config>\n", []string{`no <wodle name="aws-s3"> block`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeFile(t, dir, "o.conf", c.conf)
+			_, err := Load(p)
+			require.Error(t, err)
+			msg := regexp.MustCompile(regexp.QuoteMeta(dir+string(filepath.Separator))).ReplaceAllString(err.Error(), "")
+			for _, w := range c.want {
+				assert.Regexp(t, regexp.MustCompile(`(?m)`+w), msg)
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{"10m", 10 * time.Minute, false}, {"3600", time.Hour, false}, {"1d", 24 * time.Hour, false},
+		{"2w", 14 * 24 * time.Hour, false}, {"1h30m", 90 * time.Minute, false}, {"30s", 30 * time.Second, false},
+		{"", 0, true}, {"-5m", 0, true}, {"ten", 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := ParseDuration(c.in)
+			if c.bad {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		bad  bool
+	}{
+		{"4096", 4096, false}, {"100MiB", 100 << 20, false}, {"1 GB", 1 << 30, false}, {"512k", 512 << 10, false},
+		{"10 TB", 0, true}, {"MB", 0, true}, {"-1", 0, true},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := ParseByteSize(c.in)
+			if c.bad {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
+	}
+}

@@ -1,0 +1,7 @@
+// Package config reads the daemon's configuration: a strict YAML file with
+// the knobs of Wazuh's <wodle name="aws-s3"> (interval, run_on_start,
+// skip_on_error, remove_from_bucket and the per-bucket settings), the state
+// and output settings, and optionally an ossec.conf whose aws-s3 wodle block
+// is taken as is (reference/wazuh.md §1.1). Every unknown key and bad value is
+// an error that names the file, the position and the key.
+package config
