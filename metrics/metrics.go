@@ -1,0 +1,365 @@
+package metrics
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// namespace prefixes every metric name.
+const namespace = "vpcalertd"
+
+// ErrorKind names a class of error in vpcalertd_errors_total{kind}. The
+// constants below are pre-registered (they show as 0 before the first
+// error); a caller may use other values for its own kinds.
+type ErrorKind string
+
+// Error kinds counted by the collectors and the daemon.
+const (
+	// ErrorSQSReceive is a failed ReceiveMessage call.
+	ErrorSQSReceive ErrorKind = "sqs_receive"
+	// ErrorSQSDelete is a failed DeleteMessage call (the message comes back).
+	ErrorSQSDelete ErrorKind = "sqs_delete"
+	// ErrorSQSVisibility is a failed ChangeMessageVisibility call.
+	ErrorSQSVisibility ErrorKind = "sqs_visibility"
+	// ErrorBadMessage is an SQS message that is not a notification we read.
+	ErrorBadMessage ErrorKind = "bad_message"
+	// ErrorMoveAside is a failure to move a message to the dead-letter queue
+	// or the quarantine file (the message stays in the queue).
+	ErrorMoveAside ErrorKind = "move_aside"
+	// ErrorObjectGone is a notification for an object that no longer exists.
+	ErrorObjectGone ErrorKind = "object_gone"
+	// ErrorObject is an object whose processing failed (S3 read, decode,
+	// output); it will be retried.
+	ErrorObject ErrorKind = "object"
+	// ErrorS3 is a failed S3 call.
+	ErrorS3 ErrorKind = "s3"
+	// ErrorOutput is a failed write to an alert output.
+	ErrorOutput ErrorKind = "output"
+	// ErrorIndexer is a failed bulk request to the indexer.
+	ErrorIndexer ErrorKind = "indexer"
+)
+
+var knownErrorKinds = []ErrorKind{
+	ErrorSQSReceive, ErrorSQSDelete, ErrorSQSVisibility, ErrorBadMessage, ErrorMoveAside,
+	ErrorObjectGone, ErrorObject, ErrorS3, ErrorOutput, ErrorIndexer,
+}
+
+// MessageOutcome is what happened to one received SQS message, counted in
+// vpcalertd_sqs_messages_total{outcome}.
+type MessageOutcome string
+
+// Message outcomes.
+const (
+	// MessageReceived counts every message received (including redeliveries).
+	MessageReceived MessageOutcome = "received"
+	// MessageDeleted is a message whose objects were all handled and that
+	// was deleted from the queue.
+	MessageDeleted MessageOutcome = "deleted"
+	// MessageIgnored is a message with nothing to read (s3:TestEvent, an
+	// event other than object creation) that was deleted.
+	MessageIgnored MessageOutcome = "ignored"
+	// MessageRetried is a message whose handling failed and that was left
+	// to become visible again.
+	MessageRetried MessageOutcome = "retried"
+	// MessageReleased is a message given back to the queue at shutdown.
+	MessageReleased MessageOutcome = "released"
+	// MessageDeadLettered is a message moved to the dead-letter queue.
+	MessageDeadLettered MessageOutcome = "dead_lettered"
+	// MessageQuarantined is a message appended to the quarantine file.
+	MessageQuarantined MessageOutcome = "quarantined"
+)
+
+var messageOutcomes = []MessageOutcome{
+	MessageReceived, MessageDeleted, MessageIgnored, MessageRetried, MessageReleased,
+	MessageDeadLettered, MessageQuarantined,
+}
+
+// Metrics holds the daemon's counters and gauges, registered in a registry of
+// its own. All methods are safe for concurrent use; a nil *Metrics ignores
+// every call, so a component can run without metrics.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	objects       prometheus.Counter
+	bytes         prometheus.Counter
+	records       prometheus.Counter
+	alerts        *prometheus.CounterVec
+	errors        *prometheus.CounterVec
+	messages      *prometheus.CounterVec
+	extensions    prometheus.Counter
+	msgInFlight   prometheus.Gauge
+	indexerQueue  prometheus.Gauge
+	alertCounters sync.Map // alertKey -> prometheus.Counter
+
+	clock func() time.Time
+
+	// mu guards inFlight, nextID, newestSeen and newestDone.
+	mu         sync.Mutex
+	inFlight   map[uint64]time.Time // object id -> creation time of objects being processed
+	nextID     uint64
+	newestSeen time.Time // creation time of the newest object started
+	newestDone time.Time // creation time of the newest object done
+
+	health health
+}
+
+type alertKey struct {
+	rule  string
+	level int
+}
+
+// Options tune New. The zero value is fine.
+type Options struct {
+	// Clock returns the current time; nil means time.Now. Tests fix it.
+	Clock func() time.Time
+	// NoProcessMetrics leaves out the Go runtime and process collectors.
+	NoProcessMetrics bool
+}
+
+// New returns a Metrics with every metric registered in a new registry.
+func New(opts Options) *Metrics {
+	m := &Metrics{
+		reg:      prometheus.NewRegistry(),
+		clock:    opts.Clock,
+		inFlight: make(map[uint64]time.Time),
+	}
+	if m.clock == nil {
+		m.clock = time.Now
+	}
+	m.health.init()
+	m.objects = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "objects_processed_total",
+		Help: "S3 objects (or local files) whose alerts were durably written.",
+	})
+	m.bytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "bytes_processed_total",
+		Help: "Bytes read from processed objects, as stored (before gunzip).",
+	})
+	m.records = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "records_processed_total",
+		Help: "Log records (flow-log lines, CloudTrail records) read from processed objects.",
+	})
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "alerts_total",
+		Help: "Alerts written, by rule id and level.",
+	}, []string{"rule_id", "level"})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "errors_total",
+		Help: "Errors by kind.",
+	}, []string{"kind"})
+	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "sqs", Name: "messages_total",
+		Help: "SQS messages by outcome (received counts every delivery, redeliveries included).",
+	}, []string{"outcome"})
+	m.extensions = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "sqs", Name: "visibility_extensions_total",
+		Help: "ChangeMessageVisibility calls that extended a message being processed.",
+	})
+	m.msgInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "sqs", Name: "messages_in_flight",
+		Help: "SQS messages received and not yet deleted, retried or moved aside.",
+	})
+	m.indexerQueue = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "indexer", Name: "queue_size",
+		Help: "Documents waiting to be sent to the indexer (memory and disk queue).",
+	})
+	objectsInFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "objects_in_flight",
+		Help: "Objects being processed now.",
+	}, func() float64 { return float64(m.objectsInFlight()) })
+	oldestAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "oldest_object_age_seconds",
+		Help: "Now minus the creation time of the oldest object being processed; 0 when none is.",
+	}, func() float64 { return m.OldestObjectAge().Seconds() })
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "object_lag_seconds",
+		Help: "While an object newer than every finished one is being processed, now minus the creation " +
+			"time of the newest finished object; 0 when the newest object known is done.",
+	}, func() float64 { return m.Lag().Seconds() })
+	m.reg.MustRegister(m.objects, m.bytes, m.records, m.alerts, m.errors, m.messages,
+		m.extensions, m.msgInFlight, m.indexerQueue, objectsInFlight, oldestAge, lag)
+	if !opts.NoProcessMetrics {
+		m.reg.MustRegister(collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	for _, k := range knownErrorKinds {
+		m.errors.WithLabelValues(string(k))
+	}
+	for _, o := range messageOutcomes {
+		m.messages.WithLabelValues(string(o))
+	}
+	return m
+}
+
+// Registry returns the registry that holds every metric of m, for a caller
+// that wants to add its own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObjectStarted records that processing of an object created at created (the
+// notification's event time or the listing's LastModified) began. The
+// returned func ends it, whether the object succeeded or not; call it once.
+func (m *Metrics) ObjectStarted(created time.Time) (end func()) {
+	if m == nil {
+		return func() {}
+	}
+	m.mu.Lock()
+	m.nextID++
+	id := m.nextID
+	m.inFlight[id] = created
+	if created.After(m.newestSeen) {
+		m.newestSeen = created
+	}
+	m.mu.Unlock()
+	var once atomic.Bool
+	return func() {
+		if once.Swap(true) {
+			return
+		}
+		m.mu.Lock()
+		delete(m.inFlight, id)
+		m.mu.Unlock()
+	}
+}
+
+// ObjectDone counts an object whose alerts are durably written: one object,
+// its size in bytes as stored, and its creation time for the lag.
+func (m *Metrics) ObjectDone(created time.Time, bytes int64) {
+	if m == nil {
+		return
+	}
+	m.objects.Inc()
+	if bytes > 0 {
+		m.bytes.Add(float64(bytes))
+	}
+	m.mu.Lock()
+	if created.After(m.newestDone) {
+		m.newestDone = created
+	}
+	if created.After(m.newestSeen) {
+		m.newestSeen = created
+	}
+	m.mu.Unlock()
+}
+
+// Records counts n log records read.
+func (m *Metrics) Records(n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.records.Add(float64(n))
+}
+
+// Alert counts one alert of rule ruleID at level.
+func (m *Metrics) Alert(ruleID string, level int) {
+	if m == nil {
+		return
+	}
+	k := alertKey{ruleID, level}
+	c, ok := m.alertCounters.Load(k)
+	if !ok {
+		c, _ = m.alertCounters.LoadOrStore(k, m.alerts.WithLabelValues(ruleID, strconv.Itoa(level)))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// Error counts one error of the given kind.
+func (m *Metrics) Error(kind ErrorKind) {
+	if m == nil {
+		return
+	}
+	m.errors.WithLabelValues(string(kind)).Inc()
+}
+
+// Message counts one SQS message outcome.
+func (m *Metrics) Message(outcome MessageOutcome) {
+	if m == nil {
+		return
+	}
+	m.messages.WithLabelValues(string(outcome)).Inc()
+}
+
+// MessagesInFlight adds delta (+1 on receive, -1 when the message is settled)
+// to the in-flight SQS message gauge.
+func (m *Metrics) MessagesInFlight(delta int) {
+	if m == nil {
+		return
+	}
+	m.msgInFlight.Add(float64(delta))
+}
+
+// VisibilityExtended counts one successful visibility extension.
+func (m *Metrics) VisibilityExtended() {
+	if m == nil {
+		return
+	}
+	m.extensions.Inc()
+}
+
+// SetIndexerQueue sets the number of documents waiting for the indexer.
+func (m *Metrics) SetIndexerQueue(n int) {
+	if m == nil {
+		return
+	}
+	m.indexerQueue.Set(float64(n))
+}
+
+// OldestObjectAge returns now minus the creation time of the oldest object
+// being processed, or 0 when none is. Objects with an unknown (zero) creation
+// time are left out.
+func (m *Metrics) OldestObjectAge() time.Duration {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	var oldest time.Time
+	for _, t := range m.inFlight {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	m.mu.Unlock()
+	if oldest.IsZero() {
+		return 0
+	}
+	if age := m.clock().Sub(oldest); age > 0 {
+		return age
+	}
+	return 0
+}
+
+// Lag returns how far the written alerts are behind the newest object known:
+// while an object newer than every finished one has been started, it is now
+// minus the creation time of the newest finished object (or of the newest
+// started one when none has finished yet); it is 0 when the newest object
+// known is done. Objects still waiting in a queue are not known here: SQS's
+// own ApproximateAgeOfOldestMessage covers them.
+func (m *Metrics) Lag() time.Duration {
+	if m == nil {
+		return 0
+	}
+	m.mu.Lock()
+	seen, done := m.newestSeen, m.newestDone
+	m.mu.Unlock()
+	if seen.IsZero() || !seen.After(done) {
+		return 0
+	}
+	ref := done
+	if ref.IsZero() {
+		ref = seen
+	}
+	if d := m.clock().Sub(ref); d > 0 {
+		return d
+	}
+	return 0
+}
+
+func (m *Metrics) objectsInFlight() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.inFlight)
+}
