@@ -1,0 +1,96 @@
+package flowlogs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// FlowLog is one flow log that delivers to S3.
+type FlowLog struct {
+	ID         string // fl-…
+	ResourceID string // VPC, subnet, ENI or transit gateway id
+	// LogFormat is the "${field} ${field} …" format of its records.
+	LogFormat string
+	// Bucket and Prefix are parsed from the destination ARN
+	// (arn:aws:s3:::bucket[/prefix]); Prefix has no trailing slash.
+	Bucket, Prefix string
+	FileFormat     string // plain-text or parquet
+	Hive, PerHour  bool   // Hive-compatible and hourly partitions
+}
+
+// Client calls DescribeFlowLogs in any region with one set of credentials.
+type Client struct {
+	cfg      aws.Config
+	endpoint string
+
+	mu      sync.Mutex // guards clients
+	clients map[string]*ec2.Client
+}
+
+// New returns a Client. A non-empty endpoint (Wazuh's service_endpoint, as
+// the wodle also uses it for EC2) replaces AWS's EC2 endpoint.
+func New(cfg aws.Config, endpoint string) *Client {
+	return &Client{cfg: cfg, endpoint: endpoint, clients: map[string]*ec2.Client{}}
+}
+
+func (c *Client) client(region string) *ec2.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[region]; ok {
+		return cl
+	}
+	cl := ec2.NewFromConfig(c.cfg, func(o *ec2.Options) {
+		o.Region = region
+		if c.endpoint != "" {
+			o.BaseEndpoint = aws.String(c.endpoint)
+		}
+	})
+	c.clients[region] = cl
+	return cl
+}
+
+// Describe returns the flow logs of region that deliver to S3, following
+// nextToken to the last page (Wazuh reads only the first;
+// reference/aws-formats.md §3.1).
+func (c *Client) Describe(ctx context.Context, region string) ([]FlowLog, error) {
+	in := &ec2.DescribeFlowLogsInput{
+		Filter:     []types.Filter{{Name: aws.String("log-destination-type"), Values: []string{"s3"}}},
+		MaxResults: aws.Int32(1000),
+	}
+	p := ec2.NewDescribeFlowLogsPaginator(c.client(region), in)
+	var out []FlowLog
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("ec2 DescribeFlowLogs in %s: %w", region, err)
+		}
+		for _, f := range page.FlowLogs {
+			out = append(out, convert(f))
+		}
+	}
+	return out, nil
+}
+
+func convert(f types.FlowLog) FlowLog {
+	fl := FlowLog{
+		ID:         aws.ToString(f.FlowLogId),
+		ResourceID: aws.ToString(f.ResourceId),
+		LogFormat:  aws.ToString(f.LogFormat),
+	}
+	if arn, ok := strings.CutPrefix(aws.ToString(f.LogDestination), "arn:aws:s3:::"); ok {
+		fl.Bucket, fl.Prefix, _ = strings.Cut(arn, "/")
+		fl.Prefix = strings.TrimSuffix(fl.Prefix, "/")
+	}
+	if d := f.DestinationOptions; d != nil {
+		fl.FileFormat = string(d.FileFormat)
+		fl.Hive = aws.ToBool(d.HiveCompatiblePartitions)
+		fl.PerHour = aws.ToBool(d.PerHourPartition)
+	}
+	return fl
+}
