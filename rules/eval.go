@@ -1,0 +1,379 @@
+package rules
+
+import (
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// minMemoSiblings is the number of siblings sharing a single-field
+// conjunct from which a sibling group is filtered by a per-value memo
+// instead of trying every sibling.
+const minMemoSiblings = 4
+
+// memoMax bounds each per-evaluator memo (distinct values of one field).
+const memoMax = 4096
+
+// siblings is an ordered group of children (or the top-level rules).
+type siblings struct {
+	rules []*Rule
+	gid   int
+	// disc is the field most siblings test with a single-field conjunct,
+	// or event.NoSym when the group is tried rule by rule.
+	disc    int32
+	discFns []boolFn     // per sibling: its conjuncts on disc; nil = no constraint
+	rest    [][]conjunct // per sibling: the other conjuncts
+}
+
+// fullLog is the text Wazuh keeps as an event's full_log.
+func fullLog(ev *event.Event) []byte { return ev.AppendWodleJSON(nil) }
+
+// evalCtx is the per-goroutine state of one evaluation.
+type evalCtx struct {
+	set  *Set
+	st   *state
+	ev   *event.Event
+	idx  []int32 // per symbol: field index + 1, 0 = absent
+	num  []byte  // texts of number fields
+	key  []byte
+	mask []uint64
+	memo []map[string][]uint64 // per sibling group
+
+	now         int64 // processing time, unix seconds
+	curMatched  int   // Eventinfo.matched of the current event
+	prev        [][]byte
+	prevScratch [][]byte
+	path        []*Rule
+	tr          *Trace
+	env         exprEnv
+
+	desc    []byte
+	prevOut []byte
+}
+
+// Evaluator evaluates events on one goroutine without allocating: the
+// slices in its Match results are valid until its next Eval. Use one per
+// worker goroutine; Set.Eval is the goroutine-safe convenience.
+type Evaluator struct {
+	c evalCtx
+}
+
+// NewEvaluator returns an Evaluator for s.
+func (s *Set) NewEvaluator() *Evaluator {
+	e := &Evaluator{}
+	e.c = evalCtx{
+		set:  s,
+		st:   s.st,
+		idx:  make([]int32, s.syms.Len()),
+		memo: make([]map[string][]uint64, s.groups),
+	}
+	e.c.env.c = &e.c
+	return e
+}
+
+// Eval evaluates ev at processing time now; tr, when not nil, receives
+// every rule tried. Match.Description and Match.PreviousOutput alias the
+// Evaluator's buffers until its next Eval.
+func (e *Evaluator) Eval(ev *event.Event, now time.Time, tr *Trace) Match {
+	return e.c.eval(ev, now, tr)
+}
+
+// Eval evaluates ev at processing time now with a pooled Evaluator; it is
+// safe for concurrent use. Description and PreviousOutput are copies the
+// caller owns (one allocation per matched event); a worker that wants no
+// allocation keeps its own Evaluator (NewEvaluator).
+func (s *Set) Eval(ev *event.Event, now time.Time, tr *Trace) Match {
+	e, ok := s.evals.Get().(*Evaluator)
+	if !ok {
+		e = s.NewEvaluator()
+	}
+	m := e.c.eval(ev, now, tr)
+	if m.Description != nil || m.PreviousOutput != nil {
+		buf := make([]byte, len(m.Description)+len(m.PreviousOutput))
+		n := copy(buf, m.Description)
+		copy(buf[n:], m.PreviousOutput)
+		if m.Description != nil {
+			m.Description = buf[:n:n]
+		}
+		if m.PreviousOutput != nil {
+			m.PreviousOutput = buf[n:]
+		}
+	}
+	s.evals.Put(e)
+	return m
+}
+
+func (c *evalCtx) eval(ev *event.Event, now time.Time, tr *Trace) Match {
+	c.index(ev)
+	c.now = now.Unix()
+	c.curMatched = 0
+	c.prev = c.prev[:0]
+	c.path = c.path[:0]
+	c.tr = tr
+	r := c.checkGroup(c.set.root, 0)
+	c.tr = nil
+	if r == nil {
+		return Match{}
+	}
+	if r.level == 0 {
+		c.desc = r.tmpl.expand(c.desc[:0], c, r.description)
+		return Match{Rule: r, Firedtimes: int(c.st.fired[r.index].Load()), Description: c.desc}
+	}
+	if r.ignore > 0 {
+		var parent *Rule
+		if n := len(c.path); n > 0 {
+			parent = c.path[n-1]
+		}
+		t := c.now
+		if r.timeBase == TimeEvent {
+			t = ev.Time
+		}
+		ia := &c.st.ignoredAt[r.index]
+		switch t0 := ia.Load(); {
+		case t0 == 0:
+			ia.Store(t)
+		case t-t0 < r.ignore:
+			if parent == nil {
+				return Match{}
+			}
+			r = parent
+			c.prev = c.prev[:0]
+		default:
+			ia.Store(t)
+		}
+	}
+	opts := &c.set.opts
+	m := Match{
+		Rule:       r,
+		Alert:      (r.level >= opts.LogAlertLevel || r.opts.logAlert) && !r.opts.noLog,
+		Mail:       (r.level >= opts.EmailAlertLevel || r.opts.alertByEmail) && !r.opts.noEmailAlert,
+		Firedtimes: int(c.st.fired[r.index].Load()),
+		Frequency:  r.Frequency(),
+	}
+	c.desc = r.tmpl.expand(c.desc[:0], c, r.description)
+	m.Description = c.desc
+	if len(c.prev) >= 2 {
+		c.prevOut = c.prevOut[:0]
+		for i, p := range c.prev {
+			if i > 0 {
+				c.prevOut = append(c.prevOut, '\n')
+			}
+			c.prevOut = append(c.prevOut, p...)
+		}
+		m.PreviousOutput = c.prevOut
+	}
+	if mem := c.st.mem[r.index]; mem != nil {
+		mem.store(c, c.now, c.curMatched)
+	}
+	return m
+}
+
+// index maps the event's symbols to field positions. Events whose fields
+// carry no symbol (built by hand, or by a producer that did not use
+// Set.Symbols) are resolved by name, case-insensitively.
+func (c *evalCtx) index(ev *event.Event) {
+	c.ev = ev
+	clear(c.idx)
+	c.num = c.num[:0]
+	n := int32(len(c.idx))
+	anySym := false
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		s := f.Sym
+		if s < 0 {
+			continue
+		}
+		anySym = true
+		if s < n && c.idx[s] == 0 && f.Kind != event.EmptyObject {
+			c.idx[s] = int32(i + 1)
+		}
+	}
+	if anySym || len(ev.Fields) == 0 {
+		return
+	}
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		if f.Kind == event.EmptyObject {
+			continue
+		}
+		c.key = c.key[:0]
+		for j := 0; j < len(f.Key); j++ {
+			c.key = append(c.key, lower(f.Key[j]))
+		}
+		if s := c.set.syms.LookupBytes(c.key); s >= 0 && s < n && c.idx[s] == 0 {
+			c.idx[s] = int32(i + 1)
+		}
+	}
+}
+
+// field returns the text of the field with symbol sym (Wazuh FindField).
+func (c *evalCtx) field(sym int32) ([]byte, bool) {
+	if uint32(sym) >= uint32(len(c.idx)) {
+		return nil, false
+	}
+	i := c.idx[sym]
+	if i == 0 {
+		return nil, false
+	}
+	f := &c.ev.Fields[i-1]
+	if f.Kind == event.Number {
+		start := len(c.num)
+		c.num = f.AppendText(c.num)
+		return c.num[start:len(c.num):len(c.num)], true
+	}
+	return f.Value, true
+}
+
+func (c *evalCtx) has(sym int32) bool {
+	return uint32(sym) < uint32(len(c.idx)) && c.idx[sym] != 0
+}
+
+// checkGroup tries the siblings of g in order; the first one that matches
+// (with its deepest matching descendant) wins.
+func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
+	if g == nil {
+		return nil
+	}
+	if c.tr == nil && g.disc != event.NoSym {
+		mask := c.memoMask(g)
+		for w, word := range mask {
+			for word != 0 {
+				i := w*64 + bits.TrailingZeros64(word)
+				word &= word - 1
+				if f := c.check(g.rules[i], depth, g.rest[i], true); f != nil {
+					return f
+				}
+			}
+		}
+		return nil
+	}
+	for _, r := range g.rules {
+		if f := c.check(r, depth, nil, false); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// memoMask returns which siblings of g can match given the value of the
+// group's field, computing and remembering it on first sight of a value.
+func (c *evalCtx) memoMask(g *siblings) []uint64 {
+	v, ok := c.field(g.disc)
+	key := c.key[:0]
+	if ok {
+		key = append(key, 1)
+		key = append(key, v...)
+	}
+	c.key = key
+	m := c.memo[g.gid]
+	if mask, hit := m[string(key)]; hit {
+		return mask
+	}
+	words := (len(g.rules) + 63) / 64
+	var mask []uint64
+	if len(m) < memoMax {
+		mask = make([]uint64, words)
+	} else {
+		if cap(c.mask) < words {
+			c.mask = make([]uint64, words)
+		}
+		mask = c.mask[:words]
+		clear(mask)
+	}
+	for i, fn := range g.discFns {
+		if fn == nil || fn(c) {
+			mask[i/64] |= 1 << (i % 64)
+		}
+	}
+	if len(m) < memoMax {
+		if m == nil {
+			m = make(map[string][]uint64)
+			c.memo[g.gid] = m
+		}
+		m[string(key)] = mask
+	}
+	return mask
+}
+
+// check is OS_CheckIfRuleMatch: the rule's own tests, then correlation,
+// then the children; a rule whose children do not match is the result
+// unless it is noalert.
+func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
+	ok, failed, err := c.test(r, rest, memoed)
+	if ok && r.corr != nil {
+		mem := c.st.mem[r.corr.target.index]
+		fired, seen := mem.search(c, r, c.now)
+		if !fired {
+			ok = false
+			if c.tr != nil {
+				failed = fmt.Sprintf("frequency: %d of %d previous %s events within %ds", seen, r.corr.frequency-1, r.corr.target.id, r.corr.timeframe)
+			}
+		}
+	}
+	if c.tr != nil {
+		c.tr.Steps = append(c.tr.Steps, TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err})
+	}
+	if !ok {
+		return nil
+	}
+	c.path = append(c.path, r)
+	if f := c.checkGroup(r.kids, depth+1); f != nil {
+		return f
+	}
+	c.path = c.path[:len(c.path)-1]
+	if r.opts.noAlert {
+		return nil
+	}
+	c.st.fired[r.index].Add(1)
+	return r
+}
+
+// test evaluates the rule's condition. With memoed, the conjuncts on the
+// group's field are known to hold and only rest runs.
+func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, error) {
+	cond := r.cond
+	if cond == nil {
+		return true, "", nil
+	}
+	if c.tr == nil {
+		for _, s := range cond.required {
+			if c.idx[s] == 0 {
+				return false, "", nil
+			}
+		}
+	}
+	if cond.typed {
+		conj := cond.conj
+		if memoed {
+			conj = rest
+		}
+		for i := range conj {
+			if !conj[i].fn(c) {
+				return false, conj[i].src, nil
+			}
+		}
+		return true, "", nil
+	}
+	ok, err := c.runVM(cond)
+	if err != nil {
+		cond.errors.Add(1)
+		return false, cond.src, fmt.Errorf("rule %s: %w", r.id, err)
+	}
+	if !ok {
+		return false, cond.src, nil
+	}
+	return true, "", nil
+}
+
+func (c *evalCtx) runVM(cond *condition) (bool, error) {
+	v := c.set.getVM()
+	out, err := v.Run(cond.prog, &c.env)
+	c.set.vms.Put(v)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}

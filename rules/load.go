@@ -1,0 +1,555 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// Sentinel errors callers can test with errors.Is.
+var (
+	ErrDuplicateID   = errors.New("duplicate rule id")
+	ErrUnknownParent = errors.New("unknown parent rule")
+	ErrCycle         = errors.New("rule parents form a cycle")
+	ErrTemplate      = errors.New("bad description template")
+)
+
+// compliancePrefixes are the group prefixes Wazuh moves into their own
+// alert arrays (reference/wazuh.md §3.9), in Wazuh's check order.
+var compliancePrefixes = []struct{ prefix, name string }{
+	{"pci_dss_", "pci_dss"}, {"cis_", "cis"}, {"gdpr_", "gdpr"}, {"gpg13_", "gpg13"},
+	{"hipaa_", "hipaa"}, {"nist_800_53_", "nist_800_53"}, {"tsc_", "tsc"},
+}
+
+// MitreSpec is one technique of mitre.yml.
+type MitreSpec struct {
+	Technique string   `yaml:"technique"`
+	Tactics   []string `yaml:"tactics"`
+}
+
+// Load reads, validates and compiles the layers. Every problem is
+// returned at once (errors.Join), each prefixed "file:line:col: rule ID:
+// field:".
+func Load(layers []Layer, opts Options) (*Set, error) {
+	if opts.LogAlertLevel == 0 {
+		opts.LogAlertLevel = 3
+	}
+	if opts.EmailAlertLevel == 0 {
+		opts.EmailAlertLevel = 12
+	}
+	s := &Set{
+		opts:  opts,
+		byID:  map[string]*Rule{},
+		syms:  event.NewSymbols(),
+		lists: map[string]*List{},
+	}
+	var errs []error
+	mitre := map[string]MitreSpec{}
+	for _, l := range layers {
+		if err := loadLists(l.FS, l.ListsDir, s.lists); err != nil {
+			errs = append(errs, err)
+		}
+		if err := loadMitre(l, mitre); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h := newHelperEnv(s.lists)
+	h.loading = true
+	s.helpers = h
+	defer func() { h.loading = false }()
+	ld := &loader{set: s, ce: newCompileEnv(s.syms, h), mitre: mitre}
+	for _, l := range layers {
+		errs = append(errs, ld.loadLayer(l)...)
+	}
+	if len(errs) == 0 {
+		errs = append(errs, ld.link()...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s.buildGroups()
+	s.st = s.newState()
+	return s, nil
+}
+
+type loader struct {
+	set   *Set
+	ce    *compileEnv
+	mitre map[string]MitreSpec
+	where map[*Rule]string // "file:line" of the first definition
+}
+
+func loadMitre(l Layer, into map[string]MitreSpec) error {
+	name := l.MitreFile
+	if name == "" {
+		name = path.Join(path.Dir(path.Clean(l.RulesDir)), "mitre.yml")
+		if _, err := fs.Stat(l.FS, name); err != nil {
+			return nil //nolint:nilerr // the default file is optional
+		}
+	}
+	data, err := fs.ReadFile(l.FS, name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	m := map[string]MitreSpec{}
+	if err := dec.Decode(&m); err != nil && err.Error() != "EOF" {
+		return &fileError{file: name, err: yamlError(err)}
+	}
+	for k, v := range m {
+		into[k] = v
+	}
+	return nil
+}
+
+func (ld *loader) loadLayer(l Layer) []error {
+	entries, err := fs.ReadDir(l.FS, l.RulesDir)
+	if err != nil {
+		return []error{fmt.Errorf("%s: %w", l.RulesDir, err)}
+	}
+	var errs []error
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") || !(strings.HasSuffix(n, ".yml") || strings.HasSuffix(n, ".yaml")) {
+			continue
+		}
+		p := path.Join(l.RulesDir, n)
+		data, err := fs.ReadFile(l.FS, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		for _, err := range ld.loadFile(p, data) {
+			errs = append(errs, &fileError{file: p, err: err})
+		}
+	}
+	return errs
+}
+
+func (ld *loader) loadFile(file string, data []byte) []error {
+	specs, group, errs := parseFile(data)
+	lines := bytes.Split(data, []byte("\n"))
+	for _, rs := range specs {
+		errs = append(errs, ld.addRule(file, lines, group, rs)...)
+	}
+	return errs
+}
+
+// addRule validates and compiles one spec, adding a rule or overwriting
+// an earlier one in place.
+func (ld *loader) addRule(file string, lines [][]byte, group []string, rs *RuleSpec) []error {
+	s := ld.set
+	var errs []error
+	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }
+	if rs.ID == "" || strings.TrimLeft(rs.ID, "0123456789") != "" {
+		fail("id", fmt.Errorf("rule id %q is not a string of digits", rs.ID))
+		return errs
+	}
+	old := s.byID[rs.ID]
+	switch {
+	case old != nil && !rs.Overwrite:
+		fail("id", fmt.Errorf("%w (first defined at %s); use overwrite: true to replace it", ErrDuplicateID, ld.where[old]))
+		return errs
+	case old == nil && rs.Overwrite:
+		fail("overwrite", errors.New("no earlier rule with this id to overwrite"))
+		return errs
+	}
+	if rs.Level == nil {
+		fail("level", errors.New("missing level"))
+	} else if *rs.Level < 0 || *rs.Level > 16 {
+		fail("level", fmt.Errorf("level %d is outside 0–16", *rs.Level))
+	}
+	r := &Rule{id: rs.ID, file: file, line: rs.node.Line, description: rs.Description, spec: rs}
+	if rs.Level != nil {
+		r.level = *rs.Level
+	}
+	for _, o := range rs.Options {
+		if !r.opts.set(o) {
+			fail("options", fmt.Errorf("unknown option %q, expected one of %v", o, optionNames))
+		}
+	}
+	if rs.Description == "" {
+		fail("description", errors.New("missing description"))
+	} else if t, err := parseTemplate(rs.Description, s.syms); err != nil {
+		fail("description", fmt.Errorf("%w: %w", ErrTemplate, err))
+	} else {
+		r.tmpl = t
+	}
+	r.allGroups, r.groups, r.compliance = splitGroups(group, rs.Groups)
+	if len(rs.Mitre) > 0 {
+		m, err := ld.resolveMitre(rs.Mitre)
+		if err != nil {
+			fail("mitre", err)
+		}
+		r.mitre = m
+	}
+	if strings.TrimSpace(rs.Condition) != "" {
+		cond, xerrs := ld.ce.compileCondition(rs.Condition)
+		for _, xe := range xerrs {
+			errs = append(errs, conditionError(rs, lines, xe))
+		}
+		r.cond = cond
+	}
+	for _, id := range rs.IfSID {
+		if strings.TrimLeft(id, "0123456789") != "" || id == "" {
+			fail("if_sid", fmt.Errorf("%q is not a rule id", id))
+		}
+	}
+	r.ifSID = rs.IfSID
+	r.ifMatched = rs.IfMatchedSID
+	errs = append(errs, ld.correlation(r, rs)...)
+	if len(errs) > 0 {
+		return errs
+	}
+	if old != nil {
+		if len(rs.IfSID) > 0 && !reflect.DeepEqual(rs.IfSID, old.ifSID) {
+			return []error{rs.at("if_sid", errors.New("overwrite cannot change if_sid (the rule keeps its place in the tree)"))}
+		}
+		r.index, r.sortLevel, r.ifSID = old.index, old.sortLevel, old.ifSID
+		if r.ifMatched == "" && old.ifMatched != "" && r.corr == nil {
+			r.ifMatched = old.ifMatched
+		}
+		*old = *r
+		return nil
+	}
+	r.index = len(s.rules)
+	r.sortLevel = r.level
+	s.rules = append(s.rules, r)
+	s.byID[r.id] = r
+	if ld.where == nil {
+		ld.where = map[*Rule]string{}
+	}
+	ld.where[r] = fmt.Sprintf("%s:%d", file, rs.node.Line)
+	return nil
+}
+
+// correlation validates the frequency keys (reference/wazuh.md §3.3).
+func (ld *loader) correlation(r *Rule, rs *RuleSpec) []error {
+	var errs []error
+	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }
+	corrKeys := rs.Frequency != 0 || rs.Timeframe != 0 || len(rs.SameField) > 0 || len(rs.DifferentField) > 0 || rs.Time != ""
+	if rs.IfMatchedSID == "" {
+		if corrKeys {
+			fail("if_matched_sid", errors.New("frequency, timeframe, same_field, different_field and time need if_matched_sid"))
+		}
+		if rs.Ignore < 0 {
+			fail("ignore", errors.New("ignore must be ≥ 0 seconds"))
+		}
+		r.ignore = int64(rs.Ignore)
+		return errs
+	}
+	if strings.TrimLeft(rs.IfMatchedSID, "0123456789") != "" {
+		fail("if_matched_sid", fmt.Errorf("%q is not a rule id", rs.IfMatchedSID))
+	}
+	k := &correlation{frequency: rs.Frequency, timeframe: int64(rs.Timeframe)}
+	if k.frequency == 0 {
+		fail("frequency", errors.New("if_matched_sid needs a frequency"))
+	} else if k.frequency < 2 || k.frequency > 9999 {
+		fail("frequency", fmt.Errorf("frequency %d is outside 2–9999", k.frequency))
+	}
+	k.count = k.frequency - 2
+	if k.timeframe == 0 {
+		k.timeframe = 360 // analysisd.default_timeframe
+	} else if k.timeframe < 0 {
+		fail("timeframe", errors.New("timeframe must be > 0 seconds"))
+	}
+	switch rs.Time {
+	case "", "processing":
+		k.base = TimeProcessing
+	case "event":
+		k.base = TimeEvent
+	default:
+		fail("time", fmt.Errorf("unknown time %q, expected one of [processing event]", rs.Time))
+	}
+	for _, f := range rs.SameField {
+		k.same = append(k.same, corrField{name: f, sym: ld.set.syms.Intern(f)})
+	}
+	for _, f := range rs.DifferentField {
+		k.diff = append(k.diff, corrField{name: f, sym: ld.set.syms.Intern(f)})
+	}
+	if rs.Ignore < 0 {
+		fail("ignore", errors.New("ignore must be ≥ 0 seconds"))
+	}
+	r.ignore = int64(rs.Ignore)
+	r.timeBase = k.base
+	r.corr = k
+	return errs
+}
+
+func (ld *loader) resolveMitre(ids []string) (*Mitre, error) {
+	m := &Mitre{}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		t, ok := ld.mitre[id]
+		if !ok {
+			return nil, fmt.Errorf("unknown MITRE technique %q (add it to mitre.yml)", id)
+		}
+		m.IDs = append(m.IDs, id)
+		m.Techniques = append(m.Techniques, t.Technique)
+		for _, tac := range t.Tactics {
+			if !seen[tac] {
+				seen[tac] = true
+				m.Tactics = append(m.Tactics, tac)
+			}
+		}
+	}
+	return m, nil
+}
+
+// splitGroups joins the file group and the rule's groups and moves
+// compliance tokens into their arrays in order of first appearance.
+func splitGroups(fileGroup, groups []string) (all, plain []string, comp []Compliance) {
+	for _, g := range append(append([]string{}, fileGroup...), groups...) {
+		for _, tok := range strings.Split(g, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok == "" {
+				continue
+			}
+			all = append(all, tok)
+			name, val := "", ""
+			for _, p := range compliancePrefixes {
+				if strings.HasPrefix(tok, p.prefix) {
+					name, val = p.name, tok[len(p.prefix):]
+					break
+				}
+			}
+			if name == "" {
+				plain = append(plain, tok)
+				continue
+			}
+			i := 0
+			for i < len(comp) && comp[i].Name != name {
+				i++
+			}
+			if i == len(comp) {
+				comp = append(comp, Compliance{Name: name})
+			}
+			comp[i].Values = append(comp[i].Values, val)
+		}
+	}
+	return all, plain, comp
+}
+
+// conditionError places an expr error in the .yml file: a block scalar's
+// text starts on the line after its key, a flow scalar on the key's line.
+func conditionError(rs *RuleSpec, lines [][]byte, xe *exprError) error {
+	n := valueNode(rs.node, "condition")
+	line, col := rs.node.Line, rs.node.Column
+	if n != nil {
+		switch n.Style {
+		case yaml.LiteralStyle, yaml.FoldedStyle:
+			line = n.Line + xe.line
+			indent := 0
+			if line-1 < len(lines) {
+				l := lines[line-1]
+				indent = len(l) - len(bytes.TrimLeft(l, " "))
+			}
+			col = indent + xe.col + 1
+		case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+			line = n.Line + xe.line - 1
+			col = n.Column + 1 + xe.col
+			if xe.line > 1 {
+				col = xe.col + 1
+			}
+		default:
+			line = n.Line + xe.line - 1
+			col = n.Column + xe.col
+			if xe.line > 1 {
+				col = xe.col + 1
+			}
+		}
+	}
+	return &posError{line: line, col: col, rule: rs.ID, field: "condition", err: errors.New(xe.String())}
+}
+
+// link resolves parents, rejects cycles and orders siblings.
+func (ld *loader) link() []error {
+	s := ld.set
+	var errs []error
+	for _, r := range s.rules {
+		parents := r.ifSID
+		if len(parents) == 0 && r.ifMatched != "" {
+			parents = []string{r.ifMatched}
+		}
+		r.parents = nil
+		for _, id := range parents {
+			p, ok := s.byID[id]
+			if !ok {
+				key := "if_sid"
+				if len(r.ifSID) == 0 {
+					key = "if_matched_sid"
+				}
+				errs = append(errs, &fileError{file: r.file, err: r.spec.at(key, fmt.Errorf("%w %s", ErrUnknownParent, id))})
+				continue
+			}
+			r.parents = append(r.parents, p)
+		}
+		if r.corr != nil {
+			t, ok := s.byID[r.ifMatched]
+			if !ok {
+				if len(r.ifSID) > 0 {
+					errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_matched_sid", fmt.Errorf("%w %s", ErrUnknownParent, r.ifMatched))})
+				}
+				continue
+			}
+			r.corr.target = t
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	// Cycles: depth-first over parents.
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(s.rules))
+	var visit func(r *Rule) bool
+	visit = func(r *Rule) bool {
+		switch color[r.index] {
+		case grey:
+			return false
+		case black:
+			return true
+		}
+		color[r.index] = grey
+		for _, p := range r.parents {
+			if !visit(p) {
+				return false
+			}
+		}
+		color[r.index] = black
+		return true
+	}
+	for _, r := range s.rules {
+		if color[r.index] == white && !visit(r) {
+			errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_sid", fmt.Errorf("%w through rule %s", ErrCycle, r.id))})
+			return errs
+		}
+	}
+	// Sibling order (rules_list.c): level 0 sorts as the highest; a new
+	// child goes before the first sibling with a lower level, so ties keep
+	// load order.
+	s.root = &siblings{}
+	for _, r := range s.rules {
+		if len(r.parents) == 0 {
+			s.root.insert(r)
+			continue
+		}
+		for _, p := range r.parents {
+			if p.kids == nil {
+				p.kids = &siblings{}
+			}
+			p.kids.insert(r)
+		}
+	}
+	return nil
+}
+
+func sortKey(level int) int {
+	if level == 0 {
+		return 99
+	}
+	return level
+}
+
+func (g *siblings) insert(r *Rule) {
+	k := sortKey(r.sortLevel)
+	i := 0
+	for i < len(g.rules) && sortKey(g.rules[i].sortLevel) >= k {
+		i++
+	}
+	g.rules = append(g.rules, nil)
+	copy(g.rules[i+1:], g.rules[i:])
+	g.rules[i] = r
+}
+
+// buildGroups numbers the sibling groups and picks, for each large group,
+// the field most siblings test on their own, so that Eval only tries the
+// siblings whose test on that field's value holds.
+func (s *Set) buildGroups() {
+	var all []*siblings
+	all = append(all, s.root)
+	for _, r := range s.rules {
+		if r.kids != nil {
+			all = append(all, r.kids)
+		}
+	}
+	for i, g := range all {
+		g.gid = i
+		g.disc = event.NoSym
+		count := map[int32]int{}
+		for _, r := range g.rules {
+			if r.cond == nil || !r.cond.typed {
+				continue
+			}
+			seen := map[int32]bool{}
+			for _, cj := range r.cond.conj {
+				if cj.field != event.NoSym && !seen[cj.field] {
+					seen[cj.field] = true
+					count[cj.field]++
+				}
+			}
+		}
+		best, bestN := event.NoSym, 0
+		for sym, n := range count {
+			if n > bestN || (n == bestN && sym < best) {
+				best, bestN = sym, n
+			}
+		}
+		if bestN < minMemoSiblings {
+			continue
+		}
+		g.disc = best
+		g.discFns = make([]boolFn, len(g.rules))
+		g.rest = make([][]conjunct, len(g.rules))
+		for j, r := range g.rules {
+			if r.cond == nil || !r.cond.typed {
+				continue
+			}
+			var on []boolFn
+			for _, cj := range r.cond.conj {
+				if cj.field == best {
+					on = append(on, cj.fn)
+				} else {
+					g.rest[j] = append(g.rest[j], cj)
+				}
+			}
+			if len(on) > 0 {
+				g.discFns[j] = andAll(on)
+			}
+		}
+	}
+	s.groups = len(all)
+}
+
+func andAll(fns []boolFn) boolFn {
+	if len(fns) == 1 {
+		return fns[0]
+	}
+	return func(c *evalCtx) bool {
+		for _, f := range fns {
+			if !f(c) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// itoa is strconv.Itoa, kept short for messages.
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,501 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// OS_Regex and OS_Match, the two pattern languages of Wazuh 4.x
+// (reference/wazuh.md §3.5). The matcher below re-implements the state
+// machine of Wazuh's os_regex_execute.c, including its quirks: no real
+// backtracking (at most four saved retry points), `+`/`*` only after a
+// backslash class, and a "lazy" hand-over to the next pattern token.
+
+// ErrBadPattern is wrapped by every pattern compile error.
+var ErrBadPattern = errors.New("bad pattern")
+
+// osPatternMax is OS_PATTERN_MAXSIZE.
+const osPatternMax = 2048
+
+// Escape codes stored after a backslash in a compiled pattern (the numbers
+// os_regex_compile.c uses).
+const (
+	rxDigit    = 1  // \d
+	rxWord     = 2  // \w  [A-Za-z0-9@_-]
+	rxSpace    = 3  // \s  ' ' only
+	rxPunct    = 4  // \p
+	rxOpen     = 5  // \(
+	rxClose    = 6  // \)
+	rxBackslsh = 7  // \\
+	rxNotDigit = 8  // \D
+	rxNotWord  = 9  // \W
+	rxNotSpace = 10 // \S
+	rxAny      = 11 // \.
+	rxTab      = 12 // \t
+	rxDollar   = 13 // \$
+	rxPipe     = 14 // \|
+	rxLess     = 15 // \<
+)
+
+// rxClass[code][c] says whether byte c belongs to the class of an escape
+// code (os_regex_maps.c regexmap).
+var rxClass = buildRxClasses()
+
+func buildRxClasses() (t [16][256]bool) {
+	isD := func(c int) bool { return c >= '0' && c <= '9' }
+	isW := func(c int) bool {
+		return isD(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '@' || c == '_'
+	}
+	isP := func(c int) bool {
+		return (c >= 33 && c <= 46) || (c >= 58 && c <= 63) || c == '[' || c == ']' || (c >= 123 && c <= 125)
+	}
+	for c := 0; c < 256; c++ {
+		t[rxDigit][c] = isD(c)
+		t[rxWord][c] = isW(c)
+		t[rxSpace][c] = c == ' '
+		t[rxPunct][c] = isP(c)
+		t[rxOpen][c] = c == '('
+		t[rxClose][c] = c == ')'
+		t[rxBackslsh][c] = c == '\\'
+		t[rxNotDigit][c] = !isD(c)
+		t[rxNotWord][c] = !isW(c)
+		t[rxNotSpace][c] = c != ' '
+		t[rxAny][c] = true
+		t[rxTab][c] = c == '\t'
+		t[rxDollar][c] = c == '$'
+		t[rxPipe][c] = c == '|'
+		t[rxLess][c] = c == '<'
+	}
+	return t
+}
+
+var rxEscapes = map[byte]byte{
+	'd': rxDigit, 'w': rxWord, 's': rxSpace, 'p': rxPunct, '(': rxOpen, ')': rxClose,
+	'\\': rxBackslsh, 'D': rxNotDigit, 'W': rxNotWord, 'S': rxNotSpace, '.': rxAny,
+	't': rxTab, '$': rxDollar, '|': rxPipe, '<': rxLess,
+}
+
+// lower is Wazuh's charmap: ASCII A-Z to a-z, every other byte unchanged.
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// OSRegex is a compiled OS_Regex pattern. It is immutable and safe for
+// concurrent use.
+type OSRegex struct {
+	raw  string
+	subs []rxSub
+}
+
+type rxSub struct {
+	pat   []byte // compiled sub-pattern, NUL padded so look-ahead never runs off
+	begin bool   // ^
+	end   bool   // $
+}
+
+const rxPad = 8
+
+// CompileOSRegex compiles an OS_Regex pattern, case-insensitive as every
+// Wazuh rule uses it.
+func CompileOSRegex(pattern string) (*OSRegex, error) {
+	if len(pattern) > osPatternMax {
+		return nil, fmt.Errorf("%w: os_regex longer than %d bytes", ErrBadPattern, osPatternMax)
+	}
+	b := []byte(pattern)
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\\' {
+			if i+1 >= len(b) {
+				return nil, fmt.Errorf("%w: os_regex %q ends with a backslash", ErrBadPattern, pattern)
+			}
+			code, ok := rxEscapes[b[i+1]]
+			if !ok {
+				return nil, fmt.Errorf("%w: os_regex %q: unknown escape \\%c", ErrBadPattern, pattern, b[i+1])
+			}
+			b[i+1] = code
+			i++
+			continue
+		}
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			b[i] = '('
+			depth--
+		}
+		if depth != 0 && depth != 1 {
+			return nil, fmt.Errorf("%w: os_regex %q: only one level of parentheses is allowed", ErrBadPattern, pattern)
+		}
+		b[i] = lower(b[i])
+		if b[i] == '|' && depth != 0 {
+			return nil, fmt.Errorf("%w: os_regex %q: '|' inside parentheses", ErrBadPattern, pattern)
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("%w: os_regex %q: unbalanced parentheses", ErrBadPattern, pattern)
+	}
+	re := &OSRegex{raw: pattern}
+	start := 0
+	for i := 0; i <= len(b); i++ {
+		// Escape arguments were replaced by code bytes (< 16), so every '|'
+		// left here separates sub-patterns and a final '$' is an anchor.
+		if i < len(b) && b[i] != '|' {
+			continue
+		}
+		part := b[start:i]
+		var s rxSub
+		if len(part) > 0 && part[0] == '^' {
+			s.begin = true
+			part = part[1:]
+		}
+		if len(part) > 0 && part[len(part)-1] == '$' {
+			s.end = true
+			part = part[:len(part)-1]
+		}
+		s.pat = make([]byte, len(part)+rxPad)
+		copy(s.pat, part)
+		re.subs = append(re.subs, s)
+		start = i + 1
+	}
+	return re, nil
+}
+
+// String returns the pattern as written.
+func (re *OSRegex) String() string { return re.raw }
+
+// Match reports whether s matches. An empty s never matches: Wazuh reads
+// past the end of an empty string there (undefined), and an absent field,
+// which reads as "" in vpcalertd, never matches a Wazuh <field> either.
+func (re *OSRegex) Match(s []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := range re.subs {
+		if rxExec(&re.subs[i], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchString is Match for a string.
+func (re *OSRegex) MatchString(s string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := range re.subs {
+		if rxExec(&re.subs[i], s) {
+			return true
+		}
+	}
+	return false
+}
+
+func isPlus(c byte) bool { return c == '+' || c == '*' }
+
+// rxExec is _OS_Regex without sub-string capture, for one sub-pattern and
+// a non-empty s. It is generic so that strings and byte slices share one
+// implementation without conversions.
+func rxExec[T string | []byte](p *rxSub, s T) bool {
+	pat := p.pat
+	n := len(s)
+	at := func(i int) byte {
+		if i < n {
+			return s[i]
+		}
+		return 0
+	}
+	matched := false // r_code != NULL
+	regexMatched := false
+	stErr := -1
+	pt := 0
+	var ptErr [4]int
+	var ptErrStr [4]int
+	for k := range ptErr {
+		ptErr[k] = -1
+	}
+
+	for st := 0; st < n; st++ {
+		c := s[st]
+		switch pat[pt] {
+		case 0:
+			if !p.end {
+				return matched
+			}
+		case '(':
+			pt++
+			if pat[pt] == 0 && !p.end {
+				return matched
+			}
+		}
+
+		if pat[pt] == '\\' {
+			if rxClass[pat[pt+1]&15][c] {
+				next := pt + 2
+				if !isPlus(pat[next]) {
+					pt = next
+					if stErr < 0 {
+						stErr = st
+					}
+					matched = true
+					continue
+				}
+				if pat[next] == '*' {
+					regexMatched = true
+				}
+				if regexMatched {
+					next++
+					ok := -1
+					if pat[next] == '(' {
+						next++
+					}
+					switch {
+					case pat[next] == 0:
+						ok = 1
+					case pat[next] == '\\':
+						if rxClass[pat[next+1]&15][c] {
+							if !isPlus(pat[next+2]) {
+								ok = 2
+							} else {
+								ok = 0
+							}
+						}
+					case pat[next] == lower(c):
+						regexMatched = false
+						ok = 1
+					}
+					if ok >= 0 {
+						if pat[next] == 0 {
+							// Wazuh continues here without setting r_code.
+							continue
+						}
+						next += ok
+						for k := range ptErr {
+							if ptErr[k] < 0 {
+								ptErr[k] = pt
+								ptErrStr[k] = st
+								break
+							}
+						}
+						pt = next
+					}
+				} else {
+					regexMatched = true
+				}
+				matched = true
+				continue
+			} else if pat[pt+3] == 0 && regexMatched && matched {
+				if !p.end || at(st) == 0 {
+					return true
+				}
+			} else if pat[pt+2] == '+' && regexMatched {
+				pt += 3
+				st--
+				regexMatched = false
+				continue
+			} else if pat[pt+2] == '*' {
+				pt += 3
+				st--
+				matched = true
+				regexMatched = false
+				continue
+			}
+			regexMatched = false
+		} else if pat[pt] == lower(c) && pat[pt] != 0 {
+			pt++
+			if stErr < 0 {
+				stErr = st
+			}
+			matched = true
+			continue
+		}
+
+		// Error handling: retry from the newest saved point, else restart
+		// the pattern one character after where this attempt began.
+		retried := false
+		for k := 3; k >= 0; k-- {
+			if ptErr[k] >= 0 {
+				pt = ptErr[k]
+				st = ptErrStr[k]
+				ptErr[k] = -1
+				retried = true
+				break
+			}
+		}
+		if retried {
+			continue
+		}
+		if p.begin {
+			return false
+		}
+		if stErr >= 0 {
+			st = stErr
+			stErr = -1
+		}
+		pt = 0
+		matched = false
+	}
+
+	// The string is consumed: accept when the rest of the pattern can match
+	// nothing (os_regex_execute.c "Cleaning up").
+	eof := func() bool {
+		if pat[pt] == '(' {
+			pt++
+		}
+		return pat[pt] == 0
+	}
+	if eof() {
+		return matched
+	}
+	if pat[pt] == '\\' && regexMatched {
+		pt += 2
+		if isPlus(pat[pt]) {
+			pt++
+			if eof() {
+				return matched
+			}
+			if pat[pt] == '\\' {
+				pt += 2
+				if pat[pt] == '*' {
+					pt++
+					if eof() {
+						return matched
+					}
+				}
+			}
+		}
+	}
+	if pat[pt] == '\\' {
+		pt += 2
+		if pat[pt] == '*' {
+			pt++
+			if eof() {
+				return matched
+			}
+		}
+	}
+	return false
+}
+
+// OSMatch is a compiled OS_Match pattern: '|'-separated literals, each a
+// case-insensitive substring, or anchored with ^ (prefix), $ (suffix) or
+// both (equality); an empty alternative matches everything. A leading '!'
+// negates the whole pattern (Wazuh's expression negation).
+type OSMatch struct {
+	raw    string
+	negate bool
+	subs   []matchSub
+}
+
+type matchKind uint8
+
+const (
+	matchSubstr matchKind = iota
+	matchPrefix
+	matchSuffix
+	matchEqual
+	matchAll
+)
+
+type matchSub struct {
+	kind matchKind
+	lit  string // lower case
+}
+
+// CompileOSMatch compiles an OS_Match pattern.
+func CompileOSMatch(pattern string) (*OSMatch, error) {
+	if len(pattern) > osPatternMax {
+		return nil, fmt.Errorf("%w: os_match longer than %d bytes", ErrBadPattern, osPatternMax)
+	}
+	m := &OSMatch{raw: pattern}
+	p := pattern
+	if strings.HasPrefix(p, "!") {
+		m.negate = true
+		p = p[1:]
+	}
+	for _, part := range strings.Split(p, "|") {
+		lp := strings.Map(func(r rune) rune {
+			if r >= 'A' && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, part)
+		var s matchSub
+		switch {
+		case strings.HasPrefix(lp, "^") && strings.HasSuffix(lp, "$") && len(lp) >= 2:
+			s = matchSub{matchEqual, lp[1 : len(lp)-1]}
+		case lp == "":
+			s = matchSub{matchAll, ""}
+		case strings.HasSuffix(lp, "$"):
+			s = matchSub{matchSuffix, lp[:len(lp)-1]}
+		case strings.HasPrefix(lp, "^"):
+			s = matchSub{matchPrefix, lp[1:]}
+		default:
+			s = matchSub{matchSubstr, lp}
+		}
+		m.subs = append(m.subs, s)
+	}
+	return m, nil
+}
+
+// String returns the pattern as written.
+func (m *OSMatch) String() string { return m.raw }
+
+// Match reports whether s matches.
+func (m *OSMatch) Match(s []byte) bool { return osMatchExec(m, s) }
+
+// MatchString is Match for a string.
+func (m *OSMatch) MatchString(s string) bool { return osMatchExec(m, s) }
+
+func osMatchExec[T string | []byte](m *OSMatch, s T) bool {
+	hit := false
+	for _, p := range m.subs {
+		if subMatch(p, s) {
+			hit = true
+			break
+		}
+	}
+	return hit != m.negate
+}
+
+func subMatch[T string | []byte](p matchSub, s T) bool {
+	switch p.kind {
+	case matchAll:
+		return true
+	case matchEqual:
+		return len(s) == len(p.lit) && foldHasPrefix(s, p.lit)
+	case matchPrefix:
+		return foldHasPrefix(s, p.lit)
+	case matchSuffix:
+		return len(s) >= len(p.lit) && foldHasPrefix(s[len(s)-len(p.lit):], p.lit)
+	}
+	// _OS_Match: a substring, and the string must be at least as long.
+	if len(s) < len(p.lit) {
+		return false
+	}
+	for i := 0; i+len(p.lit) <= len(s); i++ {
+		if foldHasPrefix(s[i:], p.lit) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldHasPrefix reports whether s starts with lit (lower case) under
+// Wazuh's ASCII-only case folding.
+func foldHasPrefix[T string | []byte](s T, lit string) bool {
+	if len(s) < len(lit) {
+		return false
+	}
+	for i := 0; i < len(lit); i++ {
+		if lower(s[i]) != lit[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,326 @@
+package rules
+
+import (
+	"io/fs"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// Options configure a Set. Zero values get Wazuh's ossec.conf defaults.
+type Options struct {
+	LogAlertLevel   int // alerts below this level are not written; default 3
+	EmailAlertLevel int // Match.Mail from this level on; default 12
+}
+
+// Layer is one ruleset directory tree: rule files (*.yml, *.yaml) under
+// RulesDir and lists under ListsDir of FS. Layers load in order (the
+// built-in ruleset first, then user layers); a later layer can add rules,
+// replace rules with `overwrite: true`, and replace lists of the same name.
+// MitreFile names the MITRE ATT&CK table of the layer; empty means
+// "mitre.yml" beside RulesDir (path.Dir(RulesDir)), when it exists.
+type Layer struct {
+	FS        fs.FS
+	RulesDir  string
+	ListsDir  string
+	MitreFile string
+}
+
+// Compliance is one compliance array of an alert (reference/wazuh.md §3.9):
+// Name is "pci_dss", "gdpr", …; Values are the group tokens without the
+// prefix, in file order.
+type Compliance struct {
+	Name   string
+	Values []string
+}
+
+// Mitre is a rule's rule.mitre object: the technique ids and the tactics
+// and technique names they resolve to in mitre.yml.
+type Mitre struct {
+	IDs        []string
+	Tactics    []string
+	Techniques []string
+}
+
+// TimeBase says which clock a correlation window uses.
+type TimeBase uint8
+
+// Time bases for correlation windows.
+const (
+	// TimeProcessing measures windows on the processing clock (the now
+	// passed to Eval), as Wazuh does.
+	TimeProcessing TimeBase = iota
+	// TimeEvent measures windows on the events' own times (event.Event.Time).
+	TimeEvent
+)
+
+// Rule is a compiled rule. It is immutable after Load; per-rule counters
+// live in the Set.
+type Rule struct {
+	id          string
+	level       int
+	sortLevel   int // the level the rule was first loaded with (tree order)
+	index       int
+	file        string
+	line        int
+	description string
+	tmpl        template
+	groups      []string // plain groups
+	allGroups   []string
+	compliance  []Compliance
+	mitre       *Mitre
+	opts        ruleOptions
+	cond        *condition
+	ifSID       []string
+	ifMatched   string
+	parents     []*Rule
+	kids        *siblings
+	corr        *correlation
+	ignore      int64
+	timeBase    TimeBase
+	spec        *RuleSpec
+	specs       []*RuleSpec // every spec that defined or overwrote it, for tests
+}
+
+type ruleOptions struct {
+	noFullLog, noCounter, alertByEmail, noEmailAlert, noLog, logAlert, noAlert, noAR bool
+}
+
+var optionNames = []string{"no_full_log", "no_counter", "alert_by_email", "no_email_alert", "no_log", "log_alert", "noalert", "no_ar"}
+
+func (o *ruleOptions) set(name string) bool {
+	switch name {
+	case "no_full_log":
+		o.noFullLog = true
+	case "no_counter":
+		o.noCounter = true
+	case "alert_by_email":
+		o.alertByEmail = true
+	case "no_email_alert":
+		o.noEmailAlert = true
+	case "no_log":
+		o.noLog = true
+	case "log_alert":
+		o.logAlert = true
+	case "noalert":
+		o.noAlert = true
+	case "no_ar":
+		o.noAR = true
+	default:
+		return false
+	}
+	return true
+}
+
+// ID returns the rule id, a string of digits.
+func (r *Rule) ID() string { return r.id }
+
+// Level returns the level, 0–16.
+func (r *Rule) Level() int { return r.level }
+
+// Description returns the raw description template.
+func (r *Rule) Description() string { return r.description }
+
+// Groups returns the plain groups (file group first), compliance tokens
+// removed.
+func (r *Rule) Groups() []string { return r.groups }
+
+// AllGroups returns every group token, compliance tokens included, in order.
+func (r *Rule) AllGroups() []string { return r.allGroups }
+
+// Compliance returns the compliance arrays in order of first appearance.
+func (r *Rule) Compliance() []Compliance { return r.compliance }
+
+// Mitre returns the rule's MITRE object, or nil.
+func (r *Rule) Mitre() *Mitre { return r.mitre }
+
+// NoFullLog reports the no_full_log option.
+func (r *Rule) NoFullLog() bool { return r.opts.noFullLog }
+
+// NoCounter reports the no_counter option (the alert omits firedtimes).
+func (r *Rule) NoCounter() bool { return r.opts.noCounter }
+
+// Frequency returns the configured frequency, 0 for non-correlation rules.
+func (r *Rule) Frequency() int {
+	if r.corr == nil {
+		return 0
+	}
+	return r.corr.frequency
+}
+
+// File returns the file the rule was (last) defined in.
+func (r *Rule) File() string { return r.file }
+
+// Index returns a dense index (0 ≤ Index < len(Set.Rules())) for per-rule
+// caches.
+func (r *Rule) Index() int { return r.index }
+
+// Parents returns the if_sid parents (nil for a root).
+func (r *Rule) Parents() []*Rule { return r.parents }
+
+// Children returns the children in evaluation order.
+func (r *Rule) Children() []*Rule {
+	if r.kids == nil {
+		return nil
+	}
+	return r.kids.rules
+}
+
+// Fields returns the field names the rule refers to (condition,
+// same_field/different_field, description), lower case, sorted.
+func (r *Rule) Fields() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		n = strings.ToLower(n)
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	if r.cond != nil {
+		for _, f := range r.cond.fieldNames {
+			add(f)
+		}
+	}
+	if r.corr != nil {
+		for _, f := range r.corr.same {
+			add(f.name)
+		}
+		for _, f := range r.corr.diff {
+			add(f.name)
+		}
+	}
+	for _, s := range r.tmpl {
+		if s.field {
+			add(s.text)
+		}
+	}
+	sortStrings(out)
+	return out
+}
+
+// Fast reports whether the condition runs as compiled Go closures rather
+// than on the expr VM.
+func (r *Rule) Fast() bool { return r.cond == nil || r.cond.typed }
+
+// RuntimeErrors returns how many times the condition failed at run time
+// (each such evaluation counts as "no match").
+func (r *Rule) RuntimeErrors() int64 {
+	if r.cond == nil {
+		return 0
+	}
+	return r.cond.errors.Load()
+}
+
+// Set is a loaded ruleset. Eval is safe for concurrent use; the per-rule
+// counters, ignore times and correlation memory are the only shared mutable
+// state.
+type Set struct {
+	opts    Options
+	rules   []*Rule
+	byID    map[string]*Rule
+	root    *siblings
+	groups  int // number of sibling groups (memo slots)
+	syms    *event.Symbols
+	lists   map[string]*List
+	helpers *helperEnv
+	vms     sync.Pool
+	evals   sync.Pool
+	st      *state
+	maxSyms int
+}
+
+// state is the mutable part of a Set: RunTests gives each test case a
+// fresh one.
+type state struct {
+	fired     []atomic.Int64 // per rule index
+	ignoredAt []atomic.Int64 // per rule index: unix seconds of the last ignore start, 0 = never
+	mem       []*memory      // per rule index: events that alerted as it, if a rule correlates on it
+}
+
+func (s *Set) newState() *state {
+	st := &state{
+		fired:     make([]atomic.Int64, len(s.rules)),
+		ignoredAt: make([]atomic.Int64, len(s.rules)),
+		mem:       make([]*memory, len(s.rules)),
+	}
+	for _, r := range s.rules {
+		if r.corr != nil {
+			t := r.corr.target
+			if st.mem[t.index] == nil {
+				st.mem[t.index] = newMemory(s.memFields(t))
+			}
+		}
+	}
+	return st
+}
+
+// Symbols returns the field-name table of the ruleset. Decoders set
+// event.Field.Sym from it so that rules find fields by integer.
+func (s *Set) Symbols() *event.Symbols { return s.syms }
+
+// Rules returns every rule in load order.
+func (s *Set) Rules() []*Rule { return s.rules }
+
+// Rule returns the rule with the given id, or nil.
+func (s *Set) Rule(id string) *Rule { return s.byID[id] }
+
+// Roots returns the top-level rules in evaluation order.
+func (s *Set) Roots() []*Rule { return s.root.rules }
+
+// List returns the list of the given name, or nil.
+func (s *Set) List(name string) *List { return s.lists[name] }
+
+// Match is the result of evaluating one event.
+type Match struct {
+	// Rule is the final rule, nil when nothing matched. A final rule of
+	// level 0 means "no alert".
+	Rule *Rule
+	// Alert says whether Wazuh would write the alert (level ≥
+	// log_alert_level, no_log unset).
+	Alert bool
+	// Mail is rule.mail: level ≥ email_alert_level or alert_by_email.
+	Mail bool
+	// Firedtimes is the final rule's counter after this match.
+	Firedtimes int
+	// Frequency is rule.frequency for a correlation rule, else 0.
+	Frequency int
+	// Description is the expanded description of the final rule.
+	Description []byte
+	// PreviousOutput is the full_log of the counted previous events, newest
+	// first, joined by "\n" (nil unless a correlation rule fired with at
+	// least two of them).
+	PreviousOutput []byte
+}
+
+// TraceStep is one rule tried during an evaluation, for logtest -v.
+type TraceStep struct {
+	Rule  *Rule
+	Depth int // 0 for top-level rules
+	// Matched says whether the rule's own tests passed (its children are
+	// the following steps with Depth+1).
+	Matched bool
+	// Failed is the source text of the condition part that was false, or
+	// a note such as "frequency: 3 of 6 previous events" for correlation.
+	Failed string
+	// Err is a run-time error of the condition.
+	Err error
+}
+
+// Trace collects the steps of one Eval.
+type Trace struct {
+	Steps []TraceStep
+}
+
+// vmPool returns a VM for the fallback path.
+func (s *Set) getVM() *vm.VM {
+	if v, ok := s.vms.Get().(*vm.VM); ok {
+		return v
+	}
+	return &vm.VM{}
+}

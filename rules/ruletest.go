@@ -1,0 +1,159 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// ErrLint is wrapped by every Lint finding.
+var ErrLint = errors.New("lint")
+
+// TestInput is the input of one inline test case, for the decode function
+// RunTests is given (the CLI wires the real decoders).
+type TestInput struct {
+	File   string // rule file
+	Line   int    // line of the test case
+	RuleID string // the rule the test sits under
+	Name   string
+	// Event is the JSON text of an `event:` mapping (a decoded Wazuh event
+	// body, keys in file order), nil when Log is set.
+	Event []byte
+	// Log is a raw record line (`log:`), with its log type if given.
+	Log  string
+	Type event.LogType
+}
+
+// TestResult is the outcome of one inline test case.
+type TestResult struct {
+	File, RuleID, Name string
+	Line               int
+	NoMatch            bool // a no_match case
+	Pass               bool
+	Err                error // the input could not be decoded
+	// Expected (match cases) and got: the final rule id, its level and the
+	// expanded description ("" id = nothing matched).
+	ExpID, GotID                   string
+	ExpLevel, GotLevel             int
+	ExpDescription, GotDescription string
+}
+
+func (r TestResult) String() string {
+	kind := "match"
+	if r.NoMatch {
+		kind = "no_match"
+	}
+	head := fmt.Sprintf("%s:%d: rule %s: %s %q", r.File, r.Line, r.RuleID, kind, r.Name)
+	switch {
+	case r.Err != nil:
+		return head + ": " + r.Err.Error()
+	case r.Pass:
+		return head + ": ok"
+	case r.NoMatch:
+		return fmt.Sprintf("%s: got rule %s (level %d), want any other", head, r.GotID, r.GotLevel)
+	}
+	exp := fmt.Sprintf("rule %s level %d", r.ExpID, r.ExpLevel)
+	got := fmt.Sprintf("rule %s level %d", orNone(r.GotID), r.GotLevel)
+	if r.ExpDescription != "" {
+		exp += fmt.Sprintf(" %q", r.ExpDescription)
+		got += fmt.Sprintf(" %q", r.GotDescription)
+	}
+	return fmt.Sprintf("%s:\n  exp: %s\n  got: %s", head, exp, got)
+}
+
+func orNone(id string) string {
+	if id == "" {
+		return "(none)"
+	}
+	return id
+}
+
+// RunTests runs every rule's inline tests, each case on fresh counters and
+// correlation memory, at processing time now (repeats one second apart).
+func (s *Set) RunTests(decode func(TestInput) (*event.Event, error), now time.Time) []TestResult {
+	var out []TestResult
+	for _, r := range s.rules {
+		ts := r.spec.Tests
+		if ts == nil {
+			continue
+		}
+		for k, cases := range [][]TestCaseSpec{ts.Match, ts.NoMatch} {
+			for i := range cases {
+				out = append(out, s.runCase(r, &cases[i], k == 1, decode, now))
+			}
+		}
+	}
+	return out
+}
+
+func (s *Set) runCase(r *Rule, tc *TestCaseSpec, noMatch bool, decode func(TestInput) (*event.Event, error), now time.Time) TestResult {
+	res := TestResult{File: r.file, RuleID: r.id, Name: tc.Name, NoMatch: noMatch}
+	if tc.node != nil {
+		res.Line = tc.node.Line
+	}
+	in := TestInput{File: r.file, Line: res.Line, RuleID: r.id, Name: tc.Name, Log: tc.Log, Type: event.LogType(tc.Type)}
+	if tc.Event.Kind != 0 {
+		js, err := nodeJSON(nil, &tc.Event)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		in.Event = js
+	}
+	if in.Event == nil && in.Log == "" {
+		res.Err = errors.New("a test case needs event or log")
+		return res
+	}
+	ev, err := decode(in)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	e := s.NewEvaluator()
+	e.c.st = s.newState()
+	n := max(tc.Repeat, 1)
+	var m Match
+	for i := 0; i < n; i++ {
+		m = e.Eval(ev, now.Add(time.Duration(i)*time.Second), nil)
+	}
+	if m.Rule != nil {
+		res.GotID, res.GotLevel, res.GotDescription = m.Rule.id, m.Rule.level, string(m.Description)
+	}
+	if noMatch {
+		res.Pass = res.GotID != r.id
+		return res
+	}
+	res.ExpID, res.ExpLevel, res.ExpDescription = r.id, r.level, tc.Description
+	if tc.ID != "" {
+		res.ExpID = tc.ID
+	}
+	if tc.Level != nil {
+		res.ExpLevel = *tc.Level
+	}
+	res.Pass = res.GotID == res.ExpID && res.GotLevel == res.ExpLevel &&
+		(tc.Description == "" || tc.Description == res.GotDescription)
+	return res
+}
+
+// Lint returns whole-ruleset findings that do not stop loading: rules
+// without inline tests and conditions that run on the (slower) expr VM.
+// Load already rejects duplicate ids, unknown parents, cycles, unknown
+// lists, bad templates and bad patterns.
+func (s *Set) Lint() []error {
+	var out []error
+	for _, r := range s.rules {
+		where := fmt.Sprintf("%s:%d: rule %s", r.file, r.line, r.id)
+		if r.spec.Tests == nil || len(r.spec.Tests.Match)+len(r.spec.Tests.NoMatch) == 0 {
+			out = append(out, fmt.Errorf("%s: %w: no inline tests", where, ErrLint))
+		}
+		if r.cond != nil && !r.cond.typed {
+			out = append(out, fmt.Errorf("%s: %w: condition runs on the expr VM (slower): %s", where, ErrLint, oneLine(r.cond.src)))
+		}
+	}
+	return out
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,267 @@
+package rules
+
+import (
+	"bytes"
+	"regexp"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// The fast path: the checked expr AST compiled into Go closures for the
+// node shapes rules use. expr's VM boxes every string passed to a
+// function; these closures read field values in place and allocate
+// nothing. Anything else runs on the VM, and both paths are tested on one
+// table (typed_test.go).
+
+type boolFn func(c *evalCtx) bool
+
+// strFn returns a string value as bytes that stay valid during one Eval.
+type strFn func(c *evalCtx) []byte
+
+type typedCompiler struct {
+	env *helperEnv
+}
+
+func (tc *typedCompiler) compileBool(n ast.Node) boolFn {
+	switch v := n.(type) {
+	case *ast.BoolNode:
+		b := v.Value
+		return func(*evalCtx) bool { return b }
+	case *ast.ConstantNode:
+		if b, ok := v.Value.(bool); ok {
+			return func(*evalCtx) bool { return b }
+		}
+	case *ast.UnaryNode:
+		if v.Operator == "!" || v.Operator == "not" {
+			x := tc.compileBool(v.Node)
+			if x == nil {
+				return nil
+			}
+			return func(c *evalCtx) bool { return !x(c) }
+		}
+	case *ast.BinaryNode:
+		return tc.compileBinary(v)
+	case *ast.CallNode:
+		id, ok := v.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return nil
+		}
+		if id.Value == fnHas {
+			sym, ok := symArg(v)
+			if !ok {
+				return nil
+			}
+			return func(c *evalCtx) bool { return c.has(sym) }
+		}
+		h := tc.env.helper(id.Value)
+		if h == nil || h.typed == nil {
+			return nil
+		}
+		if fn, ok := h.typed(tc, v.Arguments).(boolFn); ok && fn != nil {
+			return fn
+		}
+	}
+	return nil
+}
+
+func (tc *typedCompiler) compileBinary(v *ast.BinaryNode) boolFn {
+	switch v.Operator {
+	case "&&", "and", "||", "or":
+		l, r := tc.compileBool(v.Left), tc.compileBool(v.Right)
+		if l == nil || r == nil {
+			return nil
+		}
+		if v.Operator == "&&" || v.Operator == "and" {
+			return func(c *evalCtx) bool { return l(c) && r(c) }
+		}
+		return func(c *evalCtx) bool { return l(c) || r(c) }
+	case "==", "!=":
+		eq := tc.compileEqual(v.Left, v.Right)
+		if eq == nil {
+			return nil
+		}
+		if v.Operator == "!=" {
+			return func(c *evalCtx) bool { return !eq(c) }
+		}
+		return eq
+	case "in":
+		x := tc.compileString(v.Left)
+		if x == nil {
+			return nil
+		}
+		set := constStringSet(v.Right)
+		if set == nil {
+			return nil
+		}
+		return func(c *evalCtx) bool { _, ok := set[string(x(c))]; return ok }
+	case "contains", "startsWith", "endsWith":
+		x := tc.compileString(v.Left)
+		k, ok := constString(v.Right)
+		if x == nil || !ok {
+			return nil
+		}
+		kb := []byte(k)
+		switch v.Operator {
+		case "contains":
+			return func(c *evalCtx) bool { return bytes.Contains(x(c), kb) }
+		case "startsWith":
+			return func(c *evalCtx) bool { return bytes.HasPrefix(x(c), kb) }
+		default:
+			return func(c *evalCtx) bool { return bytes.HasSuffix(x(c), kb) }
+		}
+	case "matches":
+		x := tc.compileString(v.Left)
+		k, ok := constString(v.Right)
+		if x == nil || !ok {
+			return nil
+		}
+		re, err := regexp.Compile(k)
+		if err != nil {
+			return nil
+		}
+		return func(c *evalCtx) bool { return re.Match(x(c)) }
+	}
+	return nil
+}
+
+func (tc *typedCompiler) compileEqual(a, b ast.Node) boolFn {
+	if _, ok := constString(b); ok {
+		a, b = b, a
+	}
+	if k, ok := constString(a); ok {
+		x := tc.compileString(b)
+		if x == nil {
+			return nil
+		}
+		return func(c *evalCtx) bool { return string(x(c)) == k }
+	}
+	x, y := tc.compileString(a), tc.compileString(b)
+	if x != nil && y != nil {
+		return func(c *evalCtx) bool { return bytes.Equal(x(c), y(c)) }
+	}
+	p, q := tc.compileBool(a), tc.compileBool(b)
+	if p != nil && q != nil && isBoolNode(a) && isBoolNode(b) {
+		return func(c *evalCtx) bool { return p(c) == q(c) }
+	}
+	return nil
+}
+
+func isBoolNode(n ast.Node) bool {
+	t := n.Type()
+	return t != nil && t.Kind().String() == "bool"
+}
+
+func (tc *typedCompiler) compileString(n ast.Node) strFn {
+	if k, ok := constString(n); ok {
+		kb := []byte(k)
+		return func(*evalCtx) []byte { return kb }
+	}
+	call, ok := n.(*ast.CallNode)
+	if !ok {
+		return nil
+	}
+	id, ok := call.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return nil
+	}
+	if id.Value == fnField {
+		sym, ok := symArg(call)
+		if !ok {
+			return nil
+		}
+		return func(c *evalCtx) []byte { v, _ := c.field(sym); return v }
+	}
+	h := tc.env.helper(id.Value)
+	if h == nil || h.typed == nil {
+		return nil
+	}
+	if fn, ok := h.typed(tc, call.Arguments).(strFn); ok && fn != nil {
+		return fn
+	}
+	return nil
+}
+
+// constStringSet returns the set of a constant string array, as written or
+// as expr's optimizer stores it (map[string]struct{}).
+func constStringSet(n ast.Node) map[string]struct{} {
+	switch v := n.(type) {
+	case *ast.ConstantNode:
+		switch m := v.Value.(type) {
+		case map[string]struct{}:
+			return m
+		case []any:
+			out := map[string]struct{}{}
+			for _, e := range m {
+				s, ok := e.(string)
+				if !ok {
+					return nil
+				}
+				out[s] = struct{}{}
+			}
+			return out
+		}
+	case *ast.ArrayNode:
+		out := map[string]struct{}{}
+		for _, e := range v.Nodes {
+			s, ok := constString(e)
+			if !ok {
+				return nil
+			}
+			out[s] = struct{}{}
+		}
+		return out
+	}
+	return nil
+}
+
+func typedOSRegex(tc *typedCompiler, args []ast.Node) any {
+	x := tc.compileString(args[0])
+	pat, ok := constString(args[1])
+	if x == nil || !ok {
+		return nil
+	}
+	re, err := tc.env.regex(pat)
+	if err != nil {
+		return nil
+	}
+	return boolFn(func(c *evalCtx) bool { return re.Match(x(c)) })
+}
+
+func typedOSMatch(tc *typedCompiler, args []ast.Node) any {
+	x := tc.compileString(args[0])
+	pat, ok := constString(args[1])
+	if x == nil || !ok {
+		return nil
+	}
+	m, err := tc.env.match(pat)
+	if err != nil {
+		return nil
+	}
+	return boolFn(func(c *evalCtx) bool { return m.Match(x(c)) })
+}
+
+func typedInList(tc *typedCompiler, args []ast.Node) any {
+	name, ok := constString(args[0])
+	x := tc.compileString(args[1])
+	if !ok || x == nil {
+		return nil
+	}
+	l, err := tc.env.list(name)
+	if err != nil {
+		return nil
+	}
+	return boolFn(func(c *evalCtx) bool { _, ok := l.m[string(x(c))]; return ok })
+}
+
+func typedListValue(tc *typedCompiler, args []ast.Node) any {
+	name, ok := constString(args[0])
+	x := tc.compileString(args[1])
+	if !ok || x == nil {
+		return nil
+	}
+	l, err := tc.env.list(name)
+	if err != nil {
+		return nil
+	}
+	return strFn(func(c *evalCtx) []byte { return l.m[string(x(c))] })
+}
