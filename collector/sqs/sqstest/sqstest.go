@@ -1,0 +1,265 @@
+// Package sqstest starts a real SQS-compatible server (the npm package
+// local-aws-sqs, installed by .ci/sqs.sh) on a free 127.0.0.1 port for
+// tests, and offers small helpers to create queues and send, receive and
+// count messages. When node or the package is missing the test is skipped
+// with a message saying to run .ci/sqs.sh, or fails when CI is "true".
+package sqstest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Region is the region the local server and its clients use.
+const Region = "us-east-1"
+
+// PackageEnv names an environment variable that may point at the
+// local-aws-sqs package folder; otherwise it is looked up as
+// .ci/sqs/node_modules/local-aws-sqs above the working directory.
+const PackageEnv = "LOCAL_AWS_SQS_DIR"
+
+// launcher starts the server on 127.0.0.1 with a port chosen by the kernel,
+// prints {"port":N}, and exits when its stdin closes, so the server never
+// outlives the test binary.
+const launcher = `
+const { createSqsServer } = require(process.argv[1]);
+createSqsServer({ port: 0, hostname: "127.0.0.1", emulateQueueCreationLifecycle: false }).then((server) => {
+  process.stdout.write(JSON.stringify({ port: server.address().port }) + "\n");
+  process.stdin.on("end", () => server.close(() => process.exit(0)));
+  process.stdin.resume();
+}, (err) => { console.error(String((err && err.stack) || err)); process.exit(1); });
+`
+
+// Server is a running local-aws-sqs.
+type Server struct {
+	// Endpoint is the base URL, http://127.0.0.1:PORT.
+	Endpoint string
+	// Client is an SQS client for Endpoint.
+	Client *sqs.Client
+
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan error
+}
+
+// Start starts a server for the test and stops it at cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	node, pkg, err := find()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("local SQS server: %v", err)
+		}
+		t.Skipf("local SQS server: %v (run .ci/sqs.sh)", err)
+	}
+	cmd := exec.Command(node, "-e", launcher, pkg)
+	cmd.Stderr = &prefixWriter{t: t}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatalf("local SQS server: %v", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("local SQS server: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("local SQS server: start %s: %v", node, err)
+	}
+	s := &Server{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
+	portc := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			var hello struct{ Port int }
+			if json.Unmarshal(sc.Bytes(), &hello) == nil {
+				portc <- hello.Port
+			}
+		}
+		close(portc)
+		_, _ = io.Copy(io.Discard, stdout)
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(s.stop)
+	select {
+	case port, ok := <-portc:
+		if !ok || port == 0 {
+			t.Fatalf("local SQS server: did not report its port")
+		}
+		s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(port)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("local SQS server: no port after 30s")
+	}
+	s.Client = NewClient(s.Endpoint)
+	return s
+}
+
+// stop closes the server's stdin (it exits on its own) and waits; after 10s
+// it kills the process it started.
+func (s *Server) stop() {
+	_ = s.stdin.Close()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// NewClient returns an SQS client for a local endpoint with fixed test
+// credentials (the local server checks none).
+func NewClient(endpoint string) *sqs.Client {
+	return sqs.NewFromConfig(aws.Config{
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}, func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	})
+}
+
+// CreateQueue creates a queue with a name unique to the test and returns its URL.
+func (s *Server) CreateQueue(t testing.TB, name string) string {
+	t.Helper()
+	out, err := s.Client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
+		QueueName: aws.String(uniqueName(t, name)),
+	})
+	if err != nil {
+		t.Fatalf("create queue %s: %v", name, err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+// Send sends each body to the queue, ten per batch.
+func (s *Server) Send(t testing.TB, queueURL string, bodies ...string) {
+	t.Helper()
+	for start := 0; start < len(bodies); start += 10 {
+		end := min(start+10, len(bodies))
+		entries := make([]types.SendMessageBatchRequestEntry, 0, end-start)
+		for i := start; i < end; i++ {
+			entries = append(entries, types.SendMessageBatchRequestEntry{
+				Id:          aws.String("m" + strconv.Itoa(i)),
+				MessageBody: aws.String(bodies[i]),
+			})
+		}
+		out, err := s.Client.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{
+			QueueUrl: aws.String(queueURL),
+			Entries:  entries,
+		})
+		if err != nil {
+			t.Fatalf("send to %s: %v", queueURL, err)
+		}
+		if len(out.Failed) > 0 {
+			t.Fatalf("send to %s: %d failed: %s", queueURL, len(out.Failed), aws.ToString(out.Failed[0].Message))
+		}
+	}
+}
+
+// Counts returns the queue's approximate numbers of visible and in-flight
+// (received, not deleted, not yet visible again) messages.
+func (s *Server) Counts(t testing.TB, queueURL string) (visible, inFlight int) {
+	t.Helper()
+	out, err := s.Client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL),
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		t.Fatalf("queue attributes of %s: %v", queueURL, err)
+	}
+	visible, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return visible, inFlight
+}
+
+// Receive makes one ReceiveMessage call for up to max messages, waiting up
+// to wait (whole seconds) for one, with the given visibility timeout, and
+// asks for every system attribute.
+func (s *Server) Receive(t testing.TB, queueURL string, max int, wait, visibility time.Duration) []types.Message {
+	t.Helper()
+	out, err := s.Client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(queueURL),
+		MaxNumberOfMessages:         int32(max),
+		WaitTimeSeconds:             int32(wait / time.Second),
+		VisibilityTimeout:           int32(visibility / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	})
+	if err != nil {
+		t.Fatalf("receive from %s: %v", queueURL, err)
+	}
+	return out.Messages
+}
+
+// find returns the node binary and the local-aws-sqs package folder.
+func find() (node, pkg string, err error) {
+	node, err = exec.LookPath("node")
+	if err != nil {
+		return "", "", errors.New("node is not installed")
+	}
+	if dir := os.Getenv(PackageEnv); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
+			return "", "", fmt.Errorf("%s=%s: %w", PackageEnv, dir, err)
+		}
+		return node, dir, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	for {
+		cand := filepath.Join(dir, ".ci", "sqs", "node_modules", "local-aws-sqs")
+		if _, err := os.Stat(filepath.Join(cand, "package.json")); err == nil {
+			return node, cand, nil
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return "", "", errors.New("the npm package local-aws-sqs is not installed under .ci/sqs")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", "", errors.New("the npm package local-aws-sqs is not installed (no go.mod found above the working directory)")
+		}
+		dir = parent
+	}
+}
+
+// uniqueName makes a queue name from the test's name: letters, digits, '-'
+// and '_' only, at most 80 characters.
+func uniqueName(t testing.TB, name string) string {
+	base := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '-'
+	}, t.Name()+"-"+name)
+	suffix := "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	if len(base) > 80-len(suffix) {
+		base = base[len(base)-(80-len(suffix)):]
+	}
+	return base + suffix
+}
+
+// prefixWriter sends the server's stderr to the test log.
+type prefixWriter struct{ t testing.TB }
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	w.t.Logf("local-aws-sqs: %s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
