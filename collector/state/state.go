@@ -1,0 +1,282 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Buckets of the bbolt file.
+var (
+	bDone    = []byte("done")    // bucket\x00key\x00etag -> mark value
+	bByScope = []byte("byscope") // scope\x00key\x00etag -> bucket
+	bScopes  = []byte("scopes")  // scope id -> last complete pass (unix nanoseconds)
+	bSince   = []byte("since")   // bucket configuration id -> first day read (unix seconds)
+	bMeta    = []byte("meta")    // name -> value
+)
+
+// lockTimeout is how long Open waits for another process's lock.
+var lockTimeout = 2 * time.Second
+
+// ErrLocked says another process holds the state file.
+var ErrLocked = errors.New("state file is in use by another process")
+
+// Store is an open state file. It is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the state file at path (and its directory).
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			err = ErrLocked
+		}
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bDone, bByScope, bScopes, bSince, bMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// ObjectID names one version of an object.
+type ObjectID struct {
+	Bucket, Key, ETag string
+}
+
+func (o ObjectID) key() []byte {
+	b := make([]byte, 0, len(o.Bucket)+len(o.Key)+len(o.ETag)+2)
+	b = append(b, o.Bucket...)
+	b = append(b, 0)
+	b = append(b, o.Key...)
+	b = append(b, 0)
+	return append(b, o.ETag...)
+}
+
+// Mark says that an object was read and its alerts are durable.
+type Mark struct {
+	ObjectID
+	// Scope is the listing the object was found in (collector/s3 Scope.ID);
+	// it decides when the mark is pruned.
+	Scope string
+	// Failed is set when the object was bad and skipped (skip_on_error):
+	// it is not read again unless it is rewritten (a new ETag).
+	Failed bool
+	// At is when the object was done.
+	At time.Time
+}
+
+// Commit is what one transaction writes.
+type Commit struct {
+	Marks []Mark
+	// Meta sets metadata values.
+	Meta map[string][]byte
+}
+
+// Done reports for each id whether it is marked done, in one read
+// transaction.
+func (s *Store) Done(ids []ObjectID) ([]bool, error) {
+	out := make([]bool, len(ids))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDone)
+		for i, id := range ids {
+			out[i] = b.Get(id.key()) != nil
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Commit writes c in one fsync'd transaction.
+func (s *Store) Commit(c Commit) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		done, by := tx.Bucket(bDone), tx.Bucket(bByScope)
+		for _, m := range c.Marks {
+			v := make([]byte, 9)
+			binary.BigEndian.PutUint64(v, uint64(m.At.Unix()))
+			if m.Failed {
+				v[8] = 1
+			}
+			if err := done.Put(m.key(), v); err != nil {
+				return err
+			}
+			if err := by.Put(scopeKey(m.Scope, m.Key, m.ETag), []byte(m.Bucket)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		for k, v := range c.Meta {
+			if err := meta.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func scopeKey(scope, key, etag string) []byte {
+	b := make([]byte, 0, len(scope)+len(key)+len(etag)+2)
+	b = append(b, scope...)
+	b = append(b, 0)
+	b = append(b, key...)
+	b = append(b, 0)
+	return append(b, etag...)
+}
+
+// Meta returns a metadata value, nil when unset.
+func (s *Store) Meta(name string) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bMeta).Get([]byte(name)))
+		return nil
+	})
+	return v, err
+}
+
+// LastPass returns when the last complete pass over scope started; ok is
+// false when there was none.
+func (s *Store) LastPass(scope string) (t time.Time, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bScopes).Get([]byte(scope))
+		if len(v) == 8 {
+			t, ok = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), true
+		}
+		return nil
+	})
+	return t, ok, err
+}
+
+// Since returns the first day read for a bucket configuration; ok is false
+// before its first pass.
+func (s *Store) Since(bucket string) (t time.Time, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bSince).Get([]byte(bucket))
+		if len(v) == 8 {
+			t, ok = time.Unix(int64(binary.BigEndian.Uint64(v)), 0).UTC(), true
+		}
+		return nil
+	})
+	return t, ok, err
+}
+
+// SetSince records the first day read for a bucket configuration, once.
+func (s *Store) SetSince(bucket string, day time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSince)
+		if b.Get([]byte(bucket)) != nil {
+			return nil
+		}
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, uint64(day.Unix()))
+		return b.Put([]byte(bucket), v)
+	})
+}
+
+// PassDone records that a pass over scope that started at start listed
+// everything from startAfter on and every object found is done. Marks of
+// the scope whose keys sort at or before startAfter can never be listed
+// again (the next pass starts no earlier) and are pruned; it returns how
+// many.
+func (s *Store) PassDone(scope string, start time.Time, startAfter string) (pruned int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, uint64(start.UnixNano()))
+		if err := tx.Bucket(bScopes).Put([]byte(scope), v); err != nil {
+			return err
+		}
+		limit := scopeKey(scope, startAfter, "\xff")
+		n, err := deleteMarks(tx, scope, func(k []byte) bool { return bytes.Compare(k, limit) <= 0 })
+		pruned = n
+		return err
+	})
+	return pruned, err
+}
+
+// deleteMarks deletes the scope's marks in key order while del(indexKey)
+// says so, stopping at the first it refuses.
+func deleteMarks(tx *bolt.Tx, scope string, del func(k []byte) bool) (int, error) {
+	done, by := tx.Bucket(bDone), tx.Bucket(bByScope)
+	prefix := append([]byte(scope), 0)
+	c := by.Cursor()
+	var dels [][]byte
+	var doneKeys [][]byte
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && del(k); k, v = c.Next() {
+		dels = append(dels, bytes.Clone(k))
+		rest := k[len(prefix):]
+		doneKeys = append(doneKeys, append(append([]byte(string(v)), 0), rest...))
+	}
+	for i := range dels {
+		if err := by.Delete(dels[i]); err != nil {
+			return 0, err
+		}
+		if err := done.Delete(doneKeys[i]); err != nil {
+			return 0, err
+		}
+	}
+	return len(dels), nil
+}
+
+// PruneScopes forgets scopes whose last complete pass is older than
+// before, with their marks: accounts, regions or buckets no longer read.
+func (s *Store) PruneScopes(before time.Time) (scopes, marks int, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		sb := tx.Bucket(bScopes)
+		var old [][]byte
+		err := sb.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < before.UnixNano() {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			n, err := deleteMarks(tx, string(k), func([]byte) bool { return true })
+			if err != nil {
+				return err
+			}
+			marks += n
+			if err := sb.Delete(k); err != nil {
+				return err
+			}
+		}
+		scopes = len(old)
+		return nil
+	})
+	return scopes, marks, err
+}
+
+// Count returns the number of done-marks.
+func (s *Store) Count() (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bDone).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
