@@ -1,0 +1,209 @@
+package output
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+)
+
+// line renders an alert line shaped like engine output, with its id.
+func line(i int, epoch, off int64) []byte {
+	return []byte(fmt.Sprintf(`{"timestamp":"2024-03-05T10:20:31.102+0000","rule":{"level":3,"description":"AWS VPC Flow: ACCEPT","id":"80401","mitre":{"id":["T1110"]},"firedtimes":%d,"mail":false,"groups":["amazon"]},"agent":{"id":"000","name":"m"},"manager":{"name":"m"},"id":"%d.%d","decoder":{"name":"json"},"data":{"aws":{"id":"1.5","n":"%d"}},"location":"Wazuh-AWS"}`, i, epoch, off, i))
+}
+
+func writeN(t *testing.T, s *FileSink, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		require.NoError(t, s.Write(&alert.Alert{JSON: []byte(fmt.Sprintf("line-%04d", i))}))
+	}
+}
+
+func readLines(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		if len(b) == 0 {
+			continue
+		}
+		require.Equal(t, byte('\n'), b[len(b)-1], "%s ends with a newline", p)
+		out = append(out, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	}
+	return out
+}
+
+func TestFileRecovery(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "logs", "alerts.json")
+	s, rec, err := OpenFile(p, FileOptions{Fsync: true}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, Recovery{}, rec)
+	writeN(t, s, 0, 3)
+	require.NoError(t, s.Sync())
+	cp := s.Checkpoint()
+	assert.Equal(t, int64(30), cp.Size)
+	assert.NotZero(t, cp.Ino)
+	writeN(t, s, 3, 2) // written after the checkpoint: not committed
+	require.NoError(t, s.Close())
+
+	t.Run("cut-after-checkpoint", func(t *testing.T) {
+		s, rec, err := OpenFile(p, FileOptions{}, &cp)
+		require.NoError(t, err)
+		assert.Equal(t, Recovery{Truncated: 20}, rec)
+		writeN(t, s, 3, 1)
+		require.NoError(t, s.Close())
+		assert.Equal(t, []string{"line-0000", "line-0001", "line-0002", "line-0003"}, readLines(t, p))
+	})
+	t.Run("shrunk", func(t *testing.T) {
+		big := cp
+		big.Size = 1000
+		s, rec, err := OpenFile(p, FileOptions{}, &big)
+		require.NoError(t, err)
+		assert.Equal(t, Recovery{Shrunk: true}, rec)
+		require.NoError(t, s.Close())
+	})
+	t.Run("partial-line-without-checkpoint", func(t *testing.T) {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteString(`{"timestamp":"2024-`)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		s, rec, err := OpenFile(p, FileOptions{}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, Recovery{PartialLine: 19}, rec)
+		require.NoError(t, s.Close())
+		assert.Len(t, readLines(t, p), 4)
+	})
+	t.Run("foreign-file", func(t *testing.T) {
+		other := cp
+		other.Ino++
+		s, rec, err := OpenFile(p, FileOptions{}, &other)
+		require.NoError(t, err)
+		assert.Equal(t, Recovery{Foreign: true}, rec)
+		require.NoError(t, s.Close())
+		assert.Len(t, readLines(t, p), 4, "a file that is not the checkpoint's is never cut")
+	})
+}
+
+func TestFileRotateBySize(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "alerts.json")
+	now := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
+	opts := FileOptions{Fsync: true, MaxSize: 45, Now: func() time.Time { return now }, Location: time.UTC}
+	// A file from an earlier run already holds the first rotated name.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alerts-2024-03-05.json"), []byte("earlier\n"), 0o640))
+	s, _, err := OpenFile(p, opts, nil)
+	require.NoError(t, err)
+	var rotated []string
+	for i := 0; i < 12; i++ {
+		writeN(t, s, i, 1)
+		require.NoError(t, s.Sync())
+		if s.RotationDue() {
+			dst, err := s.Rotate()
+			require.NoError(t, err)
+			rotated = append(rotated, dst)
+			assert.Equal(t, int64(0), s.Checkpoint().Size)
+		}
+	}
+	require.NoError(t, s.Close())
+	assert.Equal(t, []string{
+		filepath.Join(dir, "alerts-2024-03-05.1.json"),
+		filepath.Join(dir, "alerts-2024-03-05.2.json"),
+	}, rotated, "five 10-byte lines reach 45 bytes")
+	assert.Equal(t, []string{"earlier"}, readLines(t, filepath.Join(dir, "alerts-2024-03-05.json")), "never overwritten")
+	var want []string
+	for i := 0; i < 12; i++ {
+		want = append(want, fmt.Sprintf("line-%04d", i))
+	}
+	assert.Equal(t, want, readLines(t, append(rotated, p)...), "every line once, in order")
+}
+
+func TestFileRotateDaily(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "alerts.json")
+	now := time.Date(2024, 3, 5, 23, 59, 0, 0, time.UTC)
+	s, _, err := OpenFile(p, FileOptions{Daily: true, Now: func() time.Time { return now }, Location: time.UTC}, nil)
+	require.NoError(t, err)
+	assert.False(t, s.RotationDue(), "empty")
+	writeN(t, s, 0, 2)
+	assert.False(t, s.RotationDue())
+	now = now.Add(2 * time.Minute)
+	assert.True(t, s.RotationDue())
+	dst, err := s.Rotate()
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "alerts-2024-03-05.json"), dst)
+	writeN(t, s, 2, 1)
+	assert.False(t, s.RotationDue())
+	require.NoError(t, s.Close())
+	assert.Equal(t, []string{"line-0000", "line-0001"}, readLines(t, dst))
+	assert.Equal(t, []string{"line-0002"}, readLines(t, p))
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"alerts-2024-03-05.json", "alerts.json"}, names)
+}
+
+func TestParseID(t *testing.T) {
+	cases := []struct {
+		line       string
+		epoch, off int64
+		ok         bool
+	}{
+		{string(line(1, 1709634031, 12345)), 1709634031, 12345, true},
+		{`{"rule":{"id":"80401"},"id":"1.0"}`, 1, 0, true},
+		{`{"rule":{"id":"80401"}}`, 0, 0, false},
+		{`{"id":"x.y","id":"2.3"}`, 2, 3, true},
+		{`{"id":"1.`, 0, 0, false},
+	}
+	for _, c := range cases {
+		e, o, ok := ParseID([]byte(c.line))
+		assert.Equal(t, c.ok, ok, c.line)
+		assert.Equal(t, c.epoch, e, c.line)
+		assert.Equal(t, c.off, o, c.line)
+	}
+}
+
+func TestIDSource(t *testing.T) {
+	s := NewIDSource(500, 1200, 0)
+	assert.Equal(t, int64(1200), s.Start())
+	assert.Equal(t, int64(1200), s.Next())
+	l := line(1, 1709634031, 1200)
+	s.Observe(l)
+	assert.Equal(t, int64(1200+len(l)+1), s.Next())
+	s.Observe(line(2, 1709634031, 100)) // an older id does not lower it
+	assert.Equal(t, int64(1200+len(l)+1), s.Next())
+	s.Observe([]byte("not an alert"))
+	assert.Equal(t, int64(1200), s.Start(), "Start stays the seed")
+}
+
+type errSink struct{ alert.Discard }
+
+func (errSink) Sync() error { return errors.New("sync failed") }
+
+func TestTeeAndStream(t *testing.T) {
+	var a, b bytes.Buffer
+	tee := Tee{NewStream(&a), NewStream(&b)}
+	require.NoError(t, tee.Write(&alert.Alert{JSON: []byte(`{"x":1}`)}))
+	assert.Empty(t, a.String(), "buffered until Sync")
+	require.NoError(t, tee.Sync())
+	assert.Equal(t, "{\"x\":1}\n", a.String())
+	assert.Equal(t, "{\"x\":1}\n", b.String())
+	require.NoError(t, tee.Close())
+	assert.EqualError(t, Tee{NewStream(&a), errSink{}}.Sync(), "sync failed")
+}
