@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -95,6 +96,12 @@ type rxSub struct {
 	pat   []byte // compiled sub-pattern, NUL padded so look-ahead never runs off
 	begin bool   // ^
 	end   bool   // $
+	// lit is set when the sub-pattern is plain text (no escape, no
+	// parenthesis). The state machine then reduces to a case-insensitive
+	// search: substring, prefix (^), suffix ($) or equality (^…$); litOK
+	// marks that shortcut.
+	lit   string
+	litOK bool
 }
 
 const rxPad = 8
@@ -159,6 +166,9 @@ func CompileOSRegex(pattern string) (*OSRegex, error) {
 		}
 		s.pat = make([]byte, len(part)+rxPad)
 		copy(s.pat, part)
+		if len(part) > 0 && bytes.IndexByte(part, '\\') < 0 && bytes.IndexByte(part, '(') < 0 {
+			s.lit, s.litOK = string(part), true
+		}
 		re.subs = append(re.subs, s)
 		start = i + 1
 	}
@@ -202,6 +212,9 @@ func isPlus(c byte) bool { return c == '+' || c == '*' }
 // a non-empty s. It is generic so that strings and byte slices share one
 // implementation without conversions.
 func rxExec[T string | []byte](p *rxSub, s T) bool {
+	if p.litOK {
+		return litMatch(p, s)
+	}
 	pat := p.pat
 	n := len(s)
 	at := func(i int) byte {
@@ -498,4 +511,24 @@ func foldHasPrefix[T string | []byte](s T, lit string) bool {
 		}
 	}
 	return true
+}
+
+// litMatch is rxExec for a plain-text sub-pattern.
+func litMatch[T string | []byte](p *rxSub, s T) bool {
+	lit := p.lit
+	switch {
+	case p.begin && p.end:
+		return len(s) == len(lit) && foldHasPrefix(s, lit)
+	case p.begin:
+		return foldHasPrefix(s, lit)
+	case p.end:
+		return len(s) >= len(lit) && foldHasPrefix(s[len(s)-len(lit):], lit)
+	}
+	first := lit[0]
+	for i := 0; i+len(lit) <= len(s); i++ {
+		if lower(s[i]) == first && foldHasPrefix(s[i:], lit) {
+			return true
+		}
+	}
+	return false
 }
