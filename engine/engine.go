@@ -119,6 +119,7 @@ func (e *Engine) Decoders() *decoders.Set { return e.decoders }
 
 // worker holds the per-goroutine buffers of Process.
 type worker struct {
+	eval      *rules.Evaluator
 	ev        event.Event
 	head      []byte
 	tail      []byte
@@ -127,12 +128,22 @@ type worker struct {
 	timestamp []byte
 }
 
+// SinkError is returned by Process when the sink refused an alert: the
+// alerts of the object are not all written, so it must not be marked read.
+type SinkError struct{ Err error }
+
+func (e *SinkError) Error() string { return "write alert: " + e.Err.Error() }
+
+// Unwrap returns the sink's error.
+func (e *SinkError) Unwrap() error { return e.Err }
+
 // Process reads one file or object from r, decodes it, evaluates the rules on
 // every record and writes the alerts to sink in record order. Bad records are
 // reported through Options.OnError, counted, and skipped. A stream that ends
 // early (a truncated gzip stream, broken JSON) is reported too and returned
-// as the error, after the alerts of everything read before it were written;
-// a sink error stops processing and is returned.
+// as a *decoders.StreamError, after the alerts of everything read before it
+// were written; a stream no decoder accepts is returned before anything is
+// read; a sink error stops processing and is returned as a *SinkError.
 func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (Stats, error) {
 	var stats Stats
 	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: e.opts.OnError})
@@ -141,6 +152,9 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 	}
 	w := e.workers.Get().(*worker)
 	defer e.workers.Put(w)
+	if w.eval == nil {
+		w.eval = e.rules.NewEvaluator()
+	}
 	defer func() {
 		stats.Bytes = st.BytesRead()
 		stats.Records = st.Records()
@@ -172,7 +186,7 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 		}
 		stats.Events++
 		now := e.opts.Now()
-		m := e.rules.Eval(&w.ev, now, nil)
+		m := w.eval.Eval(&w.ev, now, nil)
 		if !m.Alert {
 			continue
 		}
@@ -184,7 +198,7 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 		}
 		a.JSON = e.appendAlert(w, &w.ev, &m, now)
 		if err := sink.Write(&a); err != nil {
-			return stats, err
+			return stats, &SinkError{Err: err}
 		}
 		stats.Alerts++
 	}

@@ -50,6 +50,8 @@ func TestWazuhParity(t *testing.T) {
 		expected string
 		// fix turns Wazuh's known-wrong output into ours.
 		fix func(string) string
+		// prefix: the expected file holds only the first alerts.
+		prefix bool
 	}{
 		{
 			name: "vpcflow default and appended columns",
@@ -75,6 +77,7 @@ func TestWazuhParity(t *testing.T) {
 				o.Cluster = &Cluster{Name: "wazuh", Node: "node01"}
 			},
 			expected: "../testdata/wazuh-parity/vpcflow-agent-forwarded-cluster-enabled.alert.CONSTRUCTED.jsonl",
+			prefix:   true,
 		},
 		{
 			name:     "cloudtrail CreateVpc ok, denied, CreateUser denied, DeleteVpc",
@@ -97,6 +100,9 @@ func TestWazuhParity(t *testing.T) {
 			assert.Empty(t, string(errs))
 			got := strings.Split(strings.TrimRight(string(alerts), "\n"), "\n")
 			want := readAlertLines(t, c.expected)
+			if c.prefix && len(got) > len(want) {
+				got = got[:len(want)]
+			}
 			require.Len(t, got, len(want), "alerts:\n%s", alerts)
 			for i := range want {
 				w := want[i]

@@ -24,6 +24,7 @@ type ReplayOptions struct {
 // syncing it at the end. A file that cannot be opened, or whose stream ends
 // early, is reported through Options.OnError and counted; the other files go
 // on. Only a sink error or a cancelled context stops the replay.
+// A file no decoder accepts counts as one bad record.
 func (e *Engine) Replay(ctx context.Context, files []collector.File, sink alert.Sink, opts ReplayOptions) (Stats, error) {
 	var total Stats
 	start := time.Now()
@@ -43,9 +44,15 @@ func (e *Engine) Replay(ctx context.Context, files []collector.File, sink alert.
 		rc.Close()
 		total.Add(st)
 		if err != nil {
+			var sinkErr *SinkError
+			if errors.As(err, &sinkErr) || ctx.Err() != nil {
+				return total, err
+			}
 			var se *decoders.StreamError
 			if !errors.As(err, &se) {
-				return total, err
+				// Not reported by Process yet: the file as a whole was refused.
+				e.opts.OnError(err)
+				total.BadLines++
 			}
 		}
 		if opts.Progress != nil && time.Since(last) >= every {

@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/rules"
+)
+
+// LogtestOptions configure Logtest.
+type LogtestOptions struct {
+	// Verbose adds the rule debugging phase: every rule tried, and why each
+	// did or did not match.
+	Verbose bool
+	// JSON prints one JSON result per event instead of the phases.
+	JSON bool
+}
+
+// Logtest reads one event per line from in (a raw flow-log line, a
+// CloudTrail record or file, or an already decoded Wazuh event) and prints
+// what wazuh-logtest prints for it: pre-decoding, decoding and filtering
+// (reference/wazuh.md §5). Like a wazuh-logtest session, firedtimes and
+// correlation memory carry over from one line to the next.
+func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts LogtestOptions) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	w := bufio.NewWriter(out)
+	defer w.Flush()
+	n := 0
+	for sc.Scan() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		n++
+		origin := event.Origin{Path: "stdin", Line: n}
+		st, err := e.decoders.Open(origin, bytes.NewReader(line), decoders.OpenOptions{Symbols: e.rules.Symbols()})
+		if err != nil {
+			e.logtestError(w, opts, err)
+			continue
+		}
+		var ev event.Event
+		for {
+			err := st.Next(&ev)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				e.logtestError(w, opts, err)
+				var se *decoders.StreamError
+				if errors.As(err, &se) {
+					break
+				}
+				continue
+			}
+			e.logtestEvent(w, &ev, st.Decoder(), opts)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, err error) {
+	if opts.JSON {
+		b, _ := json.Marshal(map[string]any{"error": err.Error(), "codemsg": -2, "alert": false})
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(w, "**Phase 1: Completed pre-decoding.\n\n**Phase 2: Completed decoding.\n\tNo decoder matched: %v\n\n", err)
+}
+
+func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts LogtestOptions) {
+	now := e.opts.Now()
+	var tr rules.Trace
+	m := e.rules.Eval(ev, now, &tr)
+	var alertJSON []byte
+	if m.Rule != nil {
+		wk := e.workers.Get().(*worker)
+		alertJSON = append([]byte(nil), e.appendAlert(wk, ev, &m, now)...)
+		e.workers.Put(wk)
+	}
+	if opts.JSON {
+		res := struct {
+			Output     json.RawMessage `json:"output,omitempty"`
+			Alert      bool            `json:"alert"`
+			Decoder    string          `json:"decoder"`
+			RulesDebug []string        `json:"rules_debug,omitempty"`
+			Codemsg    int             `json:"codemsg"`
+		}{Output: alertJSON, Alert: m.Alert, Decoder: decoder}
+		if opts.Verbose {
+			res.RulesDebug = traceLines(&tr)
+		}
+		b, _ := json.Marshal(res)
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	fmt.Fprintln(w, "**Phase 1: Completed pre-decoding.")
+	if m.Rule != nil && !m.Rule.NoFullLog() {
+		fmt.Fprintf(w, "\tfull event: '%s'\n", ev.AppendWodleJSON(nil))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "**Phase 2: Completed decoding.")
+	fmt.Fprintln(w, "\tname: 'json'")
+	for _, kv := range decodedFields(ev) {
+		fmt.Fprintf(w, "\t%s: '%s'\n", kv[0], kv[1])
+	}
+	fmt.Fprintln(w)
+	if opts.Verbose {
+		fmt.Fprintln(w, "**Rule debugging:")
+		for _, l := range traceLines(&tr) {
+			if strings.HasPrefix(l, "*") {
+				fmt.Fprintf(w, "\t\t%s\n", l)
+			} else {
+				fmt.Fprintf(w, "\t%s\n", l)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "**Phase 3: Completed filtering (rules).")
+	if m.Rule == nil {
+		fmt.Fprintln(w, "\tNo rule matched.")
+		fmt.Fprintln(w)
+		return
+	}
+	r := m.Rule
+	fmt.Fprintf(w, "\tid: '%s'\n", r.ID())
+	fmt.Fprintf(w, "\tlevel: '%d'\n", r.Level())
+	fmt.Fprintf(w, "\tdescription: '%s'\n", m.Description)
+	fmt.Fprintf(w, "\tgroups: '%s'\n", pyList(r.Groups()))
+	if !r.NoCounter() {
+		fmt.Fprintf(w, "\tfiredtimes: '%d'\n", m.Firedtimes)
+	}
+	// The other rule keys, sorted, as wazuh-logtest prints them.
+	rest := map[string]string{"mail": pyBool(m.Mail)}
+	for _, c := range r.Compliance() {
+		rest[c.Name] = pyList(c.Values)
+	}
+	if m.Frequency > 0 {
+		rest["frequency"] = strconv.Itoa(m.Frequency)
+	}
+	if mi := r.Mitre(); mi != nil {
+		rest["mitre"] = fmt.Sprintf("{'id': %s, 'tactic': %s, 'technique': %s}", pyList(mi.IDs), pyList(mi.Tactics), pyList(mi.Techniques))
+	}
+	keys := make([]string, 0, len(rest))
+	for k := range rest {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "\t%s: '%s'\n", k, rest[k])
+	}
+	if m.Alert {
+		fmt.Fprintln(w, "**Alert to be generated.")
+	}
+	fmt.Fprintln(w)
+}
+
+// traceLines renders a trace as wazuh-logtest's rules_debug strings, with
+// the reason of every non-match added.
+func traceLines(tr *rules.Trace) []string {
+	var out []string
+	for i, s := range tr.Steps {
+		out = append(out, fmt.Sprintf("Trying rule: %s - %s", s.Rule.ID(), s.Rule.Description()))
+		switch {
+		case s.Err != nil:
+			out = append(out, fmt.Sprintf("*Rule %s error: %v", s.Rule.ID(), s.Err))
+		case s.Matched:
+			out = append(out, fmt.Sprintf("*Rule %s matched", s.Rule.ID()))
+			if i+1 < len(tr.Steps) && tr.Steps[i+1].Depth > s.Depth {
+				out = append(out, "*Trying child rules")
+			}
+		case s.Failed != "":
+			out = append(out, fmt.Sprintf("*Rule %s not matched: %s", s.Rule.ID(), s.Failed))
+		}
+	}
+	return out
+}
+
+// decodedFields lists the event's fields as logtest's phase 2 does: the
+// alert's data flattened with dots, sorted by name.
+func decodedFields(ev *event.Event) [][2]string {
+	var out [][2]string
+	seen := map[string]bool{}
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		if f.Kind == event.EmptyObject || (f.Kind == event.String && len(f.Value) == 0) || seen[f.Key] {
+			continue
+		}
+		seen[f.Key] = true
+		out = append(out, [2]string{f.Key, f.Text()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+// pyList prints a list of strings as Python's str() does.
+func pyList(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(s, "'", `\'`))
+		b.WriteByte('\'')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func pyBool(v bool) string {
+	if v {
+		return "True"
+	}
+	return "False"
+}
