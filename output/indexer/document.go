@@ -1,0 +1,269 @@
+package indexer
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+)
+
+// pipelineRemovals are the top-level fields Wazuh's pipeline removes after
+// parsing the alert into the document root (Filebeat's own fields, and any
+// alert field of the same name).
+var pipelineRemovals = []string{
+	"message", "ecs", "beat", "input_type", "tags", "count", "@version", "log",
+	"offset", "type", "host", "fields", "event", "fileset", "service",
+}
+
+// errInvalidAlert is returned for alert JSON that cannot be parsed.
+var errInvalidAlert = errors.New("alert is not a JSON object")
+
+// builder turns alerts into bulk records. One builder is used by one
+// goroutine at a time (it keeps scratch space).
+type builder struct {
+	prefix   string
+	pipeline string
+	input    PipelineInput // "" when Pipeline is empty
+	geo      *geoDB
+	now      func() time.Time
+
+	tree jtree
+	san  sanitizer
+	doc  []byte
+}
+
+// record is one rendered bulk entry.
+type record struct {
+	index, id string
+	// line is the action line, a newline, the document and a newline.
+	line      []byte
+	repaired  int
+	truncated int
+}
+
+// render builds the bulk entry of a. The returned line is appended to dst.
+func (b *builder) render(dst []byte, a *alert.Alert) (record, error) {
+	t := &b.tree
+	if err := t.parse(a.JSON); err != nil {
+		return record{}, fmt.Errorf("%w: %w", errInvalidAlert, err)
+	}
+	if t.nodes[0].kind != jObject {
+		return record{}, errInvalidAlert
+	}
+	// @timestamp and the index day come from the alert's timestamp, as the
+	// pipeline's date and date_index_name processors do.
+	ts, ok := time.Time{}, false
+	if n, _ := t.member(0, "timestamp"); n >= 0 && t.nodes[n].kind == jString {
+		ts, ok = parseISODate(t.str(n), false)
+	}
+	if !ok {
+		// The pipeline would drop the document; keep it, dated by the alert.
+		ts = a.Time
+		if ts.IsZero() {
+			ts = b.now()
+		}
+	}
+	ts = ts.UTC()
+
+	b.san.reset(t)
+	b.san.object(0, templateFields())
+	rec := record{repaired: len(b.san.repaired), truncated: len(b.san.truncated)}
+	if rec.repaired+rec.truncated > 0 {
+		b.addRepairs()
+	}
+
+	b.doc = b.doc[:0]
+	switch b.input {
+	case "":
+		b.applyPipeline(ts)
+		b.doc = t.encode(b.doc, 0)
+	case PipelineInputAlert:
+		b.doc = t.encode(b.doc, 0)
+	case PipelineInputFilebeat:
+		b.doc = b.filebeatEnvelope(b.doc, ts)
+	}
+
+	rec.index = b.prefix + ts.Format("2006.01.02")
+	rec.id = docID(a)
+	start := len(dst)
+	dst = append(dst, `{"create":{"_index":`...)
+	dst = appendQuoted(dst, []byte(rec.index))
+	dst = append(dst, `,"_id":`...)
+	dst = appendQuoted(dst, []byte(rec.id))
+	if b.pipeline != "" {
+		dst = append(dst, `,"pipeline":`...)
+		dst = appendQuoted(dst, []byte(b.pipeline))
+	}
+	dst = append(dst, "}}\n"...)
+	dst = append(dst, b.doc...)
+	dst = append(dst, '\n')
+	rec.line = dst[start:]
+	return rec, nil
+}
+
+// applyPipeline does what Wazuh's Filebeat ingest pipeline does to the
+// parsed alert: the data.aws.region and data.aws.accountId copies, GeoIP,
+// @timestamp, and the removals; plus Filebeat's input.type.
+func (b *builder) applyPipeline(ts time.Time) {
+	t := &b.tree
+	if aws := t.path("data", "aws"); aws >= 0 && t.nodes[aws].kind == jObject {
+		b.setIfAbsent(aws, "region", "awsRegion")
+		b.setIfAbsent(aws, "accountId", "aws_account_id")
+	}
+	if b.geo != nil {
+		b.applyGeo()
+	}
+	for _, name := range pipelineRemovals {
+		if c, prev := t.member(0, name); c >= 0 {
+			t.unlink(0, prev, c)
+		}
+	}
+	if c, _ := t.member(0, "input"); c < 0 {
+		b.addMember(0, "input", jObject, nil)
+		in := t.nodes[0].last
+		b.addMember(in, "type", jString, []byte(`"log"`))
+	}
+	if c, prev := t.member(0, "@timestamp"); c >= 0 {
+		t.unlink(0, prev, c)
+	}
+	b.addMember(0, "@timestamp", jString, appendQuoted(nil, []byte(formatTimestamp(ts))))
+}
+
+// formatTimestamp formats t as the ingest date processor writes @timestamp.
+func formatTimestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// setIfAbsent is the pipeline's set processor with override false and
+// ignore_empty_value: aws.<dst> = aws.<src> unless dst already holds a
+// non-null value or src renders empty.
+func (b *builder) setIfAbsent(aws int32, dst, src string) {
+	t := &b.tree
+	if c, _ := t.member(aws, dst); c >= 0 && t.nodes[c].kind != jNull {
+		return
+	}
+	s, _ := t.member(aws, src)
+	if s < 0 {
+		return
+	}
+	var v []byte
+	switch t.nodes[s].kind {
+	case jString:
+		v = t.str(s)
+	case jNumber, jBool:
+		v = t.nodes[s].raw
+	default:
+		return
+	}
+	if len(v) == 0 {
+		return
+	}
+	if c, prev := t.member(aws, dst); c >= 0 {
+		t.unlink(aws, prev, c)
+	}
+	b.addMember(aws, dst, jString, appendQuoted(nil, v))
+}
+
+func (b *builder) addMember(obj int32, name string, kind jkind, raw []byte) {
+	t := &b.tree
+	c := t.add(jnode{kind: kind, raw: raw, key: appendQuoted(nil, []byte(name))})
+	t.appendChild(obj, c)
+}
+
+// applyGeo runs the pipeline's geoip processors in order; the last one that
+// finds its address wins.
+func (b *builder) applyGeo() {
+	t := &b.tree
+	var geo []byte
+	for _, path := range geoFields {
+		n := t.path(path...)
+		if n < 0 || t.nodes[n].kind != jString {
+			continue
+		}
+		if g, ok := b.geo.appendGeo(nil, t.str(n)); ok {
+			geo = g
+		}
+	}
+	if geo == nil {
+		return
+	}
+	if c, prev := t.member(0, "GeoLocation"); c >= 0 {
+		t.unlink(0, prev, c)
+	}
+	// The encoded object is spliced in as one raw token.
+	b.addMember(0, "GeoLocation", jString, geo)
+}
+
+// addRepairs adds vpcalertd.repaired / vpcalertd.truncated.
+func (b *builder) addRepairs() {
+	t := &b.tree
+	if c, prev := t.member(0, "vpcalertd"); c >= 0 {
+		t.unlink(0, prev, c)
+	}
+	b.addMember(0, "vpcalertd", jObject, nil)
+	obj := t.nodes[0].last
+	list := func(name string, paths []string) {
+		if len(paths) == 0 {
+			return
+		}
+		var raw []byte
+		raw = append(raw, '[')
+		for i, p := range paths {
+			if i > 0 {
+				raw = append(raw, ',')
+			}
+			raw = appendQuoted(raw, []byte(p))
+		}
+		raw = append(raw, ']')
+		b.addMember(obj, name, jString, raw)
+	}
+	list("repaired", b.san.repaired)
+	list("truncated", b.san.truncated)
+}
+
+// filebeatEnvelope is the event Wazuh's Filebeat sends for one alerts.json
+// line: the line in message, the index prefix in fields.index_prefix (the
+// pipeline's date_index_name uses it) and input.type.
+func (b *builder) filebeatEnvelope(dst []byte, ts time.Time) []byte {
+	dst = append(dst, `{"@timestamp":`...)
+	dst = appendQuoted(dst, []byte(formatTimestamp(ts)))
+	dst = append(dst, `,"message":`...)
+	line := b.tree.encode(nil, 0)
+	dst = appendQuoted(dst, line)
+	dst = append(dst, `,"fields":{"index_prefix":`...)
+	dst = appendQuoted(dst, []byte(b.prefix))
+	dst = append(dst, `},"input":{"type":"log"}}`...)
+	return dst
+}
+
+// docID derives the document _id from where the alert's record came from
+// (bucket, key, ETag, line or record index), the rule and the alert's
+// number within its record, so re-sending or re-reading the same object
+// overwrites nothing and adds nothing. An alert without an origin gets the
+// hash of its JSON.
+func docID(a *alert.Alert) string {
+	o := &a.Origin
+	var buf []byte
+	if o.Bucket == "" && o.Key == "" && o.Path == "" {
+		buf = append(append(buf, "vpcalertd/json\x00"...), a.JSON...)
+	} else {
+		buf = append(buf, "vpcalertd/1\x00"...)
+		buf = append(append(buf, o.Bucket...), 0)
+		key := o.Key
+		if key == "" {
+			key = o.Path
+		}
+		buf = append(append(buf, key...), 0)
+		buf = append(append(buf, strings.Trim(o.ETag, `"`)...), 0)
+		buf = append(strconv.AppendInt(buf, int64(o.Line), 10), 0)
+		buf = append(append(buf, a.RuleID...), 0)
+		buf = strconv.AppendInt(buf, int64(a.Seq), 10)
+	}
+	sum := sha256.Sum256(buf)
+	return base64.RawURLEncoding.EncodeToString(sum[:15])
+}

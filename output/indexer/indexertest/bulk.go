@@ -1,0 +1,269 @@
+package indexertest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// bulkItem is one parsed action and its document.
+type bulkItem struct {
+	action, index, id, pipeline string
+	source                      []byte
+}
+
+// itemResult is one entry of the response's items.
+type itemResult struct {
+	action, index, id string
+	status            int
+	result            string
+	err               *docError
+}
+
+func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) {
+	start := time.Now()
+	s.mu.Lock()
+	s.stats.Requests++
+	if len(s.failNext) > 0 {
+		status := s.failNext[0]
+		s.failNext = s.failNext[1:]
+		s.stats.InjectedErrors++
+		s.mu.Unlock()
+		injectFailure(w, status)
+		return
+	}
+	s.mu.Unlock()
+
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" && ct != "application/x-ndjson" {
+		writeError(w, http.StatusNotAcceptable, "illegal_argument_exception",
+			fmt.Sprintf("Content-Type header [%s] is not supported", r.Header.Get("Content-Type")))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, 400, "parse_exception", "request body: "+err.Error())
+		return
+	}
+	if len(body) == 0 {
+		writeError(w, 400, "parse_exception", "request body is required")
+		return
+	}
+	if body[len(body)-1] != '\n' {
+		writeError(w, 400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
+		return
+	}
+	items, perr := parseBulk(body, pathIndex, r.URL.Query().Get("pipeline"))
+	if perr != nil {
+		writeError(w, 400, perr.Type, perr.Reason)
+		return
+	}
+
+	results := make([]itemResult, len(items))
+	s.mu.Lock()
+	hook := s.itemHook
+	s.mu.Unlock()
+	for i, it := range items {
+		results[i] = s.process(it, hook)
+	}
+	writeBulkResponse(w, results, time.Since(start))
+}
+
+// parseBulk splits the NDJSON body into items as OpenSearch's BulkRequest
+// parser does.
+func parseBulk(body []byte, defIndex, defPipeline string) ([]bulkItem, *docError) {
+	var items []bulkItem
+	lines := bytes.Split(body[:len(body)-1], []byte("\n"))
+	for i := 0; i < len(lines); i++ {
+		line := bytes.TrimSpace(lines[i])
+		if len(line) == 0 {
+			continue
+		}
+		var action map[string]map[string]any
+		if err := json.Unmarshal(line, &action); err != nil || len(action) != 1 {
+			return nil, &docError{Type: "illegal_argument_exception",
+				Reason: fmt.Sprintf("Malformed action/metadata line [%d], expected START_OBJECT or END_OBJECT", i+1)}
+		}
+		for name, meta := range action {
+			it := bulkItem{action: name, index: defIndex, pipeline: defPipeline}
+			for k, v := range meta {
+				str, _ := v.(string)
+				switch k {
+				case "_index":
+					it.index = str
+				case "_id":
+					it.id = str
+				case "pipeline":
+					it.pipeline = str
+				case "routing", "version", "version_type", "if_seq_no", "if_primary_term", "require_alias":
+				default:
+					return nil, &docError{Type: "illegal_argument_exception",
+						Reason: fmt.Sprintf("Action/metadata line [%d] contains an unknown parameter [%s]", i+1, k)}
+				}
+			}
+			switch name {
+			case "index", "create":
+				if i+1 >= len(lines) {
+					return nil, &docError{Type: "illegal_argument_exception", Reason: "The bulk request must be terminated by a newline [\\n]"}
+				}
+				i++
+				it.source = lines[i]
+			case "delete":
+			default:
+				return nil, &docError{Type: "illegal_argument_exception",
+					Reason: fmt.Sprintf("Malformed action/metadata line [%d], expected field [create], [delete], [index] or [update] but found [%s]", i+1, name)}
+			}
+			if it.index == "" {
+				return nil, &docError{Type: "action_request_validation_exception", Reason: "Validation Failed: 1: index is missing;"}
+			}
+			if it.id == "" && it.action != "delete" {
+				it.id = autoID()
+			}
+			items = append(items, it)
+		}
+	}
+	return items, nil
+}
+
+func autoID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *Server) process(it bulkItem, hook func(Item) *ItemError) itemResult {
+	res := itemResult{action: it.action, index: it.index, id: it.id}
+	s.mu.Lock()
+	s.stats.Items++
+	key := it.index + "\x00" + it.id
+	s.attempts[key]++
+	attempt := s.attempts[key]
+	s.mu.Unlock()
+
+	if it.action == "delete" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if ix, ok := s.indices[it.index]; ok {
+			if _, ok := ix.docs[it.id]; ok {
+				delete(ix.docs, it.id)
+				res.status, res.result = 200, "deleted"
+				return res
+			}
+		}
+		res.status, res.result = 404, "not_found"
+		return res
+	}
+	if hook != nil {
+		if e := hook(Item{Action: it.action, Index: it.index, ID: it.id, Pipeline: it.pipeline, Source: it.source, Attempt: attempt}); e != nil {
+			s.mu.Lock()
+			s.stats.ItemErrors++
+			s.mu.Unlock()
+			res.status, res.err = e.Status, &docError{Status: e.Status, Type: e.Type, Reason: e.Reason}
+			return res
+		}
+	}
+	src := it.source
+	if it.pipeline != "" && it.pipeline != "_none" {
+		p, ok := s.opts.Pipelines[it.pipeline]
+		if !ok {
+			s.mu.Lock()
+			s.stats.ItemErrors++
+			s.mu.Unlock()
+			res.status, res.err = 400, &docError{Status: 400, Type: "illegal_argument_exception",
+				Reason: fmt.Sprintf("pipeline with id [%s] does not exist", it.pipeline)}
+			return res
+		}
+		var m map[string]any
+		if err := json.Unmarshal(src, &m); err != nil {
+			res.status, res.err = 400, &docError{Status: 400, Type: "mapper_parsing_exception", Reason: "failed to parse"}
+			return res
+		}
+		d := &IngestDoc{Index: it.index, ID: it.id, Source: m}
+		if err := p(d); err != nil {
+			s.mu.Lock()
+			s.stats.ItemErrors++
+			s.mu.Unlock()
+			res.status, res.err = 400, &docError{Status: 400, Type: "illegal_argument_exception", Reason: err.Error()}
+			return res
+		}
+		if d.Drop {
+			s.mu.Lock()
+			s.stats.Dropped++
+			s.mu.Unlock()
+			res.status, res.result = 200, "noop"
+			return res
+		}
+		res.index = d.Index
+		src, _ = json.Marshal(d.Source)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.indexLocked(it.action, res.index, it.id, src); e != nil {
+		res.status, res.err = e.Status, e
+		return res
+	}
+	res.status, res.result = 201, "created"
+	return res
+}
+
+func writeBulkResponse(w http.ResponseWriter, results []itemResult, took time.Duration) {
+	errorsSeen := false
+	for _, r := range results {
+		if r.err != nil {
+			errorsSeen = true
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"took":`)
+	b.WriteString(strconv.FormatInt(took.Milliseconds(), 10))
+	b.WriteString(`,"errors":`)
+	b.WriteString(strconv.FormatBool(errorsSeen))
+	b.WriteString(`,"items":[`)
+	for i, r := range results {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		item := map[string]any{"_index": r.index, "_id": r.id, "status": r.status}
+		if r.err != nil {
+			e := r.err.json()
+			e["index"] = r.index
+			item["error"] = e
+		} else {
+			item["_version"] = 1
+			item["result"] = r.result
+			item["_shards"] = map[string]int{"total": 1, "successful": 1, "failed": 0}
+			item["_seq_no"] = 0
+			item["_primary_term"] = 1
+		}
+		enc, _ := json.Marshal(map[string]any{r.action: item})
+		b.Write(enc)
+	}
+	b.WriteString("]}")
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(200)
+	_, _ = w.Write(b.Bytes())
+}
+
+// injectFailure answers a whole request with status as OpenSearch (or a
+// proxy in front of it) would.
+func injectFailure(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusTooManyRequests:
+		writeError(w, status, "rejected_execution_exception",
+			"rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=1, max_coordinating_and_primary_bytes=1]")
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>", status, http.StatusText(status))
+	case http.StatusServiceUnavailable:
+		writeError(w, status, "cluster_block_exception", "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];")
+	default:
+		writeError(w, status, "exception", http.StatusText(status))
+	}
+}

@@ -1,0 +1,439 @@
+package indexer
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// dispatch reads batches from the queue: a batch leaves when it reaches
+// batch.max_bytes or batch.max_count, when its first record has waited
+// batch.interval, or at once while someone waits in Sync, Drain or Close.
+func (s *Sink) dispatch() {
+	defer s.wg.Done()
+	defer close(s.batches)
+	var seq uint64
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		b := &batch{seq: seq}
+		var deadline time.Time
+		for {
+			if err := s.q.next(b, int(s.cfg.Batch.MaxBytes), s.cfg.Batch.MaxCount); err != nil {
+				s.health.set(stateBlocked, fmt.Errorf("reading the queue: %w", err))
+			}
+			if b.count() >= s.cfg.Batch.MaxCount || len(b.body) >= int(s.cfg.Batch.MaxBytes) {
+				break
+			}
+			now := time.Now()
+			if b.count() > 0 {
+				if deadline.IsZero() {
+					deadline = now.Add(s.cfg.Batch.Interval)
+				}
+				if s.urgent.Load() > 0 || !now.Before(deadline) {
+					break
+				}
+				timer.Reset(deadline.Sub(now))
+			}
+			select {
+			case <-s.q.ready():
+			case <-s.wake:
+			case <-timer.C:
+			case <-s.ctx.Done():
+				return
+			}
+			timer.Stop()
+		}
+		select {
+		case s.batches <- b:
+			seq++
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// work sends batches until the sink stops.
+func (s *Sink) work() {
+	defer s.wg.Done()
+	for b := range s.batches {
+		if !s.send(b) {
+			return // stopping; the batch stays queued
+		}
+		s.acknowledge(b)
+	}
+}
+
+// acknowledge releases batches from the queue in order.
+func (s *Sink) acknowledge(b *batch) {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	s.done[b.seq] = b
+	for {
+		d, ok := s.done[s.nextSeq]
+		if !ok {
+			break
+		}
+		delete(s.done, s.nextSeq)
+		s.nextSeq++
+		if err := s.q.ack(d.end, d.qsize); err != nil {
+			s.log.Error("indexer: saving the queue position", "err", err)
+		}
+		s.acked += uint64(d.count())
+	}
+	close(s.ackCh)
+	s.ackCh = make(chan struct{})
+}
+
+// itemOutcome is what to do with one document after a response.
+type itemOutcome uint8
+
+const (
+	itemDone  itemOutcome = iota // indexed, already there, or dropped by a pipeline
+	itemRetry                    // transient: send again after a backoff
+	itemDead                     // permanent: dead-letter file
+	itemBlock                    // needs a person (permissions, missing pipeline): retry, report
+)
+
+// classifyItem decides from a bulk item's status and error type.
+func classifyItem(r *bulkItemResult) (itemOutcome, string) {
+	if r.Status >= 200 && r.Status < 300 {
+		return itemDone, ""
+	}
+	reason := errorReason(r.Error)
+	typ := errorType(r.Error)
+	switch {
+	case r.Status == http.StatusConflict && typ == "version_conflict_engine_exception":
+		return itemDone, reason
+	case r.Status == http.StatusTooManyRequests, r.Status >= 500:
+		return itemRetry, reason
+	case r.Status == http.StatusForbidden && typ == "cluster_block_exception":
+		// A read-only index (disk flood stage) is lifted once space is freed.
+		return itemRetry, reason
+	case r.Status == http.StatusUnauthorized, r.Status == http.StatusForbidden:
+		return itemBlock, reason
+	case typ == "illegal_argument_exception" && strings.Contains(reason, "pipeline with id"):
+		return itemBlock, reason
+	}
+	return itemDead, reason
+}
+
+func errorType(raw []byte) string {
+	var e struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(raw, &e)
+	return e.Type
+}
+
+// send delivers one batch; it returns false only when the sink stops
+// before every document is settled (indexed or dead-lettered).
+func (s *Sink) send(b *batch) bool {
+	all := make([]int, b.count())
+	for i := range all {
+		all[i] = i
+	}
+	groups := [][]int{all}
+	tries := map[int]int{}
+	attempt := 0
+	var body []byte
+	for len(groups) > 0 {
+		if s.ctx.Err() != nil {
+			return false
+		}
+		g := groups[0]
+		body = s.bodyOf(b, g, body)
+		s.stats.requests.Add(1)
+		resp, err := s.client.bulk(s.ctx, body)
+		if s.ctx.Err() != nil {
+			return false
+		}
+		if err != nil {
+			var he *httpError
+			if errors.As(err, &he) && (he.status == http.StatusRequestEntityTooLarge || he.status == http.StatusBadRequest) {
+				// The request as a whole was refused: halve it to find the
+				// documents at fault; a single one is dead.
+				if len(g) == 1 {
+					if !s.bury(b, g, []string{err.Error()}, []int{he.status}, nil) {
+						return false
+					}
+					groups = groups[1:]
+					continue
+				}
+				h := len(g) / 2
+				groups = append([][]int{g[:h], g[h:]}, groups[1:]...)
+				continue
+			}
+			s.failed(err)
+			retryAfter := time.Duration(0)
+			if he != nil {
+				retryAfter = he.retryAfter
+			}
+			if !s.backoff(attempt, retryAfter) {
+				return false
+			}
+			attempt++
+			continue
+		}
+		if len(resp.Items) != len(g) && resp.Errors {
+			s.failed(fmt.Errorf("_bulk response has %d items for %d documents", len(resp.Items), len(g)))
+			if !s.backoff(attempt, 0) {
+				return false
+			}
+			attempt++
+			continue
+		}
+		s.health.set(stateOK, nil)
+		retry, ok := s.settle(b, g, resp, tries)
+		if !ok {
+			return false
+		}
+		if len(retry) == 0 {
+			groups = groups[1:]
+			attempt = 0
+			continue
+		}
+		groups[0] = retry
+		s.stats.retries.Add(1)
+		if !s.backoff(attempt, 0) {
+			return false
+		}
+		attempt++
+	}
+	return true
+}
+
+// bodyOf returns the body for the records g of b.
+func (s *Sink) bodyOf(b *batch, g []int, buf []byte) []byte {
+	if len(g) == b.count() {
+		return b.body
+	}
+	buf = buf[:0]
+	for _, i := range g {
+		buf = append(buf, b.record(i)...)
+	}
+	return buf
+}
+
+// settle applies a 200 response to the records g: it counts what was
+// indexed, dead-letters permanent failures and returns the records to send
+// again.
+func (s *Sink) settle(b *batch, g []int, resp *bulkResponse, tries map[int]int) ([]int, bool) {
+	if !resp.Errors {
+		s.stats.delivered.Add(int64(len(g)))
+		// Pipelines that drop documents report noop; count them when known.
+		for _, it := range resp.Items {
+			for _, r := range it {
+				if r.Result == "noop" {
+					s.stats.dropped.Add(1)
+					s.stats.delivered.Add(-1)
+				}
+			}
+		}
+		return nil, true
+	}
+	var retry, dead []int
+	var reasons []string
+	var statuses []int
+	var errs [][]byte
+	var blocked string
+	for k, it := range resp.Items {
+		for _, r := range it {
+			out, reason := classifyItem(&r)
+			switch out {
+			case itemDone:
+				switch {
+				case r.Status == http.StatusConflict:
+					s.stats.duplicates.Add(1)
+				case r.Result == "noop":
+					s.stats.dropped.Add(1)
+				default:
+					s.stats.delivered.Add(1)
+				}
+			case itemRetry, itemBlock:
+				i := g[k]
+				tries[i]++
+				if out == itemBlock {
+					blocked = reason
+				}
+				if max := s.cfg.Retry.MaxItemRetries; max > 0 && tries[i] > max {
+					dead, reasons, statuses, errs = append(dead, i), append(reasons, fmt.Sprintf("gave up after %d retries: %s", max, reason)), append(statuses, r.Status), append(errs, r.Error)
+					continue
+				}
+				retry = append(retry, i)
+			case itemDead:
+				dead, reasons, statuses, errs = append(dead, g[k]), append(reasons, reason), append(statuses, r.Status), append(errs, r.Error)
+			}
+		}
+	}
+	if blocked != "" {
+		s.health.set(stateBlocked, errors.New(blocked))
+	}
+	if len(dead) > 0 && !s.bury(b, dead, reasons, statuses, errs) {
+		return nil, false
+	}
+	return retry, true
+}
+
+// bury writes records to the dead-letter file (or, without one, reports
+// them through Sync and Close). It retries a failing file write until the
+// sink stops, since acknowledging would lose the documents.
+func (s *Sink) bury(b *batch, idx []int, reasons []string, statuses []int, errs [][]byte) bool {
+	entries := make([]deadEntry, len(idx))
+	for k, i := range idx {
+		_, doc, index, id, pipeline := parseAction(b.record(i))
+		entries[k] = deadEntry{Index: index, ID: id, Pipeline: pipeline, Status: statuses[k], Reason: reasons[k], Document: doc}
+		if errs != nil {
+			entries[k].Error = errs[k]
+		}
+	}
+	if s.dlq == nil {
+		s.log.Error("indexer: documents rejected and no dead_letter_file is set: they are lost",
+			"count", len(entries), "first_id", entries[0].ID, "reason", entries[0].Reason)
+		s.stats.dead.Add(int64(len(entries)))
+		s.ackMu.Lock()
+		s.rejected = errors.Join(s.rejected, fmt.Errorf("%w: %d documents, first %s in %s: %s", ErrRejected, len(entries), entries[0].ID, entries[0].Index, entries[0].Reason))
+		s.ackMu.Unlock()
+		return true
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.dlq.write(entries)
+		if err == nil {
+			break
+		}
+		s.log.Error("indexer: cannot write the dead-letter file", "err", err)
+		if !s.backoff(attempt, 0) {
+			return false
+		}
+	}
+	s.stats.dead.Add(int64(len(entries)))
+	s.log.Warn("indexer: documents rejected by the indexer, kept in the dead-letter file", "file", s.dlq.path,
+		"count", len(entries), "first_id", entries[0].ID, "reason", entries[0].Reason)
+	return true
+}
+
+// failed records a failed request: a person must act on refused
+// credentials, TLS verification failures and wrong URLs; anything else is
+// an outage to wait out.
+func (s *Sink) failed(err error) {
+	var he *httpError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var inval x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &he) && (he.status == 429 || he.status >= 500):
+		s.health.set(stateDown, err)
+	case he != nil:
+		s.health.set(stateBlocked, err) // 401, 403, 404, 405, 406: configuration
+	case errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &inval):
+		s.health.set(stateBlocked, err)
+	default:
+		s.health.set(stateDown, err)
+	}
+	s.stats.retries.Add(1)
+}
+
+// backoff waits before retry number attempt: exponential from
+// retry.initial_backoff up to retry.max_backoff, jittered between half and
+// all of it, or retryAfter when the server asked for longer. It returns
+// false when the sink stops.
+func (s *Sink) backoff(attempt int, retryAfter time.Duration) bool {
+	d := s.cfg.Retry.InitialBackoff << min(attempt, 30)
+	if d <= 0 || d > s.cfg.Retry.MaxBackoff {
+		d = s.cfg.Retry.MaxBackoff
+	}
+	d = d/2 + rand.N(d/2+1)
+	if retryAfter > d {
+		d = min(retryAfter, s.cfg.Retry.MaxBackoff)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// healthState is the indexer as the workers see it.
+type healthState uint8
+
+const (
+	stateOK      healthState = iota
+	stateDown                // unreachable, 429 or 5xx: wait it out
+	stateBlocked             // refused credentials, TLS, missing pipeline: needs a person
+)
+
+// health tracks state changes and logs each one once, never per request.
+type health struct {
+	log   *slog.Logger
+	mu    sync.Mutex // guards the fields below
+	state healthState
+	err   error
+	since time.Time
+	ch    chan struct{}
+}
+
+func (h *health) set(st healthState, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st == h.state {
+		h.err = err
+		return
+	}
+	prev, prevSince := h.state, h.since
+	h.state, h.err, h.since = st, err, time.Now()
+	if h.ch != nil {
+		close(h.ch)
+		h.ch = nil
+	}
+	switch st {
+	case stateOK:
+		h.log.Info("indexer: reachable again; delivering", "after", time.Since(prevSince).Round(time.Millisecond), "was", prev.String())
+	case stateDown:
+		h.log.Warn("indexer: unavailable; alerts wait in the queue and are retried", "err", err)
+	case stateBlocked:
+		h.log.Error("indexer: delivery blocked until the configuration or the indexer is fixed; alerts wait in the queue", "err", err)
+	}
+}
+
+func (s healthState) String() string {
+	return [...]string{"ok", "down", "blocked"}[s]
+}
+
+// blockedErr returns the error while delivery is blocked.
+func (h *health) blockedErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state == stateBlocked {
+		return h.err
+	}
+	return nil
+}
+
+func (h *health) lastErrOr(def error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != stateOK && h.err != nil {
+		return h.err
+	}
+	return def
+}
+
+// changed returns a channel closed at the next state change.
+func (h *health) changed() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ch == nil {
+		h.ch = make(chan struct{})
+	}
+	return h.ch
+}
