@@ -349,10 +349,11 @@ func conditionError(rs *RuleSpec, lines [][]byte, xe *exprError) error {
 	if n != nil {
 		switch n.Style {
 		case yaml.LiteralStyle, yaml.FoldedStyle:
+			// The block's indentation is that of its first line.
 			line = n.Line + xe.line
 			indent := 0
-			if line-1 < len(lines) {
-				l := lines[line-1]
+			if n.Line < len(lines) {
+				l := lines[n.Line]
 				indent = len(l) - len(bytes.TrimLeft(l, " "))
 			}
 			col = indent + xe.col + 1
