@@ -1,0 +1,75 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The closures and expr's VM must agree on every condition and event.
+func TestTypedAndVMAgree(t *testing.T) {
+	conds := []struct {
+		src   string
+		typed bool
+	}{
+		{`osregex(aws.action, "ACCEPT")`, true},
+		{"osregex(aws.errorCode, `\\.+`)", true},
+		{`osmatch(aws.user, "^svc-|root$")`, true},
+		{`aws.action == "ACCEPT"`, true},
+		{`"ACCEPT" == aws.action`, true},
+		{`aws.action != "REJECT"`, true},
+		{`aws.action in ["ACCEPT", "REJECT"]`, true},
+		{`aws.action not in ["ACCEPT"]`, true},
+		{`aws.user contains "adm"`, true},
+		{`aws.user startsWith "a"`, true},
+		{`aws.user endsWith "n"`, true},
+		{`aws.user matches "^a.*n$"`, true},
+		{`has(aws.errorCode) || !has(aws.action)`, true},
+		{`in_list("l", aws.user)`, true},
+		{`list_value("l", aws.user) == "x"`, true},
+		{`aws.a == aws.b`, true},
+		{`not (aws.action == "ACCEPT") and aws.user != ""`, true},
+		{`field("aws.dst-port") == "22"`, true},
+		{`aws.packets == "12"`, true},
+		{`true && aws.action == "ACCEPT"`, true},
+		{`aws.action == "ACCEPT" ? true : false`, false},
+		{`len(aws.user) > 3`, false},
+		{`upper(aws.user) == "ADMIN"`, false},
+		{`let u = aws.user; u == "admin"`, false},
+	}
+	events := []string{
+		`{"aws":{"action":"ACCEPT","user":"admin","packets":12,"dst-port":"22","a":"1","b":"1","errorCode":"AccessDenied"}}`,
+		`{"aws":{"action":"REJECT","user":"svc-backup","packets":12.5,"a":"1","b":"2"}}`,
+		`{"aws":{"user":"root","errorCode":""}}`,
+		`{"aws":{"action":"accept","user":"alan","packets":"12"}}`,
+		`{}`,
+	}
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i, c := range conds {
+		fmt.Fprintf(&b, "  - id: \"%d\"\n    level: 3\n    condition: '%s'\n    description: x\n", i+1, strings.ReplaceAll(c.src, "'", "''"))
+	}
+	s, err := loadYAML(t, map[string]string{"a.yml": b.String()}, map[string]string{"l": "admin:x\nroot:y\n"})
+	require.NoError(t, err)
+	e := s.NewEvaluator()
+	for i, c := range conds {
+		r := s.Rule(fmt.Sprint(i + 1))
+		assert.Equal(t, c.typed, r.Fast(), "%s: fast path", c.src)
+		if !r.Fast() {
+			continue
+		}
+		for _, js := range events {
+			e.c.index(mustEvent(t, js))
+			typed := true
+			for _, cj := range r.cond.conj {
+				typed = typed && cj.fn(&e.c)
+			}
+			vm, err := e.c.runVM(r.cond)
+			require.NoError(t, err)
+			assert.Equal(t, vm, typed, "%s on %s", c.src, js)
+		}
+	}
+}
