@@ -71,4 +71,3 @@ func TestGoodRuleFiles(t *testing.T) {
 		})
 	}
 }
-

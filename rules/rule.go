@@ -324,3 +324,15 @@ func (s *Set) getVM() *vm.VM {
 	}
 	return &vm.VM{}
 }
+
+// Fields returns every field name the ruleset refers to (conditions,
+// same_field/different_field, descriptions), lower case, sorted: what the
+// decoders must be able to produce.
+func (s *Set) Fields() []string {
+	out := make([]string, 0, s.syms.Len())
+	for i := 0; i < s.syms.Len(); i++ {
+		out = append(out, s.syms.Name(int32(i)))
+	}
+	sortStrings(out)
+	return out
+}
