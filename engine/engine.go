@@ -121,6 +121,8 @@ func (e *Engine) Decoders() *decoders.Set { return e.decoders }
 type worker struct {
 	eval      *rules.Evaluator
 	ev        event.Event
+	data      event.DataWriter
+	alert     alert.Alert
 	head      []byte
 	tail      []byte
 	line      []byte
@@ -144,8 +146,7 @@ func (e *SinkError) Unwrap() error { return e.Err }
 // as a *decoders.StreamError, after the alerts of everything read before it
 // were written; a stream no decoder accepts is returned before anything is
 // read; a sink error stops processing and is returned as a *SinkError.
-func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (Stats, error) {
-	var stats Stats
+func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (stats Stats, err error) {
 	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: e.opts.OnError})
 	if err != nil {
 		return stats, err
@@ -190,14 +191,15 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 		if !m.Alert {
 			continue
 		}
-		a := alert.Alert{
+		a := &w.alert
+		*a = alert.Alert{
 			RuleID: m.Rule.ID(),
 			Level:  m.Rule.Level(),
 			Time:   now,
 			Origin: w.ev.Origin,
 		}
 		a.JSON = e.appendAlert(w, &w.ev, &m, now)
-		if err := sink.Write(&a); err != nil {
+		if err := sink.Write(a); err != nil {
 			return stats, &SinkError{Err: err}
 		}
 		stats.Alerts++
@@ -208,7 +210,7 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 // appendAlert renders the alert into w.line and returns it.
 func (e *Engine) appendAlert(w *worker, ev *event.Event, m *rules.Match, now time.Time) []byte {
 	w.head = e.appendHead(w.head[:0], w, m, now)
-	w.tail = e.appendTail(w.tail[:0], ev, m)
+	w.tail = e.appendTail(w.tail[:0], w, ev, m)
 	epoch := now.Unix()
 	for {
 		off := e.offset.Load()

@@ -121,7 +121,7 @@ func appendEscapedTail(dst, s []byte) []byte {
 }
 
 // appendTail renders everything after the alert id.
-func (e *Engine) appendTail(dst []byte, ev *event.Event, m *rules.Match) []byte {
+func (e *Engine) appendTail(dst []byte, w *worker, ev *event.Event, m *rules.Match) []byte {
 	dst = append(dst, e.cluster...)
 	if len(m.PreviousOutput) > 0 {
 		dst = append(dst, `"previous_output":`...)
@@ -135,7 +135,7 @@ func (e *Engine) appendTail(dst []byte, ev *event.Event, m *rules.Match) []byte 
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"decoder":{"name":"json"},"data":`...)
-	dst = ev.AppendDataJSON(dst)
+	dst = w.data.Append(dst, ev)
 	return append(dst, `,"location":"Wazuh-AWS"}`...)
 }
 

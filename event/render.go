@@ -14,7 +14,7 @@ import (
 // kept. This is the text Wazuh stores as full_log and previous_output
 // (reference/wazuh.md §1.2).
 func (e *Event) AppendWodleJSON(dst []byte) []byte {
-	return e.appendNested(dst, wodleStyle)
+	return e.appendNested(dst, wodleStyle, nil)
 }
 
 // AppendDataJSON appends the alert's data object as analysisd writes it
@@ -22,7 +22,82 @@ func (e *Event) AppendWodleJSON(dst []byte) []byte {
 // as arrays with their element types, empty strings and empty objects
 // dropped, the first occurrence of a key winning.
 func (e *Event) AppendDataJSON(dst []byte) []byte {
-	return e.appendNested(dst, dataStyle)
+	return e.appendNested(dst, dataStyle, nil)
+}
+
+// DataWriter renders data objects like AppendDataJSON, remembering the layout
+// of the last event: when the next event has the same keys (every record of
+// one flow-log file does), only the values are written between the
+// remembered fragments. A DataWriter is for one goroutine.
+type DataWriter struct {
+	keys  []string
+	skips []bool
+	frags [][]byte // frags[i] precedes the value of field i; nil when it is skipped
+	end   []byte   // closes the objects after the last value
+	ok    bool     // the layout streams (no tree fallback)
+	spans []span
+	buf   []byte
+}
+
+type span struct{ field, start, end int }
+
+// Append appends e's data object to dst.
+func (w *DataWriter) Append(dst []byte, e *Event) []byte {
+	if !w.same(e) {
+		w.learn(e)
+	}
+	if !w.ok {
+		return e.AppendDataJSON(dst)
+	}
+	for i := range e.Fields {
+		if w.skips[i] {
+			continue
+		}
+		dst = append(dst, w.frags[i]...)
+		dst = appendValue(dst, &e.Fields[i], dataStyle)
+	}
+	return append(dst, w.end...)
+}
+
+func (w *DataWriter) same(e *Event) bool {
+	if len(e.Fields) != len(w.keys) || len(w.keys) == 0 {
+		return false
+	}
+	for i := range e.Fields {
+		f := &e.Fields[i]
+		if f.Key != w.keys[i] || skip(f, dataStyle) != w.skips[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// learn renders e once, recording where each value went, and keeps the
+// bytes between values as the layout.
+func (w *DataWriter) learn(e *Event) {
+	w.keys = w.keys[:0]
+	w.skips = w.skips[:0]
+	w.frags = w.frags[:0]
+	w.spans = w.spans[:0]
+	for i := range e.Fields {
+		w.keys = append(w.keys, e.Fields[i].Key)
+		w.skips = append(w.skips, skip(&e.Fields[i], dataStyle))
+		w.frags = append(w.frags, nil)
+	}
+	if w.spans == nil {
+		w.spans = make([]span, 0, 32)
+	}
+	w.buf = e.appendNested(w.buf[:0], dataStyle, &w.spans)
+	w.ok = w.spans != nil
+	if !w.ok {
+		return
+	}
+	prev := 0
+	for _, sp := range w.spans {
+		w.frags[sp.field] = append([]byte(nil), w.buf[prev:sp.start]...)
+		prev = sp.end
+	}
+	w.end = append(w.end[:0], w.buf[prev:]...)
 }
 
 type style uint8
@@ -41,62 +116,82 @@ func skip(f *Field, st style) bool {
 }
 
 // appendNested re-nests the flat dotted keys. Fields of one object are
-// contiguous in every event a decoder produces, so the object is written in one
-// pass with a stack of open path segments; an event that breaks that
-// (a key re-opening a closed object, or a duplicate key) is written through
-// a tree instead.
-func (e *Event) appendNested(dst []byte, st style) []byte {
-	if !e.contiguous(st) {
-		return e.appendTree(dst, st)
-	}
+// contiguous in every event a decoder produces, so the object is written in
+// one pass with a stack of open path segments. An event that breaks that (a
+// key re-opening an object already closed, a scalar and an object under the
+// same key, the same key twice in a row, or nesting deeper than the stack) is
+// written through a tree instead, which keeps the first occurrence of every
+// key as analysisd does.
+// When spans is not nil, it receives where each field's value was written
+// (dst offsets), or is set to nil when the tree was used.
+func (e *Event) appendNested(dst []byte, st style, spans *[]span) []byte {
 	start := len(dst)
 	dst = append(dst, '{')
 	var open [16]string // open object segments below the root
+	var closedBuf [8]string
+	closed := closedBuf[:0] // full paths of objects closed so far
 	depth := 0
 	first := true
+	prev := ""
 	for i := range e.Fields {
 		f := &e.Fields[i]
 		if skip(f, st) {
 			continue
 		}
 		key := f.Key
-		// Find how many open segments the key shares.
-		common := 0
-		rest := key
+		if key == prev {
+			return e.tree(dst[:start], st, spans)
+		}
+		// Find how many open segments the key shares; pos is where the
+		// unshared part of key starts.
+		common, pos := 0, 0
 		for common < depth {
-			dot := strings.IndexByte(rest, '.')
-			if dot < 0 || rest[:dot] != open[common] {
+			seg := open[common]
+			if len(key)-pos <= len(seg) || key[pos+len(seg)] != '.' || key[pos:pos+len(seg)] != seg {
 				break
 			}
-			rest = rest[dot+1:]
+			pos += len(seg) + 1
 			common++
 		}
 		for depth > common {
+			// The object prev[:end] closes.
+			end := 0
+			for d := 0; d < depth; d++ {
+				end += len(open[d]) + 1
+			}
+			closed = append(closed, prev[:end-1])
 			dst = append(dst, '}')
 			depth--
 			first = false
 		}
 		// Open the remaining parent segments.
 		for {
-			dot := strings.IndexByte(rest, '.')
+			dot := strings.IndexByte(key[pos:], '.')
 			if dot < 0 {
 				break
 			}
-			if depth == len(open) {
-				// Too deep for the stack: fall back to the tree.
-				return e.appendTree(dst[:start], st)
+			if depth == len(open) || isClosed(closed, key[:pos+dot]) {
+				return e.tree(dst[:start], st, spans)
 			}
-			seg := rest[:dot]
+			seg := key[pos : pos+dot]
 			dst = appendKey(dst, seg, first, st)
 			dst = append(dst, '{')
 			open[depth] = seg
 			depth++
 			first = true
-			rest = rest[dot+1:]
+			pos += dot + 1
 		}
-		dst = appendKey(dst, rest, first, st)
+		if len(closed) > 0 && isClosed(closed, key) {
+			return e.tree(dst[:start], st, spans)
+		}
+		dst = appendKey(dst, key[pos:], first, st)
+		vstart := len(dst)
 		dst = appendValue(dst, f, st)
+		if spans != nil {
+			*spans = append(*spans, span{field: i, start: vstart, end: len(dst)})
+		}
 		first = false
+		prev = key
 	}
 	for ; depth > 0; depth-- {
 		dst = append(dst, '}')
@@ -104,48 +199,20 @@ func (e *Event) appendNested(dst []byte, st style) []byte {
 	return append(dst, '}')
 }
 
-// contiguous reports whether every object's fields are adjacent and no key
-// repeats, so that appendNested can stream. It compares each field only with
-// the previous one, which is enough for the events decoders produce; the
-// full check runs only when two neighbours disagree in a way that could hide
-// a repeat.
-func (e *Event) contiguous(st style) bool {
-	prev := ""
-	var closed []string
-	for i := range e.Fields {
-		f := &e.Fields[i]
-		if skip(f, st) {
-			continue
-		}
-		k := f.Key
-		if k == prev {
-			return false
-		}
-		if prev != "" {
-			// Objects of prev that k leaves are closed from now on.
-			pp := parentOf(prev)
-			for pp != "" && !strings.HasPrefix(k, pp+".") {
-				closed = append(closed, pp)
-				pp = parentOf(pp)
-			}
-			// k must not re-open a closed object, nor have a closed object
-			// as its own key.
-			for _, c := range closed {
-				if k == c || strings.HasPrefix(k, c+".") {
-					return false
-				}
-			}
-		}
-		prev = k
+func (e *Event) tree(dst []byte, st style, spans *[]span) []byte {
+	if spans != nil {
+		*spans = nil
 	}
-	return true
+	return e.appendTree(dst, st)
 }
 
-func parentOf(k string) string {
-	if i := strings.LastIndexByte(k, '.'); i >= 0 {
-		return k[:i]
+func isClosed(closed []string, path string) bool {
+	for _, c := range closed {
+		if c == path {
+			return true
+		}
 	}
-	return ""
+	return false
 }
 
 // node is one object of the fallback tree.
@@ -226,7 +293,7 @@ func appendValue(dst []byte, f *Field, st style) []byte {
 	if st == wodleStyle {
 		switch f.Kind {
 		case String:
-			return AppendPythonString(dst, string(f.Value))
+			return AppendPythonString(dst, f.Value)
 		case Array:
 			return appendReformatted(dst, f.Value, wodleStyle)
 		default:
@@ -246,16 +313,16 @@ func appendValue(dst []byte, f *Field, st style) []byte {
 		if len(f.Value) > 0 && f.Value[0] == '[' && validArray(f.Value) {
 			return appendReformatted(dst, f.Value, dataStyle)
 		}
-		return AppendCJSONString(dst, string(f.Value))
+		return AppendCJSONString(dst, f.Value)
 	default:
-		return AppendCJSONString(dst, string(f.Value))
+		return AppendCJSONString(dst, f.Value)
 	}
 }
 
 // AppendPythonString appends s quoted as Python's json.dumps does with
 // ensure_ascii: everything outside printable ASCII escaped, lower-case hex,
 // surrogate pairs above U+FFFF.
-func AppendPythonString(dst []byte, s string) []byte {
+func AppendPythonString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -269,7 +336,7 @@ func AppendPythonString(dst []byte, s string) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := utf8.DecodeRuneInString(string(s[i:]))
 		i += size
 		if r >= 0x10000 {
 			r -= 0x10000
@@ -289,7 +356,7 @@ func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if !cjsonEscape[c] {
 			continue
 		}
 		dst = append(dst, s[last:i]...)
@@ -299,6 +366,16 @@ func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, s[last:]...)
 	return append(dst, '"')
 }
+
+// cjsonEscape marks the bytes cJSON escapes.
+var cjsonEscape = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	return t
+}()
 
 func appendControl(dst []byte, c byte, python bool) []byte {
 	switch c {

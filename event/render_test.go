@@ -170,3 +170,23 @@ func TestNumberText(t *testing.T) {
 		assert.Equal(t, want, string(AppendNumberText(nil, []byte(in))), in)
 	}
 }
+
+// A DataWriter must write exactly what AppendDataJSON writes, whatever
+// sequence of layouts it sees.
+func TestDataWriterMatchesAppendDataJSON(t *testing.T) {
+	inputs := []string{
+		`{"integration":"aws","aws":{"log_info":{"aws_account_alias":"","log_file":"k","s3bucket":"b"},"version":"2","action":"ACCEPT","source":"vpc"}}`,
+		`{"integration":"aws","aws":{"log_info":{"aws_account_alias":"","log_file":"k2","s3bucket":"b"},"version":"2","action":"REJECT","source":"vpc"}}`,
+		`{"integration":"aws","aws":{"log_info":{"aws_account_alias":"x","log_file":"k2","s3bucket":"b"},"version":"2","action":"","source":"vpc"}}`,
+		`{"a":{"b":"1"},"x":"2","a.b":"3","a.c":"4"}`,
+		`{"a":{"b":"1"},"x":"2","a.b":"3","a.c":"5"}`,
+		`{"integration":"aws","aws":{"n":[1,2],"s":"[1, 2]","num":1.5,"e":{}}}`,
+		`{}`,
+		`{"integration":"aws","aws":{"log_info":{"aws_account_alias":"","log_file":"k","s3bucket":"b"},"version":"2","action":"ACCEPT","source":"vpc"}}`,
+	}
+	var w DataWriter
+	for i, in := range inputs {
+		ev := flatten(t, []byte(in))
+		assert.Equal(t, string(ev.AppendDataJSON(nil)), string(w.Append([]byte("prefix"), ev))[len("prefix"):], "input %d", i)
+	}
+}
