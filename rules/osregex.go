@@ -102,6 +102,9 @@ type rxSub struct {
 	// marks that shortcut.
 	lit   string
 	litOK bool
+	// nonEmpty marks a sub-pattern that is just \.+ (with or without
+	// anchors): it matches every non-empty string.
+	nonEmpty bool
 }
 
 const rxPad = 8
@@ -169,6 +172,7 @@ func CompileOSRegex(pattern string) (*OSRegex, error) {
 		if len(part) > 0 && bytes.IndexByte(part, '\\') < 0 && bytes.IndexByte(part, '(') < 0 {
 			s.lit, s.litOK = string(part), true
 		}
+		s.nonEmpty = len(part) == 3 && part[0] == '\\' && part[1] == rxAny && part[2] == '+'
 		re.subs = append(re.subs, s)
 		start = i + 1
 	}
@@ -214,6 +218,9 @@ func isPlus(c byte) bool { return c == '+' || c == '*' }
 func rxExec[T string | []byte](p *rxSub, s T) bool {
 	if p.litOK {
 		return litMatch(p, s)
+	}
+	if p.nonEmpty {
+		return true
 	}
 	pat := p.pat
 	n := len(s)

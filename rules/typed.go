@@ -224,6 +224,18 @@ func typedOSRegex(tc *typedCompiler, args []ast.Node) any {
 	if err != nil {
 		return nil
 	}
+	if sym, ok := fieldArg(args[0]); ok {
+		// The common case: a field against a constant pattern, without
+		// the value closure in between.
+		if len(re.subs) == 1 && re.subs[0].litOK {
+			sub := &re.subs[0]
+			return boolFn(func(c *evalCtx) bool {
+				v, _ := c.field(sym)
+				return len(v) > 0 && litMatch(sub, v)
+			})
+		}
+		return boolFn(func(c *evalCtx) bool { v, _ := c.field(sym); return re.Match(v) })
+	}
 	return boolFn(func(c *evalCtx) bool { return re.Match(x(c)) })
 }
 
