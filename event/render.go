@@ -354,7 +354,16 @@ func AppendPythonString[S ~string | ~[]byte](dst []byte, s S) []byte {
 func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	last := 0
-	for i := 0; i < len(s); i++ {
+	i := 0
+	// Skip 8 bytes at a time while none needs escaping.
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if needsEscape8(x) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if !cjsonEscape[c] {
 			continue
@@ -365,6 +374,19 @@ func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, s[last:]...)
 	return append(dst, '"')
+}
+
+// needsEscape8 reports whether one of the 8 bytes in x is below 0x20, a
+// quote or a backslash (may report a false positive, never a false negative:
+// the byte loop decides then).
+func needsEscape8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	less := (x - lo*0x20) & ^x & hi
+	q := x ^ (lo * '"')
+	quote := (q - lo) & ^q & hi
+	b := x ^ (lo * '\\')
+	bs := (b - lo) & ^b & hi
+	return less|quote|bs != 0
 }
 
 // cjsonEscape marks the bytes cJSON escapes.
