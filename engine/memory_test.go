@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// lineSource is an io.Reader producing a default-format flow log of a given
+// size without holding it in memory.
+type lineSource struct {
+	remaining int64
+	line      []byte
+	off       int
+	header    bool
+}
+
+func newLineSource(size int64) *lineSource {
+	return &lineSource{remaining: size, line: []byte("2 123456789012 eni-0a1b2c3d4e5f60718 10.0.1.25 203.0.113.45 443 51522 6 12 4392 1709633700 1709633760 ACCEPT OK\n")}
+}
+
+func (s *lineSource) Read(p []byte) (int, error) {
+	if !s.header {
+		s.header = true
+		return copy(p, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"), nil
+	}
+	n := 0
+	for n < len(p) && s.remaining > 0 {
+		c := copy(p[n:], s.line[s.off:])
+		n += c
+		s.off = (s.off + c) % len(s.line)
+		s.remaining -= int64(c)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// peakHeap runs f and returns the highest heap in use seen while it ran.
+func peakHeap(f func()) uint64 {
+	runtime.GC()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	f()
+	close(done)
+	wg.Wait()
+	return peak.Load()
+}
+
+// TestMemoryFlatInFileSize processes a 1 MiB and a 48 MiB flow log and checks
+// that the larger one needs no more heap than the smaller one (within 1 MiB):
+// nothing in the path holds a file, its lines or its alerts.
+func TestMemoryFlatInFileSize(t *testing.T) {
+	e, _ := newTestEngine(t, nil)
+	run := func(size int64) (uint64, Stats) {
+		var st Stats
+		peak := peakHeap(func() {
+			var err error
+			st, err = e.Process(context.Background(), event.Origin{Type: event.LogTypeVPCFlow, Key: "k"}, newLineSource(size), &countingSink{})
+			require.NoError(t, err)
+		})
+		return peak, st
+	}
+	run(1 << 20) // warm pools and caches
+	small, sst := run(1 << 20)
+	large, lst := run(48 << 20)
+	require.Greater(t, lst.Alerts, 40*sst.Alerts)
+	t.Logf("peak heap: 1 MiB input %d KiB, 48 MiB input %d KiB", small>>10, large>>10)
+	assert.Less(t, int64(large)-int64(small), int64(1<<20), "peak heap grew with the input size")
+}
