@@ -40,8 +40,10 @@ func TestBadRuleFiles(t *testing.T) {
 			`rules/bad-level.yml:3:12: rule 100: level: level 20 is outside 0–16`,
 			`rules/bad-level.yml:4:14: rule 100: options: unknown option "nofulllog"`,
 		},
-		"unknown-mitre.yml":     {`rules/unknown-mitre.yml:4:12: rule 100: mitre: unknown MITRE technique "T0000" (add it to mitre.yml)`},
-		"overwrite-missing.yml": {`rules/overwrite-missing.yml:4:16: rule 100: overwrite: no earlier rule with this id to overwrite`},
+		"unknown-mitre.yml":      {`rules/unknown-mitre.yml:4:12: rule 100: mitre: unknown MITRE technique "T0000" (add it to mitre.yml)`},
+		"level-not-a-number.yml": {"rules/level-not-a-number.yml:3:1: rule 100: cannot unmarshal !!str `abc` into int"},
+		"yaml-syntax.yml":        {"rules/yaml-syntax.yml:1:1: did not find expected '-' indicator"},
+		"overwrite-missing.yml":  {`rules/overwrite-missing.yml:4:16: rule 100: overwrite: no earlier rule with this id to overwrite`},
 	}
 	entries, err := os.ReadDir("testdata/bad")
 	require.NoError(t, err)

@@ -261,7 +261,10 @@ func (s *Set) newState() *state {
 }
 
 // Symbols returns the field-name table of the ruleset. Decoders set
-// event.Field.Sym from it so that rules find fields by integer.
+// event.Field.Sym from it (Symbols.Lookup of each field name) so that rules
+// find fields by integer. An event must either carry the Sym of every field
+// (NoSym for names no rule refers to) or no Sym at all: events whose fields
+// are all NoSym are resolved by name, case-insensitively, at some cost.
 func (s *Set) Symbols() *event.Symbols { return s.syms }
 
 // Rules returns every rule in load order.
