@@ -209,21 +209,23 @@ func (c *evalCtx) index(ev *event.Event) {
 }
 
 // field returns the text of the field with symbol sym (Wazuh FindField).
+// sym comes from the Set's own table, so it is always within idx.
 func (c *evalCtx) field(sym int32) ([]byte, bool) {
-	if uint32(sym) >= uint32(len(c.idx)) {
-		return nil, false
+	if i := c.idx[sym]; i != 0 {
+		f := &c.ev.Fields[i-1]
+		if f.Kind != event.Number {
+			return f.Value, true
+		}
+		return c.numberText(f), true
 	}
-	i := c.idx[sym]
-	if i == 0 {
-		return nil, false
-	}
-	f := &c.ev.Fields[i-1]
-	if f.Kind == event.Number {
-		start := len(c.num)
-		c.num = f.AppendText(c.num)
-		return c.num[start:len(c.num):len(c.num)], true
-	}
-	return f.Value, true
+	return nil, false
+}
+
+// numberText returns a number field as Wazuh's decoder prints it.
+func (c *evalCtx) numberText(f *event.Field) []byte {
+	start := len(c.num)
+	c.num = f.AppendText(c.num)
+	return c.num[start:len(c.num):len(c.num)]
 }
 
 func (c *evalCtx) has(sym int32) bool {

@@ -55,7 +55,8 @@ func parseTemplate(s string, syms *event.Symbols) (template, error) {
 // the result would reach commentMax bytes.
 func (t template) expand(dst []byte, c *evalCtx, raw string) []byte {
 	start := len(dst)
-	for _, s := range t {
+	for i := range t {
+		s := &t[i]
 		if !s.field {
 			dst = append(dst, s.text...)
 			continue
