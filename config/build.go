@@ -100,6 +100,9 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 		cfg.ShutdownGrace = time.Duration(*spec.ShutdownGrace)
 	}
 	b.buildLog(spec.Log, &cfg.Log)
+	if spec.Metrics != nil {
+		cfg.Metrics = &Metrics{Listen: spec.Metrics.Listen, AllowNonLoopback: spec.Metrics.AllowNonLoopback}
+	}
 	b.buildOutputs(spec.Outputs, &cfg.Output)
 
 	seen := map[string]string{}
@@ -297,6 +300,9 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	}
 	if bk.ServiceEndpoint, err = endpointURL(s.ServiceEndpoint); err != nil {
 		errf("service_endpoint", "%v", err)
+	}
+	if bk.EC2Endpoint, err = endpointURL(s.EC2Endpoint); err != nil {
+		errf("ec2_endpoint", "%v", err)
 	}
 	switch f := FlowLogFiles(strings.ToLower(s.FlowLogFiles)); f {
 	case "":

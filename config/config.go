@@ -38,6 +38,8 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Log configures the daemon's own log on stderr.
 	Log Log
+	// Metrics, when set, serves Prometheus /metrics, /healthz and /readyz.
+	Metrics *Metrics
 	// Output says where alerts go.
 	Output Output
 	// Buckets are the buckets to read, in configuration order.
@@ -48,6 +50,12 @@ type Config struct {
 type Log struct {
 	Level  string // debug, info, warn or error
 	Format string // text or json
+}
+
+// Metrics is the metrics endpoint (package metrics).
+type Metrics struct {
+	Listen           string // host:port; "" for the metrics package's default
+	AllowNonLoopback bool   // allow an address reachable from other hosts
 }
 
 // Output says where alerts go. At least one of File and Stdout is set.
@@ -121,9 +129,13 @@ type Bucket struct {
 	RoleDuration time.Duration // 0: the SDK's default
 	ExternalID   string
 	STSEndpoint  string // URL, empty for AWS's
-	// ServiceEndpoint is the S3 (and EC2) endpoint URL, for VPC endpoints or
+	// ServiceEndpoint is the S3 endpoint URL, for VPC endpoints or
 	// S3-compatible servers (path-style addressing); empty for AWS's.
-	ServiceEndpoint  string
+	ServiceEndpoint string
+	// EC2Endpoint is the EC2 endpoint URL for DescribeFlowLogs; empty for
+	// the SDK's (which honours AWS_ENDPOINT_URL_EC2). Unlike Wazuh,
+	// service_endpoint is not used for EC2: it names an S3 endpoint.
+	EC2Endpoint      string
 	RemoveFromBucket bool
 	FlowLogFiles     FlowLogFiles // vpcflow only
 	// Pos is where the bucket was configured, "file:line:col".

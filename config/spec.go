@@ -24,6 +24,7 @@ type fileSpec struct {
 	ProgressInterval *Duration    `yaml:"progress_interval"`
 	ShutdownGrace    *Duration    `yaml:"shutdown_grace"`
 	Log              logSpec      `yaml:"log"`
+	Metrics          *metricsSpec `yaml:"metrics"`
 	Outputs          outputsSpec  `yaml:"outputs"`
 	Buckets          []bucketSpec `yaml:"buckets"`
 }
@@ -31,6 +32,11 @@ type fileSpec struct {
 type logSpec struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+}
+
+type metricsSpec struct {
+	Listen           string `yaml:"listen"`
+	AllowNonLoopback bool   `yaml:"allow_non_loopback"`
 }
 
 type outputsSpec struct {
@@ -69,6 +75,7 @@ type bucketSpec struct {
 	ExternalID       string       `yaml:"external_id"`
 	STSEndpoint      string       `yaml:"sts_endpoint"`
 	ServiceEndpoint  string       `yaml:"service_endpoint"`
+	EC2Endpoint      string       `yaml:"ec2_endpoint"`
 	RemoveFromBucket *bool        `yaml:"remove_from_bucket"`
 	FlowLogFiles     string       `yaml:"flow_log_files"`
 	Disabled         bool         `yaml:"disabled"`

@@ -1,0 +1,8 @@
+// Package daemon is `vpcalertd run`: a long-running loop that, every
+// interval, discovers the accounts and regions of each configured bucket,
+// lists them from the start of a look-back window, fetches and decodes the
+// objects not yet done (several at once, each object's alerts kept in
+// order), writes their alerts to the outputs and marks the objects done only
+// after the outputs made the alerts durable. It replaces Wazuh's aws-s3
+// wodle without its lost and repeated logs (reference/wazuh.md §1.3–1.7).
+package daemon

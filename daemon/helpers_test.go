@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+)
+
+// helperEnv makes the test binary run daemon.Main instead of the tests, so
+// crash tests can start and SIGKILL a real daemon process.
+const helperEnv = "VPCALERTD_DAEMON_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_COMMIT_DELAY")); err == nil {
+			testHookBeforeCommit = func() { time.Sleep(d) }
+		}
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(s3test.Main(m))
+}
+
+// awsEnv points the AWS SDK's default chain at the test server's
+// credentials and keeps the host's AWS files out.
+func awsEnv(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", s3test.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3test.SecretKey)
+	t.Setenv("AWS_REGION", s3test.Region)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_PROFILE", "")
+}
+
+const flowHeader = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+
+// flowBody returns a flow-log file: the header line and n records whose
+// source ports count up from port, alternately ACCEPT and REJECT.
+func flowBody(acct string, n, port int, header bool) []byte {
+	var b bytes.Buffer
+	if header {
+		b.WriteString(flowHeader + "\n")
+	}
+	for i := 0; i < n; i++ {
+		action := "ACCEPT"
+		if i%2 == 1 {
+			action = "REJECT"
+		}
+		fmt.Fprintf(&b, "2 %s eni-0a1b2c3d4e5f60718 10.0.1.25 203.0.113.45 %d 443 6 12 4392 1709633700 1709633760 %s OK\n", acct, port+i, action)
+	}
+	return b.Bytes()
+}
+
+func gz(t testing.TB, b []byte) []byte {
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	_, err := w.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	return out.Bytes()
+}
+
+// flowKey is a flow-log key in AWS's layout.
+func flowKey(acct, region, day, flowLogID string, n int) string {
+	d := strings.ReplaceAll(day, "-", "/")
+	return fmt.Sprintf("AWSLogs/%s/vpcflowlogs/%s/%s/%s_vpcflowlogs_%s_%s_%sT10%02dZ_%08x.log.gz",
+		acct, region, d, acct, region, flowLogID, strings.ReplaceAll(day, "-", ""), n%60, n)
+}
+
+// trailKey is a CloudTrail key in AWS's layout.
+func trailKey(acct, region, day string, n int) string {
+	d := strings.ReplaceAll(day, "-", "/")
+	return fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%sT10%02dZ_Mu0KsOhtH1ar%04d.json.gz",
+		acct, region, d, acct, region, strings.ReplaceAll(day, "-", ""), n%60, n)
+}
+
+// ec2Server answers DescribeFlowLogs with the two saved XML pages.
+func ec2Server(t *testing.T) *httptest.Server {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		page := "../collector/flowlogs/testdata/page1.CONSTRUCTED.xml"
+		if r.PostForm.Get("NextToken") != "" {
+			page = "../collector/flowlogs/testdata/page2.CONSTRUCTED.xml"
+		}
+		body, err := os.ReadFile(page)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		w.Write(body)
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+type runResult struct {
+	code   int
+	logs   []map[string]any
+	stdout string
+	stderr string
+}
+
+// runMain runs daemon.Main in this process.
+func runMain(t *testing.T, args ...string) runResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &out, &errb)
+	res := runResult{code: code, stdout: out.String(), stderr: errb.String()}
+	sc := bufio.NewScanner(strings.NewReader(errb.String()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			res.logs = append(res.logs, m)
+		}
+	}
+	return res
+}
+
+// logsWith returns the log records whose msg starts with msg.
+func (r runResult) logsWith(msg string) []map[string]any {
+	var out []map[string]any
+	for _, l := range r.logs {
+		if s, _ := l["msg"].(string); strings.HasPrefix(s, msg) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// alertLine is what the tests look at in an alert.
+type alertLine struct {
+	RuleID  string
+	File    string
+	Bucket  string
+	Account string
+	Alias   string
+	SrcPort string
+	Event   string
+	ID      string
+	Raw     string
+}
+
+func readAlerts(t testing.TB, paths ...string) []alertLine {
+	t.Helper()
+	var out []alertLine
+	for _, p := range paths {
+		f, err := os.Open(p)
+		require.NoError(t, err)
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			out = append(out, parseAlert(t, sc.Text()))
+		}
+		require.NoError(t, sc.Err())
+		f.Close()
+	}
+	return out
+}
+
+func parseAlert(t testing.TB, line string) alertLine {
+	var a struct {
+		Rule struct {
+			ID string `json:"id"`
+		} `json:"rule"`
+		ID   string `json:"id"`
+		Data struct {
+			AWS struct {
+				LogInfo struct {
+					LogFile string `json:"log_file"`
+					Bucket  string `json:"s3bucket"`
+					Alias   string `json:"aws_account_alias"`
+				} `json:"log_info"`
+				Account   string `json:"aws_account_id"`
+				SrcPort   string `json:"srcport"`
+				EventName string `json:"eventName"`
+			} `json:"aws"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(line), &a), line)
+	return alertLine{RuleID: a.Rule.ID, File: a.Data.AWS.LogInfo.LogFile, Bucket: a.Data.AWS.LogInfo.Bucket,
+		Account: a.Data.AWS.Account, Alias: a.Data.AWS.LogInfo.Alias, SrcPort: a.Data.AWS.SrcPort,
+		Event: a.Data.AWS.EventName, ID: a.ID, Raw: line}
+}
+
+func writeConfig(t testing.TB, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "vpcalertd.yml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}

@@ -1,0 +1,228 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
+	"github.com/vpcalertd/vpcalertd/collector/s3"
+	"github.com/vpcalertd/vpcalertd/collector/state"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+var errBucketStopped = errors.New("bucket stopped by a bad object")
+
+// produceBucket discovers a bucket's scopes and sends its objects that are
+// not done to jobs. Problems are logged, counted, and leave the bucket (or
+// the scope) for the next pass; the other buckets go on.
+func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<- *job, c *counters) []*scopeRun {
+	log := d.log.With("bucket", b.Name, "type", string(b.Type))
+	ready := "s3 bucket " + b.Name + " (" + string(b.Type) + ")"
+	clients, err := d.clientsFor(ctx, b)
+	d.opts.Metrics.SetReady(ready, err)
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("bucket unavailable: AWS clients", "error", err.Error(), "config", b.Pos)
+		return nil
+	}
+	br := &bucketRun{cfg: b, clients: clients}
+	lay := s3.Layout{Bucket: b.Name, Path: b.Path, PathSuffix: b.PathSuffix, OrgID: b.OrganizationID,
+		Type: b.Type, Accounts: b.AccountIDs, Regions: b.Regions}
+	scopes, missing, err := s3.Discover(ctx, clients.S3, lay)
+	if ctx.Err() == nil {
+		d.opts.Metrics.SetReady(ready, err)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.errors.Add(1)
+		log.Error("bucket unavailable", "reason", reason(err), "error", err.Error(), "config", b.Pos)
+		if len(scopes) == 0 {
+			return nil
+		}
+	}
+	for _, a := range missing {
+		d.warnOnce("missing:"+b.ID()+a, "no folder for the configured account", "bucket", b.Name, "account", a, "under", lay.Base())
+	}
+	if len(scopes) == 0 && err == nil {
+		d.warnOnce("empty:"+b.ID(), "no account/region folders found", "bucket", b.Name, "under", lay.Base(), "service", s3.ServiceOf(b.Type))
+	}
+	since, err := d.since(b)
+	if err != nil {
+		c.errors.Add(1)
+		log.Error("state", "error", err.Error())
+		return nil
+	}
+	flows := map[string]map[string]flowlogs.FlowLog{} // region -> id -> flow log
+	var runs []*scopeRun
+	for _, sc := range scopes {
+		if ctx.Err() != nil || br.stopped.Load() {
+			break
+		}
+		sr := &scopeRun{scope: sc}
+		runs = append(runs, sr)
+		day, err := d.startDay(sc, b, since)
+		if err != nil {
+			sr.incomplete.Store(true)
+			c.errors.Add(1)
+			log.Error("state", "error", err.Error())
+			continue
+		}
+		sr.startAfter = sc.StartAfter(day)
+		var fl map[string]flowlogs.FlowLog
+		if b.Type == event.LogTypeVPCFlow {
+			if fl, err = d.flowLogs(ctx, br, sc.Region, flows); err != nil {
+				sr.incomplete.Store(true)
+				c.errors.Add(1)
+				log.Error("flow logs unknown, region skipped (flow_log_files: described)", "region", sc.Region, "error", err.Error())
+				continue
+			}
+		}
+		err = d.listScope(ctx, br, sr, fl, jobs, c)
+		if err != nil {
+			sr.incomplete.Store(true)
+			if ctx.Err() == nil && !errors.Is(err, errBucketStopped) {
+				c.errors.Add(1)
+				log.Error("listing failed", "prefix", sc.Prefix, "reason", reason(err), "error", err.Error())
+			}
+		}
+	}
+	return runs
+}
+
+// since returns the first day read for the bucket, recording it on the
+// bucket's first pass: only_logs_after, else today (UTC), as Wazuh.
+func (d *Daemon) since(b *config.Bucket) (time.Time, error) {
+	day, ok, err := d.opts.Store.Since(b.ID())
+	if err != nil || ok {
+		return day, err
+	}
+	day = b.OnlyLogsAfter
+	if day.IsZero() {
+		day = utcDay(d.now())
+	}
+	return day, d.opts.Store.SetSince(b.ID(), day)
+}
+
+// startDay is the first day folder a scope is listed from: the look-back
+// window before its last complete pass; for a scope never passed, the
+// bucket's first day; never before only_logs_after.
+func (d *Daemon) startDay(sc s3.Scope, b *config.Bucket, since time.Time) (time.Time, error) {
+	last, ok, err := d.opts.Store.LastPass(sc.ID())
+	if err != nil {
+		return time.Time{}, err
+	}
+	day := since
+	if ok {
+		day = utcDay(last.Add(-d.cfg.LookBack))
+	}
+	if !b.OnlyLogsAfter.IsZero() && day.Before(b.OnlyLogsAfter) {
+		day = b.OnlyLogsAfter
+	}
+	return day, nil
+}
+
+func utcDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// flowLogs returns the region's flow logs by id, asking EC2 once per pass.
+// In the default mode (all files) an EC2 failure only costs the log
+// formats of header-less files, so it is a warning; with
+// flow_log_files: described it is an error for the region.
+func (d *Daemon) flowLogs(ctx context.Context, br *bucketRun, region string, cache map[string]map[string]flowlogs.FlowLog) (map[string]flowlogs.FlowLog, error) {
+	if m, ok := cache[region]; ok {
+		return m, nil
+	}
+	m := map[string]flowlogs.FlowLog{}
+	if br.clients.FlowLogs == nil {
+		cache[region] = m
+		if br.cfg.FlowLogFiles == config.FlowLogFilesDescribed {
+			return nil, errors.New("no EC2 client")
+		}
+		return m, nil
+	}
+	fls, err := br.clients.FlowLogs.Describe(ctx, region)
+	if err != nil {
+		if br.cfg.FlowLogFiles == config.FlowLogFilesDescribed {
+			return nil, err
+		}
+		d.warnOnce("describe:"+br.cfg.ID()+region, "DescribeFlowLogs failed; files without a header line use the default format",
+			"bucket", br.cfg.Name, "region", region, "error", err.Error())
+	}
+	for _, f := range fls {
+		m[f.ID] = f
+	}
+	cache[region] = m
+	return m, nil
+}
+
+// listScope lists one scope and sends the objects not done to jobs.
+func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl map[string]flowlogs.FlowLog, jobs chan<- *job, c *counters) error {
+	b := br.cfg
+	ids := make([]state.ObjectID, 0, 1000)
+	return br.clients.S3.List(ctx, b.Name, sr.scope.Prefix, sr.startAfter, func(page []s3.Object) error {
+		ids = ids[:0]
+		for _, o := range page {
+			ids = append(ids, state.ObjectID{Bucket: o.Bucket, Key: o.Key, ETag: o.ETag})
+		}
+		done, err := d.opts.Store.Done(ids)
+		if err != nil {
+			return fmt.Errorf("state: %w", err)
+		}
+		for i, o := range page {
+			if done[i] {
+				if b.RemoveFromBucket {
+					d.removeLeftover(ctx, br, o)
+				}
+				continue
+			}
+			ki, _ := sr.scope.ParseKey(o.Key)
+			f, known := fl[ki.FlowLogID]
+			if b.Type == event.LogTypeVPCFlow && b.FlowLogFiles == config.FlowLogFilesDescribed && !known {
+				continue
+			}
+			j := &job{bucket: br, scope: sr, obj: o, origin: event.Origin{
+				Type: b.Type, Bucket: o.Bucket, Key: o.Key, Path: o.Path(),
+				AccountID: sr.scope.AccountID, AccountAlias: b.AccountAlias, Region: sr.scope.Region,
+				ETag: o.ETag, LogFormat: f.LogFormat,
+			}}
+			if br.stopped.Load() {
+				return errBucketStopped
+			}
+			c.listed.Add(1)
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				c.listed.Add(-1)
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+}
+
+// removeLeftover deletes an object that is done but still in the bucket
+// (remove_from_bucket, after a crash between the mark and the delete).
+func (d *Daemon) removeLeftover(ctx context.Context, br *bucketRun, o s3.Object) {
+	if err := br.clients.S3.Delete(ctx, o.Bucket, o.Key); err != nil {
+		d.warnOnce("delete:"+o.Path(), "remove_from_bucket: delete failed", "bucket", o.Bucket, "key", o.Key, "error", err.Error())
+	}
+}
+
+// reason names an S3 failure for the log.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, s3.ErrAccessDenied):
+		return "access denied (check s3:ListBucket and s3:GetObject on the bucket)"
+	case errors.Is(err, s3.ErrNoSuchBucket):
+		return "bucket does not exist"
+	case errors.Is(err, s3.ErrCredentials):
+		return "credentials refused"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
+}

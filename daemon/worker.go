@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/engine"
+)
+
+// outcome is what became of one object.
+type outcome int
+
+const (
+	outcomeDone      outcome = iota // read to the end; alerts in spool
+	outcomeBad                      // the object's content is bad (truncated gzip, not JSON, empty)
+	outcomeRetry                    // a transport or local failure; read again next pass
+	outcomeAbandoned                // shutdown or bucket stopped before it finished
+)
+
+// result is one processed object, handed to the committer.
+type result struct {
+	job     *job
+	outcome outcome
+	err     error
+	spool   *spool
+	stats   engine.Stats
+	// discarded counts alerts dropped by discard_regex.
+	discarded int64
+}
+
+// ErrEmptyObject is the error of an object with no bytes: AWS never writes
+// one, so it is reported as bad.
+var ErrEmptyObject = errors.New("empty object")
+
+// ErrNotGzip is the error of an object whose key ends in .gz but whose
+// bytes are not gzip.
+var ErrNotGzip = errors.New("not gzip data although the key ends in .gz")
+
+// process fetches and decodes one object into a spool.
+func (d *Daemon) process(ctx context.Context, j *job) *result {
+	res := &result{job: j}
+	if j.bucket.stopped.Load() || ctx.Err() != nil {
+		res.outcome = outcomeAbandoned
+		return res
+	}
+	if j.obj.Size == 0 {
+		return d.bad(res, ErrEmptyObject)
+	}
+	done := d.opts.Metrics.ObjectStarted(j.obj.LastModified)
+	defer done()
+	r := j.bucket.clients.S3.Open(ctx, j.obj)
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 64<<10)
+	if strings.HasSuffix(j.obj.Key, ".gz") {
+		magic, err := br.Peek(2)
+		switch {
+		case r.Err() != nil:
+			return d.failed(res, ctx, r.Err())
+		case err != nil && !errors.Is(err, io.EOF):
+			return d.failed(res, ctx, err)
+		case len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b:
+			return d.bad(res, ErrNotGzip)
+		}
+	}
+	sp := newSpool(d.opts.SpoolDir, d.opts.SpoolMemory)
+	res.spool = sp
+	var sink alert.Sink = sp
+	if j.bucket.cfg.DiscardRegex != nil {
+		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
+	}
+	st, err := d.opts.Processor.Process(ctx, j.origin, br, sink)
+	res.stats = st
+	if ds, ok := sink.(*discardSink); ok {
+		res.stats.Alerts -= ds.dropped
+		res.discarded = ds.dropped
+	}
+	switch {
+	case err == nil:
+		res.outcome = outcomeDone
+	case r.Err() != nil:
+		return d.failed(res, ctx, r.Err())
+	case sp.err != nil:
+		return d.failed(res, ctx, sp.err)
+	case ctx.Err() != nil:
+		return d.failed(res, ctx, ctx.Err())
+	default:
+		// Stop the bucket now (without skip_on_error), not when the
+		// committer gets here, so that its next object is not started.
+		return d.bad(res, err)
+	}
+	return res
+}
+
+// bad ends res as a bad object.
+func (d *Daemon) bad(res *result, err error) *result {
+	res.outcome, res.err = outcomeBad, d.objErr(res.job, err)
+	if !d.cfg.SkipOnError {
+		res.job.bucket.stopped.Store(true)
+	}
+	return res
+}
+
+// failed ends res as retried or abandoned.
+func (d *Daemon) failed(res *result, ctx context.Context, err error) *result {
+	if ctx.Err() != nil {
+		res.outcome = outcomeAbandoned
+	} else {
+		res.outcome = outcomeRetry
+	}
+	res.err = d.objErr(res.job, err)
+	return res
+}
+
+// objErr names the object in err unless the decoder already did
+// ("s3://bucket/key:line: reason").
+func (d *Daemon) objErr(j *job, err error) error {
+	if strings.HasPrefix(err.Error(), j.origin.Path) || strings.Contains(err.Error(), "s3://"+j.obj.Bucket+"/"+j.obj.Key) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", j.origin.Path, err)
+}
