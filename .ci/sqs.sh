@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs local-aws-sqs, the SQS-compatible server the SQS tests start on
 # 127.0.0.1 (DESIGN.md §8), into .ci/sqs/node_modules (ignored by git), unless
-# the pinned version is already there. Idempotent. Prints the path of the
-# package's folder on its last line.
+# the pinned version is already there, and applies one fix (below).
+# Idempotent. Prints the path of the package's folder on its last line.
 set -euo pipefail
 cd "$(dirname "$0")"
 version=2.0.2
@@ -24,6 +24,29 @@ if [ "$installed" != "$version" ]; then
 fi
 if [ ! -f "$pkg/package.json" ]; then
   echo "local-aws-sqs: not found after install" >&2
+  exit 1
+fi
+
+# Fix: local-aws-sqs 2.0.2 counts a ChangeMessageVisibility call as a receive
+# (its visibility helper always adds 1 to ApproximateReceiveCount; the third
+# argument is true only when called from ChangeMessageVisibility). Real SQS
+# counts receives only, and the consumer's max_receives relies on that: a
+# message whose visibility is extended while it is processed must not look
+# like a message received many times. The Go test
+# TestLocalServerCountsReceivesOnly fails if this fix is missing.
+js="$pkg/dist/index.js"
+buggy='let n=Number(t.record.attributes.ApproximateReceiveCount)+1;'
+fixed='let n=Number(t.record.attributes.ApproximateReceiveCount)+(i?0:1);'
+if grep -qF "$buggy" "$js"; then
+  node -e '
+    const fs = require("fs");
+    const [js, buggy, fixed] = process.argv.slice(1);
+    fs.writeFileSync(js, fs.readFileSync(js, "utf8").split(buggy).join(fixed));
+  ' "$js" "$buggy" "$fixed"
+  echo "local-aws-sqs: patched ApproximateReceiveCount on ChangeMessageVisibility" >&2
+fi
+if ! grep -qF "$fixed" "$js"; then
+  echo "local-aws-sqs: could not apply the ApproximateReceiveCount fix to $js" >&2
   exit 1
 fi
 echo "local-aws-sqs: $pkg"

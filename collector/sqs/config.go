@@ -139,10 +139,7 @@ func (c Config) Validate() error {
 // path (/account/name).
 func checkURL(s string, queue bool) error {
 	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", s, err)
-	}
-	if u.Scheme != "https" && u.Scheme != "http" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("%q: want an http or https URL", s)
 	}
 	if u.Host == "" {

@@ -4,6 +4,7 @@
 package metricstest
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -93,4 +95,25 @@ func Parse(r io.Reader) (Samples, error) {
 		}
 	}
 	return out, nil
+}
+
+// Gather reads the samples straight from a registry (no HTTP), for a test
+// that stopped the endpoint.
+func Gather(t testing.TB, g prometheus.Gatherer) Samples {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var buf bytes.Buffer
+	for _, f := range families {
+		if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+	}
+	s, err := Parse(&buf)
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	return s
 }

@@ -189,8 +189,8 @@ func (s *Server) Counts(t testing.TB, queueURL string) (visible, inFlight int) {
 }
 
 // Receive makes one ReceiveMessage call for up to max messages, waiting up
-// to wait (whole seconds) for one, with the given visibility timeout, and
-// asks for every system attribute.
+// to wait (whole seconds) for one, with the given visibility timeout (0
+// means the queue's default, 30s), and asks for every attribute.
 func (s *Server) Receive(t testing.TB, queueURL string, max int, wait, visibility time.Duration) []types.Message {
 	t.Helper()
 	out, err := s.Client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
@@ -199,6 +199,7 @@ func (s *Server) Receive(t testing.TB, queueURL string, max int, wait, visibilit
 		WaitTimeSeconds:             int32(wait / time.Second),
 		VisibilityTimeout:           int32(visibility / time.Second),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		AttributeNames:              []types.QueueAttributeName{types.QueueAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
