@@ -42,24 +42,24 @@ func TestRunBuckets(t *testing.T) {
 	awsEnv(t)
 	ec2 := ec2Server(t)
 	dir := t.TempDir()
-	srv.CreateBucket(t, "flows-it")
-	srv.CreateBucket(t, "trails-it")
+	flows := srv.NewBucket(t, "flows-it")
+	trails := srv.NewBucket(t, "trails-it")
 	var flowKeys []string
 	for i := 0; i < 3; i++ {
 		k := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-0a1b2c3d4e5f60718", i)
-		srv.Put(t, "flows-it", k, gz(t, flowBody("111111111111", 10, 1000+i*100, true)))
+		srv.Put(t, flows, k, gz(t, flowBody("111111111111", 10, 1000+i*100, true)))
 		flowKeys = append(flowKeys, k)
 	}
 	// No header line: the columns come from DescribeFlowLogs's LogFormat.
 	noHeader := flowKey("222222222222", "eu-west-1", "2024-03-05", "fl-0a1b2c3d4e5f60718", 9)
-	srv.Put(t, "flows-it", noHeader, gz(t, flowBody("222222222222", 10, 5000, false)))
+	srv.Put(t, flows, noHeader, gz(t, flowBody("222222222222", 10, 5000, false)))
 	// Before only_logs_after: never read.
-	srv.Put(t, "flows-it", flowKey("111111111111", "us-east-1", "2024-03-04", "fl-0a1b2c3d4e5f60718", 0), gz(t, flowBody("111111111111", 5, 9000, true)))
+	srv.Put(t, flows, flowKey("111111111111", "us-east-1", "2024-03-04", "fl-0a1b2c3d4e5f60718", 0), gz(t, flowBody("111111111111", 5, 9000, true)))
 	trail, err := os.ReadFile("testdata/cloudtrail-CreateVpc-ok-denied-CreateUser-denied-DeleteVpc.json")
 	require.NoError(t, err)
-	srv.Put(t, "trails-it", trailKey("123456789012", "us-east-1", "2024-03-05", 1), gz(t, trail))
-	srv.Put(t, "trails-it", "AWSLogs/o-abcdefghij/210987654321/CloudTrail/us-west-2/2024/03/05/210987654321_CloudTrail_us-west-2_20240305T1000Z_Mu0KsOhtH1ar15ZZ.json.gz", gz(t, trail))
-	srv.Put(t, "trails-it", "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/d.json.gz", gz(t, []byte(`{"logFiles":[]}`)))
+	srv.Put(t, trails, trailKey("123456789012", "us-east-1", "2024-03-05", 1), gz(t, trail))
+	srv.Put(t, trails, "AWSLogs/o-abcdefghij/210987654321/CloudTrail/us-west-2/2024/03/05/210987654321_CloudTrail_us-west-2_20240305T1000Z_Mu0KsOhtH1ar15ZZ.json.gz", gz(t, trail))
+	srv.Put(t, trails, "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/d.json.gz", gz(t, []byte(`{"logFiles":[]}`)))
 
 	alerts := filepath.Join(dir, "alerts.json")
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
@@ -68,16 +68,16 @@ log: {format: json, level: debug}
 outputs: {file: {path: alerts.json}}
 buckets:
   - type: vpcflow
-    name: flows-it
+    name: %[3]s
     aws_account_alias: prod
     only_logs_after: 2024-MAR-05
     service_endpoint: %[1]s
     ec2_endpoint: %[2]s
   - type: cloudtrail
-    name: trails-it
+    name: %[4]s
     only_logs_after: 2024-MAR-05
     service_endpoint: %[1]s
-`, srv.Endpoint, ec2.URL))
+`, srv.Endpoint, ec2.URL, flows, trails))
 
 	res := runMain(t, "run", "--config", cfg, "--once")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -92,7 +92,7 @@ buckets:
 	}
 	assert.Equal(t, map[string]int{"80401": 20, "80402": 20, "80202": 2, "80203": 2, "80250": 2}, rules)
 	for i, k := range flowKeys {
-		as := byFile["flows-it/"+k]
+		as := byFile[flows+"/"+k]
 		require.Len(t, as, 10, k)
 		for n, a := range as {
 			assert.Equal(t, fmt.Sprint(1000+i*100+n), a.SrcPort, "alerts keep the object's line order")
@@ -100,12 +100,12 @@ buckets:
 			assert.Equal(t, "prod", a.Alias)
 		}
 	}
-	assert.Len(t, byFile["flows-it/"+noHeader], 10)
-	assert.Equal(t, "222222222222", byFile["flows-it/"+noHeader][0].Account)
-	assert.Equal(t, "5000", byFile["flows-it/"+noHeader][0].SrcPort)
+	assert.Len(t, byFile[flows+"/"+noHeader], 10)
+	assert.Equal(t, "222222222222", byFile[flows+"/"+noHeader][0].Account)
+	assert.Equal(t, "5000", byFile[flows+"/"+noHeader][0].SrcPort)
 	var org []alertLine
 	for f, as := range byFile {
-		if strings.HasPrefix(f, "trails-it/AWSLogs/o-abcdefghij/") {
+		if strings.HasPrefix(f, trails+"/AWSLogs/o-abcdefghij/") {
 			org = as
 		}
 	}
@@ -148,27 +148,27 @@ func TestLateArrival(t *testing.T) {
 	srv := s3test.Need(t)
 	awsEnv(t)
 	dir := t.TempDir()
-	srv.CreateBucket(t, "late-it")
+	late := srv.NewBucket(t, "late-it")
 	today := time.Now().UTC().Format("2006-01-02")
 	kB := flowKey("111111111111", "us-east-1", today, "fl-0b", 2)
 	kC := flowKey("111111111111", "us-east-1", today, "fl-0c", 3)
 	kA := flowKey("111111111111", "us-east-1", today, "fl-0a", 1) // sorts before B and C
 	require.Less(t, kA, kB)
-	srv.Put(t, "late-it", kB, gz(t, flowBody("111111111111", 4, 200, true)))
-	srv.Put(t, "late-it", kC, gz(t, flowBody("111111111111", 4, 300, true)))
+	srv.Put(t, late, kB, gz(t, flowBody("111111111111", 4, 200, true)))
+	srv.Put(t, late, kC, gz(t, flowBody("111111111111", 4, 300, true)))
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 state: state.db
 log: {format: json}
 outputs: {file: {path: alerts.json}}
-buckets: [{type: vpcflow, name: late-it, service_endpoint: %q}]
-`, srv.Endpoint))
+buckets: [{type: vpcflow, name: %s, service_endpoint: %q}]
+`, late, srv.Endpoint))
 	res := runMain(t, "--config", cfg, "--once")
 	require.Equal(t, 0, res.code, res.stderr)
 	first := readAlerts(t, filepath.Join(dir, "alerts.json"))
 	require.Len(t, first, 8)
 
 	// A arrives late, after B and C were read.
-	srv.Put(t, "late-it", kA, gz(t, flowBody("111111111111", 4, 100, true)))
+	srv.Put(t, late, kA, gz(t, flowBody("111111111111", 4, 100, true)))
 	res = runMain(t, "--config", cfg, "--once")
 	require.Equal(t, 0, res.code, res.stderr)
 	all := readAlerts(t, filepath.Join(dir, "alerts.json"))
@@ -183,26 +183,26 @@ buckets: [{type: vpcflow, name: late-it, service_endpoint: %q}]
 func TestBadObjects(t *testing.T) {
 	srv := s3test.Need(t)
 	awsEnv(t)
-	srv.CreateBucket(t, "bad-it")
-	srv.CreateBucket(t, "badtrail-it")
+	badB := srv.NewBucket(t, "bad-it")
+	badT := srv.NewBucket(t, "badtrail-it")
 	day := "2024-03-05"
 	good1 := flowKey("111111111111", "us-east-1", day, "fl-00", 0)
 	truncated := flowKey("111111111111", "us-east-1", day, "fl-01", 1)
 	notGzip := flowKey("111111111111", "us-east-1", day, "fl-02", 2)
 	empty := flowKey("111111111111", "us-east-1", day, "fl-03", 3)
 	good2 := flowKey("111111111111", "us-east-1", day, "fl-04", 4)
-	srv.Put(t, "bad-it", good1, gz(t, flowBody("111111111111", 6, 100, true)))
+	srv.Put(t, badB, good1, gz(t, flowBody("111111111111", 6, 100, true)))
 	full := gz(t, flowBody("111111111111", 400, 1000, true))
-	srv.Put(t, "bad-it", truncated, full[:len(full)*2/3])
-	srv.Put(t, "bad-it", notGzip, flowBody("111111111111", 3, 2000, true))
-	srv.Put(t, "bad-it", empty, nil)
-	srv.Put(t, "bad-it", good2, gz(t, flowBody("111111111111", 6, 300, true)))
+	srv.Put(t, badB, truncated, full[:len(full)*2/3])
+	srv.Put(t, badB, notGzip, flowBody("111111111111", 3, 2000, true))
+	srv.Put(t, badB, empty, nil)
+	srv.Put(t, badB, good2, gz(t, flowBody("111111111111", 6, 300, true)))
 	trail, err := os.ReadFile("testdata/cloudtrail-CreateVpc-ok-denied-CreateUser-denied-DeleteVpc.json")
 	require.NoError(t, err)
 	goodTrail := trailKey("123456789012", "us-east-1", day, 1)
 	notJSON := trailKey("123456789012", "us-east-1", day, 2)
-	srv.Put(t, "badtrail-it", goodTrail, gz(t, trail))
-	srv.Put(t, "badtrail-it", notJSON, gz(t, []byte("this is not a CloudTrail file\n")))
+	srv.Put(t, badT, goodTrail, gz(t, trail))
+	srv.Put(t, badT, notJSON, gz(t, []byte("this is not a CloudTrail file\n")))
 
 	config := func(dir string, skip bool) string {
 		return writeConfig(t, dir, fmt.Sprintf(`
@@ -212,11 +212,11 @@ concurrency: 1
 log: {format: json}
 outputs: {file: {path: alerts.json}}
 buckets:
-  - {type: vpcflow, name: bad-it, only_logs_after: 2024-MAR-05, service_endpoint: %[2]q}
-  - {type: cloudtrail, name: badtrail-it, only_logs_after: 2024-MAR-05, service_endpoint: %[2]q}
-`, skip, srv.Endpoint))
+  - {type: vpcflow, name: %[3]s, only_logs_after: 2024-MAR-05, service_endpoint: %[2]q}
+  - {type: cloudtrail, name: %[4]s, only_logs_after: 2024-MAR-05, service_endpoint: %[2]q}
+`, skip, srv.Endpoint, badB, badT))
 	}
-	badKeys := map[string]string{truncated: "bad-it", notGzip: "bad-it", empty: "bad-it", notJSON: "badtrail-it"}
+	badKeys := map[string]string{truncated: badB, notGzip: badB, empty: badB, notJSON: badT}
 
 	t.Run("skip_on_error", func(t *testing.T) {
 		dir := t.TempDir()
@@ -252,7 +252,7 @@ buckets:
 		bad := res.logsWith("bad object; the rest of the bucket waits")
 		require.Len(t, bad, 2, res.stderr)
 		assert.Equal(t, truncated, bad[0]["key"])
-		assert.Contains(t, bad[0]["error"], "s3://bad-it/"+truncated)
+		assert.Contains(t, bad[0]["error"], "s3://"+badB+"/"+truncated)
 		assert.Equal(t, notJSON, bad[1]["key"])
 		byFile := map[string]int{}
 		for _, a := range readAlerts(t, filepath.Join(dir, "alerts.json")) {
@@ -269,25 +269,25 @@ func TestUnavailableBuckets(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(os.Getenv("AWS_SHARED_CREDENTIALS_FILE"),
 		[]byte("[wrong]\naws_access_key_id = "+s3test.AccessKey+"\naws_secret_access_key = not-the-secret\n"), 0o600))
-	srv.CreateBucket(t, "avail-it")
-	srv.Put(t, "avail-it", flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1), gz(t, flowBody("111111111111", 2, 100, true)))
+	avail := srv.NewBucket(t, "avail-it")
+	srv.Put(t, avail, flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1), gz(t, flowBody("111111111111", 2, 100, true)))
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 state: state.db
 log: {format: json}
 outputs: {file: {path: alerts.json}}
 buckets:
   - {type: vpcflow, name: no-such-bucket-it, service_endpoint: %[1]q}
-  - {type: vpcflow, name: avail-it, path: wrongcreds, aws_profile: wrong, service_endpoint: %[1]q}
-  - {type: vpcflow, name: avail-it, path: other, service_endpoint: %[1]q}
-  - {type: vpcflow, name: avail-it, only_logs_after: 2024-03-05, service_endpoint: %[1]q}
-`, srv.Endpoint))
+  - {type: vpcflow, name: %[2]s, path: wrongcreds, aws_profile: wrong, service_endpoint: %[1]q}
+  - {type: vpcflow, name: %[2]s, path: other, service_endpoint: %[1]q}
+  - {type: vpcflow, name: %[2]s, only_logs_after: 2024-03-05, service_endpoint: %[1]q}
+`, srv.Endpoint, avail))
 	res := runMain(t, "--config", cfg, "--once")
 	assert.Equal(t, 1, res.code)
 	un := res.logsWith("bucket unavailable")
 	require.Len(t, un, 2, res.stderr)
 	assert.Equal(t, "no-such-bucket-it", un[0]["bucket"])
 	assert.Equal(t, "bucket does not exist", un[0]["reason"])
-	assert.Equal(t, "avail-it", un[1]["bucket"])
+	assert.Equal(t, avail, un[1]["bucket"])
 	assert.Equal(t, "credentials refused", un[1]["reason"])
 	assert.NotContains(t, res.stderr, "not-the-secret", "no credential is logged")
 	assert.NotContains(t, res.stderr, s3test.SecretKey)
@@ -312,9 +312,10 @@ func TestSeedOssecConf(t *testing.T) {
 	seed, err := os.ReadFile("../config/testdata/ossec-seed.conf")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "ossec.conf"), seed, 0o644))
-	srv.CreateBucket(t, "wazuh-aws-bucket")
+	srv.EnsureBucket(t, "wazuh-aws-bucket")
 	key := flowKey("123456789012", "us-east-1", time.Now().UTC().Format("2006-01-02"), "fl-0a1b2c3d4e5f60718", 1)
 	srv.Put(t, "wazuh-aws-bucket", key, gz(t, flowBody("123456789012", 4, 100, true)))
+	t.Cleanup(func() { srv.Delete(t, "wazuh-aws-bucket", key) })
 	cfg := writeConfig(t, dir, "ossec_conf: ossec.conf\nstate: state.db\nlog: {format: json}\noutputs: {file: {path: alerts.json}}\n")
 	res := runMain(t, "--config", cfg, "--once")
 	require.Equal(t, 0, res.code, res.stderr)

@@ -217,6 +217,14 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 		case rec.Foreign:
 			log.Info("alerts file was replaced or rotated by someone else; appending to it", "path", fo.Path)
 		}
+		// Whatever the file holds now is accounted for: record it before
+		// anything is written, so that a crash before the first commit
+		// cuts back to here.
+		cpb, _ := json.Marshal(f.Checkpoint())
+		if err := store.Commit(state.Commit{Meta: map[string][]byte{metaCheckpoint: cpb}}); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("state: %w", err)
+		}
 		file = f
 		tee = append(tee, f)
 	}

@@ -15,12 +15,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Test credentials of the server's root user. They are not secrets: the
@@ -165,6 +167,36 @@ func (s *Server) CreateBucket(tb testing.TB, name string) {
 		tb.Fatalf("create bucket %s: %v", name, err)
 	}
 }
+
+// EnsureBucket creates a bucket unless this server already has it.
+func (s *Server) EnsureBucket(tb testing.TB, name string) {
+	tb.Helper()
+	_, err := s.Client().CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String(name)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		tb.Fatalf("create bucket %s: %v", name, err)
+	}
+}
+
+// Delete removes bucket/key and fails the test on error.
+func (s *Server) Delete(tb testing.TB, bucket, key string) {
+	tb.Helper()
+	_, err := s.Client().DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		tb.Fatalf("delete s3://%s/%s: %v", bucket, key, err)
+	}
+}
+
+// NewBucket creates a bucket named prefix plus a number unique in this
+// test binary, so that repeated runs (-count) start from an empty bucket.
+func (s *Server) NewBucket(tb testing.TB, prefix string) string {
+	tb.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, bucketSeq.Add(1))
+	s.CreateBucket(tb, name)
+	return name
+}
+
+var bucketSeq atomic.Int64
 
 // Put uploads body as bucket/key and returns its ETag.
 func (s *Server) Put(tb testing.TB, bucket, key string, body []byte) string {
