@@ -1,0 +1,340 @@
+package decoders
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
+)
+
+// Set is a loaded set of decoders. It is read-only and safe for concurrent
+// use; each Open returns an independent Stream.
+type Set struct {
+	decoders []*Decoder
+}
+
+// Decoder is one compiled decoder file.
+type Decoder struct {
+	name   string
+	file   string
+	inputs []*input
+	steps  []step
+	// checksUTF8 is set when the record step checks the encoding itself.
+	checksUTF8 bool
+}
+
+// framing is how a stream is cut into records.
+type framing uint8
+
+const (
+	framingLines     framing = iota + 1 // one record per text line
+	framingJSONLines                    // one JSON value per line
+	framingJSONArray                    // the elements of an array in one JSON document
+)
+
+var framings = map[string]framing{
+	"lines":      framingLines,
+	"json_lines": framingJSONLines,
+	"json_array": framingJSONArray,
+}
+
+// input is a compiled InputSpec.
+type input struct {
+	when        *vm.Program
+	framing     framing
+	array       string
+	bareArray   bool
+	stripPrefix []byte
+}
+
+// Load reads every *.yml file directly under dir in fsys, in name order, and
+// compiles each into a decoder. It returns every problem found, each a
+// *LoadError naming the file, the position and the decoder, joined with
+// errors.Join.
+func Load(fsys fs.FS, dir string) (*Set, error) {
+	names, err := fs.Glob(fsys, path.Join(dir, "*.yml"))
+	if err != nil {
+		return nil, fmt.Errorf("list decoders in %s: %w", dir, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s: no decoder files (*.yml)", dir)
+	}
+	sort.Strings(names)
+	set := &Set{}
+	var errs []error
+	byName := map[string]string{}
+	for _, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			errs = append(errs, &LoadError{File: name, Err: err})
+			continue
+		}
+		dec, spec, ferrs := parseDecoder(name, data)
+		errs = append(errs, ferrs...)
+		if spec == nil || spec.Name == "" {
+			continue
+		}
+		if prev, ok := byName[spec.Name]; ok {
+			n := valueNode(spec.Node, "name")
+			errs = append(errs, &LoadError{File: name, Line: n.Line, Column: n.Column, Decoder: spec.Name,
+				Err: fmt.Errorf("name: duplicate decoder name, first declared in %s", prev)})
+			continue
+		}
+		byName[spec.Name] = name
+		if dec != nil && len(ferrs) == 0 {
+			set.decoders = append(set.decoders, dec)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// Names returns the decoder names in the order Open tries them.
+func (s *Set) Names() []string {
+	names := make([]string, len(s.decoders))
+	for i, d := range s.decoders {
+		names[i] = d.name
+	}
+	return names
+}
+
+// parseDecoder decodes, validates and compiles one file.
+func parseDecoder(file string, data []byte) (*Decoder, *DecoderSpec, []error) {
+	d := &specDecoder{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, []error{yamlSyntaxError(file, err)}
+	}
+	root := resolve(&doc)
+	if root == nil {
+		return nil, nil, []error{&LoadError{File: file, Err: errors.New("empty file")}}
+	}
+	spec := &DecoderSpec{}
+	if root.Kind == yaml.MappingNode {
+		// Learn the name first so that every message can carry it.
+		if n := valueNode(root, "name"); n != root && n != nil && n.Kind == yaml.ScalarNode {
+			d.decoder = n.Value
+		}
+	}
+	d.decode(root, "", spec)
+	if len(d.errs) > 0 {
+		return nil, spec, d.errs
+	}
+	dec := compileDecoder(d, file, spec)
+	if len(d.errs) > 0 {
+		return nil, spec, d.errs
+	}
+	return dec, spec, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// yamlSyntaxError turns yaml.v3's "yaml: line N: msg" into file:N: msg.
+func yamlSyntaxError(file string, err error) error {
+	msg := err.Error()
+	e := &LoadError{File: file}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	e.Err = errors.New(msg)
+	return e
+}
+
+// checker reports problems of one part of a spec with its position.
+type checker struct {
+	d    *specDecoder
+	path string
+	node *yaml.Node
+}
+
+// errorf reports a problem at the value of key (or at the part itself when
+// key is empty or absent).
+func (c *checker) errorf(key, format string, args ...any) {
+	n := c.node
+	p := c.path
+	if key != "" {
+		n = valueNode(c.node, key)
+		p = joinPath(p, key)
+	}
+	c.d.errorf(n, p, format, args...)
+}
+
+// fieldName checks a dotted event field name.
+func (c *checker) fieldName(key, name string) {
+	if name == "" {
+		c.errorf(key, "missing field name")
+		return
+	}
+	for _, part := range strings.Split(name, ".") {
+		if part == "" {
+			c.errorf(key, "invalid field name %q: empty segment", name)
+			return
+		}
+	}
+}
+
+// optionalPrefix checks an object path that may be empty (the event root).
+func (c *checker) optionalPrefix(key, name string) {
+	if name != "" {
+		c.fieldName(key, name)
+	}
+}
+
+func compileDecoder(d *specDecoder, file string, spec *DecoderSpec) *Decoder {
+	top := &checker{d: d, node: spec.Node}
+	if spec.Name == "" {
+		top.errorf("", "missing name")
+	} else if !decoderNameRE.MatchString(spec.Name) {
+		top.errorf("name", "invalid name %q (letters, digits, '-' and '_')", spec.Name)
+	}
+	dec := &Decoder{name: spec.Name, file: file}
+	if len(spec.Inputs) == 0 {
+		top.errorf("inputs", "at least one input is required")
+	}
+	frames := map[framing]bool{}
+	for i := range spec.Inputs {
+		in := &spec.Inputs[i]
+		c := &checker{d: d, path: fmt.Sprintf("inputs[%d]", i), node: in.Node}
+		if ci := compileInput(c, in); ci != nil {
+			dec.inputs = append(dec.inputs, ci)
+			frames[ci.framing] = true
+		}
+	}
+	if len(spec.Steps) == 0 {
+		top.errorf("steps", "at least one step is required")
+	}
+	records := 0
+	for i := range spec.Steps {
+		st := &spec.Steps[i]
+		kind, ok := stepKinds[st.Kind]
+		if !ok || st.Args == nil {
+			continue // already reported while decoding
+		}
+		c := &checker{d: d, path: fmt.Sprintf("steps[%d].%s", i, st.Kind), node: valueNode(st.Node, st.Kind)}
+		if kind.record {
+			dec.checksUTF8 = kind.checksUTF8
+			records++
+			if records > 1 {
+				c.errorf("", "a decoder has exactly one record step (columns or parse_json); this is the second")
+			}
+			for f := range frames {
+				if !kind.framings[f] {
+					c.errorf("", "%s cannot read records framed as %s", st.Kind, framingName(f))
+				}
+			}
+		}
+		before := len(d.errs)
+		kind.validate(c, st.Args)
+		if len(d.errs) > before {
+			continue
+		}
+		if s := kind.compile(c, st.Args); s != nil {
+			dec.steps = append(dec.steps, s)
+		}
+	}
+	if records == 0 && len(spec.Steps) > 0 {
+		top.errorf("steps", "no record step: one columns or parse_json step must read the record")
+	}
+	return dec
+}
+
+var decoderNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+func framingName(f framing) string {
+	for name, v := range framings {
+		if v == f {
+			return name
+		}
+	}
+	return "?"
+}
+
+// matchEnv is what an input's when condition sees (README.md, "inputs").
+type matchEnv struct {
+	Type         string  `expr:"type"`
+	Bucket       string  `expr:"bucket"`
+	Key          string  `expr:"key"`
+	Path         string  `expr:"path"`
+	AccountID    string  `expr:"account_id"`
+	AccountAlias string  `expr:"account_alias"`
+	Region       string  `expr:"region"`
+	LogFormat    string  `expr:"log_format"`
+	Content      content `expr:"content"`
+}
+
+func compileInput(c *checker, in *InputSpec) *input {
+	ci := &input{array: in.Array, bareArray: in.BareArray, stripPrefix: []byte(in.StripPrefix)}
+	f, ok := framings[in.Framing]
+	if !ok {
+		if in.Framing == "" {
+			c.errorf("", "missing framing (one of [%s])", strings.Join(sortedKeys(framings), " "))
+		} else {
+			c.errorf("framing", "unknown framing %q (expected one of [%s])", in.Framing, strings.Join(sortedKeys(framings), " "))
+		}
+	}
+	ci.framing = f
+	switch {
+	case f == framingJSONArray && in.Array == "" && !in.BareArray:
+		c.errorf("", "json_array needs array (the member holding the records) or bare_array: true")
+	case f != framingJSONArray && (in.Array != "" || in.BareArray):
+		c.errorf("framing", "array and bare_array apply to json_array framing only")
+	case f == framingJSONArray && in.StripPrefix != "":
+		c.errorf("strip_prefix", "strip_prefix applies to line framings only")
+	}
+	if in.When == "" {
+		c.errorf("", "missing when")
+		return nil
+	}
+	prog, err := expr.Compile(in.When, expr.Env(matchEnv{}), expr.AsBool())
+	if err != nil {
+		exprError(c, valueNode(in.Node, "when"), "when", err)
+		return nil
+	}
+	ci.when = prog
+	return ci
+}
+
+// exprError reports an expr compile error at its position in the YAML
+// file: the expression's own line and column are added to the node's, and
+// expr's caret snippet is kept.
+func exprError(c *checker, n *yaml.Node, key string, err error) {
+	var fe *file.Error
+	if !errors.As(err, &fe) || n == nil {
+		c.errorf(key, "%v", err)
+		return
+	}
+	pos := *n
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		// The text starts on the line after the indicator.
+		pos.Line += fe.Line
+		pos.Column = fe.Column + 1
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		pos.Line += fe.Line - 1
+		if fe.Line == 1 {
+			pos.Column += fe.Column + 1
+		}
+	default:
+		pos.Line += fe.Line - 1
+		if fe.Line == 1 {
+			pos.Column += fe.Column
+		} else {
+			pos.Column = fe.Column + 1
+		}
+	}
+	c.d.add(&pos, joinPath(c.path, key), errors.New(fe.Message+fe.Snippet))
+}

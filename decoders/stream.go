@@ -1,0 +1,423 @@
+package decoders
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/expr-lang/expr"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// DefaultMaxLineBytes is the longest line a line-framed stream accepts when
+// OpenOptions.MaxLineBytes is 0; longer lines are skipped with a
+// RecordError, without being held in memory.
+const DefaultMaxLineBytes = 64 << 10
+
+// OpenOptions configure one stream.
+type OpenOptions struct {
+	// Symbols resolves field names to the ruleset's symbol ids
+	// (event.Field.Sym); nil leaves every Sym at event.NoSym.
+	Symbols *event.Symbols
+	// MaxLineBytes is the longest accepted line; 0 means
+	// DefaultMaxLineBytes.
+	MaxLineBytes int
+	// OnWarning receives problems that do not reject a record, such as
+	// unknown columns in a header (once per stream), as "path:line: reason".
+	OnWarning func(error)
+}
+
+// Stream decodes the records of one file or object. It is used by one
+// goroutine at a time.
+type Stream struct {
+	dec     *Decoder
+	in      *input
+	origin  event.Origin
+	path    string
+	run     runState
+	states  []stepState
+	src     *bufio.Reader // decompressed bytes
+	raw     *bufio.Reader // compressed bytes, when gzip
+	gz      *gzip.Reader
+	pooled  bool // src and raw come from bufPool
+	lines   lineReader
+	arr     *jsonArrayReader
+	max     int
+	records int64
+	pending error // returned by the next call to Next
+	done    bool
+}
+
+var (
+	bufPool  sync.Pool // *bufio.Reader of defaultBufSize
+	gzipPool sync.Pool // *gzip.Reader
+)
+
+const defaultBufSize = DefaultMaxLineBytes + 2 // a line, \r and \n
+
+// Open picks the decoder for a stream and prepares to decode it. The
+// decoder is the first (in file name order, then input order) whose input
+// condition holds for origin; when origin.Type is empty the conditions also
+// see a sniff of the content. Gzip is recognised by its magic bytes. Open
+// fails only when no decoder accepts the stream or opts are invalid;
+// problems of the data come from Next.
+func (s *Set) Open(origin event.Origin, r io.Reader, opts OpenOptions) (*Stream, error) {
+	st := &Stream{origin: origin, path: origin.Path, max: opts.MaxLineBytes}
+	if st.path == "" {
+		st.path = origin.Key
+	}
+	if st.max < 0 {
+		return nil, fmt.Errorf("%s: max line bytes %d: must not be negative", st.path, st.max)
+	}
+	if st.max == 0 {
+		st.max = DefaultMaxLineBytes
+	}
+	st.openSource(r)
+	peek, _ := st.src.Peek(min(sniffBytes, st.src.Size()))
+	if len(peek) == 0 && st.pending == nil {
+		st.pending = &RecordError{Path: st.path, Line: 1, Reason: "empty file"}
+	}
+	if err := st.choose(s, peek); err != nil {
+		st.finish()
+		return nil, err
+	}
+	st.start(opts)
+	return st, nil
+}
+
+// openSource sets src to the decompressed bytes of r.
+func (st *Stream) openSource(r io.Reader) {
+	size := max(st.max+2, 16)
+	get := func(r io.Reader) *bufio.Reader {
+		if size == defaultBufSize {
+			if b, ok := bufPool.Get().(*bufio.Reader); ok {
+				b.Reset(r)
+				return b
+			}
+		}
+		return bufio.NewReaderSize(r, size)
+	}
+	st.pooled = size == defaultBufSize
+	raw := get(&stickyReader{r: r})
+	magic, _ := raw.Peek(2)
+	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		st.src = raw
+		return
+	}
+	st.raw = raw
+	gz, _ := gzipPool.Get().(*gzip.Reader)
+	if gz == nil {
+		gz = new(gzip.Reader)
+	}
+	st.gz = gz
+	if err := gz.Reset(raw); err != nil {
+		st.pending = &StreamError{Path: st.path, Line: 1, Err: &gzipError{err}}
+		st.done = true
+	}
+	st.src = get(&gzipSource{gz: gz})
+}
+
+// choose picks the decoder and input.
+func (st *Stream) choose(s *Set, peek []byte) error {
+	env := matchEnv{
+		Type: string(st.origin.Type), Bucket: st.origin.Bucket, Key: st.origin.Key, Path: st.origin.Path,
+		AccountID: st.origin.AccountID, AccountAlias: st.origin.AccountAlias, Region: st.origin.Region,
+		LogFormat: st.origin.LogFormat,
+	}
+	sniffed := map[string]content{}
+	for _, d := range s.decoders {
+		for _, in := range d.inputs {
+			if st.origin.Type == event.LogTypeUnknown {
+				c, ok := sniffed[string(in.stripPrefix)]
+				if !ok {
+					c = sniff(peek, in.stripPrefix)
+					sniffed[string(in.stripPrefix)] = c
+				}
+				env.Content = c
+			}
+			out, err := expr.Run(in.when, env)
+			if err != nil {
+				return fmt.Errorf("%s: decoder %s: when: %w", st.path, d.name, err)
+			}
+			if ok, _ := out.(bool); ok {
+				st.dec, st.in = d, in
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s: %w (type %q)", st.path, ErrNoDecoder, st.origin.Type)
+}
+
+// start prepares the run state, the steps and the framing.
+func (st *Stream) start(opts OpenOptions) {
+	r := &st.run
+	r.path = st.path
+	r.syms = opts.Symbols
+	r.warn = opts.OnWarning
+	r.layouts = layoutStart
+	r.setOrigin(&st.origin)
+	r.scratch = make([]byte, 0, 256)
+	st.states = make([]stepState, len(st.dec.steps))
+	for i, s := range st.dec.steps {
+		s.prepare(r, &st.states[i])
+	}
+	if st.in.framing == framingJSONArray {
+		dec := json.NewDecoder(st.src)
+		dec.UseNumber()
+		st.arr = &jsonArrayReader{dec: dec, array: st.in.array, bare: st.in.bareArray}
+		return
+	}
+	st.lines = lineReader{br: st.src, max: st.max}
+}
+
+// Decoder returns the name of the decoder chosen for the stream.
+func (st *Stream) Decoder() string { return st.dec.name }
+
+// BytesRead returns how many decompressed bytes have been consumed.
+func (st *Stream) BytesRead() int64 {
+	if st.arr != nil {
+		return st.arr.dec.InputOffset()
+	}
+	return st.lines.off
+}
+
+// Records returns how many records have been seen, header lines and bad
+// records included (blank lines are not records).
+func (st *Stream) Records() int64 { return st.records }
+
+// Next decodes the next record into ev (after ev.Reset). It returns io.EOF
+// after the last record; a *RecordError for a bad record (call Next again
+// to go on); a *StreamError when the stream ends early (the next call
+// returns io.EOF). Field values alias the stream's buffers and are valid
+// until the next call.
+func (st *Stream) Next(ev *event.Event) error {
+	if err := st.pending; err != nil {
+		st.pending = nil
+		return err
+	}
+	if st.done {
+		st.finish()
+		return io.EOF
+	}
+	if st.arr != nil {
+		return st.nextElement(ev)
+	}
+	return st.nextLine(ev)
+}
+
+func (st *Stream) nextLine(ev *event.Event) error {
+	r := &st.run
+	for {
+		line, off, tooLong, err := st.lines.next()
+		if err != nil {
+			st.finish()
+			if err == io.EOF {
+				return io.EOF
+			}
+			return &StreamError{Path: st.path, Line: st.lines.n + 1, Err: err}
+		}
+		if tooLong {
+			st.records++
+			return &RecordError{Path: st.path, Line: st.lines.n, Reason: fmt.Sprintf("line longer than %d bytes", st.max)}
+		}
+		if p := st.in.stripPrefix; len(p) > 0 {
+			line = bytes.TrimPrefix(line, p)
+		}
+		if blank(line) {
+			continue
+		}
+		st.records++
+		if !st.dec.checksUTF8 && !isASCII(line) && !utf8.Valid(line) {
+			return &RecordError{Path: st.path, Line: st.lines.n, Reason: errInvalidUTF8.Error()}
+		}
+		ev.Reset()
+		ev.Origin = st.origin
+		ev.Origin.Line, ev.Origin.Offset = st.lines.n, off
+		r.line, r.lineNo = line, st.lines.n
+		err = st.runSteps(ev)
+		switch {
+		case err == nil:
+			return nil
+		case err == errSkip:
+			continue
+		}
+		return &RecordError{Path: st.path, Line: st.lines.n, Reason: err.Error()}
+	}
+}
+
+func (st *Stream) nextElement(ev *event.Event) error {
+	a := st.arr
+	r := &st.run
+	for {
+		ok, err := a.next()
+		if err != nil {
+			st.finish()
+			return a.streamError(st.path, err)
+		}
+		if !ok {
+			st.finish()
+			return io.EOF
+		}
+		st.records++
+		ev.Reset()
+		ev.Origin = st.origin
+		ev.Origin.Line, ev.Origin.Offset = a.index, a.offset
+		r.json, r.lineNo = a, a.index
+		err = st.runSteps(ev)
+		if !r.consumed {
+			if serr := a.skipValue(); serr != nil {
+				st.finish()
+				return a.streamError(st.path, serr)
+			}
+		}
+		var sf *streamFail
+		switch {
+		case err == nil:
+			return nil
+		case err == errSkip:
+			continue
+		case errors.As(err, &sf):
+			st.finish()
+			return a.streamError(st.path, sf.err)
+		}
+		return &RecordError{Path: st.path, Line: a.index, Reason: err.Error()}
+	}
+}
+
+// runSteps applies the decoder's steps to the current record.
+func (st *Stream) runSteps(ev *event.Event) error {
+	r := &st.run
+	r.layout = layoutStart
+	r.scratch = r.scratch[:0]
+	r.tree.reset()
+	r.consumed = false
+	for i, s := range st.dec.steps {
+		if err := s.apply(r, ev, &st.states[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish ends the stream and gives its buffers back.
+func (st *Stream) finish() {
+	if st.src == nil {
+		st.done = true
+		return
+	}
+	if st.pooled {
+		st.src.Reset(nil)
+		bufPool.Put(st.src)
+		if st.raw != nil {
+			st.raw.Reset(nil)
+			bufPool.Put(st.raw)
+		}
+	}
+	if st.gz != nil {
+		_ = st.gz.Reset(bytes.NewReader(nil)) // drop the reference to the source
+		gzipPool.Put(st.gz)
+	}
+	st.src, st.raw, st.gz = nil, nil, nil
+	st.lines.br = nil
+	st.done = true
+}
+
+func blank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+// stickyReader returns the first error of r on every later call: bufio
+// forgets an error once it has reported it.
+type stickyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *stickyReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p)
+	s.err = err
+	return n, err
+}
+
+// gzipSource marks the errors of the gzip layer and keeps them.
+type gzipSource struct {
+	gz  *gzip.Reader
+	err error
+}
+
+func (g *gzipSource) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.gz.Read(p)
+	if err != nil && err != io.EOF {
+		err = &gzipError{err}
+	}
+	g.err = err
+	return n, err
+}
+
+// lineReader cuts a stream into lines without copying them.
+type lineReader struct {
+	br  *bufio.Reader
+	max int
+	off int64 // bytes consumed
+	n   int   // lines returned
+}
+
+// next returns the next line without its line ending and the offset where
+// it starts. A line longer than max is skipped up to its end and reported
+// with tooLong. At a read error, the unterminated rest is dropped.
+func (lr *lineReader) next() (line []byte, off int64, tooLong bool, err error) {
+	if lr.br == nil {
+		return nil, lr.off, false, io.EOF
+	}
+	off = lr.off
+	b, err := lr.br.ReadSlice('\n')
+	lr.off += int64(len(b))
+	switch err {
+	case nil:
+	case bufio.ErrBufferFull:
+		for err == bufio.ErrBufferFull {
+			b, err = lr.br.ReadSlice('\n')
+			lr.off += int64(len(b))
+		}
+		if err != nil && err != io.EOF {
+			return nil, off, false, err
+		}
+		lr.n++
+		return nil, off, true, nil
+	case io.EOF:
+		if len(b) == 0 {
+			return nil, off, false, io.EOF
+		}
+	default:
+		return nil, off, false, err
+	}
+	lr.n++
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	if len(b) > lr.max {
+		return nil, off, true, nil
+	}
+	return b, off, false, nil
+}
