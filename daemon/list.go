@@ -62,7 +62,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 		}
 		sr := &scopeRun{scope: sc}
 		runs = append(runs, sr)
-		day, err := d.startDay(sc, b, since)
+		day, err := d.startDay(sc, since)
 		if err != nil {
 			sr.incomplete.Store(true)
 			c.errors.Add(1)
@@ -91,34 +91,34 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 	return runs
 }
 
-// since returns the first day read for the bucket, recording it on the
-// bucket's first pass: only_logs_after, else today (UTC), as Wazuh.
+// since returns the first day read for the bucket: only_logs_after, else
+// the day of the bucket's first pass (UTC), recorded then, as Wazuh starts
+// from "today" without only_logs_after.
 func (d *Daemon) since(b *config.Bucket) (time.Time, error) {
+	if !b.OnlyLogsAfter.IsZero() {
+		return b.OnlyLogsAfter, nil
+	}
 	day, ok, err := d.opts.Store.Since(b.ID())
 	if err != nil || ok {
 		return day, err
 	}
-	day = b.OnlyLogsAfter
-	if day.IsZero() {
-		day = utcDay(d.now())
-	}
+	day = utcDay(d.now())
 	return day, d.opts.Store.SetSince(b.ID(), day)
 }
 
 // startDay is the first day folder a scope is listed from: the look-back
-// window before its last complete pass; for a scope never passed, the
-// bucket's first day; never before only_logs_after.
-func (d *Daemon) startDay(sc s3.Scope, b *config.Bucket, since time.Time) (time.Time, error) {
+// window before its last complete pass, or the bucket's first day for a
+// scope never passed, but never before the bucket's first day.
+func (d *Daemon) startDay(sc s3.Scope, since time.Time) (time.Time, error) {
 	last, ok, err := d.opts.Store.LastPass(sc.ID())
 	if err != nil {
 		return time.Time{}, err
 	}
 	day := since
 	if ok {
-		day = utcDay(last.Add(-d.cfg.LookBack))
-	}
-	if !b.OnlyLogsAfter.IsZero() && day.Before(b.OnlyLogsAfter) {
-		day = b.OnlyLogsAfter
+		if day = utcDay(last.Add(-d.cfg.LookBack)); day.Before(since) {
+			day = since
+		}
 	}
 	return day, nil
 }
