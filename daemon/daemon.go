@@ -68,7 +68,7 @@ type Options struct {
 	// wait to be written; default: "spool" beside the state file.
 	SpoolDir string
 	// SpoolMemory is how many bytes of one object's alerts are held in
-	// memory before they go to SpoolDir; default 8 MiB.
+	// memory before they go to SpoolDir; default 16 MiB.
 	SpoolMemory int
 }
 
@@ -112,7 +112,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.SpoolDir = filepath.Join(filepath.Dir(opts.Config.StatePath), "spool")
 	}
 	if opts.SpoolMemory <= 0 {
-		opts.SpoolMemory = 8 << 20
+		opts.SpoolMemory = 16 << 20
 	}
 	if err := os.MkdirAll(opts.SpoolDir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

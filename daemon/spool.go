@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
@@ -14,41 +15,63 @@ import (
 )
 
 // spool holds one object's alerts, in order, until the committer writes
-// them to the outputs: in memory up to a limit, then in a temporary file, so
-// memory stays bounded whatever the object's size. It is an alert.Sink for
-// the engine.
+// them to the outputs: in memory (pooled chunks) up to a limit, then in a
+// temporary file, so memory stays bounded whatever the object's size. It is
+// an alert.Sink for the engine.
 type spool struct {
-	dir   string
-	limit int
-	mem   []byte
-	f     *os.File
-	w     *bufio.Writer
-	n     int
-	err   error // the first write error; the object is then not done
+	dir    string
+	limit  int
+	chunks [][]byte // records in memory; a record never spans two chunks
+	mem    int      // bytes in chunks
+	f      *os.File
+	w      *bufio.Writer
+	n      int
+	err    error // the first write error; the object is then not done
 }
 
 var _ alert.Sink = (*spool)(nil)
 
+// chunkSize is the size of pooled spool chunks.
+const chunkSize = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
 func newSpool(dir string, limit int) *spool { return &spool{dir: dir, limit: limit} }
 
-// Write appends one alert: rule id, level, time, line, offset, seq, JSON.
+// appendRecord encodes one alert: rule id, level, time, line, offset, seq,
+// JSON.
+func appendRecord(b []byte, a *alert.Alert) []byte {
+	b = binary.AppendUvarint(b, uint64(len(a.RuleID)))
+	b = append(b, a.RuleID...)
+	b = binary.AppendVarint(b, int64(a.Level))
+	b = binary.AppendVarint(b, a.Time.UnixNano())
+	b = binary.AppendVarint(b, int64(a.Origin.Line))
+	b = binary.AppendVarint(b, a.Origin.Offset)
+	b = binary.AppendVarint(b, int64(a.Seq))
+	b = binary.AppendUvarint(b, uint64(len(a.JSON)))
+	return append(b, a.JSON...)
+}
+
+// Write appends one alert.
 func (s *spool) Write(a *alert.Alert) error {
 	if s.err != nil {
 		return s.err
 	}
-	var hdr [6 * binary.MaxVarintLen64]byte
-	h := binary.AppendUvarint(hdr[:0], uint64(len(a.RuleID)))
-	h = append(h, a.RuleID...)
-	h = binary.AppendVarint(h, int64(a.Level))
-	h = binary.AppendVarint(h, a.Time.UnixNano())
-	h = binary.AppendVarint(h, int64(a.Origin.Line))
-	h = binary.AppendVarint(h, a.Origin.Offset)
-	h = binary.AppendVarint(h, int64(a.Seq))
-	h = binary.AppendUvarint(h, uint64(len(a.JSON)))
+	need := 7*binary.MaxVarintLen64 + len(a.RuleID) + len(a.JSON)
 	s.n++
-	if s.f == nil && len(s.mem)+len(h)+len(a.JSON) <= s.limit {
-		s.mem = append(s.mem, h...)
-		s.mem = append(s.mem, a.JSON...)
+	if s.f == nil && s.mem+need <= s.limit {
+		last := len(s.chunks) - 1
+		if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < need {
+			if need > chunkSize {
+				s.chunks = append(s.chunks, make([]byte, 0, need))
+			} else {
+				s.chunks = append(s.chunks, (*chunkPool.Get().(*[]byte))[:0])
+			}
+			last++
+		}
+		before := len(s.chunks[last])
+		s.chunks[last] = appendRecord(s.chunks[last], a)
+		s.mem += len(s.chunks[last]) - before
 		return nil
 	}
 	if s.f == nil {
@@ -57,7 +80,11 @@ func (s *spool) Write(a *alert.Alert) error {
 			return err
 		}
 	}
-	if _, err := s.w.Write(h); err != nil {
+	var hdr [7 * binary.MaxVarintLen64]byte
+	rec := appendRecord(hdr[:0], &alert.Alert{RuleID: a.RuleID, Level: a.Level, Time: a.Time, Origin: a.Origin, Seq: a.Seq})
+	rec = rec[:len(rec)-1] // drop the zero JSON length; written below
+	rec = binary.AppendUvarint(rec, uint64(len(a.JSON)))
+	if _, err := s.w.Write(rec); err != nil {
 		s.err = fmt.Errorf("spool: %w", err)
 		return s.err
 	}
@@ -75,11 +102,24 @@ func (s *spool) spill() error {
 	}
 	s.f = f
 	s.w = bufio.NewWriterSize(f, 256<<10)
-	if _, err := s.w.Write(s.mem); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	for _, c := range s.chunks {
+		if _, err := s.w.Write(c); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
 	}
-	s.mem = nil
+	s.release()
 	return nil
+}
+
+// release gives the chunks back to the pool.
+func (s *spool) release() {
+	for _, c := range s.chunks {
+		if cap(c) == chunkSize {
+			c = c[:0]
+			chunkPool.Put(&c)
+		}
+	}
+	s.chunks, s.mem = nil, 0
 }
 
 // Sync does nothing: the committer decides when alerts are durable.
@@ -87,7 +127,7 @@ func (s *spool) Sync() error { return nil }
 
 // Close drops the spool and its file.
 func (s *spool) Close() error {
-	s.mem = nil
+	s.release()
 	if s.f == nil {
 		return nil
 	}
@@ -101,32 +141,40 @@ func (s *spool) Close() error {
 func (s *spool) Len() int { return s.n }
 
 // Replay calls fn for every alert in order. origin is the object's origin;
-// each alert gets its own line and offset back.
+// each alert gets its own line and offset back. a.JSON is valid only
+// during fn.
 func (s *spool) Replay(origin event.Origin, fn func(*alert.Alert) error) error {
 	if s.err != nil {
 		return s.err
 	}
-	var r *bufio.Reader
-	if s.f != nil {
-		if err := s.w.Flush(); err != nil {
-			return fmt.Errorf("spool: %w", err)
-		}
-		if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("spool: %w", err)
-		}
-		r = bufio.NewReaderSize(s.f, 256<<10)
-	}
-	mem := s.mem
-	var buf []byte
 	a := alert.Alert{Origin: origin}
+	if s.f == nil {
+		i := 0
+		for _, c := range s.chunks {
+			for len(c) > 0 {
+				var err error
+				if c, err = decodeRecord(c, &a); err != nil {
+					return fmt.Errorf("spool: record %d: %w", i, err)
+				}
+				if err := fn(&a); err != nil {
+					return err
+				}
+				i++
+			}
+		}
+		return nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	r := bufio.NewReaderSize(s.f, 256<<10)
+	var buf []byte
 	for i := 0; i < s.n; i++ {
 		var err error
-		if r != nil {
-			buf, err = readRecord(r, &a, buf)
-		} else {
-			mem, err = decodeRecord(mem, &a)
-		}
-		if err != nil {
+		if buf, err = readRecord(r, &a, buf); err != nil {
 			return fmt.Errorf("spool: record %d: %w", i, err)
 		}
 		if err := fn(&a); err != nil {

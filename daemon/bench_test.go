@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/collector/state"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/output"
+)
+
+// benchLines is the number of records per flow-log object.
+const benchLines = 10000
+
+var (
+	benchOnce    sync.Once
+	benchBuckets map[int]string // objects -> bucket
+)
+
+// benchSetup uploads buckets of 50 and 200 gzip'd flow-log objects of
+// benchLines records each (a real header plus records whose ports vary).
+func benchSetup(b *testing.B, srv *s3test.Server) {
+	benchOnce.Do(func() {
+		benchBuckets = map[int]string{}
+		body := gz(b, flowBody("111111111111", benchLines, 1024, true))
+		for _, n := range []int{50, 200} {
+			name := srv.NewBucket(b, fmt.Sprintf("bench%d", n))
+			for i := 0; i < n; i++ {
+				k := flowKey("111111111111", []string{"us-east-1", "eu-west-1"}[i%2], "2024-03-05", fmt.Sprintf("fl-%05d", i), i)
+				srv.Put(b, name, k, body)
+			}
+			benchBuckets[n] = name
+		}
+	})
+}
+
+// BenchmarkPass reads a whole bucket from the local S3 server: fetch,
+// gunzip, decode, rules, alerts written (to the alerts file with fsync at
+// each commit, or dropped), done-marks committed. It reports objects/s,
+// records/s and the peak heap in use during the pass; the peak should not
+// grow with the number of objects.
+func BenchmarkPass(b *testing.B) {
+	srv := s3test.Need(b)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED"} {
+		b.Setenv(k, map[string]string{"AWS_ACCESS_KEY_ID": s3test.AccessKey, "AWS_SECRET_ACCESS_KEY": s3test.SecretKey,
+			"AWS_REGION": s3test.Region, "AWS_EC2_METADATA_DISABLED": "true"}[k])
+	}
+	b.Setenv("AWS_CONFIG_FILE", filepath.Join(b.TempDir(), "none"))
+	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(b.TempDir(), "none"))
+	benchSetup(b, srv)
+	cases := []struct {
+		objects int
+		out     string
+	}{{50, "file"}, {200, "file"}, {200, "discard"}}
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("objects=%d/out=%s", c.objects, c.out), func(b *testing.B) {
+			var objects, records int64
+			var elapsed time.Duration
+			var peak uint64
+			for b.Loop() {
+				b.StopTimer()
+				d, closeAll := benchDaemon(b, srv, benchBuckets[c.objects], c.out)
+				runtime.GC()
+				stop := sampleHeap(&peak)
+				b.StartTimer()
+				start := time.Now()
+				res, err := d.Pass(context.Background())
+				elapsed += time.Since(start)
+				b.StopTimer()
+				stop()
+				require.NoError(b, err)
+				require.Equal(b, int64(c.objects), res.Stats.Objects)
+				objects += res.Stats.Objects
+				records += res.Stats.Records
+				closeAll()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(objects)/elapsed.Seconds(), "objects/s")
+			b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(peak)/(1<<20), "MB-heap-peak")
+		})
+	}
+}
+
+func benchDaemon(b *testing.B, srv *s3test.Server, bucket, out string) (*Daemon, func()) {
+	dir := b.TempDir()
+	cfg, err := config.Load(writeConfig(b, dir, fmt.Sprintf(
+		"state: s.db\nprogress_interval: 0s\noutputs: {file: {path: alerts.json}}\nbuckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, service_endpoint: %q}]\n",
+		bucket, srv.Endpoint)))
+	require.NoError(b, err)
+	store, err := state.Open(cfg.StatePath)
+	require.NoError(b, err)
+	var sink alert.Sink = alert.Discard{}
+	var file *output.FileSink
+	if out == "file" {
+		file, _, err = output.OpenFile(cfg.Output.File.Path, output.FileOptions{Fsync: true}, nil)
+		require.NoError(b, err)
+		sink = file
+	}
+	proc, err := newProcessor(cfg, 0, nil)
+	require.NoError(b, err)
+	d, err := New(Options{Config: cfg, Processor: proc, Sink: sink, File: file, Store: store})
+	require.NoError(b, err)
+	return d, func() {
+		sink.Close()
+		store.Close()
+	}
+}
+
+// sampleHeap records the largest HeapInuse seen until stop is called.
+func sampleHeap(peak *uint64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > *peak {
+				*peak = ms.HeapInuse
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
