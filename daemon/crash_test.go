@@ -142,7 +142,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 	// at growing shares of the expected output, each during a commit delay
 	// that widens the window between the outputs' sync and the marks.
 	thresholds := []int64{-1, 1, total / 5, total / 3, total / 2, total * 2 / 3, total * 5 / 6}
-	kills := 0
+	kills, cuts := 0, 0
 	for _, th := range thresholds {
 		p := startDaemon(t, "15ms", "run", "--config", cfg, "--once")
 		for !p.exited() {
@@ -158,8 +158,12 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 		p.wait(t, 30*time.Second)
 		kills++
+		if bytes.Contains(p.stderr.Bytes(), []byte("alerts file: cut")) {
+			cuts++
+		}
 	}
 	assert.GreaterOrEqual(t, kills, 4, "the daemon was killed mid-bucket several times")
+	t.Logf("%d kills; %d restarts cut uncommitted alerts from the file", kills, cuts)
 	p := startDaemon(t, "0s", "run", "--config", cfg, "--once")
 	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
 	assert.Contains(t, p.stderr.String(), `"msg":"pass done"`)

@@ -81,7 +81,6 @@ buckets:
 
 	res := runMain(t, "run", "--config", cfg, "--once")
 	require.Equal(t, 0, res.code, res.stderr)
-	noDaemonGoroutines(t)
 	got := readAlerts(t, alerts)
 
 	byFile := map[string][]alertLine{}

@@ -124,6 +124,7 @@ func runMain(t *testing.T, args ...string) runResult {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), args, &out, &errb)
+	noDaemonGoroutines(t)
 	res := runResult{code: code, stdout: out.String(), stderr: errb.String()}
 	sc := bufio.NewScanner(strings.NewReader(errb.String()))
 	sc.Buffer(nil, 1<<20)
