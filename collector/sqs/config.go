@@ -40,7 +40,9 @@ type Config struct {
 	// Endpoint overrides the SQS endpoint (an SQS-compatible server, or a
 	// VPC endpoint). Empty means AWS's.
 	Endpoint string `yaml:"endpoint"`
-	// Workers is how many messages are processed at once by this instance.
+	// Workers is how many objects this instance handles at once. It holds
+	// up to twice as many messages: the next ones are received, and kept
+	// invisible, while the current ones are handled.
 	Workers int `yaml:"workers"`
 	// VisibilityTimeout is how long a received message stays hidden from
 	// other consumers; it is extended every half of it while the message is
@@ -150,6 +152,10 @@ func checkURL(s string, queue bool) error {
 	}
 	return nil
 }
+
+// holdLimit is how many messages a consumer holds at once: one being
+// handled per worker and as many received ahead.
+func (c Config) holdLimit() int { return 2 * c.Workers }
 
 // regionFromQueueURL returns REGION from https://sqs.REGION.amazonaws.com/…
 // (and the amazonaws.com.cn form), or "".

@@ -108,14 +108,18 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 	c.m.SetReady(c.readyName, errors.New("no message received yet"))
 	defer c.m.RemoveReady(c.readyName)
 
-	slots := make(chan struct{}, c.cfg.Workers)
+	// A message holds a slot from its receipt to its settlement; a worker
+	// token while its objects are handled. Twice as many slots as workers
+	// let the next messages be received (and kept invisible) while the
+	// current ones are handled, so a worker never waits for a receive.
+	slots := make(chan struct{}, c.cfg.holdLimit())
+	workers := make(chan struct{}, c.cfg.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	backoff := newBackoff(500*time.Millisecond, 30*time.Second)
 	for {
-		// Take one free worker (waiting for it), then any others free now,
-		// up to SQS's batch of ten: never hold a message no worker can take,
-		// or its visibility would run out while it waits.
+		// Take one free slot (waiting for it), then any others free now, up
+		// to SQS's batch of ten.
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -123,7 +127,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		}
 		n := 1
 	more:
-		for n < min(maxBatch, c.cfg.Workers) {
+		for n < min(maxBatch, c.cfg.holdLimit()) {
 			select {
 			case slots <- struct{}{}:
 				n++
@@ -169,7 +173,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
-				c.process(ctx, msg, asked, handle)
+				c.process(ctx, msg, asked, workers, handle)
 			}()
 		}
 	}
@@ -205,8 +209,9 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) 
 
 // process handles one message from receipt to settlement; asked is when the
 // ReceiveMessage call that brought it started, the earliest its visibility
-// timeout can have started.
-func (c *Consumer) process(ctx context.Context, msg types.Message, asked time.Time, handle Handler) {
+// timeout can have started. It takes a token of workers while the handler
+// runs.
+func (c *Consumer) process(ctx context.Context, msg types.Message, asked time.Time, workers chan struct{}, handle Handler) {
 	c.m.Message(metrics.MessageReceived)
 	c.m.MessagesInFlight(1)
 	defer c.m.MessagesInFlight(-1)
@@ -247,6 +252,14 @@ func (c *Consumer) process(ctx context.Context, msg types.Message, asked time.Ti
 		return
 	}
 
+	select {
+	case workers <- struct{}{}:
+		defer func() { <-workers }()
+	case <-ctx.Done():
+		stop()
+		c.release(ctx, msg, log)
+		return
+	}
 	sent := sentTime(msg)
 	var errs []error
 	handledAll := true
