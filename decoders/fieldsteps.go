@@ -237,7 +237,7 @@ func parseUnix(b []byte) (int64, bool) {
 // parse8 parses exactly eight digits at once.
 func parse8(b []byte) (uint64, bool) {
 	w := binary.LittleEndian.Uint64(b)
-	if (w+0x4646464646464646|w-zeros8)&msb != 0 {
+	if ((w+0x4646464646464646)|(w-zeros8))&msb != 0 {
 		return 0, false
 	}
 	w -= zeros8

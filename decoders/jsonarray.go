@@ -173,11 +173,9 @@ func (a *jsonArrayReader) elementOffset() int64 {
 // streamError turns an error of the document into a StreamError naming
 // the record being read and the byte offset.
 func (a *jsonArrayReader) streamError(path string, err error) error {
+	// The decoder stops at the start of the value it could not read
+	// (json.SyntaxError.Offset is not always from the start of the stream).
 	off := a.dec.InputOffset()
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		off = se.Offset
-	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 // use; each Open returns an independent Stream.
 type Set struct {
 	decoders []*Decoder
+	prefixes []string // the strip_prefix values of all inputs, longest first
 }
 
 // Decoder is one compiled decoder file.
@@ -97,6 +99,14 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for _, d := range set.decoders {
+		for _, in := range d.inputs {
+			if p := string(in.stripPrefix); p != "" && !slices.Contains(set.prefixes, p) {
+				set.prefixes = append(set.prefixes, p)
+			}
+		}
+	}
+	sort.Slice(set.prefixes, func(i, j int) bool { return len(set.prefixes[i]) > len(set.prefixes[j]) })
 	return set, nil
 }
 

@@ -7,9 +7,11 @@ import (
 
 // content is what an input's when condition can see of a stream whose log
 // type is unknown (origin.Type empty): a look at its first bytes, after
-// decompression and after the input's strip_prefix. For a known type it is
-// the zero value.
+// decompression and after any strip_prefix that some input of the set
+// declares. For a known type it is the zero value.
 type content struct {
+	// Prefix is the strip_prefix the stream starts with, if any.
+	Prefix string `expr:"prefix"`
 	// Empty is set for a stream without a single byte.
 	Empty bool `expr:"empty"`
 	// JSON is set when the first non-blank byte opens an object.
@@ -28,26 +30,32 @@ const sniffBytes = 64 << 10
 
 const maxSniffKeys = 64
 
-func sniff(b, prefix []byte) content {
+func sniff(b []byte, prefixes []string) content {
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	i := skipSpace(b, 0)
 	if i == len(b) {
 		return content{Empty: len(b) == 0, Text: len(b) > 0}
 	}
-	if len(prefix) > 0 && bytes.HasPrefix(b[i:], prefix) {
-		i = skipSpace(b, i+len(prefix))
+	var c content
+	for _, p := range prefixes {
+		if bytes.HasPrefix(b[i:], []byte(p)) {
+			c.Prefix = p
+			i = skipSpace(b, i+len(p))
+			break
+		}
 	}
 	switch {
 	case i < len(b) && b[i] == '{':
-		return content{JSON: true, Keys: objectKeys(b[i:])}
+		c.JSON, c.Keys = true, objectKeys(b[i:])
 	case i < len(b) && b[i] == '[':
-		c := content{Array: true}
+		c.Array = true
 		if j := skipSpace(b, i+1); j < len(b) && b[j] == '{' {
 			c.Keys = objectKeys(b[j:])
 		}
-		return c
+	default:
+		c.Text = true
 	}
-	return content{Text: true}
+	return c
 }
 
 func skipSpace(b []byte, i int) int {

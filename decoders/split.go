@@ -86,7 +86,7 @@ func fillColumns(line []byte, spans []span, cols []column, fs []event.Field) (ba
 			if n := end - start; n <= 8 && start+8 <= len(line) {
 				keep := ^uint64(0) >> (64 - 8*n)
 				w := binary.LittleEndian.Uint64(line[start:])&keep | zeros8&^keep
-				ok = (w+0x4646464646464646|w-zeros8)&msb == 0
+				ok = ((w+0x4646464646464646)|(w-zeros8))&msb == 0
 			}
 			if !ok && !isInteger(tok) && bad < 0 {
 				bad = k

@@ -80,8 +80,8 @@ func (s *Set) Open(origin event.Origin, r io.Reader, opts OpenOptions) (*Stream,
 		st.max = DefaultMaxLineBytes
 	}
 	st.openSource(r)
-	peek, _ := st.src.Peek(min(sniffBytes, st.src.Size()))
-	if len(peek) == 0 && st.pending == nil {
+	peek, err := st.src.Peek(min(sniffBytes, st.src.Size()))
+	if len(peek) == 0 && err == io.EOF && st.pending == nil {
 		st.pending = &RecordError{Path: st.path, Line: 1, Reason: "empty file"}
 	}
 	if err := st.choose(s, peek); err != nil {
@@ -131,17 +131,11 @@ func (st *Stream) choose(s *Set, peek []byte) error {
 		AccountID: st.origin.AccountID, AccountAlias: st.origin.AccountAlias, Region: st.origin.Region,
 		LogFormat: st.origin.LogFormat,
 	}
-	sniffed := map[string]content{}
+	if st.origin.Type == event.LogTypeUnknown {
+		env.Content = sniff(peek, s.prefixes)
+	}
 	for _, d := range s.decoders {
 		for _, in := range d.inputs {
-			if st.origin.Type == event.LogTypeUnknown {
-				c, ok := sniffed[string(in.stripPrefix)]
-				if !ok {
-					c = sniff(peek, in.stripPrefix)
-					sniffed[string(in.stripPrefix)] = c
-				}
-				env.Content = c
-			}
 			out, err := expr.Run(in.when, env)
 			if err != nil {
 				return fmt.Errorf("%s: decoder %s: when: %w", st.path, d.name, err)
