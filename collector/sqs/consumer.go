@@ -105,7 +105,7 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		}
 		defer c.quar.close()
 	}
-	c.m.SetReady(c.readyName, errors.New("no message received yet"))
+	c.m.SetReady(c.readyName, errors.New("no receive has completed yet"))
 	defer c.m.RemoveReady(c.readyName)
 
 	// A message holds a slot from its receipt to its settlement; a worker

@@ -86,10 +86,7 @@ func (c *Consumer) moveAside(ctx context.Context, msg types.Message, count int, 
 }
 
 func (c *Consumer) sendToDLQ(ctx context.Context, msg types.Message, count int, reason string) error {
-	attrReason := reason
-	if len(attrReason) > maxReasonAttr {
-		attrReason = attrReason[:maxReasonAttr-3] + "..."
-	}
+	attrReason := attrText(reason, maxReasonAttr)
 	str := func(v string) types.MessageAttributeValue {
 		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
@@ -112,6 +109,23 @@ func (c *Consumer) sendToDLQ(ctx context.Context, msg types.Message, count int, 
 		return fmt.Errorf("send to dead-letter queue: %w", err)
 	}
 	return nil
+}
+
+// attrText makes s a valid SQS attribute value of at most max bytes: valid
+// UTF-8, with control characters other than tab, newline and carriage
+// return replaced by spaces (SQS refuses them, and a refused move would
+// leave the message in the queue).
+func attrText(s string, max int) string {
+	if len(s) > max {
+		s = s[:max-3] + "..."
+	}
+	s = strings.ToValidUTF8(s, "?")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // quarantine appends entries to a local JSON Lines file, fsync'ing each.
