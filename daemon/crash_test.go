@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,11 +17,32 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
 )
 
+// syncBuffer is a bytes.Buffer that the child's output copier and the test
+// may use at the same time.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Bytes() []byte { return []byte(s.String()) }
+
 // daemonProc is the daemon running as a child process (this test binary
 // in helper mode).
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
 }
 
@@ -28,7 +50,7 @@ func startDaemon(t *testing.T, commitDelay string, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "VPCALERTD_TEST_COMMIT_DELAY="+commitDelay)
-	p := &daemonProc{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan error, 1)}
+	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer), done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()

@@ -158,6 +158,7 @@ func TestLateArrival(t *testing.T) {
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 state: state.db
 log: {format: json}
+metrics: {listen: "127.0.0.1:0"}
 outputs: {file: {path: alerts.json}}
 buckets: [{type: vpcflow, name: %s, service_endpoint: %q}]
 `, late, srv.Endpoint))
@@ -165,6 +166,7 @@ buckets: [{type: vpcflow, name: %s, service_endpoint: %q}]
 	require.Equal(t, 0, res.code, res.stderr)
 	first := readAlerts(t, filepath.Join(dir, "alerts.json"))
 	require.Len(t, first, 8)
+	require.Len(t, res.logsWith("metrics endpoint"), 1)
 
 	// A arrives late, after B and C were read.
 	srv.Put(t, late, kA, gz(t, flowBody("111111111111", 4, 100, true)))
