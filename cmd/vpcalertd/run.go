@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/vpcalertd/vpcalertd/daemon"
 )
 
+// runDaemon is `vpcalertd run --config FILE`: the long-running collector
+// (docs/daemon.md).
 func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	_ = ctx
-	_ = args
-	_ = stdout
-	fmt.Fprintln(stderr, "vpcalertd run: the daemon is not wired in yet")
-	return 1
+	return daemon.Main(ctx, args, stdout, stderr)
 }
