@@ -112,17 +112,22 @@ var kindNames = map[string]kindMask{
 	"array":  1 << kindArray,
 }
 
-func (c *checker) kinds(key string, names []string, def kindMask) kindMask {
+func (c *checker) kinds(key string, names []string) {
+	for _, n := range names {
+		if _, ok := kindNames[n]; !ok {
+			c.errorf(key, "unknown kind %q (expected one of [%s])", n, strings.Join(sortedKeys(kindNames), " "))
+		}
+	}
+}
+
+// kindMaskOf returns the kinds named, or def when there are none.
+func kindMaskOf(names []string, def kindMask) kindMask {
 	if len(names) == 0 {
 		return def
 	}
 	var m kindMask
 	for _, n := range names {
-		k, ok := kindNames[n]
-		if !ok {
-			c.errorf(key, "unknown kind %q (expected one of [%s])", n, strings.Join(sortedKeys(kindNames), " "))
-		}
-		m |= k
+		m |= kindNames[n]
 	}
 	return m
 }
@@ -130,11 +135,11 @@ func (c *checker) kinds(key string, names []string, def kindMask) kindMask {
 func validateCopy(c *checker, s *CopySpec) {
 	c.fieldName("from", s.From)
 	c.fieldName("to", s.To)
-	c.kinds("kinds", s.Kinds, 0)
+	c.kinds("kinds", s.Kinds)
 }
 
 func compileCopy(c *checker, s *CopySpec) step {
-	st := &copyStep{from: s.From, to: s.To, kinds: c.kinds("kinds", s.Kinds, scalarKinds)}
+	st := &copyStep{from: s.From, to: s.To, kinds: kindMaskOf(s.Kinds, scalarKinds)}
 	if s.Regex != "" {
 		re, err := regexp.Compile(s.Regex)
 		if err != nil {
@@ -153,11 +158,11 @@ func validateWrap(c *checker, s *WrapSpec) {
 	} else if strings.Contains(s.Key, ".") {
 		c.errorf("key", "key %q must be one name, without dots", s.Key)
 	}
-	c.kinds("kinds", s.Kinds, 0)
+	c.kinds("kinds", s.Kinds)
 }
 
-func compileWrap(c *checker, s *WrapSpec) step {
-	return &wrapStep{key: s.Field, newKey: s.Field + "." + s.Key, kinds: c.kinds("kinds", s.Kinds, allValueKinds), python: s.PythonStr}
+func compileWrap(_ *checker, s *WrapSpec) step {
+	return &wrapStep{key: s.Field, newKey: s.Field + "." + s.Key, kinds: kindMaskOf(s.Kinds, allValueKinds), python: s.PythonStr}
 }
 
 func (c *checker) fieldList(key string, names []string) {

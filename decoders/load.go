@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -121,7 +122,7 @@ func (s *Set) Names() []string {
 
 // parseDecoder decodes, validates and compiles one file.
 func parseDecoder(file string, data []byte) (*Decoder, *DecoderSpec, []error) {
-	d := &specDecoder{file: file}
+	d := &specDecoder{file: file, data: data}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, nil, []error{yamlSyntaxError(file, err)}
@@ -138,9 +139,10 @@ func parseDecoder(file string, data []byte) (*Decoder, *DecoderSpec, []error) {
 		}
 	}
 	d.decode(root, "", spec)
-	if len(d.errs) > 0 {
+	if root.Kind != yaml.MappingNode {
 		return nil, spec, d.errs
 	}
+	// Validate what could be decoded, so that one run shows every problem.
 	dec := compileDecoder(d, file, spec)
 	if len(d.errs) > 0 {
 		return nil, spec, d.errs
@@ -234,25 +236,26 @@ func compileDecoder(d *specDecoder, file string, spec *DecoderSpec) *Decoder {
 		if !ok || st.Args == nil {
 			continue // already reported while decoding
 		}
+		if kind.record {
+			records++
+		}
 		c := &checker{d: d, path: fmt.Sprintf("steps[%d].%s", i, st.Kind), node: valueNode(st.Node, st.Kind)}
 		if kind.record {
 			dec.checksUTF8 = kind.checksUTF8
-			records++
 			if records > 1 {
 				c.errorf("", "a decoder has exactly one record step (columns or parse_json); this is the second")
 			}
 			for f := range frames {
-				if !kind.framings[f] {
+				if f != 0 && !kind.framings[f] {
 					c.errorf("", "%s cannot read records framed as %s", st.Kind, framingName(f))
 				}
 			}
 		}
 		before := len(d.errs)
 		kind.validate(c, st.Args)
-		if len(d.errs) > before {
-			continue
-		}
-		if s := kind.compile(c, st.Args); s != nil {
+		// Compile even an invalid step, for the problems only compiling
+		// finds (regular expressions); keep it only when all is well.
+		if s := kind.compile(c, st.Args); s != nil && len(d.errs) == before {
 			dec.steps = append(dec.steps, s)
 		}
 	}
@@ -328,23 +331,48 @@ func exprError(c *checker, n *yaml.Node, key string, err error) {
 		return
 	}
 	pos := *n
+	pos.Line, pos.Column = exprPosition(c.d.data, n, fe.Line, fe.Column)
+	c.d.add(&pos, joinPath(c.path, key), errors.New(fe.Message+fe.Snippet))
+}
+
+// exprPosition maps a position inside a scalar's value (1-based line,
+// 0-based column in runes, as expr reports it) to the file. Plain and
+// quoted scalars start at the node; block scalars start on the next line at
+// their indentation, and folded ones (>) joined their lines with spaces.
+func exprPosition(data []byte, n *yaml.Node, line, col int) (int, int) {
 	switch n.Style {
 	case yaml.LiteralStyle, yaml.FoldedStyle:
-		// The text starts on the line after the indicator.
-		pos.Line += fe.Line
-		pos.Column = fe.Column + 1
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		pos.Line += fe.Line - 1
-		if fe.Line == 1 {
-			pos.Column += fe.Column + 1
+		if line == 1 {
+			return n.Line, n.Column + 1 + col
 		}
+		return n.Line + line - 1, col + 1
 	default:
-		pos.Line += fe.Line - 1
-		if fe.Line == 1 {
-			pos.Column += fe.Column
+		if line == 1 {
+			return n.Line, n.Column + col
+		}
+		return n.Line + line - 1, col + 1
+	}
+	// Block scalar: find the offset in the value, then walk the source lines.
+	lines := strings.Split(n.Value, "\n")
+	off := col
+	for i := 0; i < line-1 && i < len(lines); i++ {
+		off += utf8.RuneCountInString(lines[i]) + 1
+	}
+	src := strings.Split(string(data), "\n")
+	for l := n.Line; l < len(src); l++ { // src[l] is file line l+1
+		text := src[l]
+		body := strings.TrimLeft(text, " ")
+		if body == "" {
+			off--
+			continue
+		}
+		indent := len(text) - len(body)
+		if w := utf8.RuneCountInString(body); off <= w {
+			return l + 1, indent + off + 1
 		} else {
-			pos.Column = fe.Column + 1
+			off -= w + 1
 		}
 	}
-	c.d.add(&pos, joinPath(c.path, key), errors.New(fe.Message+fe.Snippet))
+	return n.Line + 1, 1
 }

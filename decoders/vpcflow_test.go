@@ -74,7 +74,7 @@ func TestFlowLayouts(t *testing.T) {
 		},
 		{
 			name: "nat-gateway-no-version-doc-comments", input: "@aws/vpcflow-v3-nat-gateway-custom.with-header.awsdocs.log", events: 4,
-			errs: []string{"nat:6: expected 6 fields, got 16", "nat:7: expected 6 fields, got 17"},
+			errs:  []string{"nat:6: expected 6 fields, got 16", "nat:7: expected 6 fields, got 17"},
 			check: map[int]map[string]string{0: {"aws.instance_id": "-", "aws.pkt_dstaddr": "203.0.113.5"}},
 		},
 		{

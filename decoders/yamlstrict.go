@@ -23,6 +23,7 @@ type nodeDecoder interface {
 // specDecoder collects every problem of one file.
 type specDecoder struct {
 	file    string
+	data    []byte // the file, to place positions inside block scalars
 	decoder string // name of the decoder, once known
 	errs    []error
 }
