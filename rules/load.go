@@ -213,7 +213,7 @@ func (ld *loader) addRule(file string, lines [][]byte, group []string, rs *RuleS
 		return errs
 	}
 	if old != nil {
-		if len(rs.IfSID) > 0 && !reflect.DeepEqual(rs.IfSID, old.ifSID) {
+		if len(rs.IfSID) > 0 && !reflect.DeepEqual([]string(rs.IfSID), old.ifSID) {
 			return []error{rs.at("if_sid", errors.New("overwrite cannot change if_sid (the rule keeps its place in the tree)"))}
 		}
 		r.index, r.sortLevel, r.ifSID = old.index, old.sortLevel, old.ifSID

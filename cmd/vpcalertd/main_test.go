@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// run calls the CLI in process.
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = realMain(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const mirror = "../../testdata/buckets/my-vpc-flowlogs"
+
+func TestReplayWritesAlertsAndSummary(t *testing.T) {
+	code, out, errs := run(t, "", "replay", "--bucket", "my-vpc-flowlogs", "--now", "2024-03-05T10:20:31.102Z", "--manager-name", "wazuh-manager", mirror)
+	require.Equal(t, 0, code, errs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4)
+	assert.Contains(t, lines[0], `{"timestamp":"2024-03-05T10:20:31.102+0000","rule":{"level":3,"description":"AWS VPC Flow: [ACCEPT]`)
+	assert.Contains(t, lines[0], `"s3bucket":"my-vpc-flowlogs"`)
+	assert.Contains(t, errs, "replayed 3 files")
+}
+
+func TestReplayBadLinesReportedExitZero(t *testing.T) {
+	code, out, errs := run(t, "", "replay", "--quiet", "../../testdata/alerts/bad-lines.log")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, 2, strings.Count(out, "\n"), "the good lines still alert")
+	assert.Contains(t, errs, "bad-lines.log:2: field dstport")
+	assert.Contains(t, errs, "bad-lines.log:4: invalid UTF-8")
+}
+
+func TestReplayOutFileAppendsWithUniqueIDs(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "alerts.json")
+	for i := 0; i < 2; i++ {
+		code, _, errs := run(t, "", "replay", "--quiet", "--out", out, "--now", "2024-03-05T10:20:31Z", mirror)
+		require.Equal(t, 0, code, errs)
+	}
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, lines, 8)
+	ids := map[string]bool{}
+	for _, l := range lines {
+		i := strings.Index(l, `},"id":"`)
+		require.Greater(t, i, 0)
+		id := l[i+8 : i+8+strings.Index(l[i+8:], `"`)]
+		assert.False(t, ids[id], "duplicate alert id %s", id)
+		ids[id] = true
+	}
+}
+
+func TestReplayErrors(t *testing.T) {
+	code, _, errs := run(t, "", "replay", "does-not-exist")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "does-not-exist")
+	code, _, _ = run(t, "", "replay")
+	assert.Equal(t, 2, code)
+	code, _, errs = run(t, "", "replay", "--type", "parquet", mirror)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, "expected one of [vpcflow cloudtrail]")
+}
+
+func TestLogtestPhases(t *testing.T) {
+	line := "2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK\n"
+	code, out, errs := run(t, line, "logtest", "-v")
+	require.Equal(t, 0, code, errs)
+	for _, want := range []string{
+		"**Phase 1: Completed pre-decoding.",
+		"**Phase 2: Completed decoding.\n\tname: 'json'\n\taws.account_id: '123456789010'",
+		"**Rule debugging:\n\tTrying rule: 80200 - AWS alert.\n\t\t*Rule 80200 matched",
+		"\tTrying rule: 80402 - AWS VPC Flow",
+		"**Phase 3: Completed filtering (rules).\n\tid: '80402'\n\tlevel: '4'\n\tdescription: 'AWS VPC Flow: [REJECT] - Interface: eni-1235b8ca123456789 - Protocol: 6.'\n\tgroups: '['amazon', 'aws', 'aws_vpcflow']'\n\tfiredtimes: '1'\n\tmail: 'False'\n**Alert to be generated.",
+	} {
+		assert.Contains(t, out, want)
+	}
+}
+
+func TestLogtestJSON(t *testing.T) {
+	line := "2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA\n"
+	code, out, _ := run(t, line, "logtest", "--json")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"alert":false`)
+	assert.Contains(t, out, `"id":"80400"`)
+}
+
+func TestRulesetCheck(t *testing.T) {
+	code, out, errs := run(t, "", "ruleset", "check")
+	assert.Equal(t, 0, code, errs)
+	assert.Contains(t, out, "Checking built-in ruleset\n  SUCCESS:")
+
+	bad, err := filepath.Abs("testdata/badruleset")
+	require.NoError(t, err)
+	code, out, errs = run(t, "", "ruleset", "check", "--rules", bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "FAILED")
+	assert.Contains(t, errs, "bad.yml:4:28: rule 900001: condition: unexpected token EOF")
+
+	code, _, errs = run(t, "", "ruleset", "check", "--rules", "testdata/unknownparent")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "parent.yml")
+	assert.Contains(t, errs, "900002")
+	assert.Contains(t, errs, "123")
+}
+
+func TestRulesetTestAndUserOverwrite(t *testing.T) {
+	code, out, errs := run(t, "", "ruleset", "test")
+	assert.Equal(t, 0, code, out+errs)
+	assert.Contains(t, out, "0 failed")
+
+	// A user rule file that overwrites 80401 with level 0 silences the
+	// per-flow ACCEPT alerts and leaves REJECT alone.
+	code, out, errs = run(t, "", "replay", "--quiet", "--rules", "testdata/userrules", mirror)
+	require.Equal(t, 0, code, errs)
+	assert.Equal(t, 1, strings.Count(out, "\n"))
+	assert.Contains(t, out, `"id":"80402"`)
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	code, out, _ := run(t, "", "version")
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(out, "vpcalertd "))
+	code, _, errs := run(t, "", "bogus")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, `unknown command "bogus"`)
+}
