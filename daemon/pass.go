@@ -77,7 +77,9 @@ func (d *Daemon) Pass(ctx context.Context) (PassResult, error) {
 	defer cancelWork()
 	var c counters
 	jobs := make(chan *job)
-	results := make(chan *result, d.cfg.Concurrency)
+	// Unbuffered: a finished object waits in its worker, so at most
+	// Concurrency+1 spools are held (each up to SpoolMemory in memory).
+	results := make(chan *result)
 
 	var workers sync.WaitGroup
 	for i := 0; i < d.cfg.Concurrency; i++ {
