@@ -53,6 +53,10 @@ func TestRunBuckets(t *testing.T) {
 	// No header line: the columns come from DescribeFlowLogs's LogFormat.
 	noHeader := flowKey("222222222222", "eu-west-1", "2024-03-05", "fl-0a1b2c3d4e5f60718", 9)
 	srv.Put(t, flows, noHeader, gz(t, flowBody("222222222222", 10, 5000, false)))
+	// Hive-compatible partitions with hourly folders.
+	hive := "AWSLogs/aws-account-id=333333333333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=05/hour=10/333333333333_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1000Z_abcd1234.log.gz"
+	srv.Put(t, flows, hive, gz(t, flowBody("333333333333", 10, 7000, true)))
+	srv.Put(t, flows, "AWSLogs/aws-account-id=333333333333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=04/hour=23/old.log.gz", gz(t, flowBody("333333333333", 3, 8000, true)))
 	// Before only_logs_after: never read.
 	srv.Put(t, flows, flowKey("111111111111", "us-east-1", "2024-03-04", "fl-0a1b2c3d4e5f60718", 0), gz(t, flowBody("111111111111", 5, 9000, true)))
 	trail, err := os.ReadFile("testdata/cloudtrail-CreateVpc-ok-denied-CreateUser-denied-DeleteVpc.json")
@@ -89,7 +93,7 @@ buckets:
 		byFile[a.Bucket+"/"+a.File] = append(byFile[a.Bucket+"/"+a.File], a)
 		rules[a.RuleID]++
 	}
-	assert.Equal(t, map[string]int{"80401": 20, "80402": 20, "80202": 2, "80203": 2, "80250": 2}, rules)
+	assert.Equal(t, map[string]int{"80401": 25, "80402": 25, "80202": 2, "80203": 2, "80250": 2}, rules)
 	for i, k := range flowKeys {
 		as := byFile[flows+"/"+k]
 		require.Len(t, as, 10, k)
@@ -102,6 +106,8 @@ buckets:
 	assert.Len(t, byFile[flows+"/"+noHeader], 10)
 	assert.Equal(t, "222222222222", byFile[flows+"/"+noHeader][0].Account)
 	assert.Equal(t, "5000", byFile[flows+"/"+noHeader][0].SrcPort)
+	require.Len(t, byFile[flows+"/"+hive], 10)
+	assert.Equal(t, "333333333333", byFile[flows+"/"+hive][0].Account)
 	var org []alertLine
 	for f, as := range byFile {
 		if strings.HasPrefix(f, trails+"/AWSLogs/o-abcdefghij/") {
@@ -126,7 +132,7 @@ buckets:
 	}
 	pass := res.logsWith("pass done")
 	require.Len(t, pass, 1)
-	assert.Equal(t, float64(6), pass[0]["objects"])
+	assert.Equal(t, float64(7), pass[0]["objects"])
 
 	// A second pass finds everything done.
 	before, err := os.ReadFile(alerts)
