@@ -1,6 +1,7 @@
 package indexer
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -143,13 +144,19 @@ func (s *Sink) send(b *batch) bool {
 	groups := [][]int{all}
 	tries := map[int]int{}
 	attempt := 0
-	var body []byte
+	var scratch []byte // never aliases b.body
 	for len(groups) > 0 {
 		if s.ctx.Err() != nil {
 			return false
 		}
 		g := groups[0]
-		body = s.bodyOf(b, g, body)
+		var body []byte
+		if len(g) == b.count() {
+			body = b.body
+		} else {
+			scratch = s.bodyOf(b, g, scratch[:0])
+			body = scratch
+		}
 		s.stats.requests.Add(1)
 		resp, err := s.client.bulk(s.ctx, body)
 		if s.ctx.Err() != nil {
@@ -210,12 +217,8 @@ func (s *Sink) send(b *batch) bool {
 	return true
 }
 
-// bodyOf returns the body for the records g of b.
+// bodyOf appends the records g of b to buf.
 func (s *Sink) bodyOf(b *batch, g []int, buf []byte) []byte {
-	if len(g) == b.count() {
-		return b.body
-	}
-	buf = buf[:0]
 	for _, i := range g {
 		buf = append(buf, b.record(i)...)
 	}
@@ -324,20 +327,29 @@ func (s *Sink) bury(b *batch, idx []int, reasons []string, statuses []int, errs 
 // an outage to wait out.
 func (s *Sink) failed(err error) {
 	var he *httpError
-	var unknown x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var inval x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &he) && (he.status == 429 || he.status >= 500):
 		s.health.set(stateDown, err)
 	case he != nil:
 		s.health.set(stateBlocked, err) // 401, 403, 404, 405, 406: configuration
-	case errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &inval):
+	case tlsConfigError(err):
 		s.health.set(stateBlocked, err)
 	default:
 		s.health.set(stateDown, err)
 	}
 	s.stats.retries.Add(1)
+}
+
+// tlsConfigError reports TLS failures that only a configuration change
+// fixes: an unverifiable server certificate, a refused or missing client
+// certificate (the server's alert), plain HTTP on an https URL.
+func tlsConfigError(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var inval x509.CertificateInvalidError
+	var rec tls.RecordHeaderError
+	return errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &inval) ||
+		errors.As(err, &rec) || strings.Contains(err.Error(), "remote error: tls:")
 }
 
 // backoff waits before retry number attempt: exponential from

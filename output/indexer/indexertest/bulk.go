@@ -55,6 +55,10 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) 
 		writeError(w, 400, "parse_exception", "request body is required")
 		return
 	}
+	if s.opts.MaxContentLength > 0 && len(body) > s.opts.MaxContentLength {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
 	if body[len(body)-1] != '\n' {
 		writeError(w, 400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
 		return
@@ -68,6 +72,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) 
 	results := make([]itemResult, len(items))
 	s.mu.Lock()
 	hook := s.itemHook
+	s.stats.MaxItems = max(s.stats.MaxItems, len(items))
+	s.stats.MaxBody = max(s.stats.MaxBody, len(body))
 	s.mu.Unlock()
 	for i, it := range items {
 		results[i] = s.process(it, hook)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sort"
@@ -36,6 +37,9 @@ type Options struct {
 	// ClientAuth, with TLS, requires a client certificate signed by the CA
 	// (see Server.ClientCert).
 	ClientAuth bool
+	// MaxContentLength, when positive, answers 413 to larger request bodies
+	// (OpenSearch's http.max_content_length, 100mb by default).
+	MaxContentLength int
 	// Discard accepts every well-formed item without checking or storing its
 	// document (only its id, so duplicates are still conflicts). For
 	// benchmarks.
@@ -52,6 +56,8 @@ type Stats struct {
 	Conflicts      int // create of an _id that exists: 409
 	ItemErrors     int // other per-item errors (mapping, injected, pipeline)
 	Dropped        int // documents dropped by a pipeline
+	MaxItems       int // most items in one request
+	MaxBody        int // largest request body (uncompressed), bytes
 }
 
 // Item is a bulk item as seen by an item hook.
@@ -142,7 +148,7 @@ func (s *Server) serve(ln net.Listener) {
 		ln = tls.NewListener(ln, s.tlsConf)
 	}
 	hs := &http.Server{Handler: http.HandlerFunc(s.handle), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: nil}
+		ErrorLog: log.New(io.Discard, "", 0)}
 	s.mu.Lock()
 	s.hs = hs
 	s.mu.Unlock()
