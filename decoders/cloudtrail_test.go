@@ -70,6 +70,8 @@ func TestCloudTrailFiles(t *testing.T) {
 		{"syntax-error-in-record-3", broken, false, 2, []string{"p:3: byte offset 2821: invalid character 'C' looking for beginning of value"}},
 		{"truncated-plain", createVpc[:len(createVpc)*3/4], false, 2, []string{"p:3: byte offset 3315: unexpected EOF"}},
 		{"empty-file", nil, false, 0, []string{"p:1: empty file"}},
+		{"too-deep", []byte(`{"Records":[` + strings.Repeat(`{"a":1,"b":`, 101) + "1" + strings.Repeat("}", 101) + `,{"ok":1}]}`), false, 1,
+			[]string{"p:1: record nests objects more than 100 levels deep"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

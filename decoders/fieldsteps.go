@@ -393,19 +393,23 @@ type unwrapListsStep struct{ under string }
 func (s *unwrapListsStep) prepare(*runState, *stepState) {}
 
 func (s *unwrapListsStep) apply(r *runState, ev *event.Event, _ *stepState) error {
-	for i := 0; i < len(ev.Fields); i++ {
-		f := ev.Fields[i]
-		if f.Kind != event.Array || !inScope(f.Key, s.under) || countElements(f.Value) != 1 {
-			continue
+	// One pass into tmp, so that many lists cost linear time.
+	r.tmp = r.tmp[:0]
+	changed := false
+	for _, f := range ev.Fields {
+		if f.Kind == event.Array && inScope(f.Key, s.under) && countElements(f.Value) == 1 {
+			// (The record's depth was checked when it was parsed.)
+			if root, err := r.tree.parseBytes(f.Value); err == nil {
+				elem := r.tree.nodes[root].first
+				r.tmp = r.tree.appendFlat(r, elem, append(r.pathBuf[:0], f.Key...), r.tmp)
+				changed = true
+				continue
+			}
 		}
-		root, err := r.tree.parseBytes(f.Value)
-		if err != nil {
-			continue
-		}
-		elem := r.tree.nodes[root].first
-		r.tmp = r.tree.appendFlat(r, elem, append(r.pathBuf[:0], f.Key...), r.tmp[:0])
-		ev.Fields = replaceFields(ev.Fields, i, i+1, r.tmp)
-		i += len(r.tmp) - 1
+		r.tmp = append(r.tmp, f)
+	}
+	if changed {
+		ev.Fields = append(ev.Fields[:0], r.tmp...)
 		r.layout = 0
 	}
 	return nil

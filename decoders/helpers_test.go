@@ -192,3 +192,5 @@ func value(fields []kv, key string) string {
 	}
 	return ""
 }
+
+func newGzipWriter(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }

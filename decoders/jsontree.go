@@ -15,7 +15,9 @@ import (
 // applies Python's dict semantics to repeated keys (the last value wins, at
 // the first key's position), because the wodle json.load()s every record.
 type jtree struct {
-	nodes []jnode
+	depth    int // objects open while parsing
+	maxDepth int // deepest object nesting seen since reset
+	nodes    []jnode
 	buf   []byte           // scalar bytes: unescaped strings, literals
 	big   map[bigKey]int32 // members of large objects, for repeated keys
 	bigOK map[int32]bool   // objects indexed in big
@@ -49,6 +51,7 @@ type bigKey struct {
 const linearMembers = 16
 
 func (t *jtree) reset() {
+	t.depth, t.maxDepth = 0, 0
 	t.nodes = t.nodes[:0]
 	t.buf = t.buf[:0]
 	if t.big != nil {
@@ -143,6 +146,9 @@ func (t *jtree) value(dec *json.Decoder, tok json.Token) (int32, error) {
 		switch v {
 		case '{':
 			obj := t.node(jObject)
+			t.depth++
+			t.maxDepth = max(t.maxDepth, t.depth)
+			defer func() { t.depth-- }()
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
@@ -191,6 +197,13 @@ func (t *jtree) value(dec *json.Decoder, tok json.Token) (int32, error) {
 	}
 	return -1, fmt.Errorf("unexpected token %v", tok)
 }
+
+// maxObjectDepth bounds the nesting of objects that are flattened: each
+// level lengthens every key below it, so a deep record would cost memory
+// quadratic in its size. Real records nest a dozen levels.
+const maxObjectDepth = 100
+
+var errTooDeep = fmt.Errorf("record nests objects more than %d levels deep", maxObjectDepth)
 
 // errTrailingData reports bytes after a complete JSON value on a line.
 var errTrailingData = errors.New("unexpected data after the JSON value")

@@ -41,12 +41,19 @@ func (s *parseJSONStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 	if r.tree.nodes[root].kind != jObject {
 		return errNotObject
 	}
+	if r.tree.maxDepth > maxObjectDepth {
+		return errTooDeep
+	}
 	r.layout = 0
 	ins, replace := insertionPoint(ev.Fields, s.probe)
 	if replace { // into was {}: its members take its place
 		ev.Fields = append(ev.Fields[:ins], ev.Fields[ins+1:]...)
 	}
-	pre := len(ev.Fields)
+	// Flatten every member; a member whose key is already in the event
+	// (rare: the envelope's log_info) replaces it in place.
+	pre := ev.Fields
+	r.tmp, r.tmp2 = r.tmp[:0], r.tmp2[:0]
+	var moved []memberRun
 	for m := r.tree.nodes[root].first; m >= 0; m = r.tree.nodes[m].next {
 		path := r.pathBuf[:0]
 		if s.into != "" {
@@ -54,20 +61,22 @@ func (s *parseJSONStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 		}
 		path = append(path, r.tree.nodes[m].key...)
 		key := r.keys.get(r, path).key
-		r.tmp = r.tree.appendFlat(r, m, path, r.tmp[:0])
-		if start, end := locate(ev.Fields[:pre], key); start >= 0 {
-			ev.Fields = replaceFields(ev.Fields, start, end, r.tmp)
-			delta := len(r.tmp) - (end - start)
-			pre += delta
-			if start < ins {
-				ins += delta
-			}
-			continue
+		if start, end := locate(pre, key); start >= 0 {
+			from := len(r.tmp2)
+			r.tmp2 = r.tree.appendFlat(r, m, path, r.tmp2)
+			moved = append(moved, memberRun{start, end, from, len(r.tmp2)})
+		} else {
+			r.tmp = r.tree.appendFlat(r, m, path, r.tmp)
 		}
-		ev.Fields = insertFields(ev.Fields, ins, r.tmp...)
-		ins += len(r.tmp)
-		pre += len(r.tmp)
 		r.pathBuf = path[:0]
+	}
+	ev.Fields = insertFields(ev.Fields, ins, r.tmp...)
+	for i := len(moved) - 1; i >= 0; i-- { // in place, last first: all lie before ins
+		mr := moved[i]
+		ev.Fields = replaceFields(ev.Fields, mr.start, mr.end, r.tmp2[mr.from:mr.to])
 	}
 	return nil
 }
+
+// memberRun is a member of a parsed record that replaces fields[start:end].
+type memberRun struct{ start, end, from, to int }

@@ -52,6 +52,7 @@ type runState struct {
 	tree    jtree
 	keys    keyCache
 	tmp     []event.Field // fields being built by a step
+	tmp2    []event.Field
 	pathBuf []byte        // dotted key being built
 	spans   []span        // columns of the current line
 	epoch   epochCache
