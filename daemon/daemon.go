@@ -85,9 +85,10 @@ type Daemon struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu      sync.Mutex // guards clients and warned
-	clients map[string]*Clients
-	warned  map[string]bool
+	mu             sync.Mutex // guards clients, warned and describeFailed
+	clients        map[string]*Clients
+	warned         map[string]bool
+	describeFailed map[string]time.Time // bucket id + region -> last DescribeFlowLogs failure
 
 	abort     context.CancelFunc // cancels objects in flight
 	abortOnce sync.Once
@@ -124,7 +125,8 @@ func New(opts Options) (*Daemon, error) {
 		}
 	}
 	return &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
-		clients: map[string]*Clients{}, warned: map[string]bool{}, abortCh: make(chan struct{})}, nil
+		clients: map[string]*Clients{}, warned: map[string]bool{}, describeFailed: map[string]time.Time{},
+		abortCh: make(chan struct{})}, nil
 }
 
 // Abort abandons the objects in flight at once (a second SIGTERM): they are

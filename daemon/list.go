@@ -15,6 +15,13 @@ import (
 
 var errBucketStopped = errors.New("bucket stopped by a bad object")
 
+// DescribeFlowLogs bounds: with flow_log_files: all, a failing EC2 call
+// (no permission, no route to EC2) must not hold up every pass.
+const (
+	describeTimeout    = time.Minute
+	describeRetryAfter = time.Hour
+)
+
 // produceBucket discovers a bucket's scopes and sends its objects that are
 // not done to jobs. Problems are logged, counted, and leave the bucket (or
 // the scope) for the next pass; the other buckets go on.
@@ -144,12 +151,26 @@ func (d *Daemon) flowLogs(ctx context.Context, br *bucketRun, region string, cac
 		}
 		return m, nil
 	}
-	fls, err := br.clients.FlowLogs.Describe(ctx, region)
+	key := br.cfg.ID() + " " + region
+	described := br.cfg.FlowLogFiles == config.FlowLogFilesDescribed
+	d.mu.Lock()
+	failedAt, failed := d.describeFailed[key]
+	d.mu.Unlock()
+	if !described && failed && d.now().Sub(failedAt) < describeRetryAfter {
+		cache[region] = m
+		return m, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, describeTimeout)
+	fls, err := br.clients.FlowLogs.Describe(dctx, region)
+	cancel()
 	if err != nil {
-		if br.cfg.FlowLogFiles == config.FlowLogFilesDescribed {
+		if described {
 			return nil, err
 		}
-		d.warnOnce("describe:"+br.cfg.ID()+region, "DescribeFlowLogs failed; files without a header line use the default format",
+		d.mu.Lock()
+		d.describeFailed[key] = d.now()
+		d.mu.Unlock()
+		d.warnOnce("describe:"+key, "DescribeFlowLogs failed; files without a header line use the default format; not asked again for an hour",
 			"bucket", br.cfg.Name, "region", region, "error", err.Error())
 	}
 	for _, f := range fls {

@@ -3,8 +3,11 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +135,26 @@ func TestFlowLogFilesDescribed(t *testing.T) {
 	td.now = time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
 	td.pass(t)
 	assert.Equal(t, map[string]int{described: 2, other: 2}, td.files(t), "every flow-log file under the prefix")
+
+	// EC2 refuses: all files are still read, and EC2 is not asked again
+	// for an hour.
+	var calls atomic.Int32
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>x</RequestID></Response>`))
+	}))
+	defer denied.Close()
+	td = newTestDaemon(t, cfg("all", denied.URL))
+	td.now = time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
+	td.pass(t)
+	assert.Equal(t, map[string]int{described: 2, other: 2}, td.files(t))
+	td.now = td.now.Add(10 * time.Minute)
+	td.pass(t)
+	assert.Equal(t, int32(1), calls.Load())
+	td.now = td.now.Add(time.Hour)
+	td.pass(t)
+	assert.Equal(t, int32(2), calls.Load())
 
 	// EC2 refuses: described mode cannot tell which files to read.
 	td = newTestDaemon(t, cfg("described", srv.Endpoint))
