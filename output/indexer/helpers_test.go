@@ -201,3 +201,5 @@ func mustJSON(t testing.TB, b []byte) any {
 func describe(a *alert.Alert) string {
 	return fmt.Sprintf("%s:%d rule %s", a.Origin.Key, a.Origin.Line, a.RuleID)
 }
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }

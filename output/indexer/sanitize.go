@@ -42,13 +42,23 @@ func (s *sanitizer) reset(t *jtree) {
 	s.truncated = s.truncated[:0]
 }
 
+// pathString is the dotted path of the current object's member last, or of
+// the current node when last is nil.
 func (s *sanitizer) pathString(last []byte) string {
 	var b []byte
-	for _, p := range s.path {
+	for i, p := range s.path {
+		if i > 0 {
+			b = append(b, '.')
+		}
 		b = append(b, p...)
-		b = append(b, '.')
 	}
-	return string(append(b, last...))
+	if last != nil {
+		if len(b) > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, last...)
+	}
+	return string(b)
 }
 
 // object checks the members of object node obj, whose mapping is f (nil:

@@ -88,7 +88,18 @@ func parseProperties(props map[string]json.RawMessage) (map[string]*field, error
 		if f.isObject() && f.props == nil {
 			f.props = map[string]*field{}
 		}
-		out[name] = f
+		// A dotted name in a mapping is a path of objects, as in a document.
+		segs := strings.Split(name, ".")
+		dst := out
+		for _, seg := range segs[:len(segs)-1] {
+			o, ok := dst[seg]
+			if !ok {
+				o = &field{typ: "object", props: map[string]*field{}}
+				dst[seg] = o
+			}
+			dst = o.props
+		}
+		dst[segs[len(segs)-1]] = f
 	}
 	return out, nil
 }
