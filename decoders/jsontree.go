@@ -18,9 +18,9 @@ type jtree struct {
 	depth    int // objects open while parsing
 	maxDepth int // deepest object nesting seen since reset
 	nodes    []jnode
-	buf   []byte           // scalar bytes: unescaped strings, literals
-	big   map[bigKey]int32 // members of large objects, for repeated keys
-	bigOK map[int32]bool   // objects indexed in big
+	buf      []byte           // scalar bytes: unescaped strings, literals
+	big      map[bigKey]int32 // members of large objects, for repeated keys
+	bigOK    map[int32]bool   // objects indexed in big
 }
 
 type jkind uint8

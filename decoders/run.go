@@ -53,8 +53,8 @@ type runState struct {
 	keys    keyCache
 	tmp     []event.Field // fields being built by a step
 	tmp2    []event.Field
-	pathBuf []byte        // dotted key being built
-	spans   []span        // columns of the current line
+	pathBuf []byte // dotted key being built
+	spans   []span // columns of the current line
 	epoch   epochCache
 }
 
