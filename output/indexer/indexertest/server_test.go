@@ -1,0 +1,143 @@
+package indexertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func newTestServer(t *testing.T, opts Options) *Server {
+	tpl, err := os.ReadFile("../testdata/wazuh-template.alerts-4.x.v4.14.7.json")
+	require.NoError(t, err)
+	opts.Templates = append(opts.Templates, tpl)
+	s, err := NewServer(opts)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+type bulkResp struct {
+	Errors bool                        `json:"errors"`
+	Items  []map[string]map[string]any `json:"items"`
+}
+
+func post(t *testing.T, s *Server, ctype, body string, auth ...string) (int, []byte) {
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/_bulk", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", ctype)
+	if len(auth) == 2 {
+		req.SetBasicAuth(auth[0], auth[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, data
+}
+
+func TestBulkRequests(t *testing.T) {
+	s := newTestServer(t, Options{})
+	const ix = "wazuh-alerts-4.x-2024.03.05"
+	for _, tc := range []struct {
+		name, ctype, body string
+		status            int
+		items             []int // per-item statuses when 200
+		contains          string
+	}{
+		{name: "no-final-newline", ctype: "application/x-ndjson", body: `{"create":{"_index":"` + ix + `","_id":"a"}}` + "\n{}", status: 400, contains: "must be terminated by a newline"},
+		{name: "content-type", ctype: "text/plain", body: "{}\n", status: 406, contains: "is not supported"},
+		{name: "malformed-action", ctype: "application/json", body: "[1]\n{}\n", status: 400, contains: "Malformed action/metadata line [1]"},
+		{name: "no-index", ctype: "application/json", body: `{"create":{"_id":"a"}}` + "\n{}\n", status: 400, contains: "index is missing"},
+		{name: "created-then-conflict", ctype: "application/x-ndjson",
+			body:   `{"create":{"_index":"` + ix + `","_id":"a"}}` + "\n" + `{"data":{"aws":{"srcaddr":"10.0.0.1"}}}` + "\n" + `{"create":{"_index":"` + ix + `","_id":"a"}}` + "\n" + `{"data":{"aws":{"srcaddr":"10.0.0.1"}}}` + "\n",
+			status: 200, items: []int{201, 409}},
+		{name: "type-errors", ctype: "application/x-ndjson",
+			body: `{"create":{"_index":"` + ix + `","_id":"b"}}` + "\n" + `{"data":{"aws":{"srcaddr":"-"}}}` + "\n" +
+				`{"create":{"_index":"` + ix + `","_id":"c"}}` + "\n" + `{"data":{"aws":"flat"}}` + "\n" +
+				`{"create":{"_index":"` + ix + `","_id":"d"}}` + "\n" + `{"a":1,"a":2}` + "\n" +
+				`{"create":{"_index":"` + ix + `","_id":"e"}}` + "\n" + `{"dyn":[1,2]}` + "\n" +
+				`{"create":{"_index":"` + ix + `","_id":"f"}}` + "\n" + `{"dyn":"text"}` + "\n" +
+				`{"create":{"_index":"` + ix + `","_id":"g"}}` + "\n" + `{"dyn":{"x":1}}` + "\n" +
+				`{"create":{"_index":"` + ix + `","_id":"h"}}` + "\n" + `{"":1}` + "\n",
+			status: 200, items: []int{400, 400, 400, 201, 400, 400, 400}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := post(t, s, tc.ctype, tc.body)
+			require.Equal(t, tc.status, status, string(body))
+			if tc.contains != "" {
+				assert.Contains(t, string(body), tc.contains)
+			}
+			if tc.items == nil {
+				return
+			}
+			var r bulkResp
+			require.NoError(t, json.Unmarshal(body, &r))
+			var got []int
+			for _, it := range r.Items {
+				got = append(got, int(it["create"]["status"].(float64)))
+			}
+			assert.Equal(t, tc.items, got, string(body))
+			assert.True(t, r.Errors)
+		})
+	}
+	assert.Equal(t, "long", s.FieldType(ix, "dyn"), "dynamic mapping from the first document")
+	assert.Equal(t, "keyword", s.FieldType(ix, "data.aws.log_info.s3bucket"))
+	_, ok := s.Doc(ix, "a")
+	assert.True(t, ok)
+}
+
+func TestAuthAndFaults(t *testing.T) {
+	s := newTestServer(t, Options{Username: "admin", Password: "pw"})
+	body := `{"create":{"_index":"x","_id":"1"}}` + "\n{}\n"
+	status, data := post(t, s, "application/json", body, "admin", "nope")
+	assert.Equal(t, 401, status)
+	assert.Equal(t, "Unauthorized", string(data))
+	s.FailNext(429, 503)
+	status, data = post(t, s, "application/json", body, "admin", "pw")
+	assert.Equal(t, 429, status)
+	assert.Contains(t, string(data), "rejected_execution_exception")
+	status, _ = post(t, s, "application/json", body, "admin", "pw")
+	assert.Equal(t, 503, status)
+	status, _ = post(t, s, "application/json", body, "admin", "pw")
+	assert.Equal(t, 200, status)
+	assert.Equal(t, Stats{Requests: 3, InjectedErrors: 2, AuthFailures: 1, Items: 1, Created: 1, MaxItems: 1, MaxBody: len(body)}, s.Stats())
+
+	s.Down()
+	_, err := http.Post(s.URL+"/_bulk", "application/json", strings.NewReader(body))
+	require.Error(t, err)
+	require.NoError(t, s.Up())
+	status, _ = post(t, s, "application/json", body, "admin", "pw")
+	assert.Equal(t, 200, status)
+	assert.Equal(t, 1, s.Count())
+}
+
+func TestPipelineAndDrop(t *testing.T) {
+	def := []byte(`{"processors":[{"json":{"field":"message","add_to_root":true}},
+		{"date":{"field":"timestamp","target_field":"@timestamp","formats":["ISO8601"]}},
+		{"remove":{"field":"message"}}],"on_failure":[{"drop":{}}]}`)
+	p, err := LoadPipeline(def, nil)
+	require.NoError(t, err)
+	s := newTestServer(t, Options{Pipelines: map[string]Pipeline{"p": p}})
+	var buf bytes.Buffer
+	buf.WriteString(`{"create":{"_index":"wazuh-alerts-4.x-x","_id":"ok","pipeline":"p"}}` + "\n")
+	buf.WriteString(`{"message":"{\"timestamp\":\"2024-03-05T10:20:31.102+0000\",\"a\":\"b\"}"}` + "\n")
+	buf.WriteString(`{"create":{"_index":"wazuh-alerts-4.x-x","_id":"bad","pipeline":"p"}}` + "\n")
+	buf.WriteString(`{"message":"{\"timestamp\":\"never\"}"}` + "\n")
+	status, data := post(t, s, "application/json", buf.String())
+	require.Equal(t, 200, status)
+	assert.NotContains(t, string(data), `"errors":true`)
+	doc, ok := s.Doc("wazuh-alerts-4.x-x", "ok")
+	require.True(t, ok)
+	assert.JSONEq(t, `{"@timestamp":"2024-03-05T10:20:31.102Z","a":"b","timestamp":"2024-03-05T10:20:31.102+0000"}`, string(doc))
+	_, ok = s.Doc("wazuh-alerts-4.x-x", "bad")
+	assert.False(t, ok, "dropped by on_failure")
+	assert.Equal(t, 1, s.Stats().Dropped)
+}
