@@ -260,13 +260,18 @@ func (c *Consumer) process(ctx context.Context, msg types.Message, asked time.Ti
 		c.release(ctx, msg, log)
 		return
 	}
-	sent := sentTime(msg)
-	var errs []error
-	handledAll := true
-	for _, obj := range n.Objects {
+	handledAll, errs := c.handleObjects(ctx, n.Objects, sentTime(msg), handle, log)
+	stop()
+	c.settle(ctx, msg, count, handledAll, errs, log)
+}
+
+// handleObjects calls handle for each object in turn; it reports whether
+// every object was handled (none left out by a shutdown) and the failures.
+// Objects that no longer exist are not failures.
+func (c *Consumer) handleObjects(ctx context.Context, objs []Object, sent time.Time, handle Handler, log *slog.Logger) (handledAll bool, errs []error) {
+	for _, obj := range objs {
 		if ctx.Err() != nil {
-			handledAll = false // shutting down: start no other object
-			break
+			return false, errs // shutting down: start no other object
 		}
 		if obj.EventTime.IsZero() {
 			obj.EventTime = sent
@@ -283,8 +288,13 @@ func (c *Consumer) process(ctx context.Context, msg types.Message, asked time.Ti
 			errs = append(errs, fmt.Errorf("s3://%s/%s: %w", obj.Bucket, obj.Key, err))
 		}
 	}
-	stop()
+	return true, errs
+}
 
+// settle ends a handled message: deleted when all its objects are done,
+// released at shutdown, moved aside on its last allowed receive, else left
+// to be retried.
+func (c *Consumer) settle(ctx context.Context, msg types.Message, count int, handledAll bool, errs []error, log *slog.Logger) {
 	switch {
 	case handledAll && len(errs) == 0:
 		if c.delete(ctx, msg, log) {

@@ -103,8 +103,7 @@ func (rn *running) scrape(t *testing.T) metricstest.Samples {
 func (r *rig) waitEmpty(queue string, within time.Duration) {
 	r.t.Helper()
 	require.Eventually(r.t, func() bool {
-		v, f := r.srv.Counts(r.t, queue)
-		return v == 0 && f == 0
+		return r.srv.Len(r.t, queue) == 0
 	}, within, 50*time.Millisecond, "queue %s not empty", queue)
 }
 

@@ -169,23 +169,37 @@ func (s *Server) Send(t testing.TB, queueURL string, bodies ...string) {
 	}
 }
 
-// Counts returns the queue's approximate numbers of visible and in-flight
-// (received, not deleted, not yet visible again) messages.
-func (s *Server) Counts(t testing.TB, queueURL string) (visible, inFlight int) {
+// Len returns the sum of the queue's approximate numbers of visible,
+// in-flight and delayed messages: 0 means the queue is empty. (local-aws-sqs
+// counts in-flight messages in ApproximateNumberOfMessages too, and keeps a
+// message just sent "delayed" until its next event-loop turn, so only the
+// sum is comparable with SQS.)
+func (s *Server) Len(t testing.TB, queueURL string) int {
 	t.Helper()
 	out, err := s.Client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(queueURL),
 		AttributeNames: []types.QueueAttributeName{
 			types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
 		},
 	})
 	if err != nil {
 		t.Fatalf("queue attributes of %s: %v", queueURL, err)
 	}
-	visible, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
-	inFlight, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-	return visible, inFlight
+	n := 0
+	for _, name := range []types.QueueAttributeName{
+		types.QueueAttributeNameApproximateNumberOfMessages,
+		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+	} {
+		v, err := strconv.Atoi(out.Attributes[string(name)])
+		if err != nil {
+			t.Fatalf("queue attributes of %s: %s: %v", queueURL, name, err)
+		}
+		n += v
+	}
+	return n
 }
 
 // Receive makes one ReceiveMessage call for up to max messages, waiting up
