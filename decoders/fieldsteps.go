@@ -185,7 +185,12 @@ func (s *wrapStep) apply(r *runState, ev *event.Event, c *stepState) error {
 // (reference/wazuh.md §1.4). Values that are not Unix seconds ("-") stay.
 type epochStep struct{ keys []string }
 
-func (s *epochStep) prepare(_ *runState, c *stepState) { c.sub = make([]stepState, len(s.keys)) }
+func (s *epochStep) prepare(_ *runState, c *stepState) {
+	c.sub = make([]stepState, len(s.keys))
+	for i := range c.sub {
+		c.sub[i].last = make([]byte, 0, 18)
+	}
+}
 
 func (s *epochStep) apply(r *runState, ev *event.Event, c *stepState) error {
 	for k, key := range s.keys {
@@ -197,12 +202,19 @@ func (s *epochStep) apply(r *runState, ev *event.Event, c *stepState) error {
 		if f.Kind != event.String && f.Kind != event.Number {
 			continue
 		}
-		sec, ok := parseUnix(f.Value)
-		if !ok || sec > maxUnix {
-			continue
-		}
+		// Consecutive flow-log lines often share a start or an end: the
+		// last value of each field and its text are kept.
+		sc := &c.sub[k]
 		start := len(r.scratch)
-		r.scratch = r.epoch.appendUTC(r.scratch, sec)
+		if len(sc.last) == 0 || string(sc.last) != string(f.Value) {
+			sec, ok := parseUnix(f.Value)
+			if !ok || sec > maxUnix {
+				continue
+			}
+			r.epoch.appendUTC(sc.lastText[:0], sec)
+			sc.last = append(sc.last[:0], f.Value...)
+		}
+		r.scratch = append(r.scratch, sc.lastText[:]...)
 		f.Value, f.Kind = r.scratch[start:len(r.scratch):len(r.scratch)], event.String
 	}
 	return nil
@@ -266,8 +278,13 @@ func (e *epochCache) appendUTC(dst []byte, sec int64) []byte {
 		formatDate(&e.date, day)
 		e.day, e.ok = day, true
 	}
-	var t [20]byte
-	copy(t[:], e.date[:])
+	n := len(dst)
+	if cap(dst)-n < 20 {
+		dst = append(dst, make([]byte, 20)...)[:n]
+	}
+	dst = dst[:n+20]
+	t := (*[20]byte)(dst[n:])
+	*(*[11]byte)(t[:11]) = e.date
 	h, m, s := rem/3600, rem/60%60, rem%60
 	t[11], t[12] = twoDigits[2*h], twoDigits[2*h+1]
 	t[13] = ':'
@@ -275,7 +292,7 @@ func (e *epochCache) appendUTC(dst []byte, sec int64) []byte {
 	t[16] = ':'
 	t[17], t[18] = twoDigits[2*s], twoDigits[2*s+1]
 	t[19] = 'Z'
-	return append(dst, t[:]...)
+	return dst
 }
 
 // formatDate writes the civil date of a day since 1970-01-01 as

@@ -76,6 +76,8 @@ type stepState struct {
 	sym        int32
 	val        []byte
 	sub        []stepState // per-field caches of multi-field steps
+	last       []byte      // epoch_to_utc: the last value converted (nil: none yet)
+	lastText   [20]byte    // and its text
 }
 
 // hit reports whether the cached positions hold for the event as it is.

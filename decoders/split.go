@@ -78,17 +78,15 @@ func fillColumns(line []byte, spans []span, cols []column, fs []event.Field) (ba
 		tok := line[start:end:end]
 		switch col.typ {
 		case typeInteger:
-			// Up to 8 digits at once: keep the value's bytes, fill the
-			// rest with '0'; a byte is a digit iff neither b-'0' nor b+0x46
-			// sets its high bit (a borrow or carry only spreads from a
-			// byte that is already wrong).
-			ok := false
-			if n := end - start; n <= 8 && start+8 <= len(line) {
+			var ok bool
+			if n := end - start; n <= 8 && start+8 <= len(line) { // the common case, inline
 				keep := ^uint64(0) >> (64 - 8*n)
 				w := binary.LittleEndian.Uint64(line[start:])&keep | zeros8&^keep
 				ok = ((w+0x4646464646464646)|(w-zeros8))&msb == 0
+			} else {
+				ok = digits(line, start, end)
 			}
-			if !ok && !isInteger(tok) && bad < 0 {
+			if !ok && !isDash(tok) && bad < 0 {
 				bad = k
 			}
 		case typeIP:
@@ -104,6 +102,28 @@ func fillColumns(line []byte, spans []span, cols []column, fs []event.Field) (ba
 	}
 	return bad
 }
+
+// digits reports whether line[start:end] is all digits, up to 16 bytes at a
+// time: keep the value's bytes, fill the rest with '0'; a byte is a digit
+// iff neither b-'0' nor b+0x46 sets its high bit (a borrow or carry only
+// spreads from a byte that is already wrong).
+func digits(line []byte, start, end int) bool {
+	n := end - start
+	switch {
+	case n <= 8 && start+8 <= len(line):
+		keep := ^uint64(0) >> (64 - 8*n)
+		w := binary.LittleEndian.Uint64(line[start:])&keep | zeros8&^keep
+		return ((w+0x4646464646464646)|(w-zeros8))&msb == 0
+	case n > 8 && n <= 16 && start+16 <= len(line):
+		keep := ^uint64(0) >> (128 - 8*n)
+		w := binary.LittleEndian.Uint64(line[start:])
+		v := binary.LittleEndian.Uint64(line[start+8:])&keep | zeros8&^keep
+		return ((w+0x4646464646464646)|(w-zeros8)|(v+0x4646464646464646)|(v-zeros8))&msb == 0
+	}
+	return isInteger(line[start:end])
+}
+
+func isDash(b []byte) bool { return len(b) == 1 && b[0] == '-' }
 
 // isASCII reports whether b holds only bytes below 0x80.
 func isASCII(b []byte) bool {

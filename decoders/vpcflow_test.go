@@ -2,6 +2,7 @@ package decoders
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -258,7 +259,7 @@ func TestFlowGzipErrors(t *testing.T) {
 		require.Len(t, got.errs, 1)
 		n := len(got.events)
 		assert.Greater(t, n, 100)
-		assert.Equal(t, "p:"+itoa(n+2)+": unexpected EOF in gzip stream", got.errs[0].Error())
+		assert.Equal(t, "p:"+strconv.Itoa(n+2)+": unexpected EOF in gzip stream", got.errs[0].Error())
 		for i, ev := range got.events {
 			assert.Equal(t, fieldsOf(plain.events[i]), fieldsOf(ev))
 		}
@@ -289,17 +290,4 @@ func TestFlowGzipErrors(t *testing.T) {
 		require.Len(t, got.errs, 1)
 		assert.True(t, strings.HasPrefix(got.errs[0].Error(), "AWSLogs/x.log.gz:1: "), got.errs[0].Error())
 	})
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
