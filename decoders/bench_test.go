@@ -140,3 +140,53 @@ func BenchmarkFloor(b *testing.B) {
 	}
 	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 }
+
+var cloudTrailBenchData = sync.OnceValue(func() []byte {
+	data, err := os.ReadFile("testdata/wazuh/cloudtrail-logfile-CreateVpc-ok-denied-CreateUser-denied-DeleteVpc.json")
+	if err != nil {
+		panic(err)
+	}
+	body := bytes.TrimSuffix(bytes.TrimSpace(bytes.TrimPrefix(data, []byte("{\"Records\":[\n"))), []byte("]}"))
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte(`{"Records":[`))
+	for i := 0; i < 500; i++ {
+		if i > 0 {
+			zw.Write([]byte(","))
+		}
+		zw.Write(bytes.TrimSpace(body))
+	}
+	zw.Write([]byte("]}"))
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+})
+
+// BenchmarkDecodeCloudTrail decodes a gzip'd CloudTrail file of 2000
+// records (the four sample records repeated).
+func BenchmarkDecodeCloudTrail(b *testing.B) {
+	set := benchSet(b)
+	data := cloudTrailBenchData()
+	origin := event.Origin{Type: event.LogTypeCloudTrail, Bucket: "b", Key: "k", AccountID: "123456789012"}
+	var ev event.Event
+	records := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := set.Open(origin, bytes.NewReader(data), OpenOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			err := st.Next(&ev)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			records++
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
