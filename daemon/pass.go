@@ -94,7 +94,7 @@ func (d *Daemon) Pass(ctx context.Context) (PassResult, error) {
 	cm := &committer{d: d, ctx: work, c: &c, failed: make(chan struct{})}
 	commitDone := make(chan error, 1)
 	go func() { commitDone <- cm.run(results) }()
-	stopProgress := d.progress(start, &c)
+	stopProgress := d.progress(&c)
 
 	// The producer stops early when the committer fails.
 	prodCtx, cancelProd := context.WithCancel(ctx)
@@ -177,11 +177,12 @@ func (d *Daemon) logPass(r PassResult) {
 }
 
 // progress logs a progress line every ProgressInterval until stopped.
-func (d *Daemon) progress(start time.Time, c *counters) (stop func()) {
+func (d *Daemon) progress(c *counters) (stop func()) {
 	if d.cfg.ProgressInterval <= 0 {
 		return func() {}
 	}
 	done := make(chan struct{})
+	began := time.Now() // wall clock: rates are real whatever Options.Now says
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -194,7 +195,7 @@ func (d *Daemon) progress(start time.Time, c *counters) (stop func()) {
 				return
 			case <-t.C:
 				s := c.snapshot()
-				el := d.now().Sub(start).Seconds()
+				el := time.Since(began).Seconds()
 				d.log.Info("progress", "objects_done", s.Objects, "objects_listed", s.Listed,
 					"records", s.Records, "alerts", s.Alerts, "bytes", s.Bytes,
 					"records_per_s", int64(float64(s.Records)/el), "elapsed", time.Duration(el*float64(time.Second)).Round(time.Second).String())
