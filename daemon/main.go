@@ -217,6 +217,16 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 		case rec.Foreign:
 			log.Info("alerts file was replaced or rotated by someone else; appending to it", "path", fo.Path)
 		}
+		// A file left from an earlier day (or over its size) is rotated
+		// before new alerts go in.
+		if f.RotationDue() {
+			dst, err := f.Rotate()
+			if err != nil {
+				f.Close()
+				return nil, nil, err
+			}
+			log.Info("alerts file rotated", "to", dst)
+		}
 		// Whatever the file holds now is accounted for: record it before
 		// anything is written, so that a crash before the first commit
 		// cuts back to here.
