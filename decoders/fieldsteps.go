@@ -415,13 +415,11 @@ func (s *unwrapListsStep) apply(r *runState, ev *event.Event, _ *stepState) erro
 	changed := false
 	for _, f := range ev.Fields {
 		if f.Kind == event.Array && inScope(f.Key, s.under) && countElements(f.Value) == 1 {
-			// (The record's depth was checked when it was parsed.)
-			if root, err := r.tree.parseBytes(f.Value); err == nil {
-				elem := r.tree.nodes[root].first
-				r.tmp = r.tree.appendFlat(r, elem, append(r.pathBuf[:0], f.Key...), r.tmp)
-				changed = true
-				continue
-			}
+			// Compact JSON the record step wrote; its depth was checked then.
+			elem := r.tree.nodes[r.tree.parseRaw(f.Value)].first
+			r.tmp = r.tree.appendFlat(r, elem, append(r.pathBuf[:0], f.Key...), r.tmp)
+			changed = true
+			continue
 		}
 		r.tmp = append(r.tmp, f)
 	}

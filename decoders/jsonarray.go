@@ -1,6 +1,7 @@
 package decoders
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,11 +172,8 @@ func (a *jsonArrayReader) elementOffset() int64 {
 }
 
 // streamError turns an error of the document into a StreamError naming
-// the record being read and the byte offset.
+// the record being read and the byte offset where the document broke.
 func (a *jsonArrayReader) streamError(path string, err error) error {
-	// The decoder stops at the start of the value it could not read
-	// (json.SyntaxError.Offset is not always from the start of the stream).
-	off := a.dec.InputOffset()
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -183,5 +181,31 @@ func (a *jsonArrayReader) streamError(path string, err error) error {
 	if line == 0 {
 		line = 1
 	}
-	return &StreamError{Path: path, Line: line, Err: fmt.Errorf("byte offset %d: %w", off, err)}
+	return &StreamError{Path: path, Line: line, Err: fmt.Errorf("byte offset %d: %w", a.errorOffset(err), err)}
+}
+
+// errorOffset finds where err happened. The decoder stops before the value
+// it could not read, and json.SyntaxError.Offset does not count from the
+// start of the stream, so the rest of the buffer is scanned again.
+func (a *jsonArrayReader) errorOffset(err error) int64 {
+	off := a.dec.InputOffset()
+	var se *json.SyntaxError
+	var ge *gzipError
+	switch {
+	case errors.As(err, &se):
+		rest, _ := io.ReadAll(a.dec.Buffered())
+		i := 0
+		for i < len(rest) && (rest[i] == ',' || rest[i] == ':' || rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n' || rest[i] == '\r') {
+			i++
+		}
+		var raw json.RawMessage
+		if e := json.NewDecoder(bytes.NewReader(rest[i:])).Decode(&raw); errors.As(e, &se) && se.Offset > 0 {
+			return off + int64(i) + se.Offset - 1
+		}
+		return off + int64(i)
+	case err == io.ErrUnexpectedEOF || errors.As(err, &ge):
+		rest, _ := io.ReadAll(a.dec.Buffered())
+		return off + int64(len(rest))
+	}
+	return off
 }

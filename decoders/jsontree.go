@@ -1,11 +1,11 @@
 package decoders
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/vpcalertd/vpcalertd/event"
 )
@@ -15,12 +15,14 @@ import (
 // applies Python's dict semantics to repeated keys (the last value wins, at
 // the first key's position), because the wodle json.load()s every record.
 type jtree struct {
-	depth    int // objects open while parsing
 	maxDepth int // deepest object nesting seen since reset
 	nodes    []jnode
-	buf      []byte           // scalar bytes: unescaped strings, literals
-	big      map[bigKey]int32 // members of large objects, for repeated keys
-	bigOK    map[int32]bool   // objects indexed in big
+	raw      json.RawMessage   // the record being parsed
+	keyBuf   []byte            // a member name being unescaped
+	names    map[string]string // member names seen, interned
+	buf      []byte            // scalar bytes: unescaped strings, literals
+	big      map[bigKey]int32  // members of large objects, for repeated keys
+	bigOK    map[int32]bool    // objects indexed in big
 }
 
 type jkind uint8
@@ -51,7 +53,7 @@ type bigKey struct {
 const linearMembers = 16
 
 func (t *jtree) reset() {
-	t.depth, t.maxDepth = 0, 0
+	t.maxDepth = 0
 	t.nodes = t.nodes[:0]
 	t.buf = t.buf[:0]
 	if t.big != nil {
@@ -130,99 +132,234 @@ func (t *jtree) findMember(obj int32, key string) int32 {
 	return -1
 }
 
-// parseValue reads one complete JSON value from dec (which must have
-// UseNumber set) into the tree and returns its node.
-func (t *jtree) parseValue(dec *json.Decoder) (int32, error) {
-	tok, err := dec.Token()
-	if err != nil {
+// parseNext reads the next JSON value from dec (encoding/json checks it)
+// and parses it into the tree.
+func (t *jtree) parseNext(dec *json.Decoder) (int32, error) {
+	if err := dec.Decode(&t.raw); err != nil {
 		return -1, err
 	}
-	return t.value(dec, tok)
+	return t.parseRaw(t.raw), nil
 }
-
-func (t *jtree) value(dec *json.Decoder, tok json.Token) (int32, error) {
-	switch v := tok.(type) {
-	case json.Delim:
-		switch v {
-		case '{':
-			obj := t.node(jObject)
-			t.depth++
-			t.maxDepth = max(t.maxDepth, t.depth)
-			defer func() { t.depth-- }()
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return -1, err
-				}
-				key, ok := kt.(string)
-				if !ok {
-					return -1, fmt.Errorf("object key is %v", kt)
-				}
-				child, err := t.parseValue(dec)
-				if err != nil {
-					return -1, err
-				}
-				t.addMember(obj, key, child)
-			}
-			if _, err := dec.Token(); err != nil {
-				return -1, err
-			}
-			return obj, nil
-		case '[':
-			arr := t.node(jArray)
-			for dec.More() {
-				child, err := t.parseValue(dec)
-				if err != nil {
-					return -1, err
-				}
-				t.appendChild(arr, child)
-			}
-			if _, err := dec.Token(); err != nil {
-				return -1, err
-			}
-			return arr, nil
-		}
-		return -1, fmt.Errorf("unexpected %q", rune(v))
-	case string:
-		return t.scalar(jString, v), nil
-	case json.Number:
-		return t.scalar(jNumber, string(v)), nil
-	case bool:
-		if v {
-			return t.scalar(jBool, "true"), nil
-		}
-		return t.scalar(jBool, "false"), nil
-	case nil:
-		return t.scalar(jNull, "null"), nil
-	}
-	return -1, fmt.Errorf("unexpected token %v", tok)
-}
-
-// maxObjectDepth bounds the nesting of objects that are flattened: each
-// level lengthens every key below it, so a deep record would cost memory
-// quadratic in its size. Real records nest a dozen levels.
-const maxObjectDepth = 100
-
-var errTooDeep = fmt.Errorf("record nests objects more than %d levels deep", maxObjectDepth)
-
-// errTrailingData reports bytes after a complete JSON value on a line.
-var errTrailingData = errors.New("unexpected data after the JSON value")
 
 // parseBytes parses b, which must hold exactly one JSON value.
 func (t *jtree) parseBytes(b []byte) (int32, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	root, err := t.parseValue(dec)
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	if !json.Valid(b) {
+		var m json.RawMessage
+		err := json.Unmarshal(b, &m) // for encoding/json's message
+		if err == nil {
+			err = errors.New("invalid JSON")
 		}
 		return -1, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return -1, errTrailingData
+	return t.parseRaw(b), nil
+}
+
+// parseRaw parses one JSON value that encoding/json has already checked
+// (or that appendCompact wrote): a plain recursive descent, strings
+// unescaped as encoding/json does (invalid UTF-8 and lone surrogates become
+// U+FFFD), numbers kept as written, member names interned.
+func (t *jtree) parseRaw(b []byte) int32 {
+	p := rawParser{t: t, b: b}
+	return p.value()
+}
+
+type rawParser struct {
+	t     *jtree
+	b     []byte
+	i     int
+	depth int
+}
+
+func (p *rawParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
 	}
-	return root, nil
+}
+
+func (p *rawParser) value() int32 {
+	t := p.t
+	p.ws()
+	switch p.b[p.i] {
+	case '{':
+		p.i++
+		obj := t.node(jObject)
+		p.depth++
+		t.maxDepth = max(t.maxDepth, p.depth)
+		p.ws()
+		if p.b[p.i] == '}' {
+			p.i++
+		} else {
+			for {
+				p.ws()
+				key := p.key()
+				p.ws()
+				p.i++ // :
+				child := p.value()
+				t.addMember(obj, key, child)
+				p.ws()
+				p.i++ // , or }
+				if p.b[p.i-1] == '}' {
+					break
+				}
+			}
+		}
+		p.depth--
+		return obj
+	case '[':
+		p.i++
+		arr := t.node(jArray)
+		p.ws()
+		if p.b[p.i] == ']' {
+			p.i++
+			return arr
+		}
+		for {
+			t.appendChild(arr, p.value())
+			p.ws()
+			p.i++ // , or ]
+			if p.b[p.i-1] == ']' {
+				return arr
+			}
+		}
+	case '"':
+		i := t.node(jString)
+		off := len(t.buf)
+		t.buf = p.str(t.buf)
+		t.nodes[i].off, t.nodes[i].n = int32(off), int32(len(t.buf)-off)
+		return i
+	case 't':
+		p.i += 4
+		return t.scalar(jBool, "true")
+	case 'f':
+		p.i += 5
+		return t.scalar(jBool, "false")
+	case 'n':
+		p.i += 4
+		return t.scalar(jNull, "null")
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			p.i++
+			continue
+		}
+		break
+	}
+	i := t.node(jNumber)
+	t.nodes[i].off = int32(len(t.buf))
+	t.buf = append(t.buf, p.b[start:p.i]...)
+	t.nodes[i].n = int32(p.i - start)
+	return i
+}
+
+// key reads a member name and returns it interned.
+func (p *rawParser) key() string {
+	t := p.t
+	p.t.keyBuf = p.str(p.t.keyBuf[:0])
+	if k, ok := t.names[string(t.keyBuf)]; ok {
+		return k
+	}
+	k := string(t.keyBuf)
+	if t.names == nil {
+		t.names = map[string]string{}
+	}
+	if len(t.names) < maxCachedKeys {
+		t.names[k] = k
+	}
+	return k
+}
+
+// str appends the string at p.i, unescaped.
+func (p *rawParser) str(dst []byte) []byte {
+	p.i++ // opening quote
+	start := p.i
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case '"':
+			dst = appendUTF8(dst, p.b[start:p.i])
+			p.i++
+			return dst
+		case '\\':
+			dst = appendUTF8(dst, p.b[start:p.i])
+			dst = p.escape(dst)
+			start = p.i
+		default:
+			p.i++
+		}
+	}
+	return dst
+}
+
+// escape appends the character of the escape at p.i.
+func (p *rawParser) escape(dst []byte) []byte {
+	c := p.b[p.i+1]
+	p.i += 2
+	switch c {
+	case 'b':
+		return append(dst, '\b')
+	case 'f':
+		return append(dst, '\f')
+	case 'n':
+		return append(dst, '\n')
+	case 'r':
+		return append(dst, '\r')
+	case 't':
+		return append(dst, '\t')
+	case 'u':
+		r := hex4(p.b[p.i:])
+		p.i += 4
+		if utf16.IsSurrogate(r) {
+			if p.i+6 <= len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+				if d := utf16.DecodeRune(r, hex4(p.b[p.i+2:])); d != utf8.RuneError {
+					p.i += 6
+					return utf8.AppendRune(dst, d)
+				}
+			}
+			r = utf8.RuneError
+		}
+		return utf8.AppendRune(dst, r)
+	}
+	return append(dst, c) // " \ /
+}
+
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// appendUTF8 appends b with every invalid byte replaced by U+FFFD.
+func appendUTF8(dst, b []byte) []byte {
+	if isASCII(b) || utf8.Valid(b) {
+		return append(dst, b...)
+	}
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		dst = utf8.AppendRune(dst, r)
+		b = b[n:]
+	}
+	return dst
 }
 
 // appendFlat appends the fields of node i found at path: members of objects
@@ -364,3 +501,10 @@ func countElements(b []byte) int {
 	}
 	return -1
 }
+
+// maxObjectDepth bounds the nesting of objects that are flattened: each
+// level lengthens every key below it, so a deep record would cost memory
+// quadratic in its size. Real records nest a dozen levels.
+const maxObjectDepth = 100
+
+var errTooDeep = fmt.Errorf("record nests objects more than %d levels deep", maxObjectDepth)

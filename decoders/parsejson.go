@@ -32,7 +32,7 @@ func (s *parseJSONStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 	var root int32
 	var err error
 	if r.json != nil {
-		if root, err = r.tree.parseValue(r.json.dec); err != nil {
+		if root, err = r.tree.parseNext(r.json.dec); err != nil {
 			return &streamFail{err}
 		}
 	} else if root, err = r.tree.parseBytes(r.line); err != nil {

@@ -29,11 +29,7 @@ func (r *runState) appendPythonStr(dst []byte, f *event.Field) []byte {
 	case event.EmptyObject:
 		return append(dst, "{}"...)
 	}
-	root, err := r.tree.parseBytes(f.Value)
-	if err != nil {
-		return append(dst, f.Value...)
-	}
-	return r.tree.appendPyRepr(dst, root)
+	return r.tree.appendPyRepr(dst, r.tree.parseRaw(f.Value)) // compact JSON of an array
 }
 
 func appendPyBool(dst []byte, b bool) []byte {

@@ -1,6 +1,7 @@
 package decoders
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -61,8 +62,8 @@ func TestSteps(t *testing.T) {
 		{"parse_json/empty-record", ``, `{}`, nil, "", false},
 		{"parse_json/not-an-object", ``, `[1]`, nil, "p:1: record is not a JSON object", false},
 		{"parse_json/invalid", ``, `{"a":}`, nil, "p:1: invalid JSON: invalid character '}' looking for beginning of value", false},
-		{"parse_json/trailing-data", ``, `{"a":1} x`, nil, "p:1: invalid JSON: unexpected data after the JSON value", false},
-		{"parse_json/truncated", ``, `{"a":[1,`, nil, "p:1: invalid JSON: unexpected EOF", false},
+		{"parse_json/trailing-data", ``, `{"a":1} x`, nil, "p:1: invalid JSON: invalid character 'x' after top-level value", false},
+		{"parse_json/truncated", ``, `{"a":[1,`, nil, "p:1: invalid JSON: unexpected end of JSON input", false},
 
 		{"set/new-goes-last-in-parent", `  - set: {field: aws.o.new, value: v}
   - set: {field: top, value: t}`, `{"o":{"a":1},"z":2}`,
@@ -214,4 +215,18 @@ func TestCountElements(t *testing.T) {
 		assert.Equal(t, want, countElements([]byte(in)), in)
 	}
 	assert.True(t, strings.HasPrefix("ok", "o"))
+}
+
+// TestJSONStrings: the record parser unescapes strings exactly as
+// encoding/json does, invalid UTF-8 and bad surrogates included.
+func TestJSONStrings(t *testing.T) {
+	for _, lit := range []string{`"plain"`, `"\u00e9\n\t\"\\\/"`, `"\ud83d\ude00"`, `"\ud83d"`, `"\ud83dx"`, `"\ud83d\u0041"`,
+		`"\ude00\ud83d"`, "\"\xff\xfe\"", "\"\xe2\x82\"", `"\u0000"`, `"é😀"`, `"\b\f\r"`} {
+		var want string
+		require.NoError(t, json.Unmarshal([]byte(lit), &want), lit)
+		var tr jtree
+		root, err := tr.parseBytes([]byte(lit))
+		require.NoError(t, err, lit)
+		assert.Equal(t, want, string(tr.bytesOf(root)), lit)
+	}
 }
