@@ -18,6 +18,7 @@ type RecordError struct {
 	Reason string
 }
 
+// Error returns "path:line: reason".
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Reason)
 }
@@ -31,6 +32,7 @@ type StreamError struct {
 	Err  error
 }
 
+// Error returns "path:line: err".
 func (e *StreamError) Error() string {
 	return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
 }
@@ -48,6 +50,7 @@ type LoadError struct {
 	Err     error
 }
 
+// Error returns "file:line:col: decoder name: message".
 func (e *LoadError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
