@@ -294,7 +294,17 @@ func (p *fieldPatcher) Visit(node *ast.Node) {
 		}
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
-		if !ok || len(n.Arguments) != 1 {
+		if !ok || len(n.Arguments) == 0 {
+			return
+		}
+		if row := p.h.helper(id.Value); row != nil && row.object != "" {
+			if path, ok := pathOf(n.Arguments[0]); ok {
+				args := append([]ast.Node{envNode(), &ast.StringNode{Value: path}}, n.Arguments[1:]...)
+				ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: row.object}, Arguments: args})
+			}
+			return
+		}
+		if len(n.Arguments) != 1 {
 			return
 		}
 		switch id.Value {
@@ -378,6 +388,11 @@ func nodeSource(src string, n ast.Node) string {
 		}
 		return false
 	})
+	// A member chain's location starts at its last part (aws.dstport
+	// points at dstport): take in the identifiers and dots before it.
+	for lo > 0 && lo <= len(src) && isChainByte(src[lo-1]) {
+		lo--
+	}
 	if lo >= 0 && hi <= len(src) && lo < hi {
 		s := strings.TrimSpace(src[lo:hi])
 		// Include a closing parenthesis of a call the location stops before.
@@ -395,6 +410,10 @@ func nodeSource(src string, n ast.Node) string {
 		return s
 	}
 	return n.String()
+}
+
+func isChainByte(c byte) bool {
+	return c == '.' || c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 func runeToByte(s string, r int) int {

@@ -38,7 +38,6 @@ type evalCtx struct {
 	idx  []int32 // per symbol: field index + 1, 0 = absent
 	num  []byte  // texts of number fields
 	key  []byte
-	mask []uint64
 	memo []map[string][]uint64 // per sibling group
 
 	now         int64 // processing time, unix seconds
@@ -51,6 +50,9 @@ type evalCtx struct {
 
 	desc    []byte
 	prevOut []byte
+	out     []Match    // EvalAll's results
+	aggKey  []byte     // scratch: an aggregate's group key
+	masks   [][]uint64 // per sibling group: scratch mask when its memo is full
 }
 
 // Evaluator evaluates events on one goroutine without allocating: the
@@ -64,20 +66,54 @@ type Evaluator struct {
 func (s *Set) NewEvaluator() *Evaluator {
 	e := &Evaluator{}
 	e.c = evalCtx{
-		set:  s,
-		st:   s.st,
-		idx:  make([]int32, s.syms.Len()),
-		memo: make([]map[string][]uint64, s.groups),
+		set:   s,
+		st:    s.st,
+		idx:   make([]int32, s.syms.Len()),
+		memo:  make([]map[string][]uint64, s.groups),
+		masks: make([][]uint64, s.groups),
 	}
 	e.c.env.c = &e.c
 	return e
 }
 
-// Eval evaluates ev at processing time now; tr, when not nil, receives
-// every rule tried. Match.Description and Match.PreviousOutput alias the
-// Evaluator's buffers until its next Eval.
+// Eval evaluates ev on the stock tree at processing time now, as Wazuh
+// does (packs are not tried: see EvalAll); tr, when not nil, receives every
+// rule tried. Match.Description and Match.PreviousOutput alias the
+// Evaluator's buffers until its next Eval or EvalAll.
 func (e *Evaluator) Eval(ev *event.Event, now time.Time, tr *Trace) Match {
 	return e.c.eval(ev, now, tr)
+}
+
+// EvalAll evaluates ev on the stock tree and then on every pack root, each
+// as a tree of its own: the first result is the stock tree's (its Rule is
+// nil when nothing matched), followed by one Match per pack root whose tree
+// matched, in load order. So a pack only ever adds results: the stock
+// result is the one Eval gives. The slice and the bytes in it alias the
+// Evaluator's buffers until its next Eval or EvalAll.
+func (e *Evaluator) EvalAll(ev *event.Event, now time.Time, tr *Trace) []Match {
+	return e.c.evalAll(ev, now, tr)
+}
+
+// EvalAll is Evaluator.EvalAll with a pooled Evaluator; it is safe for
+// concurrent use and returns copies the caller owns.
+func (s *Set) EvalAll(ev *event.Event, now time.Time, tr *Trace) []Match {
+	e, ok := s.evals.Get().(*Evaluator)
+	if !ok {
+		e = s.NewEvaluator()
+	}
+	ms := e.c.evalAll(ev, now, tr)
+	out := make([]Match, len(ms))
+	for i, m := range ms {
+		if m.Description != nil {
+			m.Description = append([]byte(nil), m.Description...)
+		}
+		if m.PreviousOutput != nil {
+			m.PreviousOutput = append([]byte(nil), m.PreviousOutput...)
+		}
+		out[i] = m
+	}
+	s.evals.Put(e)
+	return out
 }
 
 // Eval evaluates ev at processing time now with a pooled Evaluator; it is
@@ -106,20 +142,77 @@ func (s *Set) Eval(ev *event.Event, now time.Time, tr *Trace) Match {
 }
 
 func (c *evalCtx) eval(ev *event.Event, now time.Time, tr *Trace) Match {
+	c.begin(ev, now, tr)
+	m := c.finish(c.checkGroup(c.set.root, 0))
+	c.tr = nil
+	return m
+}
+
+func (c *evalCtx) evalAll(ev *event.Event, now time.Time, tr *Trace) []Match {
+	c.begin(ev, now, tr)
+	c.out = append(c.out[:0], c.finish(c.checkGroup(c.set.root, 0)))
+	c.packPasses()
+	c.tr = nil
+	return c.out
+}
+
+// begin readies the context for one event.
+func (c *evalCtx) begin(ev *event.Event, now time.Time, tr *Trace) {
 	c.index(ev)
 	c.now = now.Unix()
+	c.tr = tr
+	c.desc = c.desc[:0]
+	c.prevOut = c.prevOut[:0]
+	c.startPass()
+}
+
+// startPass resets what one tree's evaluation gathers.
+func (c *evalCtx) startPass() {
 	c.curMatched = 0
 	c.prev = c.prev[:0]
 	c.path = c.path[:0]
-	c.tr = tr
-	r := c.checkGroup(c.set.root, 0)
-	c.tr = nil
+}
+
+// packPasses evaluates every pack root that can match as a tree of its
+// own, appending each result to c.out.
+func (c *evalCtx) packPasses() {
+	g := c.set.packRoots
+	if g == nil || len(g.rules) == 0 {
+		return
+	}
+	if c.tr == nil && g.disc != event.NoSym {
+		mask := c.memoMask(g)
+		for w := range mask {
+			word := mask[w]
+			for word != 0 {
+				i := w*64 + bits.TrailingZeros64(word)
+				word &= word - 1
+				c.startPass()
+				if f := c.check(g.rules[i], 0, g.rest[i], true); f != nil {
+					c.out = append(c.out, c.finish(f))
+				}
+			}
+		}
+		return
+	}
+	for _, r := range g.rules {
+		c.startPass()
+		if f := c.check(r, 0, nil, false); f != nil {
+			c.out = append(c.out, c.finish(f))
+		}
+	}
+}
+
+// finish turns the final rule of one tree into a Match: level 0, ignore
+// (reference/wazuh.md §3.7), the description, previous_output, and the
+// correlation memory. Descriptions of one EvalAll follow each other in
+// c.desc.
+func (c *evalCtx) finish(r *Rule) Match {
 	if r == nil {
 		return Match{}
 	}
 	if r.level == 0 {
-		c.desc = r.tmpl.expand(c.desc[:0], c, r.description)
-		return Match{Rule: r, Firedtimes: int(c.st.fired[r.index].Load()), Description: c.desc}
+		return Match{Rule: r, Firedtimes: int(c.st.fired[r.index].Load()), Description: c.expand(r)}
 	}
 	if r.ignore > 0 {
 		var parent *Rule
@@ -128,7 +221,7 @@ func (c *evalCtx) eval(ev *event.Event, now time.Time, tr *Trace) Match {
 		}
 		t := c.now
 		if r.timeBase == TimeEvent {
-			t = ev.Time
+			t = c.ev.Time
 		}
 		ia := &c.st.ignoredAt[r.index]
 		switch t0 := ia.Load(); {
@@ -152,22 +245,28 @@ func (c *evalCtx) eval(ev *event.Event, now time.Time, tr *Trace) Match {
 		Firedtimes: int(c.st.fired[r.index].Load()),
 		Frequency:  r.Frequency(),
 	}
-	c.desc = r.tmpl.expand(c.desc[:0], c, r.description)
-	m.Description = c.desc
+	m.Description = c.expand(r)
 	if len(c.prev) >= 2 {
-		c.prevOut = c.prevOut[:0]
+		start := len(c.prevOut)
 		for i, p := range c.prev {
 			if i > 0 {
 				c.prevOut = append(c.prevOut, '\n')
 			}
 			c.prevOut = append(c.prevOut, p...)
 		}
-		m.PreviousOutput = c.prevOut
+		m.PreviousOutput = c.prevOut[start:len(c.prevOut):len(c.prevOut)]
 	}
 	if mem := c.st.mem[r.index]; mem != nil {
 		mem.store(c, c.now, c.curMatched)
 	}
 	return m
+}
+
+// expand appends r's description to c.desc and returns it.
+func (c *evalCtx) expand(r *Rule) []byte {
+	start := len(c.desc)
+	c.desc = r.tmpl.expand(c.desc, c, r.description)
+	return c.desc[start:len(c.desc):len(c.desc)]
 }
 
 // index maps the event's symbols to field positions. Events whose fields
@@ -278,10 +377,12 @@ func (c *evalCtx) memoMask(g *siblings) []uint64 {
 	if len(m) < memoMax {
 		mask = make([]uint64, words)
 	} else {
-		if cap(c.mask) < words {
-			c.mask = make([]uint64, words)
+		// Each group has its own scratch: a caller walks its mask while
+		// the children's groups compute theirs.
+		if cap(c.masks[g.gid]) < words {
+			c.masks[g.gid] = make([]uint64, words)
 		}
-		mask = c.mask[:words]
+		mask = c.masks[g.gid][:words]
 		clear(mask)
 	}
 	for i, fn := range g.discFns {
@@ -304,6 +405,15 @@ func (c *evalCtx) memoMask(g *siblings) []uint64 {
 // unless it is noalert.
 func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
 	ok, failed, err := c.test(r, rest, memoed)
+	if ok && r.agg != nil {
+		fired, value, counted := c.st.agg[r.index].add(c, r.agg)
+		if !fired {
+			ok = false
+			if c.tr != nil {
+				failed = r.agg.explain(value, counted)
+			}
+		}
+	}
 	if ok && r.corr != nil {
 		mem := c.st.mem[r.corr.target.index]
 		fired, seen := mem.search(c, r, c.now)
@@ -315,7 +425,7 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 		}
 	}
 	if c.tr != nil {
-		c.tr.Steps = append(c.tr.Steps, TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err})
+		c.tr.Steps = append(c.tr.Steps, TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err, Pack: r.pack})
 	}
 	if !ok {
 		return nil

@@ -28,6 +28,11 @@ type helper struct {
 	// the argument shapes are not supported (the condition then runs on
 	// the VM).
 	typed func(tc *typedCompiler, args []ast.Node) any
+	// object, when set, is the name of the internal helper the field
+	// patcher calls instead when the first argument is a field reference
+	// to an object: name(aws.x, …) becomes object($env, "aws.x", …).
+	object   string
+	internal *helper
 }
 
 // helperEnv is what helper implementations may use: the lists and the
@@ -37,6 +42,7 @@ type helperEnv struct {
 	regexes map[string]*OSRegex
 	matches map[string]*OSMatch
 	byName  map[string]*helper
+	tries   map[string]*cidrTrie // CIDR lists by name, built at load
 	// loading is true while the Set loads: compiled patterns are cached;
 	// afterwards the caches are read-only.
 	loading bool
@@ -49,7 +55,7 @@ const (
 )
 
 // helperRows lists every function a condition can call. Adding a helper
-// is one row. Another helper set (CIDR, protocols, counts) appends rows.
+// is one row. The network helpers (netHelperRows) are appended to it.
 func helperRows() []helper {
 	return []helper{
 		{
@@ -222,10 +228,14 @@ func (h *helperEnv) match(pat string) (*OSMatch, error) {
 
 // newHelperEnv builds the helper table over the given lists.
 func newHelperEnv(lists map[string]*List) *helperEnv {
-	h := &helperEnv{lists: lists, regexes: map[string]*OSRegex{}, matches: map[string]*OSMatch{}, byName: map[string]*helper{}}
-	rows := helperRows()
+	h := &helperEnv{lists: lists, regexes: map[string]*OSRegex{}, matches: map[string]*OSMatch{},
+		byName: map[string]*helper{}, tries: map[string]*cidrTrie{}}
+	rows := append(helperRows(), netHelperRows()...)
 	for i := range rows {
 		h.byName[rows[i].name] = &rows[i]
+		if in := rows[i].internal; in != nil {
+			h.byName[in.name] = in
+		}
 	}
 	return h
 }

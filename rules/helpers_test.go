@@ -7,12 +7,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
@@ -106,13 +108,38 @@ func splitV2(line string) (*event.Event, error) {
 	return ev, nil
 }
 
-// testDecode decodes inline test inputs with the stand-ins above.
+// testDecode decodes inline test inputs with the shipped decoders, as
+// vpcalertd ruleset test does: an `event:` mapping through wazuh-json, a
+// `log:` line through the decoder its type or content selects.
 func testDecode(in TestInput) (*event.Event, error) {
-	if in.Event != nil {
-		return flattenJSON(in.Event)
+	realDecodersOnce.Do(func() {
+		realDecoders, realDecodersErr = decoders.Load(os.DirFS("../ruleset"), "decoders")
+	})
+	if realDecodersErr != nil {
+		return nil, realDecodersErr
 	}
-	return splitV2(in.Log)
+	origin := event.Origin{Path: in.File, Line: in.Line, Type: in.Type}
+	data := []byte(in.Log)
+	if in.Event != nil {
+		origin.Type = event.LogTypeWazuhJSON
+		data = in.Event
+	}
+	st, err := realDecoders.Open(origin, bytes.NewReader(data), decoders.OpenOptions{})
+	if err != nil {
+		return nil, err
+	}
+	ev := &event.Event{}
+	if err := st.Next(ev); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", in.File, in.Line, err)
+	}
+	return ev.Clone(), nil
 }
+
+var (
+	realDecodersOnce sync.Once
+	realDecoders     *decoders.Set
+	realDecodersErr  error
+)
 
 // shipped loads the built-in ruleset from the repository.
 func shipped(t testing.TB) *Set {

@@ -14,6 +14,7 @@ import (
 type List struct {
 	Name string // path relative to the lists directory, e.g. "amazon/aws-eventnames"
 	m    map[string][]byte
+	keys []string // in file order
 }
 
 // Lookup returns the value of key and whether key is in the list.
@@ -42,6 +43,7 @@ func parseList(name string, data []byte) *List {
 		}
 		if _, dup := l.m[key]; !dup {
 			l.m[key] = []byte(value)
+			l.keys = append(l.keys, key)
 		}
 	}
 	return l

@@ -22,7 +22,15 @@ var (
 	ErrUnknownParent = errors.New("unknown parent rule")
 	ErrCycle         = errors.New("rule parents form a cycle")
 	ErrTemplate      = errors.New("bad description template")
+	ErrUnknownPack   = errors.New("unknown pack")
+	// ErrPackParent is wrapped when a rule's parent or correlation target
+	// is not in the rule's own pack (or a stock rule's is in a pack).
+	ErrPackParent = errors.New("parent in another pack")
 )
+
+// PackAll in Options.DisabledPacks switches every pack off, leaving the
+// stock (Wazuh) rules alone.
+const PackAll = "all"
 
 // compliancePrefixes are the group prefixes Wazuh moves into their own
 // alert arrays (reference/wazuh.md §3.9), in Wazuh's check order.
@@ -67,9 +75,12 @@ func Load(layers []Layer, opts Options) (*Set, error) {
 	h.loading = true
 	s.helpers = h
 	defer func() { h.loading = false }()
-	ld := &loader{set: s, ce: newCompileEnv(s.syms, h), mitre: mitre}
+	ld := &loader{set: s, ce: newCompileEnv(s.syms, h), mitre: mitre, packs: map[string]bool{}, dropped: map[string]string{}}
 	for _, l := range layers {
 		errs = append(errs, ld.loadLayer(l)...)
+	}
+	if err := ld.checkPacks(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		errs = append(errs, ld.link()...)
@@ -87,6 +98,35 @@ type loader struct {
 	ce    *compileEnv
 	mitre map[string]MitreSpec
 	where map[*Rule]string // "file:line" of the first definition
+	// packs holds every pack name seen in a file, enabled or not.
+	packs map[string]bool
+	// dropped maps the ids of the rules of disabled packs to their pack.
+	dropped map[string]string
+}
+
+// disabled reports whether Options.DisabledPacks switches pack off.
+func (ld *loader) disabled(pack string) bool {
+	for _, p := range ld.set.opts.DisabledPacks {
+		if p == pack || p == PackAll {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPacks rejects DisabledPacks names that no file declares.
+func (ld *loader) checkPacks() error {
+	var known []string
+	for p := range ld.packs {
+		known = append(known, p)
+	}
+	sortStrings(known)
+	for _, p := range ld.set.opts.DisabledPacks {
+		if p != PackAll && !ld.packs[p] {
+			return fmt.Errorf("%w %q, expected one of %v or %q", ErrUnknownPack, p, known, PackAll)
+		}
+	}
+	return nil
 }
 
 func loadMitre(l Layer, into map[string]MitreSpec) error {
@@ -138,23 +178,41 @@ func (ld *loader) loadLayer(l Layer) []error {
 }
 
 func (ld *loader) loadFile(file string, data []byte) []error {
-	specs, group, errs := parseFile(data)
+	specs, fspec, errs := parseFile(data)
+	if fspec == nil {
+		return errs
+	}
+	if fspec.Pack != "" {
+		ld.packs[fspec.Pack] = true
+	}
 	lines := bytes.Split(data, []byte("\n"))
 	for _, rs := range specs {
-		errs = append(errs, ld.addRule(file, lines, group, rs)...)
+		errs = append(errs, ld.addRule(file, lines, fspec, rs)...)
 	}
 	return errs
 }
 
 // addRule validates and compiles one spec, adding a rule or overwriting
-// an earlier one in place.
-func (ld *loader) addRule(file string, lines [][]byte, group []string, rs *RuleSpec) []error {
+// an earlier one in place. A rule of a disabled pack (and an overwrite of
+// one) is dropped without being compiled.
+func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *RuleSpec) []error {
 	s := ld.set
 	var errs []error
 	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }
 	if rs.ID == "" || strings.TrimLeft(rs.ID, "0123456789") != "" {
 		fail("id", fmt.Errorf("rule id %q is not a string of digits", rs.ID))
 		return errs
+	}
+	if p, dropped := ld.dropped[rs.ID]; dropped {
+		if rs.Overwrite && (fspec.Pack == "" || fspec.Pack == p) {
+			return nil
+		}
+		fail("id", fmt.Errorf("%w (a rule of the disabled pack %s)", ErrDuplicateID, p))
+		return errs
+	}
+	if fspec.Pack != "" && ld.disabled(fspec.Pack) && !rs.Overwrite {
+		ld.dropped[rs.ID] = fspec.Pack
+		return nil
 	}
 	old := s.byID[rs.ID]
 	switch {
@@ -164,13 +222,20 @@ func (ld *loader) addRule(file string, lines [][]byte, group []string, rs *RuleS
 	case old == nil && rs.Overwrite:
 		fail("overwrite", errors.New("no earlier rule with this id to overwrite"))
 		return errs
+	case old != nil && fspec.Pack != "" && fspec.Pack != old.pack:
+		fail("overwrite", fmt.Errorf("overwrite cannot move rule %s from pack %q to pack %q", rs.ID, old.pack, fspec.Pack))
+		return errs
 	}
+	group := fspec.Group
 	if rs.Level == nil {
 		fail("level", errors.New("missing level"))
 	} else if *rs.Level < 0 || *rs.Level > 16 {
 		fail("level", fmt.Errorf("level %d is outside 0–16", *rs.Level))
 	}
-	r := &Rule{id: rs.ID, file: file, line: rs.node.Line, description: rs.Description, spec: rs}
+	r := &Rule{id: rs.ID, file: file, line: rs.node.Line, description: rs.Description, spec: rs, pack: fspec.Pack}
+	if old != nil {
+		r.pack = old.pack
+	}
 	if rs.Level != nil {
 		r.level = *rs.Level
 	}
@@ -209,6 +274,7 @@ func (ld *loader) addRule(file string, lines [][]byte, group []string, rs *RuleS
 	r.ifSID = rs.IfSID
 	r.ifMatched = rs.IfMatchedSID
 	errs = append(errs, ld.correlation(r, rs)...)
+	errs = append(errs, ld.aggregate(r, rs)...)
 	if len(errs) > 0 {
 		return errs
 	}
@@ -394,6 +460,15 @@ func (ld *loader) link() []error {
 				errs = append(errs, &fileError{file: r.file, err: r.spec.at(key, fmt.Errorf("%w %s", ErrUnknownParent, id))})
 				continue
 			}
+			if p.pack != r.pack {
+				key := "if_sid"
+				if len(r.ifSID) == 0 {
+					key = "if_matched_sid"
+				}
+				errs = append(errs, &fileError{file: r.file, err: r.spec.at(key, fmt.Errorf("%w: rule %s is in %s, rule %s in %s",
+					ErrPackParent, r.id, packLabel(r.pack), p.id, packLabel(p.pack)))})
+				continue
+			}
 			r.parents = append(r.parents, p)
 		}
 		if r.corr != nil {
@@ -402,6 +477,11 @@ func (ld *loader) link() []error {
 				if len(r.ifSID) > 0 {
 					errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_matched_sid", fmt.Errorf("%w %s", ErrUnknownParent, r.ifMatched))})
 				}
+				continue
+			}
+			if t.pack != r.pack {
+				errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_matched_sid", fmt.Errorf("%w: rule %s is in %s, rule %s in %s",
+					ErrPackParent, r.id, packLabel(r.pack), t.id, packLabel(t.pack)))})
 				continue
 			}
 			r.corr.target = t
@@ -444,7 +524,13 @@ func (ld *loader) link() []error {
 	// child goes before the first sibling with a lower level, so ties keep
 	// load order.
 	s.root = &siblings{}
+	s.packRoots = &siblings{}
 	for _, r := range s.rules {
+		if len(r.parents) == 0 && r.pack != "" {
+			// Pack roots are independent passes, run in load order.
+			s.packRoots.rules = append(s.packRoots.rules, r)
+			continue
+		}
 		if len(r.parents) == 0 {
 			s.root.insert(r)
 			continue
@@ -457,6 +543,14 @@ func (ld *loader) link() []error {
 		}
 	}
 	return nil
+}
+
+// packLabel names a pack in messages.
+func packLabel(pack string) string {
+	if pack == "" {
+		return "the stock rules (no pack)"
+	}
+	return "pack " + pack
 }
 
 func sortKey(level int) int {
@@ -482,7 +576,7 @@ func (g *siblings) insert(r *Rule) {
 // siblings whose test on that field's value holds.
 func (s *Set) buildGroups() {
 	var all []*siblings
-	all = append(all, s.root)
+	all = append(all, s.root, s.packRoots)
 	for _, r := range s.rules {
 		if r.kids != nil {
 			all = append(all, r.kids)

@@ -15,6 +15,10 @@ import (
 type Options struct {
 	LogAlertLevel   int // alerts below this level are not written; default 3
 	EmailAlertLevel int // Match.Mail from this level on; default 12
+	// DisabledPacks names the packs (a rule file's `pack:` key) whose rules
+	// are not loaded; PackAll ("all") switches every pack off. An unknown
+	// name is a load error.
+	DisabledPacks []string
 }
 
 // Layer is one ruleset directory tree: rule files (*.yml, *.yaml) under
@@ -82,6 +86,8 @@ type Rule struct {
 	corr        *correlation
 	ignore      int64
 	timeBase    TimeBase
+	agg         *aggregate
+	pack        string // "" for the stock tree
 	spec        *RuleSpec
 	specs       []*RuleSpec // every spec that defined or overwrote it, for tests
 }
@@ -152,6 +158,9 @@ func (r *Rule) Frequency() int {
 	return r.corr.frequency
 }
 
+// Pack returns the pack the rule belongs to, "" for a stock rule.
+func (r *Rule) Pack() string { return r.pack }
+
 // File returns the file the rule was (last) defined in.
 func (r *Rule) File() string { return r.file }
 
@@ -221,18 +230,21 @@ func (r *Rule) RuntimeErrors() int64 {
 // counters, ignore times and correlation memory are the only shared mutable
 // state.
 type Set struct {
-	opts    Options
-	rules   []*Rule
-	byID    map[string]*Rule
-	root    *siblings
-	groups  int // number of sibling groups (memo slots)
-	syms    *event.Symbols
-	lists   map[string]*List
-	helpers *helperEnv
-	vms     sync.Pool
-	evals   sync.Pool
-	st      *state
-	maxSyms int
+	opts  Options
+	rules []*Rule
+	byID  map[string]*Rule
+	root  *siblings
+	// packRoots are the top-level rules of the packs, in load order; each
+	// is evaluated on its own after the stock tree (EvalAll).
+	packRoots *siblings
+	groups    int // number of sibling groups (memo slots)
+	syms      *event.Symbols
+	lists     map[string]*List
+	helpers   *helperEnv
+	vms       sync.Pool
+	evals     sync.Pool
+	st        *state
+	maxSyms   int
 }
 
 // state is the mutable part of a Set: RunTests gives each test case a
@@ -241,6 +253,7 @@ type state struct {
 	fired     []atomic.Int64 // per rule index
 	ignoredAt []atomic.Int64 // per rule index: unix seconds of the last ignore start, 0 = never
 	mem       []*memory      // per rule index: events that alerted as it, if a rule correlates on it
+	agg       []*aggState    // per rule index: the windows of an aggregate rule
 }
 
 func (s *Set) newState() *state {
@@ -248,6 +261,12 @@ func (s *Set) newState() *state {
 		fired:     make([]atomic.Int64, len(s.rules)),
 		ignoredAt: make([]atomic.Int64, len(s.rules)),
 		mem:       make([]*memory, len(s.rules)),
+		agg:       make([]*aggState, len(s.rules)),
+	}
+	for _, r := range s.rules {
+		if r.agg != nil {
+			st.agg[r.index] = newAggState(r.agg)
+		}
 	}
 	for _, r := range s.rules {
 		if r.corr != nil {
@@ -275,6 +294,24 @@ func (s *Set) Rule(id string) *Rule { return s.byID[id] }
 
 // Roots returns the top-level rules in evaluation order.
 func (s *Set) Roots() []*Rule { return s.root.rules }
+
+// PackRoots returns the top-level rules of the packs in load order; EvalAll
+// evaluates each of them as a tree of its own after the stock tree.
+func (s *Set) PackRoots() []*Rule { return s.packRoots.rules }
+
+// Packs returns the names of the loaded packs, sorted.
+func (s *Set) Packs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range s.rules {
+		if r.pack != "" && !seen[r.pack] {
+			seen[r.pack] = true
+			out = append(out, r.pack)
+		}
+	}
+	sortStrings(out)
+	return out
+}
 
 // List returns the list of the given name, or nil.
 func (s *Set) List(name string) *List { return s.lists[name] }
@@ -313,6 +350,9 @@ type TraceStep struct {
 	Failed string
 	// Err is a run-time error of the condition.
 	Err error
+	// Pack is the pack of the pass the step belongs to ("" for the stock
+	// tree); a pack pass starts with a step of Depth 0.
+	Pack string
 }
 
 // Trace collects the steps of one Eval.

@@ -94,20 +94,7 @@ func (s *Set) runCase(r *Rule, tc *TestCaseSpec, noMatch bool, decode func(TestI
 	if tc.node != nil {
 		res.Line = tc.node.Line
 	}
-	in := TestInput{File: r.file, Line: res.Line, RuleID: r.id, Name: tc.Name, Log: tc.Log, Type: event.LogType(tc.Type)}
-	if tc.Event.Kind != 0 {
-		js, err := nodeJSON(nil, &tc.Event)
-		if err != nil {
-			res.Err = err
-			return res
-		}
-		in.Event = js
-	}
-	if in.Event == nil && in.Log == "" {
-		res.Err = errors.New("a test case needs event or log")
-		return res
-	}
-	ev, err := decode(in)
+	events, err := s.caseEvents(r, tc, res.Line, decode)
 	if err != nil {
 		res.Err = err
 		return res
@@ -115,15 +102,40 @@ func (s *Set) runCase(r *Rule, tc *TestCaseSpec, noMatch bool, decode func(TestI
 	e := s.NewEvaluator()
 	e.c.st = s.newState()
 	n := max(tc.Repeat, 1)
-	var m Match
-	for i := 0; i < n; i++ {
-		m = e.Eval(ev, now.Add(time.Duration(i)*time.Second), nil)
+	if len(events) > 1 && n > 1 {
+		res.Err = errors.New("repeat applies to a single event or log, not to a sequence")
+		return res
 	}
-	if m.Rule != nil {
-		res.GotID, res.GotLevel, res.GotDescription = m.Rule.id, m.Rule.level, string(m.Description)
+	var ms []Match
+	step := 0
+	for i := 0; i < n; i++ {
+		for _, ev := range events {
+			ms = e.EvalAll(ev, now.Add(time.Duration(step)*time.Second), nil)
+			step++
+		}
+	}
+	exp := r.id
+	if tc.ID != "" {
+		exp = tc.ID
+	}
+	got, found := Match{}, false
+	for _, m := range ms {
+		if m.Rule != nil && m.Rule.id == exp {
+			got, found = m, true
+			break
+		}
+	}
+	if !found {
+		got = treeResult(ms, r.pack)
+	}
+	if got.Rule != nil {
+		res.GotID, res.GotLevel, res.GotDescription = got.Rule.id, got.Rule.level, string(got.Description)
 	}
 	if noMatch {
-		res.Pass = res.GotID != r.id
+		res.Pass = !found
+		if found {
+			res.GotID, res.GotLevel = got.Rule.id, got.Rule.level
+		}
 		return res
 	}
 	res.ExpID, res.ExpLevel, res.ExpDescription = r.id, r.level, tc.Description
@@ -136,6 +148,73 @@ func (s *Set) runCase(r *Rule, tc *TestCaseSpec, noMatch bool, decode func(TestI
 	res.Pass = res.GotID == res.ExpID && res.GotLevel == res.ExpLevel &&
 		(tc.Description == "" || tc.Description == res.GotDescription)
 	return res
+}
+
+// treeResult returns the result of the tree a rule of pack is in: the
+// stock result, or the first result of a root of that pack.
+func treeResult(ms []Match, pack string) Match {
+	if pack == "" {
+		return ms[0]
+	}
+	for _, m := range ms[1:] {
+		if m.Rule != nil && m.Rule.pack == pack {
+			return m
+		}
+	}
+	return Match{}
+}
+
+// caseEvents decodes the input(s) of a test case, in order.
+func (s *Set) caseEvents(r *Rule, tc *TestCaseSpec, line int, decode func(TestInput) (*event.Event, error)) ([]*event.Event, error) {
+	base := TestInput{File: r.file, Line: line, RuleID: r.id, Name: tc.Name, Type: event.LogType(tc.Type)}
+	var ins []TestInput
+	if tc.Event.Kind != 0 {
+		js, err := nodeJSON(nil, &tc.Event)
+		if err != nil {
+			return nil, err
+		}
+		in := base
+		in.Event = js
+		ins = append(ins, in)
+	}
+	if tc.Log != "" {
+		in := base
+		in.Log = tc.Log
+		ins = append(ins, in)
+	}
+	for i := range tc.Events {
+		js, err := nodeJSON(nil, &tc.Events[i])
+		if err != nil {
+			return nil, err
+		}
+		in := base
+		in.Line = tc.Events[i].Line
+		in.Event = js
+		ins = append(ins, in)
+	}
+	for _, l := range tc.Logs {
+		in := base
+		in.Log = l
+		ins = append(ins, in)
+	}
+	switch {
+	case len(ins) == 0:
+		return nil, errors.New("a test case needs event, log, events or logs")
+	case len(ins) > 1 && (tc.Event.Kind != 0 || tc.Log != ""):
+		return nil, errors.New("give one of event, log, events or logs")
+	}
+	out := make([]*event.Event, 0, len(ins))
+	for i, in := range ins {
+		ev, err := decode(in)
+		if err != nil {
+			if len(ins) > 1 {
+				return nil, fmt.Errorf("input %d: %w", i+1, err)
+			}
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
 // Lint returns whole-ruleset findings that do not stop loading: rules

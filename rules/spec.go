@@ -15,30 +15,38 @@ import (
 type FileSpec struct {
 	// Group is prepended to every rule's groups, like Wazuh's
 	// <group name="amazon,aws,">.
-	Group []string    `yaml:"group"`
+	Group []string `yaml:"group"`
+	// Pack names the rule pack the file's rules belong to. A pack is
+	// switched off as a whole (Options.DisabledPacks), and each of its
+	// top-level rules is evaluated in a pass of its own after the stock
+	// tree, so that a pack only ever adds alerts (README.md, "Packs").
+	Pack  string      `yaml:"pack"`
 	Rules []yaml.Node `yaml:"rules"`
 }
 
 // RuleSpec is one rule as written in YAML. It has no behaviour; Load
 // validates and compiles it into a Rule.
 type RuleSpec struct {
-	ID             string     `yaml:"id"`
-	Level          *int       `yaml:"level"`
-	IfSID          IDList     `yaml:"if_sid"`
-	IfMatchedSID   string     `yaml:"if_matched_sid"`
-	Condition      string     `yaml:"condition"`
-	Description    string     `yaml:"description"`
-	Groups         []string   `yaml:"groups"`
-	Mitre          []string   `yaml:"mitre"`
-	Options        []string   `yaml:"options"`
-	Frequency      int        `yaml:"frequency"`
-	Timeframe      int        `yaml:"timeframe"`
-	SameField      []string   `yaml:"same_field"`
-	DifferentField []string   `yaml:"different_field"`
-	Ignore         int        `yaml:"ignore"`
-	Time           string     `yaml:"time"`
-	Overwrite      bool       `yaml:"overwrite"`
-	Tests          *TestsSpec `yaml:"tests"`
+	ID             string   `yaml:"id"`
+	Level          *int     `yaml:"level"`
+	IfSID          IDList   `yaml:"if_sid"`
+	IfMatchedSID   string   `yaml:"if_matched_sid"`
+	Condition      string   `yaml:"condition"`
+	Description    string   `yaml:"description"`
+	Groups         []string `yaml:"groups"`
+	Mitre          []string `yaml:"mitre"`
+	Options        []string `yaml:"options"`
+	Frequency      int      `yaml:"frequency"`
+	Timeframe      int      `yaml:"timeframe"`
+	SameField      []string `yaml:"same_field"`
+	DifferentField []string `yaml:"different_field"`
+	Ignore         int      `yaml:"ignore"`
+	Time           string   `yaml:"time"`
+	Overwrite      bool     `yaml:"overwrite"`
+	// Aggregate is a windowed count, distinct count or sum over the
+	// events that reach the rule (aggregate.go).
+	Aggregate *AggregateSpec `yaml:"aggregate"`
+	Tests     *TestsSpec     `yaml:"tests"`
 
 	node *yaml.Node // the rule's mapping, for positions
 }
@@ -50,18 +58,22 @@ type TestsSpec struct {
 }
 
 // TestCaseSpec is one inline test: an input given either as a decoded Wazuh
-// event body (Event) or as a raw record line (Log), and for match cases the
-// expected final rule.
+// event body (Event) or as a raw record line (Log), or a sequence of them
+// (Events, Logs: evaluated in order, the last one checked), and for match
+// cases the expected final rule.
 type TestCaseSpec struct {
-	Name  string    `yaml:"name"`
-	Event yaml.Node `yaml:"event"`
-	Log   string    `yaml:"log"`
+	Name   string      `yaml:"name"`
+	Event  yaml.Node   `yaml:"event"`
+	Log    string      `yaml:"log"`
+	Events []yaml.Node `yaml:"events"`
+	Logs   []string    `yaml:"logs"`
 	// Type is the log type of Log for the decoders (vpcflow, cloudtrail);
 	// empty lets them sniff.
 	Type string `yaml:"type"`
 	// ID and Level are the expected final rule; they default to the rule
-	// the test sits under. Description, when set, must equal the expanded
-	// description.
+	// the test sits under. In a no_match case, ID is the rule that must
+	// not be a result (default: this rule). Description, when set, must
+	// equal the expanded description.
 	ID          string `yaml:"id"`
 	Level       *int   `yaml:"level"`
 	Description string `yaml:"description"`
@@ -136,8 +148,8 @@ func (e *fileError) Error() string {
 func (e *fileError) Unwrap() error { return e.err }
 
 // parseFile decodes one rule file strictly. It returns the specs it could
-// decode and every problem found.
-func parseFile(data []byte) ([]*RuleSpec, []string, []error) {
+// decode, the file-level keys (Rules emptied) and every problem found.
+func parseFile(data []byte) ([]*RuleSpec, *FileSpec, []error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -157,6 +169,11 @@ func parseFile(data []byte) ([]*RuleSpec, []string, []error) {
 	var fs FileSpec
 	if err := root.Decode(&fs); err != nil {
 		return nil, nil, append(errs, yamlError(err))
+	}
+	if fs.Pack != "" && !validPackName(fs.Pack) {
+		n := valueNode(root, "pack")
+		errs = append(errs, &posError{line: n.Line, col: n.Column, field: "pack",
+			err: fmt.Errorf("pack name %q must be lower-case letters, digits and '-'", fs.Pack)})
 	}
 	var specs []*RuleSpec
 	for i := range fs.Rules {
@@ -185,7 +202,23 @@ func parseFile(data []byte) ([]*RuleSpec, []string, []error) {
 		}
 		specs = append(specs, rs)
 	}
-	return specs, fs.Group, errs
+	fs.Rules = nil
+	return specs, &fs, errs
+}
+
+// validPackName reports whether name is a pack name: lower-case letters,
+// digits and '-', starting with a letter.
+func validPackName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return name != "" && name != PackAll
 }
 
 func withRule(err error, id string) error {

@@ -1,0 +1,440 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"sync"
+)
+
+// Aggregates are the correlation kinds Wazuh lacks: a count, a count of
+// distinct values of a field, or a sum of a numeric field, over the events
+// that reach the rule (its parents and its own condition matched) within a
+// window, per group of same_field values. Unlike if_matched_sid, they do
+// not keep the events: a group holds a few numbers (count, sum) or one hash
+// per distinct value, so a flow-log flood costs a bounded amount of memory
+// (max_groups groups per rule, see TestAggregateFloodIsBounded).
+
+// AggregateSpec is a rule's `aggregate:` block (README.md, "Aggregates").
+type AggregateSpec struct {
+	// Kind is one of count, distinct, sum (the aggKinds table).
+	Kind string `yaml:"kind"`
+	// Field is the field whose distinct values are counted (distinct) or
+	// whose decimal value is added (sum).
+	Field string `yaml:"field"`
+	// Threshold is the count, number of distinct values or sum at which
+	// the rule fires.
+	Threshold int64 `yaml:"threshold"`
+	// Timeframe is the window in seconds; default 60.
+	Timeframe int `yaml:"timeframe"`
+	// SameField names the fields whose values make the group key; events
+	// lacking one of them are not counted.
+	SameField []string `yaml:"same_field"`
+	// Time is the clock of the window: event (default, the events' own
+	// time) or processing.
+	Time string `yaml:"time"`
+	// Cooldown is how long, in seconds, a group stays quiet after it
+	// fired; default: the timeframe.
+	Cooldown *int `yaml:"cooldown"`
+	// MaxGroups bounds the groups kept; default 50000.
+	MaxGroups int `yaml:"max_groups"`
+}
+
+// Defaults and bounds of aggregate windows.
+const (
+	aggDefaultTimeframe = 60
+	aggDefaultMaxGroups = 50000
+	// aggBuckets is the number of buckets a count or sum window is kept
+	// in: the window is exact to timeframe/aggBuckets seconds.
+	aggBuckets = 12
+	// aggMaxDistinct bounds a distinct threshold: a group keeps one entry
+	// per value until the threshold is reached.
+	aggMaxDistinct = 1000
+	// aggSweepMin is the group count from which expired groups are swept.
+	aggSweepMin = 1024
+)
+
+// aggKind is one row of the aggregate kind table: how its spec is checked
+// and how a group adds one event.
+type aggKind struct {
+	name string
+	// field says whether the kind reads a field (distinct, sum).
+	field bool
+	// maxThreshold bounds the threshold, 0 = no bound.
+	maxThreshold int64
+	// add adds an event of time t with field value v (nil for count) to
+	// the group and returns the aggregate value.
+	add func(a *aggregate, g *aggGroup, t int64, v []byte) int64
+}
+
+// aggKinds is the kind table; a new kind is one row.
+var aggKinds = []aggKind{
+	{name: "count", add: addBuckets},
+	{name: "distinct", field: true, maxThreshold: aggMaxDistinct, add: addDistinct},
+	{name: "sum", field: true, add: addBuckets},
+}
+
+func aggKindNames() []string {
+	out := make([]string, len(aggKinds))
+	for i, k := range aggKinds {
+		out[i] = k.name
+	}
+	return out
+}
+
+// aggregate is the compiled aggregate of a rule.
+type aggregate struct {
+	kind      *aggKind
+	field     corrField // distinct, sum
+	sum       bool
+	threshold int64
+	timeframe int64
+	width     int64 // bucket width in seconds (count, sum)
+	cooldown  int64
+	base      TimeBase
+	same      []corrField
+	maxGroups int
+	seed      maphash.Seed
+}
+
+// aggregate validates and compiles the rule's aggregate block.
+func (ld *loader) aggregate(r *Rule, rs *RuleSpec) []error {
+	sp := rs.Aggregate
+	if sp == nil {
+		return nil
+	}
+	var errs []error
+	fail := func(key string, err error) { errs = append(errs, rs.atIn("aggregate", key, err)) }
+	if rs.IfMatchedSID != "" || rs.Frequency != 0 {
+		fail("", errors.New("aggregate and if_matched_sid/frequency are two kinds of correlation; use one"))
+	}
+	if rs.Ignore != 0 {
+		fail("", errors.New("ignore does not apply to aggregate rules; use aggregate.cooldown"))
+	}
+	a := &aggregate{seed: maphash.MakeSeed()}
+	for i := range aggKinds {
+		if aggKinds[i].name == sp.Kind {
+			a.kind = &aggKinds[i]
+		}
+	}
+	if a.kind == nil {
+		fail("kind", fmt.Errorf("unknown kind %q, expected one of %v", sp.Kind, aggKindNames()))
+		return errs
+	}
+	a.sum = a.kind.name == "sum"
+	switch {
+	case a.kind.field && sp.Field == "":
+		fail("field", fmt.Errorf("kind %s needs a field", sp.Kind))
+	case !a.kind.field && sp.Field != "":
+		fail("field", fmt.Errorf("kind %s takes no field", sp.Kind))
+	case sp.Field != "":
+		a.field = corrField{name: sp.Field, sym: ld.set.syms.Intern(sp.Field)}
+	}
+	a.threshold = sp.Threshold
+	if a.threshold < 1 {
+		fail("threshold", errors.New("threshold must be ≥ 1"))
+	} else if m := a.kind.maxThreshold; m > 0 && a.threshold > m {
+		fail("threshold", fmt.Errorf("threshold %d is above %d for kind %s", a.threshold, m, sp.Kind))
+	}
+	a.timeframe = int64(sp.Timeframe)
+	if a.timeframe == 0 {
+		a.timeframe = aggDefaultTimeframe
+	} else if a.timeframe < 0 {
+		fail("timeframe", errors.New("timeframe must be > 0 seconds"))
+	}
+	a.width = max(1, (a.timeframe+aggBuckets-1)/aggBuckets)
+	a.cooldown = a.timeframe
+	if sp.Cooldown != nil {
+		a.cooldown = int64(*sp.Cooldown)
+		if a.cooldown < 0 {
+			fail("cooldown", errors.New("cooldown must be ≥ 0 seconds"))
+		}
+	}
+	switch sp.Time {
+	case "", "event":
+		a.base = TimeEvent
+	case "processing":
+		a.base = TimeProcessing
+	default:
+		fail("time", fmt.Errorf("unknown time %q, expected one of [event processing]", sp.Time))
+	}
+	a.maxGroups = sp.MaxGroups
+	if a.maxGroups == 0 {
+		a.maxGroups = aggDefaultMaxGroups
+	} else if a.maxGroups < 1 {
+		fail("max_groups", errors.New("max_groups must be ≥ 1"))
+	}
+	for _, f := range sp.SameField {
+		a.same = append(a.same, corrField{name: f, sym: ld.set.syms.Intern(f)})
+	}
+	r.agg = a
+	r.timeBase = a.base
+	return errs
+}
+
+// atIn returns a posError at key inside the mapping of parent ("" = the
+// parent's value).
+func (rs *RuleSpec) atIn(parent, key string, err error) error {
+	n := valueNode(rs.node, parent)
+	if key != "" {
+		if v := valueNode(n, key); v != nil {
+			n = v
+		}
+	}
+	if n == nil {
+		return rs.at(parent, err)
+	}
+	field := parent
+	if key != "" {
+		field += "." + key
+	}
+	return &posError{line: n.Line, col: n.Column, rule: rs.ID, field: field, err: err}
+}
+
+// aggState is the mutable state of one aggregate rule.
+type aggState struct {
+	mu        sync.Mutex // guards everything below
+	groups    map[string]*aggGroup
+	maxT      int64 // the newest time seen: groups older than maxT-keep are dead
+	lastSweep int64
+	nextSweep int
+	evicted   int64   // groups dropped while still live, because of max_groups
+	lasts     []int64 // scratch for eviction
+}
+
+// aggGroup is the window of one group.
+type aggGroup struct {
+	last    int64 // the newest event time in the group: the window's end
+	firedAt int64 // when the group last fired; math.MinInt64 = never
+	buckets []aggBucket
+	seen    []aggSeen
+}
+
+// aggBucket holds the count or sum of one bucket-wide slot of time.
+type aggBucket struct {
+	slot int64
+	v    int64
+}
+
+// aggSeen is one distinct value (its hash) and when it was last seen.
+type aggSeen struct {
+	h uint64
+	t int64
+}
+
+func newAggState(a *aggregate) *aggState {
+	return &aggState{groups: map[string]*aggGroup{}, nextSweep: min(aggSweepMin, a.maxGroups), maxT: math.MinInt64}
+}
+
+// keep is how long a group lives after its last event.
+func (a *aggregate) keep() int64 { return max(a.timeframe, a.cooldown) }
+
+// add counts the current event in its group. It reports whether the rule
+// fires, and the aggregate value after the event (for logtest -v).
+func (st *aggState) add(c *evalCtx, a *aggregate) (fired bool, value int64, counted bool) {
+	key := c.aggKey[:0]
+	for i, f := range a.same {
+		v, ok := c.field(f.sym)
+		if !ok {
+			c.aggKey = key
+			return false, 0, false
+		}
+		if i > 0 {
+			key = append(key, 0)
+		}
+		key = append(key, v...)
+	}
+	c.aggKey = key
+	var v []byte
+	if a.kind.field {
+		var ok bool
+		if v, ok = c.field(a.field.sym); !ok {
+			return false, 0, false
+		}
+	}
+	t := c.now
+	if a.base == TimeEvent && c.ev.Time != 0 {
+		t = c.ev.Time
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if t > st.maxT {
+		st.maxT = t
+	}
+	g := st.groups[string(key)]
+	if g == nil {
+		st.sweep(a)
+		g = &aggGroup{last: t, firedAt: math.MinInt64}
+		if !a.kind.field || a.sum {
+			g.buckets = make([]aggBucket, aggBuckets)
+			for i := range g.buckets {
+				g.buckets[i].slot = math.MinInt64
+			}
+		}
+		st.groups[string(key)] = g
+	}
+	if t < g.last-a.timeframe {
+		// Older than the group's window: a late event, not counted.
+		return false, 0, false
+	}
+	value = a.kind.add(a, g, t, v)
+	if t > g.last {
+		g.last = t
+	}
+	if value < a.threshold {
+		return false, value, true
+	}
+	if g.firedAt != math.MinInt64 && t-g.firedAt < a.cooldown {
+		return false, value, true
+	}
+	g.firedAt = t
+	clear(g.seen)
+	g.seen = g.seen[:0]
+	for i := range g.buckets {
+		g.buckets[i] = aggBucket{slot: math.MinInt64}
+	}
+	return true, value, true
+}
+
+// addBuckets adds 1 (count) or the field's value (sum) to the bucket of t
+// and returns the total of the buckets inside the window.
+func addBuckets(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
+	n := int64(1)
+	if a.sum {
+		n = parseDecimal(v)
+	}
+	slot := floorDiv(t, a.width)
+	top := floorDiv(max(t, g.last), a.width)
+	if slot > top-aggBuckets {
+		b := &g.buckets[mod(slot, aggBuckets)]
+		if b.slot != slot {
+			*b = aggBucket{slot: slot}
+		}
+		b.v = satAdd(b.v, n)
+	}
+	var total int64
+	for i := range g.buckets {
+		if s := g.buckets[i].slot; s > top-aggBuckets && s <= top {
+			total = satAdd(total, g.buckets[i].v)
+		}
+	}
+	return total
+}
+
+// addDistinct records the value's hash and returns the number of distinct
+// values seen inside the window.
+func addDistinct(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
+	h := maphash.Bytes(a.seed, v)
+	end := max(t, g.last)
+	kept := g.seen[:0]
+	found := false
+	for _, s := range g.seen {
+		if s.t < end-a.timeframe {
+			continue
+		}
+		if s.h == h {
+			found = true
+			s.t = max(s.t, t)
+		}
+		kept = append(kept, s)
+	}
+	clear(g.seen[len(kept):])
+	g.seen = kept
+	if !found {
+		g.seen = append(g.seen, aggSeen{h: h, t: t})
+	}
+	return int64(len(g.seen))
+}
+
+// sweep drops dead groups, and the oldest quarter of the live ones when
+// max_groups is reached. It runs when a new group is about to be added.
+func (st *aggState) sweep(a *aggregate) {
+	n := len(st.groups)
+	if n < st.nextSweep && !(n > 0 && st.maxT-st.lastSweep >= a.keep()) {
+		return
+	}
+	st.lastSweep = st.maxT
+	dead := st.maxT - a.keep()
+	for k, g := range st.groups {
+		if g.last < dead {
+			delete(st.groups, k)
+		}
+	}
+	if len(st.groups) >= a.maxGroups {
+		st.lasts = st.lasts[:0]
+		for _, g := range st.groups {
+			st.lasts = append(st.lasts, g.last)
+		}
+		slices.Sort(st.lasts)
+		drop := max(1, len(st.lasts)/4)
+		cut := st.lasts[drop-1]
+		for k, g := range st.groups {
+			if drop == 0 {
+				break
+			}
+			if g.last <= cut {
+				delete(st.groups, k)
+				st.evicted++
+				drop--
+			}
+		}
+	}
+	st.nextSweep = min(max(aggSweepMin, 2*len(st.groups)), a.maxGroups)
+}
+
+// explain says why an aggregate did not fire, for logtest -v.
+func (a *aggregate) explain(value int64, counted bool) string {
+	what := a.kind.name
+	if a.kind.field {
+		what += " " + a.field.name
+	}
+	if !counted {
+		return fmt.Sprintf("aggregate %s: event not counted (a same_field or the field is missing, or it is older than the window)", what)
+	}
+	return fmt.Sprintf("aggregate %s: %d of %d within %ds", what, value, a.threshold, a.timeframe)
+}
+
+// parseDecimal reads the integer part of a decimal number; anything else
+// ("-", empty) is 0.
+func parseDecimal(v []byte) int64 {
+	if i := bytes.IndexByte(v, '.'); i >= 0 {
+		v = v[:i]
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		if n > (math.MaxInt64-9)/10 {
+			return math.MaxInt64
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+func satAdd(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}

@@ -1,0 +1,234 @@
+package rules
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unsafe"
+)
+
+// Address helpers: parsing an address from a field value without
+// allocating, the private/public classification, and the prefix trie
+// behind CIDR lists.
+
+// parseAddr parses an IPv4 or IPv6 address (a zone is dropped). IPv4 is
+// parsed by hand; IPv6 goes through netip on a string that aliases b, which
+// is safe because the result keeps no reference to it once the zone is
+// gone.
+func parseAddr(b []byte) (netip.Addr, bool) {
+	if a, ok := parseIPv4(b); ok {
+		return netip.AddrFrom4(a), true
+	}
+	if len(b) < 2 || bytes.IndexByte(b, ':') < 0 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(b), len(b)))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.WithZone("").Unmap(), true
+}
+
+// parseIPv4 parses dotted-quad decimal without leading zeros, as netip does.
+func parseIPv4(b []byte) ([4]byte, bool) {
+	var out [4]byte
+	if len(b) < 7 || len(b) > 15 {
+		return out, false
+	}
+	part, digits, val := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || part > 3 {
+				return out, false
+			}
+			out[part] = byte(val)
+			part++
+			digits, val = 0, 0
+			continue
+		}
+		c := b[i]
+		if c < '0' || c > '9' || (digits == 1 && val == 0) {
+			return out, false
+		}
+		val = val*10 + int(c-'0')
+		digits++
+		if val > 255 {
+			return out, false
+		}
+	}
+	return out, part == 4
+}
+
+// v4 returns an IPv4 address as a big-endian integer.
+func v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// in4 reports whether x is inside the IPv4 block base/bits.
+func in4(x, base uint32, bits uint) bool { return x>>(32-bits) == base>>(32-bits) }
+
+// isPrivateAddr reports an address of a private network: RFC 1918
+// (10/8, 172.16/12, 192.168/16), RFC 6598 shared space (100.64/10) and
+// IPv6 unique local addresses (fc00::/7, RFC 4193).
+func isPrivateAddr(a netip.Addr) bool {
+	if a.Is4() {
+		x := v4(a)
+		return in4(x, 0x0a000000, 8) || in4(x, 0xac100000, 12) || in4(x, 0xc0a80000, 16) || in4(x, 0x64400000, 10)
+	}
+	return a.Is6() && a.As16()[0]&0xfe == 0xfc
+}
+
+// isPublicAddr reports a globally routable unicast address: not private,
+// loopback, link-local, multicast, unspecified, broadcast, "this network"
+// (0/8), IETF protocol assignments (192.0.0/24), benchmarking (198.18/15),
+// reserved (240/4) or IPv6 discard (100::/64). The documentation ranges
+// (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32) count as
+// public: examples, AWS's included, use them for internet hosts.
+func isPublicAddr(a netip.Addr) bool {
+	if !a.IsValid() || !a.IsGlobalUnicast() || isPrivateAddr(a) {
+		return false
+	}
+	if a.Is4() {
+		x := v4(a)
+		return !(in4(x, 0, 8) || in4(x, 0xc0000000, 24) || in4(x, 0xc6120000, 15) || in4(x, 0xf0000000, 4))
+	}
+	b := a.As16()
+	discard := b[0] == 0x01 && b[1] == 0 && b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0
+	return !discard
+}
+
+// parseCIDR parses "addr/bits" or a bare address (a /32 or /128 block).
+func parseCIDR(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.IndexByte(s, '/') < 0 {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = a.WithZone("").Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, err
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// isWorldCIDR reports a CIDR block with a /0 prefix (0.0.0.0/0, ::/0, or
+// any address written with /0): every address.
+func isWorldCIDR(b []byte) bool {
+	i := bytes.LastIndexByte(b, '/')
+	if i < 0 || !bytes.Equal(bytes.TrimSpace(b[i+1:]), []byte("0")) {
+		return false
+	}
+	_, ok := parseAddr(bytes.TrimSpace(b[:i]))
+	return ok
+}
+
+// cidrTrie is a binary trie of IPv4 and IPv6 prefixes for longest-prefix
+// lookups: a lookup walks at most 32 (IPv4) or 128 (IPv6) nodes, whatever
+// the size of the list.
+type cidrTrie struct {
+	nodes []trieNode // nodes[0] is the IPv4 root, nodes[1] the IPv6 root
+	vals  [][]byte
+}
+
+type trieNode struct {
+	child [2]int32 // 0 = none
+	val   int32    // index into vals + 1; 0 = no prefix ends here
+}
+
+// ErrBadCIDRList is wrapped when a list used as a CIDR list has a key that
+// is neither an address nor a CIDR block.
+var ErrBadCIDRList = errors.New("bad CIDR list")
+
+// newCIDRTrie builds the trie of a list whose keys are addresses or CIDR
+// blocks. A duplicate block keeps the first value, as List does. Keys
+// starting with '#' are comments (a Wazuh list takes any line with a colon
+// as a key, comments included; none of them can be an address).
+func newCIDRTrie(l *List) (*cidrTrie, error) {
+	t := &cidrTrie{nodes: make([]trieNode, 2, 2+2*len(l.m))}
+	var bad []string
+	for _, k := range l.keys {
+		if strings.HasPrefix(strings.TrimSpace(k), "#") {
+			continue // a comment line that has a colon
+		}
+		p, err := parseCIDR(k)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%q", k))
+			continue
+		}
+		t.insert(p, l.m[k])
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w %q: keys %s are not addresses or CIDR blocks (quote IPv6 keys: \"2001:db8::/32\":value)",
+			ErrBadCIDRList, l.Name, strings.Join(bad, ", "))
+	}
+	return t, nil
+}
+
+// bit returns bit i (0 = most significant) of the address.
+func addrBit(b *[16]byte, i int) int { return int(b[i/8]>>(7-i%8)) & 1 }
+
+func addrBytes(a netip.Addr) (b [16]byte, root int32) {
+	if a.Is4() {
+		x := a.As4()
+		copy(b[:], x[:])
+		return b, 0
+	}
+	return a.As16(), 1
+}
+
+func (t *cidrTrie) insert(p netip.Prefix, val []byte) {
+	b, n := addrBytes(p.Addr())
+	for i := 0; i < p.Bits(); i++ {
+		bit := addrBit(&b, i)
+		next := t.nodes[n].child[bit]
+		if next == 0 {
+			t.nodes = append(t.nodes, trieNode{})
+			next = int32(len(t.nodes) - 1)
+			t.nodes[n].child[bit] = next
+		}
+		n = next
+	}
+	if t.nodes[n].val == 0 {
+		t.vals = append(t.vals, val)
+		t.nodes[n].val = int32(len(t.vals))
+	}
+}
+
+// lookup returns the value of the longest block containing a.
+func (t *cidrTrie) lookup(a netip.Addr) ([]byte, bool) {
+	b, n := addrBytes(a)
+	best := t.nodes[n].val
+	for i := 0; i < a.BitLen(); i++ {
+		n = t.nodes[n].child[addrBit(&b, i)]
+		if n == 0 {
+			break
+		}
+		if v := t.nodes[n].val; v != 0 {
+			best = v
+		}
+	}
+	if best == 0 {
+		return nil, false
+	}
+	return t.vals[best-1], true
+}
+
+// lookupText parses v and looks it up; a value that is not an address is
+// in no block.
+func (t *cidrTrie) lookupText(v []byte) ([]byte, bool) {
+	a, ok := parseAddr(v)
+	if !ok {
+		return nil, false
+	}
+	return t.lookup(a)
+}
