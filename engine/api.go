@@ -37,6 +37,10 @@ type Options struct {
 	LogAlertLevel int
 	// EmailAlertLevel sets rule.mail (Wazuh's email_alert_level); default 12.
 	EmailAlertLevel int
+	// DisabledPacks names the rule packs not to load (a rule file's `pack:`
+	// key: vpc-cloudtrail, vpc-flow, or a user pack); "all" keeps only the
+	// stock (Wazuh) rules. An unknown name is an error.
+	DisabledPacks []string
 	// OnError receives every non-fatal problem, such as a bad line, already
 	// formatted as "path:line: reason". Default: discard.
 	OnError func(err error)

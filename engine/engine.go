@@ -91,7 +91,8 @@ func LoadRules(opts Options) (*rules.Set, error) {
 	for _, u := range opts.UserRulesets {
 		layers = append(layers, userLayer(u))
 	}
-	rs, err := rules.Load(layers, rules.Options{LogAlertLevel: opts.LogAlertLevel, EmailAlertLevel: opts.EmailAlertLevel})
+	rs, err := rules.Load(layers, rules.Options{LogAlertLevel: opts.LogAlertLevel, EmailAlertLevel: opts.EmailAlertLevel,
+		DisabledPacks: opts.DisabledPacks})
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
@@ -187,22 +188,24 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 		}
 		stats.Events++
 		now := e.opts.Now()
-		m := w.eval.Eval(&w.ev, now, nil)
-		if !m.Alert {
-			continue
+		// The stock result first, then one per pack root that matched.
+		for _, m := range w.eval.EvalAll(&w.ev, now, nil) {
+			if !m.Alert {
+				continue
+			}
+			a := &w.alert
+			*a = alert.Alert{
+				RuleID: m.Rule.ID(),
+				Level:  m.Rule.Level(),
+				Time:   now,
+				Origin: w.ev.Origin,
+			}
+			a.JSON = e.appendAlert(w, &w.ev, &m, now)
+			if err := sink.Write(a); err != nil {
+				return stats, &SinkError{Err: err}
+			}
+			stats.Alerts++
 		}
-		a := &w.alert
-		*a = alert.Alert{
-			RuleID: m.Rule.ID(),
-			Level:  m.Rule.Level(),
-			Time:   now,
-			Origin: w.ev.Origin,
-		}
-		a.JSON = e.appendAlert(w, &w.ev, &m, now)
-		if err := sink.Write(a); err != nil {
-			return stats, &SinkError{Err: err}
-		}
-		stats.Alerts++
 	}
 	return stats, streamErr
 }
