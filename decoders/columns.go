@@ -276,8 +276,8 @@ func (s *columnsStep) apply(r *runState, ev *event.Event, c *stepState) error {
 	ins, replace := c.ins, c.insReplace
 	cols := plan.cols
 	base := len(ev.Fields)
-	var ascii bool
-	r.spans, ascii = splitColumns(r.spans, line)
+	var ascii, safe bool
+	r.spans, ascii, safe = splitColumns(r.spans, line)
 	switch {
 	case !ascii && !utf8.Valid(line):
 		return errInvalidUTF8
@@ -285,7 +285,7 @@ func (s *columnsStep) apply(r *runState, ev *event.Event, c *stepState) error {
 		return fmt.Errorf("expected %d fields, got %d", len(cols), len(r.spans))
 	}
 	fs := growFields(ev.Fields, len(cols))
-	if bad := fillColumns(line, r.spans, cols, fs[base:]); bad >= 0 {
+	if bad := fillColumns(line, r.spans, cols, fs[base:], safe); bad >= 0 {
 		ev.Fields = fs[:base]
 		return badValue(&cols[bad], fs[base+bad].Value)
 	}

@@ -52,6 +52,7 @@ func (s *setStep) prepare(r *runState, c *stepState) {
 	if s.origin >= 0 {
 		c.val = r.originVals[s.origin]
 	}
+	c.safe = event.IsSafe(c.val)
 }
 
 func (s *setStep) apply(r *runState, ev *event.Event, c *stepState) error {
@@ -63,10 +64,11 @@ func (s *setStep) apply(r *runState, ev *event.Event, c *stepState) error {
 		f.Value = c.val
 		f.Kind = event.String
 		f.Sym = c.sym
+		f.Safe = c.safe
 		ev.Fields = fs
 		return nil
 	}
-	c.put(r, ev, s.key, event.Field{Key: s.key, Value: c.val, Kind: event.String, Sym: c.sym})
+	c.put(r, ev, s.key, event.Field{Key: s.key, Value: c.val, Kind: event.String, Sym: c.sym, Safe: c.safe})
 	return nil
 }
 
@@ -175,6 +177,7 @@ func (s *wrapStep) apply(r *runState, ev *event.Event, c *stepState) error {
 		start := len(r.scratch)
 		r.scratch = r.appendPythonStr(r.scratch, f)
 		f.Value, f.Kind = r.scratch[start:len(r.scratch):len(r.scratch)], event.String
+		f.Safe = event.IsSafe(f.Value)
 	}
 	r.layout = 0
 	return nil
@@ -215,7 +218,7 @@ func (s *epochStep) apply(r *runState, ev *event.Event, c *stepState) error {
 			sc.last = append(sc.last[:0], f.Value...)
 		}
 		r.scratch = append(r.scratch, sc.lastText[:]...)
-		f.Value, f.Kind = r.scratch[start:len(r.scratch):len(r.scratch)], event.String
+		f.Value, f.Kind, f.Safe = r.scratch[start:len(r.scratch):len(r.scratch)], event.String, true
 	}
 	return nil
 }

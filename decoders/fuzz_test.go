@@ -51,6 +51,9 @@ func drain(t *testing.T, set *Set, origin event.Origin, data []byte, opts OpenOp
 				if f.Key == "" {
 					t.Fatalf("field without key in %v", ev.Fields)
 				}
+				if f.Safe && !event.IsSafe(f.Value) {
+					t.Fatalf("field %s marked safe but holds %q", f.Key, f.Value)
+				}
 			}
 		case errors.As(err, &re):
 		case errors.As(err, &se):

@@ -18,6 +18,10 @@ const (
 	spaces8 = ' ' * lsb
 	tabs8   = '\t' * lsb
 	zeros8  = '0' * lsb
+	quotes8 = '"' * lsb
+	dels8   = 0x7f * lsb
+	// backslashes8 is eight backslashes.
+	backslashes8 = '\\' * lsb
 )
 
 // zeroBytes has the high bit set in exactly the bytes of w that are zero.
@@ -29,15 +33,17 @@ func zeroBytes(w uint64) uint64 {
 type span struct{ start, end int32 }
 
 // splitColumns returns the spans of the runs of bytes other than space and
-// tab in line, reusing dst, and whether the line is ASCII.
-func splitColumns(dst []span, line []byte) ([]span, bool) {
-	var high uint64
+// tab in line, reusing dst, whether the line is ASCII, and whether every
+// column is safe to copy into JSON as is (event.Field.Safe).
+func splitColumns(dst []span, line []byte) ([]span, bool, bool) {
+	var high, special uint64
 	dst = dst[:0]
 	start := 0
 	i := 0
 	for ; i+8 <= len(line); i += 8 {
 		w := binary.LittleEndian.Uint64(line[i:])
 		high |= w
+		special |= zeroBytes(w^quotes8) | zeroBytes(w^backslashes8) | zeroBytes(w^dels8) | ((w - lsb*0x20) & ^w & msb &^ zeroBytes(w^tabs8))
 		m := zeroBytes(w^spaces8) | zeroBytes(w^tabs8)
 		for m != 0 {
 			p := i + bits.TrailingZeros64(m)>>3
@@ -51,6 +57,9 @@ func splitColumns(dst []span, line []byte) ([]span, bool) {
 	for ; i < len(line); i++ {
 		c := line[i]
 		high |= uint64(c)
+		if c == '"' || c == '\\' || c == 0x7f || (c < 0x20 && c != '\t') {
+			special = 1
+		}
 		if c == ' ' || c == '\t' {
 			if i > start {
 				dst = append(dst, span{int32(start), int32(i)})
@@ -61,13 +70,13 @@ func splitColumns(dst []span, line []byte) ([]span, bool) {
 	if len(line) > start {
 		dst = append(dst, span{int32(start), int32(len(line))})
 	}
-	return dst, high&msb == 0
+	return dst, high&msb == 0, high&msb == 0 && special == 0
 }
 
 // fillColumns stores column k of line into fs[k], checking its type, and
 // returns the index of the first column whose value has the wrong type, or
 // -1. len(spans) == len(cols) == len(fs).
-func fillColumns(line []byte, spans []span, cols []column, fs []event.Field) (bad int) {
+func fillColumns(line []byte, spans []span, cols []column, fs []event.Field, safe bool) (bad int) {
 	bad = -1
 	fs = fs[:len(cols)]
 	spans = spans[:len(cols)]
@@ -99,6 +108,7 @@ func fillColumns(line []byte, spans []span, cols []column, fs []event.Field) (ba
 		f.Value = tok
 		f.Kind = event.String
 		f.Sym = col.sym
+		f.Safe = safe
 	}
 	return bad
 }

@@ -64,6 +64,10 @@ type Field struct {
 	Value []byte
 	Kind  Kind
 	Sym   int32 // the ruleset's symbol id for Key, or NoSym
+	// Safe says that Value is printable ASCII without '"' or '\\', so it
+	// goes into JSON text as is. A decoder sets it when it knows; false is
+	// always correct.
+	Safe bool
 }
 
 // Event is one decoded record: its fields in document order, as the Wazuh
@@ -86,6 +90,17 @@ func (e *Event) Reset() {
 // Add appends a field.
 func (e *Event) Add(key string, value []byte, kind Kind, sym int32) {
 	e.Fields = append(e.Fields, Field{Key: key, Value: value, Kind: kind, Sym: sym})
+}
+
+// IsSafe reports whether b is printable ASCII without '"' or '\\' (see
+// Field.Safe).
+func IsSafe(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Get returns the first field whose key equals name case-insensitively, as

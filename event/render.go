@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // AppendWodleJSON appends the event as the Wazuh AWS collector serialises it
@@ -65,11 +66,20 @@ func (w *DataWriter) same(e *Event) bool {
 	}
 	for i := range e.Fields {
 		f := &e.Fields[i]
-		if f.Key != w.keys[i] || skip(f, dataStyle) != w.skips[i] {
+		if !sameString(f.Key, w.keys[i]) || skip(f, dataStyle) != w.skips[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// sameString compares two strings, first by where they are stored: a
+// decoder hands out the same key strings for every record of a file.
+func sameString(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return unsafe.StringData(a) == unsafe.StringData(b) || a == b
 }
 
 // learn renders e once, recording where each value went, and keeps the
@@ -290,6 +300,11 @@ func appendKey(dst []byte, k string, first bool, st style) []byte {
 }
 
 func appendValue(dst []byte, f *Field, st style) []byte {
+	if f.Safe && f.Kind == String && (len(f.Value) == 0 || f.Value[0] != '[') {
+		dst = append(dst, '"')
+		dst = append(dst, f.Value...)
+		return append(dst, '"')
+	}
 	if st == wodleStyle {
 		switch f.Kind {
 		case String:
