@@ -75,7 +75,7 @@ type stepState struct {
 	appendNew  bool // the field is absent and a new one goes last
 	sym        int32
 	val        []byte
-	safe       bool // val is event.IsSafe
+	safe       bool        // val is event.IsSafe
 	sub        []stepState // per-field caches of multi-field steps
 	last       []byte      // epoch_to_utc: the last value converted (nil: none yet)
 	lastText   [20]byte    // and its text
