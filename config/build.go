@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
@@ -21,6 +23,14 @@ type builder struct {
 	root *yaml.Node // its root mapping, nil when absent
 	dir  string     // relative paths are resolved against it
 	errs []error
+	// queues maps each SQS queue URL to the first bucket following it.
+	queues map[string]queueUse
+}
+
+// queueUse is the first bucket configured with a queue.
+type queueUse struct {
+	cfg sqs.Config
+	key string // e.g. buckets[0]
 }
 
 func (b *builder) abs(p string) string {
@@ -47,6 +57,9 @@ func (b *builder) errf(pos, key, format string, args ...any) {
 type bucketSrc struct {
 	pos func(key string) string // position of a key of the bucket
 	key func(key string) string // the key as the user wrote it, e.g. buckets[1].regions
+	// sub is the position of a nested key (sqs, visibility_timeout); nil
+	// for buckets of an ossec.conf, which have none.
+	sub func(path ...any) string
 }
 
 func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, error) {
@@ -121,6 +134,9 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 					k += "." + key
 				}
 				return k
+			},
+			sub: func(path ...any) string {
+				return b.pos(append([]any{"buckets", i}, path...)...)
 			},
 		}
 		b.addBucket(cfg, bs, src, removeDefault, seen)
@@ -317,6 +333,13 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	default:
 		errf("flow_log_files", "unknown selection %q (expected one of [all described])", s.FlowLogFiles)
 	}
+	bk.Listing = s.SQS == nil
+	setBool(&bk.Listing, s.Listing)
+	if s.SQS != nil {
+		bk.SQS = b.buildSQS(cfg, s.SQS, src)
+	} else if !bk.Listing {
+		errf("listing", "no: the bucket has no sqs section either, so nothing would read it")
+	}
 	if len(b.errs) > n {
 		return
 	}
@@ -327,6 +350,95 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	}
 	seen[id] = bk.Pos
 	cfg.Buckets = append(cfg.Buckets, bk)
+}
+
+// buildSQS checks a bucket's sqs section and applies its defaults; the
+// quarantine file defaults to quarantine/<queue name>.jsonl beside the state
+// file. Buckets sharing a queue must say the same about it: one consumer
+// follows each queue and hands every object to the bucket it belongs to.
+func (b *builder) buildSQS(cfg *Config, s *sqsSpec, src bucketSrc) *sqs.Config {
+	c := sqs.Config{
+		QueueURL:           strings.TrimSpace(s.QueueURL),
+		Region:             strings.TrimSpace(s.Region),
+		Endpoint:           strings.TrimRight(strings.TrimSpace(s.Endpoint), "/"),
+		Workers:            s.Workers,
+		MaxReceives:        s.MaxReceives,
+		DeadLetterQueueURL: strings.TrimSpace(s.DeadLetterQueueURL),
+		QuarantineFile:     b.abs(strings.TrimSpace(s.QuarantineFile)),
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		v   *Duration
+	}{{&c.VisibilityTimeout, s.VisibilityTimeout}, {&c.WaitTime, s.WaitTime}, {&c.RetryDelay, s.RetryDelay}} {
+		if d.v != nil {
+			*d.dst = time.Duration(*d.v)
+		}
+	}
+	if c.DeadLetterQueueURL == "" && c.QuarantineFile == "" && c.QueueURL != "" {
+		c.QuarantineFile = filepath.Join(filepath.Dir(cfg.StatePath), "quarantine", QueueName(c.QueueURL)+".jsonl")
+	}
+	c = c.WithDefaults()
+	pos := func(key string) string {
+		if src.sub == nil {
+			return src.pos("")
+		}
+		if key == "" {
+			return src.sub("sqs")
+		}
+		return src.sub("sqs", key)
+	}
+	if err := c.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			var fe *sqs.FieldError
+			if errors.As(e, &fe) {
+				b.errf(pos(fe.Key), src.key("sqs."+fe.Key), "%s", fe.Msg)
+			} else {
+				b.errf(pos(""), src.key("sqs"), "%v", e)
+			}
+		}
+		return nil
+	}
+	if b.queues == nil {
+		b.queues = map[string]queueUse{}
+	}
+	if prev, ok := b.queues[c.QueueURL]; ok {
+		if prev.cfg != c {
+			b.errf(pos(""), src.key("sqs"), "queue %s is also followed by %s with other settings; "+
+				"give buckets that share a queue the same sqs section (a YAML anchor helps)", c.QueueURL, prev.key)
+			return nil
+		}
+	} else {
+		b.queues[c.QueueURL] = queueUse{cfg: c, key: src.key("")}
+	}
+	return &c
+}
+
+// QueueName returns the last path element of a queue URL, with characters
+// other than letters, digits, '-', '_' and '.' replaced by '_': a file name.
+func QueueName(queueURL string) string {
+	u, err := url.Parse(queueURL)
+	name := ""
+	if err == nil {
+		name = path.Base(strings.TrimRight(u.Path, "/"))
+	}
+	if name == "" || name == "." || name == "/" {
+		name = "queue"
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, name)
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // cleanPrefix trims a path and gives it one trailing slash, as Wazuh does.

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
@@ -138,6 +139,15 @@ type Bucket struct {
 	EC2Endpoint      string
 	RemoveFromBucket bool
 	FlowLogFiles     FlowLogFiles // vpcflow only
+	// Listing says whether passes list the bucket every Interval. It is
+	// the default without SQS; with SQS it backfills (lists the past
+	// while the queue brings the present) and catches missed
+	// notifications.
+	Listing bool
+	// SQS, when set, follows the bucket's S3 event notifications on an
+	// SQS queue (collector/sqs), with defaults applied and validated.
+	// Buckets sharing a queue have equal SQS settings.
+	SQS *sqs.Config
 	// Pos is where the bucket was configured, "file:line:col".
 	Pos string
 }

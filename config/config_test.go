@@ -294,3 +294,109 @@ func TestParseByteSize(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadSQS(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "vpcalertd.yml", `
+state: state/vpcalertd.db
+buckets:
+  - type: vpcflow
+    name: central-logs
+    sqs: &central
+      queue_url: https://sqs.eu-west-1.amazonaws.com/123456789012/central
+      workers: 8
+      visibility_timeout: 2m
+      wait_time: 10s
+  - type: cloudtrail
+    name: central-logs
+    listing: yes
+    sqs: *central
+  - type: vpcflow
+    name: other-logs
+    sqs:
+      queue_url: http://127.0.0.1:9324/000000000000/other
+      region: us-east-1
+      endpoint: http://127.0.0.1:9324/
+      max_receives: 3
+      retry_delay: 30s
+      dead_letter_queue_url: http://127.0.0.1:9324/000000000000/other-dlq
+  - type: vpcflow
+    name: listed-only
+`)
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	require.Len(t, cfg.Buckets, 4)
+	flow, trail, other, listed := cfg.Buckets[0], cfg.Buckets[1], cfg.Buckets[2], cfg.Buckets[3]
+
+	require.NotNil(t, flow.SQS)
+	assert.False(t, flow.Listing, "a bucket with sqs is not listed unless asked")
+	assert.Equal(t, "https://sqs.eu-west-1.amazonaws.com/123456789012/central", flow.SQS.QueueURL)
+	assert.Equal(t, 8, flow.SQS.Workers)
+	assert.Equal(t, 2*time.Minute, flow.SQS.VisibilityTimeout)
+	assert.Equal(t, 10*time.Second, flow.SQS.WaitTime)
+	assert.Equal(t, 5, flow.SQS.MaxReceives, "default")
+	assert.Equal(t, filepath.Join(dir, "state", "quarantine", "central.jsonl"), flow.SQS.QuarantineFile,
+		"without a dead-letter queue, messages are moved aside to a file beside the state")
+	require.NotNil(t, trail.SQS)
+	assert.True(t, trail.Listing, "listing: yes with sqs backfills")
+	assert.Equal(t, *flow.SQS, *trail.SQS)
+
+	require.NotNil(t, other.SQS)
+	assert.Equal(t, "http://127.0.0.1:9324", other.SQS.Endpoint)
+	assert.Equal(t, 4, other.SQS.Workers, "default")
+	assert.Equal(t, time.Minute, other.SQS.VisibilityTimeout, "default")
+	assert.Equal(t, 30*time.Second, other.SQS.RetryDelay)
+	assert.Equal(t, "", other.SQS.QuarantineFile, "a dead-letter queue replaces the quarantine file")
+
+	assert.Nil(t, listed.SQS)
+	assert.True(t, listed.Listing)
+}
+
+func TestLoadSQSErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		yml  string
+		want []string // regexps, each must match one line of the error
+	}{
+		{"bad-visibility", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs:\n      queue_url: https://sqs.us-east-1.amazonaws.com/1/q\n      visibility_timeout: 500ms\n",
+			[]string{`^c\.yml:6:27: buckets\[0\]\.sqs\.visibility_timeout: must be 1s to 12h, got 500ms$`}},
+		{"missing-queue", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs: {workers: 2}\n",
+			[]string{`^c\.yml:4:10: buckets\[0\]\.sqs\.queue_url: required$`}},
+		{"all-at-once", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs:\n      queue_url: ftp://q\n      workers: -1\n      wait_time: 30s\n",
+			[]string{`^c\.yml:5:18: buckets\[0\]\.sqs\.queue_url: "ftp://q": want an http or https URL$`,
+				`^c\.yml:6:16: buckets\[0\]\.sqs\.workers: must be 1 to 1000, got -1$`,
+				`^c\.yml:7:18: buckets\[0\]\.sqs\.wait_time: must be 1s to 20s`}},
+		{"unknown-key", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q', visibilty_timeout: 1m}\n",
+			[]string{`^c\.yml:4:65: buckets\[0\]\.sqs\.visibilty_timeout: unknown key \(accepted: .*visibility_timeout.*\)$`}},
+		{"bad-duration", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q', retry_delay: soon}\n",
+			[]string{`^c\.yml:4:78: buckets\[0\]\.sqs\.retry_delay: bad duration "soon"`}},
+		{"nothing-reads", "buckets:\n  - type: vpcflow\n    name: b-1\n    listing: no\n",
+			[]string{`^c\.yml:4:14: buckets\[0\]\.listing: no: the bucket has no sqs section either, so nothing would read it$`}},
+		{"shared-queue-other-settings", "buckets:\n  - {type: vpcflow, name: b-1, sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q'}}\n" +
+			"  - {type: cloudtrail, name: b-1, sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q', workers: 9}}\n",
+			[]string{`^c\.yml:3:40: buckets\[1\]\.sqs: queue https://sqs\.us-east-1\.amazonaws\.com/1/q is also followed by buckets\[0\] with other settings`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeFile(t, dir, "c.yml", c.yml)
+			_, err := Load(p)
+			require.Error(t, err)
+			msg := regexp.MustCompile(regexp.QuoteMeta(dir+string(filepath.Separator))).ReplaceAllString(err.Error(), "")
+			for _, w := range c.want {
+				assert.Regexp(t, regexp.MustCompile(`(?m)`+w), msg)
+			}
+		})
+	}
+}
+
+func TestQueueName(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://sqs.us-east-1.amazonaws.com/123456789012/flow-logs": "flow-logs",
+		"https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo/":   "q.fifo",
+		"http://127.0.0.1:9324/000000000000/a%20b":                   "a_b",
+		"http://127.0.0.1:9324/":                                     "queue",
+	} {
+		assert.Equal(t, want, QueueName(in), in)
+	}
+}

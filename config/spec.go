@@ -79,6 +79,23 @@ type bucketSpec struct {
 	RemoveFromBucket *bool        `yaml:"remove_from_bucket"`
 	FlowLogFiles     string       `yaml:"flow_log_files"`
 	Disabled         bool         `yaml:"disabled"`
+	Listing          *bool        `yaml:"listing"`
+	SQS              *sqsSpec     `yaml:"sqs"`
+}
+
+// sqsSpec is a bucket's sqs section (collector/sqs.Config, with this
+// package's durations: "30s", "5m", "1h").
+type sqsSpec struct {
+	QueueURL           string    `yaml:"queue_url"`
+	Region             string    `yaml:"region"`
+	Endpoint           string    `yaml:"endpoint"`
+	Workers            int       `yaml:"workers"`
+	VisibilityTimeout  *Duration `yaml:"visibility_timeout"`
+	MaxReceives        int       `yaml:"max_receives"`
+	DeadLetterQueueURL string    `yaml:"dead_letter_queue_url"`
+	QuarantineFile     string    `yaml:"quarantine_file"`
+	WaitTime           *Duration `yaml:"wait_time"`
+	RetryDelay         *Duration `yaml:"retry_delay"`
 }
 
 type discardSpec struct {

@@ -96,6 +96,18 @@ func (c *Consumer) Config() Config { return c.cfg }
 // It returns an error only when it cannot start (the quarantine file cannot
 // be opened).
 func (c *Consumer) Run(ctx context.Context, handle Handler) error {
+	return c.run(ctx, handle, false)
+}
+
+// Drain is Run that also returns once a receive finds no message while
+// none is in hand: it reads what the queue holds now, for a one-off run
+// (`vpcalertd run --once`) or a benchmark. Messages that failed and wait
+// to be retried are not waited for.
+func (c *Consumer) Drain(ctx context.Context, handle Handler) error {
+	return c.run(ctx, handle, true)
+}
+
+func (c *Consumer) run(ctx context.Context, handle Handler, untilIdle bool) error {
 	if handle == nil {
 		return errors.New("sqs: nil handler")
 	}
@@ -168,6 +180,11 @@ func (c *Consumer) Run(ctx context.Context, handle Handler) error {
 		}
 		backoff.reset()
 		c.m.SetReady(c.readyName, nil)
+		// No message came and none is held (only this loop takes slots):
+		// the queue has nothing visible for us.
+		if untilIdle && len(msgs) == 0 && len(slots) == 0 {
+			return nil
+		}
 		for _, msg := range msgs {
 			wg.Add(1)
 			go func() {
