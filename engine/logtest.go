@@ -87,21 +87,37 @@ func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, err error) {
 func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts LogtestOptions) {
 	now := e.opts.Now()
 	var tr rules.Trace
-	m := e.rules.Eval(ev, now, &tr)
+	// The stock result (what wazuh-logtest shows), then the packs' results
+	// that went past a level-0 gate.
+	all := e.rules.EvalAll(ev, now, &tr)
+	m := all[0]
+	var packs []rules.Match
+	for _, pm := range all[1:] {
+		if pm.Rule.Level() > 0 {
+			packs = append(packs, pm)
+		}
+	}
 	var alertJSON []byte
-	if m.Rule != nil {
+	var packJSON []json.RawMessage
+	if m.Rule != nil || len(packs) > 0 {
 		wk := e.workers.Get().(*worker)
-		alertJSON = append([]byte(nil), e.appendAlert(wk, ev, &m, now)...)
+		if m.Rule != nil {
+			alertJSON = append([]byte(nil), e.appendAlert(wk, ev, &m, now)...)
+		}
+		for i := range packs {
+			packJSON = append(packJSON, append([]byte(nil), e.appendAlert(wk, ev, &packs[i], now)...))
+		}
 		e.workers.Put(wk)
 	}
 	if opts.JSON {
 		res := struct {
-			Output     json.RawMessage `json:"output,omitempty"`
-			Alert      bool            `json:"alert"`
-			Decoder    string          `json:"decoder"`
-			RulesDebug []string        `json:"rules_debug,omitempty"`
-			Codemsg    int             `json:"codemsg"`
-		}{Output: alertJSON, Alert: m.Alert, Decoder: decoder}
+			Output     json.RawMessage   `json:"output,omitempty"`
+			Alert      bool              `json:"alert"`
+			Decoder    string            `json:"decoder"`
+			RulesDebug []string          `json:"rules_debug,omitempty"`
+			Codemsg    int               `json:"codemsg"`
+			Packs      []json.RawMessage `json:"pack_outputs,omitempty"`
+		}{Output: alertJSON, Alert: m.Alert, Decoder: decoder, Packs: packJSON}
 		if opts.Verbose {
 			res.RulesDebug = traceLines(&tr)
 		}
@@ -135,8 +151,17 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 	if m.Rule == nil {
 		fmt.Fprintln(w, "\tNo rule matched.")
 		fmt.Fprintln(w)
-		return
+	} else {
+		logtestResult(w, &m)
 	}
+	for i := range packs {
+		fmt.Fprintf(w, "**Pack %s (evaluated on its own, after the stock rules):\n", packs[i].Rule.Pack())
+		logtestResult(w, &packs[i])
+	}
+}
+
+// logtestResult prints a final rule as Phase 3 does.
+func logtestResult(w io.Writer, m *rules.Match) {
 	r := m.Rule
 	fmt.Fprintf(w, "\tid: '%s'\n", r.ID())
 	fmt.Fprintf(w, "\tlevel: '%d'\n", r.Level())
@@ -175,6 +200,9 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 func traceLines(tr *rules.Trace) []string {
 	var out []string
 	for i, s := range tr.Steps {
+		if s.Pack != "" && s.Depth == 0 {
+			out = append(out, fmt.Sprintf("Pack %s, rule tree %s (evaluated on its own):", s.Pack, s.Rule.ID()))
+		}
 		out = append(out, fmt.Sprintf("Trying rule: %s - %s", s.Rule.ID(), s.Rule.Description()))
 		switch {
 		case s.Err != nil:

@@ -213,6 +213,14 @@ func (r *Rule) Fields() []string {
 	return out
 }
 
+// TestCounts returns the number of inline match and no_match cases.
+func (r *Rule) TestCounts() (match, noMatch int) {
+	if t := r.spec.Tests; t != nil {
+		return len(t.Match), len(t.NoMatch)
+	}
+	return 0, 0
+}
+
 // Fast reports whether the condition runs as compiled Go closures rather
 // than on the expr VM.
 func (r *Rule) Fast() bool { return r.cond == nil || r.cond.typed }
