@@ -2,15 +2,23 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
 	"github.com/vpcalertd/vpcalertd/collector/s3"
+	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/config"
 )
 
 // NewAWSClients builds a bucket's clients from the AWS SDK's credential
 // chain, the bucket's profile and role, and its endpoints. Without a custom
-// endpoint the S3 client is moved to the bucket's own region.
+// endpoint the S3 client is moved to the bucket's own region. A bucket with
+// an sqs section also gets its queue's client, with the same credentials.
 func NewAWSClients(ctx context.Context, b *config.Bucket) (*Clients, error) {
 	cfg, err := s3.LoadAWSConfig(ctx, s3.Auth{
 		Profile: b.Profile, RoleARN: b.RoleARN, RoleDuration: b.RoleDuration,
@@ -31,7 +39,30 @@ func NewAWSClients(ctx context.Context, b *config.Bucket) (*Clients, error) {
 			api = s3.NewAPI(rc, "")
 		}
 	}
-	return &Clients{S3: s3.NewClient(api), FlowLogs: flowlogs.New(cfg, b.EC2Endpoint)}, nil
+	c := &Clients{S3: s3.NewClient(api), FlowLogs: flowlogs.New(cfg, b.EC2Endpoint), Head: headObject(api)}
+	if b.SQS != nil {
+		if c.SQS, err = sqs.NewClientFromConfig(cfg, *b.SQS); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// headObject returns a Clients.Head on api. A missing object's error wraps
+// sqs.ErrObjectGone.
+func headObject(api *awss3.Client) func(ctx context.Context, bucket, key string) (s3.Object, error) {
+	return func(ctx context.Context, bucket, key string) (s3.Object, error) {
+		out, err := api.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			var ae smithy.APIError
+			if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchKey") {
+				return s3.Object{}, fmt.Errorf("head s3://%s/%s: %w: %w", bucket, key, sqs.ErrObjectGone, err)
+			}
+			return s3.Object{}, fmt.Errorf("head s3://%s/%s: %w", bucket, key, err)
+		}
+		return s3.Object{Bucket: bucket, Key: key, ETag: aws.ToString(out.ETag), Size: aws.ToInt64(out.ContentLength),
+			LastModified: aws.ToTime(out.LastModified)}, nil
+	}
 }
 
 // clientsFor returns the bucket's clients, building them once.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
@@ -29,60 +28,171 @@ var testHookBeforeCommit = func() {}
 // time so that each object's lines are contiguous, and marks objects done
 // after the outputs are synced. It is the only writer of the sink and of
 // done-marks, so the alerts file up to its checkpoint holds exactly the
-// alerts of objects marked done.
+// alerts of objects marked done. Listing passes and SQS queues share one
+// committer while the daemon runs.
+//
+// Listing workers hand over a result and take the next object: their
+// results are committed in batches (commitBatch objects or commitEvery).
+// An SQS handler waits for its object's commit before the message may be
+// deleted: while such a result is pending, the committer commits as soon
+// as no other result is waiting to be handed over (a group commit), so a
+// handler waits for about one fsync, and under load one fsync covers many
+// objects.
 type committer struct {
 	d      *Daemon
-	ctx    context.Context // for deletes
-	c      *counters
-	failed chan struct{} // closed when the committer fails
-	once   sync.Once
+	ctx    context.Context // for deletes (remove_from_bucket)
+	cancel context.CancelFunc
+	in     chan *result
+	flushc chan chan struct{}
+	// failed is closed when the committer fails; err says why (written
+	// before failed is closed, read only after).
+	failed chan struct{}
+	err    error
+	exited chan struct{}
 
 	pending []state.Mark
-	done    []*result // results behind pending, for deletes and metrics
+	done    []*result // results behind pending, for deletes, metrics and waiters
+	waiting int       // results in done whose submitter waits for the commit
 	last    time.Time
 }
 
-func (cm *committer) fail() { cm.once.Do(func() { close(cm.failed) }) }
+// startCommitter starts a committer; close stops it.
+func (d *Daemon) startCommitter() *committer {
+	ctx, cancel := context.WithCancel(context.Background())
+	cm := &committer{d: d, ctx: ctx, cancel: cancel, in: make(chan *result), flushc: make(chan chan struct{}),
+		failed: make(chan struct{}), exited: make(chan struct{})}
+	go func() {
+		select {
+		case <-d.abortCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	go cm.run()
+	return cm
+}
 
-// run consumes results until the channel is closed. After a failure it
-// keeps draining (dropping results) so that workers never block.
-func (cm *committer) run(results <-chan *result) error {
+// submit hands a result over. Once the committer failed, the result is
+// finished at once with the failure.
+func (cm *committer) submit(res *result) {
+	select {
+	case cm.in <- res:
+	case <-cm.failed:
+		res.finish(cm.err)
+	}
+}
+
+// flush commits what was handed over so far and returns the committer's
+// failure, if any.
+func (cm *committer) flush() error {
+	ch := make(chan struct{})
+	select {
+	case cm.flushc <- ch:
+		<-ch
+	case <-cm.failed:
+	}
+	return cm.failure()
+}
+
+// failure returns why the committer failed, or nil.
+func (cm *committer) failure() error {
+	select {
+	case <-cm.failed:
+		return cm.err
+	default:
+		return nil
+	}
+}
+
+// close commits what is pending and stops the committer. No submit may
+// follow.
+func (cm *committer) close() error {
+	close(cm.in)
+	<-cm.exited
+	cm.cancel()
+	return cm.failure()
+}
+
+func (cm *committer) run() {
+	defer close(cm.exited)
 	tick := time.NewTicker(commitEvery)
 	defer tick.Stop()
-	var failure error
 	for {
+		if cm.waiting > 0 {
+			// Group commit: take what is being handed over now, then commit.
+			select {
+			case res, ok := <-cm.in:
+				if !ok {
+					cm.commitNow()
+					return
+				}
+				cm.take(res)
+			default:
+				cm.commitNow()
+			}
+			continue
+		}
 		select {
-		case res, ok := <-results:
+		case res, ok := <-cm.in:
 			if !ok {
-				if failure != nil {
-					return failure
-				}
-				return cm.commit()
+				cm.commitNow()
+				return
 			}
-			if failure != nil {
-				res.release()
-				continue
-			}
-			if err := cm.apply(res); err != nil {
-				failure = err
-				cm.fail()
-				continue
-			}
-			if len(cm.pending) >= commitBatch {
-				if err := cm.commit(); err != nil {
-					failure = err
-					cm.fail()
-				}
-			}
+			cm.take(res)
+		case ch := <-cm.flushc:
+			cm.commitNow()
+			close(ch)
 		case <-tick.C:
-			if failure == nil && len(cm.pending) > 0 && time.Since(cm.last) >= commitEvery {
-				if err := cm.commit(); err != nil {
-					failure = err
-					cm.fail()
-				}
+			if len(cm.pending) > 0 && time.Since(cm.last) >= commitEvery {
+				cm.commitNow()
 			}
 		}
 	}
+}
+
+// take applies one result: its alerts are written and its mark queued, or
+// it is finished at once when nothing is marked.
+func (cm *committer) take(res *result) {
+	if cm.err != nil {
+		res.finish(cm.err)
+		return
+	}
+	marked, err := cm.apply(res)
+	switch {
+	case err != nil:
+		res.finish(err)
+		cm.fail(err)
+		return
+	case !marked:
+		res.finish(nil)
+		return
+	}
+	if res.wait {
+		cm.waiting++
+	}
+	if len(cm.pending) >= commitBatch {
+		cm.commitNow()
+	}
+}
+
+func (cm *committer) commitNow() {
+	if cm.err != nil {
+		return
+	}
+	if err := cm.commit(); err != nil {
+		cm.fail(err)
+	}
+}
+
+// fail records the committer's failure and finishes every pending result
+// with it: their objects are not marked done.
+func (cm *committer) fail(err error) {
+	cm.err = err
+	close(cm.failed)
+	for _, res := range cm.done {
+		res.finish(err)
+	}
+	cm.pending, cm.done, cm.waiting = nil, nil, 0
 }
 
 func (r *result) release() {
@@ -91,32 +201,44 @@ func (r *result) release() {
 	}
 }
 
-// apply writes one result's alerts and queues its mark.
-func (cm *committer) apply(res *result) error {
+// finish ends a result: its spool is dropped, its object's claim released,
+// and its submitter told (err nil: the object is done and durable, or was
+// not to be marked).
+func (r *result) finish(err error) {
+	r.release()
+	r.job.unclaim()
+	if r.finished != nil {
+		r.finished(err)
+	}
+}
+
+// apply writes one result's alerts and queues its mark; marked says
+// whether it did.
+func (cm *committer) apply(res *result) (marked bool, err error) {
 	defer res.release()
-	d, j, c := cm.d, res.job, cm.c
+	d, j, c := cm.d, res.job, res.job.c
 	log := d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key)
 	switch res.outcome {
 	case outcomeAbandoned:
 		c.retry.Add(1)
-		j.scope.incomplete.Store(true)
-		return nil
+		j.incomplete()
+		return false, nil
 	case outcomeRetry:
 		c.retry.Add(1)
 		c.errors.Add(1)
-		j.scope.incomplete.Store(true)
+		j.incomplete()
 		d.opts.Metrics.Error(metrics.ErrorObject)
 		log.Warn("object not read, tried again next pass", "reason", reason(res.err), "error", res.err.Error())
-		return nil
+		return false, nil
 	case outcomeBad:
 		c.bad.Add(1)
 		c.errors.Add(1)
 		d.opts.Metrics.Error(metrics.ErrorObject)
 		if !d.cfg.SkipOnError {
-			j.scope.incomplete.Store(true)
+			j.incomplete()
 			j.bucket.stopped.Store(true)
 			log.Error("bad object; the rest of the bucket waits for the next pass (skip_on_error is off)", "error", res.err.Error())
-			return nil
+			return false, nil
 		}
 		log.Error("bad object skipped", "error", res.err.Error(), "alerts_before_error", spoolLen(res.spool))
 	}
@@ -133,7 +255,7 @@ func (cm *committer) apply(res *result) error {
 		})
 		if err != nil {
 			d.opts.Metrics.Error(metrics.ErrorOutput)
-			return err
+			return false, err
 		}
 	}
 	c.records.Add(res.stats.Records)
@@ -144,10 +266,10 @@ func (cm *committer) apply(res *result) error {
 	c.discarded.Add(res.discarded)
 	cm.pending = append(cm.pending, state.Mark{
 		ObjectID: state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag},
-		Scope:    j.scope.scope.ID(), Failed: res.outcome == outcomeBad, At: d.now(),
+		Scope:    j.markScope, Failed: res.outcome == outcomeBad, At: d.now(),
 	})
 	cm.done = append(cm.done, res)
-	return nil
+	return true, nil
 }
 
 func spoolLen(s *spool) int {
@@ -177,7 +299,8 @@ func (cm *committer) commit() error {
 	for _, res := range cm.done {
 		j := res.job
 		if res.outcome == outcomeDone {
-			cm.c.objects.Add(1)
+			j.c.objects.Add(1)
+			j.c.lastDone.Store(time.Now().UnixNano())
 			d.opts.Metrics.ObjectDone(j.obj.LastModified, j.obj.Size)
 			if j.bucket.cfg.RemoveFromBucket {
 				if err := j.bucket.clients.S3.Delete(cm.ctx, j.obj.Bucket, j.obj.Key); err != nil {
@@ -185,8 +308,9 @@ func (cm *committer) commit() error {
 				}
 			}
 		}
+		res.finish(nil)
 	}
-	cm.pending, cm.done = cm.pending[:0], cm.done[:0]
+	cm.pending, cm.done, cm.waiting = cm.pending[:0], cm.done[:0], 0
 	if f := d.opts.File; f != nil && f.RotationDue() {
 		dst, err := f.Rotate()
 		if err != nil {

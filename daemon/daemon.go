@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
 	"github.com/vpcalertd/vpcalertd/collector/s3"
+	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/engine"
@@ -38,6 +40,11 @@ type FlowLogDescriber interface {
 type Clients struct {
 	S3       *s3.Client
 	FlowLogs FlowLogDescriber // nil: no DescribeFlowLogs
+	// Head returns an object's ETag (quoted, as S3 lists it), size and
+	// time, for notifications that carry none (CloudTrail's); nil: none.
+	Head func(ctx context.Context, bucket, key string) (s3.Object, error)
+	// SQS is the client of the bucket's queue; nil without an sqs section.
+	SQS sqs.Client
 }
 
 // Options configure a Daemon. Config, Processor, Sink and Store are
@@ -90,9 +97,16 @@ type Daemon struct {
 	warned         map[string]bool
 	describeFailed map[string]time.Time // bucket id + region -> last DescribeFlowLogs failure
 
-	abort     context.CancelFunc // cancels objects in flight
 	abortOnce sync.Once
 	abortCh   chan struct{}
+
+	// claims are the objects being read now, by listings and queues.
+	claims claims
+	// hasQueues is set when a bucket has an sqs section.
+	hasQueues bool
+	// shared is the committer of Run, used by its passes and queues; nil
+	// outside Run.
+	shared atomic.Pointer[committer]
 }
 
 // New checks opts and returns a Daemon.
@@ -124,9 +138,25 @@ func New(opts Options) (*Daemon, error) {
 			os.Remove(p)
 		}
 	}
-	return &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
+	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
 		clients: map[string]*Clients{}, warned: map[string]bool{}, describeFailed: map[string]time.Time{},
-		abortCh: make(chan struct{})}, nil
+		abortCh: make(chan struct{})}
+	for i := range d.cfg.Buckets {
+		if d.cfg.Buckets[i].SQS != nil {
+			d.hasQueues = true
+		}
+	}
+	return d, nil
+}
+
+// listing says whether a bucket is listed.
+func (d *Daemon) listing() bool {
+	for i := range d.cfg.Buckets {
+		if d.cfg.Buckets[i].Listing {
+			return true
+		}
+	}
+	return false
 }
 
 // Abort abandons the objects in flight at once (a second SIGTERM): they are
@@ -135,32 +165,117 @@ func (d *Daemon) Abort() {
 	d.abortOnce.Do(func() { close(d.abortCh) })
 }
 
-// Run runs passes every Interval (the first at once with RunOnStart) until
-// ctx is done. Then it stops taking objects, lets the objects in flight
-// finish for up to ShutdownGrace (or until Abort), commits what finished and
-// returns nil. Only an output or state failure returns an error: the
-// outputs can no longer be trusted, and a restart recovers them.
+// Run follows the SQS queues and runs passes over the listed buckets every
+// Interval (the first at once with RunOnStart) until ctx is done. Then it
+// stops taking objects and messages, lets the objects in flight finish for
+// up to ShutdownGrace (or until Abort), commits what finished and returns
+// nil. Only an output or state failure (or a queue that cannot start)
+// returns an error: the outputs can no longer be trusted, and a restart
+// recovers them.
 func (d *Daemon) Run(ctx context.Context) error {
-	if !d.cfg.RunOnStart {
+	_, err := d.run(ctx, false)
+	return err
+}
+
+// Once runs one pass over the listed buckets and, at the same time, reads
+// what the SQS queues hold now (until a receive finds nothing), then
+// returns the summed stats: `vpcalertd run --once`.
+func (d *Daemon) Once(ctx context.Context) (PassResult, error) {
+	return d.run(ctx, true)
+}
+
+func (d *Daemon) run(ctx context.Context, once bool) (PassResult, error) {
+	start := d.now()
+	cm := d.startCommitter()
+	d.shared.Store(cm)
+	defer d.shared.Store(nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-cm.failed:
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+
+	queues := d.newQueues()
+	qerrs := make([]error, len(queues))
+	var wg sync.WaitGroup
+	for i, q := range queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if qerrs[i] = q.run(runCtx, once); qerrs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	var res PassResult
+	var err error
+	switch {
+	case once && d.listing():
+		res, err = d.Pass(runCtx)
+	case !once:
+		err = d.loop(runCtx, queues)
+		cancel()
+	}
+	if err != nil {
+		cancel()
+	}
+	wg.Wait()
+	if cerr := cm.close(); cerr != nil {
+		err = cerr
+	}
+	for _, q := range queues {
+		s := q.c.snapshot()
+		res.Stats.Objects += s.Objects
+		res.Stats.BadObjects += s.BadObjects
+		res.Stats.Retry += s.Retry
+		res.Stats.Records += s.Records
+		res.Stats.Alerts += s.Alerts
+		res.Stats.BadLines += s.BadLines
+		res.Stats.Bytes += s.Bytes
+		res.Stats.Discarded += s.Discarded
+		res.Stats.Errors += s.Errors
+	}
+	res.Duration = d.now().Sub(start)
+	if once && err == nil && ctx.Err() == nil {
+		d.prune(queues)
+	}
+	return res, errors.Join(append([]error{err}, qerrs...)...)
+}
+
+// loop runs the passes (and the done-set housekeeping of the queues) every
+// Interval until ctx is done.
+func (d *Daemon) loop(ctx context.Context, queues []*queueRun) error {
+	listing := d.listing()
+	if !d.cfg.RunOnStart || !listing {
 		if !d.wait(ctx, d.cfg.Interval) {
+			d.log.Info("stopped")
 			return nil
 		}
 	}
 	for {
 		began := d.now()
-		res, err := d.Pass(ctx)
-		if err != nil {
-			return err
+		if listing {
+			res, err := d.Pass(ctx)
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				d.log.Info("stopped", "objects_done", res.Stats.Objects)
+				return nil
+			}
 		}
-		if ctx.Err() != nil {
-			d.log.Info("stopped", "objects_done", res.Stats.Objects)
-			return nil
-		}
+		d.prune(queues)
 		next := d.cfg.Interval - d.now().Sub(began)
 		if next < 0 {
 			next = 0
 		}
-		d.log.Info("next pass", "in", next.Round(time.Second).String())
+		if listing {
+			d.log.Info("next pass", "in", next.Round(time.Second).String())
+		}
 		if !d.wait(ctx, next) {
 			d.log.Info("stopped")
 			return nil

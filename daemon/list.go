@@ -205,19 +205,32 @@ func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl 
 			if b.Type == event.LogTypeVPCFlow && b.FlowLogFiles == config.FlowLogFilesDescribed && !known {
 				continue
 			}
-			j := &job{bucket: br, scope: sr, obj: o, origin: event.Origin{
+			if br.stopped.Load() {
+				return errBucketStopped
+			}
+			cl, busy, err := d.claimListed(ids[i])
+			if err != nil {
+				return err
+			}
+			if cl == nil {
+				if busy {
+					// An SQS queue of this process is reading it now; if
+					// that fails, a later pass reads it.
+					sr.incomplete.Store(true)
+				}
+				continue
+			}
+			j := &job{bucket: br, scope: sr, markScope: sr.scope.ID(), obj: o, c: c, claim: cl, origin: event.Origin{
 				Type: b.Type, Bucket: o.Bucket, Key: o.Key, Path: o.Path(),
 				AccountID: sr.scope.AccountID, AccountAlias: b.AccountAlias, Region: sr.scope.Region,
 				ETag: o.ETag, LogFormat: f.LogFormat,
 			}}
-			if br.stopped.Load() {
-				return errBucketStopped
-			}
 			c.listed.Add(1)
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
 				c.listed.Add(-1)
+				cl.release()
 				return ctx.Err()
 			}
 		}

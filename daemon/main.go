@@ -36,9 +36,11 @@ var newProcessor = func(cfg *config.Config, idOffset int64, onError func(error))
 
 const usage = `usage: vpcalertd run --config FILE [--once]
 
-Collects the configured S3 buckets every interval until SIGTERM or SIGINT.
+Collects the configured S3 buckets every interval, and follows the SQS
+queues of buckets with an sqs section, until SIGTERM or SIGINT. With --once
+it lists the buckets once and reads what the queues hold now, then exits.
 FILE is the daemon's YAML configuration, or an ossec.conf whose
-<wodle name="aws-s3"> block is read as is (see docs/daemon.md).
+<wodle name="aws-s3"> block is read as is (see docs/daemon.md, docs/sqs.md).
 
 `
 
@@ -161,10 +163,10 @@ func run(ctx context.Context, cfg *config.Config, once bool, stdout io.Writer, l
 	}()
 
 	log.Info("vpcalertd run", "buckets", len(cfg.Buckets), "interval", cfg.Interval.String(), "look_back", cfg.LookBack.String(),
-		"concurrency", cfg.Concurrency, "state", cfg.StatePath, "once", once)
+		"concurrency", cfg.Concurrency, "state", cfg.StatePath, "once", once, "queues", len(d.newQueues()))
 	code := 0
 	if once {
-		res, err := d.Pass(runCtx)
+		res, err := d.Once(runCtx)
 		if err != nil {
 			return 1, err
 		}

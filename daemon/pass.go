@@ -31,9 +31,12 @@ type PassResult struct {
 	Duration time.Duration
 }
 
-// counters are a pass's stats, updated concurrently.
+// counters are a pass's (or a queue's) stats, updated concurrently.
 type counters struct {
 	listed, objects, bad, retry, records, alerts, badLines, bytes, discarded, errors atomic.Int64
+	// lastDone is when the last object was committed (unix nanoseconds,
+	// wall clock), for rates.
+	lastDone atomic.Int64
 }
 
 func (c *counters) snapshot() PassStats {
@@ -63,62 +66,98 @@ type scopeRun struct {
 // job is one object to read.
 type job struct {
 	bucket *bucketRun
-	scope  *scopeRun
-	obj    s3.Object
-	origin event.Origin
+	scope  *scopeRun // the listing that found it; nil for objects from SQS
+	// markScope is the scope its done-mark is filed under, which decides
+	// when the mark is pruned.
+	markScope string
+	obj       s3.Object
+	origin    event.Origin
+	c         *counters // the pass's or the queue's
+	// claim is the object's claim in this process, released when the
+	// committer is done with the object; nil when none was taken.
+	claim *claim
 }
 
-// Pass reads every configured bucket once. When ctx is done it stops
-// taking objects and returns after the objects in flight finished or were
-// abandoned. Only output and state failures are returned as errors.
+// incomplete says the object was not done: its listing's pass time must not
+// advance.
+func (j *job) incomplete() {
+	if j.scope != nil {
+		j.scope.incomplete.Store(true)
+	}
+}
+
+// unclaim releases the object's claim, if any.
+func (j *job) unclaim() {
+	if j.claim != nil {
+		j.claim.release()
+	}
+}
+
+// Pass lists every bucket with Listing once and reads the objects that are
+// not done. When ctx is done it stops taking objects and returns after the
+// objects in flight finished or were abandoned. Only output and state
+// failures are returned as errors. While Run runs, passes share its
+// committer with the SQS queues; otherwise Pass commits on its own.
 func (d *Daemon) Pass(ctx context.Context) (PassResult, error) {
+	if cm := d.shared.Load(); cm != nil {
+		return d.pass(ctx, cm)
+	}
+	cm := d.startCommitter()
+	res, err := d.pass(ctx, cm)
+	if cerr := cm.close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return res, err
+}
+
+func (d *Daemon) pass(ctx context.Context, cm *committer) (PassResult, error) {
 	start := d.now()
 	work, cancelWork := d.workContext(ctx)
 	defer cancelWork()
 	var c counters
 	jobs := make(chan *job)
-	// Unbuffered: a finished object waits in its worker, so at most
-	// Concurrency+1 spools are held (each up to SpoolMemory in memory).
-	results := make(chan *result)
 
-	var workers sync.WaitGroup
+	// A worker hands its result to the committer (unbuffered) before it
+	// takes the next object, so at most Concurrency+1 spools are held
+	// (each up to SpoolMemory in memory).
+	var workers, committed sync.WaitGroup
 	for i := 0; i < d.cfg.Concurrency; i++ {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				results <- d.process(work, j)
+				res := d.process(work, j)
+				committed.Add(1)
+				res.finished = func(error) { committed.Done() }
+				cm.submit(res)
 			}
 		}()
 	}
-	cm := &committer{d: d, ctx: work, c: &c, failed: make(chan struct{})}
-	commitDone := make(chan error, 1)
-	go func() { commitDone <- cm.run(results) }()
 	stopProgress := d.progress(&c)
 
 	// The producer stops early when the committer fails.
 	prodCtx, cancelProd := context.WithCancel(ctx)
 	defer cancelProd()
-	var scopes []*scopeRun
-	var commitErr error
 	go func() {
-		// Wake the producer if the committer fails while it is blocked.
 		select {
 		case <-cm.failed:
 			cancelProd()
 		case <-prodCtx.Done():
 		}
 	}()
+	var scopes []*scopeRun
 	for i := range d.cfg.Buckets {
 		if prodCtx.Err() != nil {
 			break
 		}
-		scopes = append(scopes, d.produceBucket(prodCtx, &d.cfg.Buckets[i], jobs, &c)...)
+		if b := &d.cfg.Buckets[i]; b.Listing {
+			scopes = append(scopes, d.produceBucket(prodCtx, b, jobs, &c)...)
+		}
 	}
 	close(jobs)
 	workers.Wait()
-	close(results)
-	commitErr = <-commitDone
+	commitErr := cm.flush()
+	committed.Wait()
 	stopProgress()
 	if commitErr != nil {
 		return PassResult{Stats: c.snapshot(), Duration: d.now().Sub(start)}, commitErr

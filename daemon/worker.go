@@ -31,7 +31,18 @@ type result struct {
 	stats   engine.Stats
 	// discarded counts alerts dropped by discard_regex.
 	discarded int64
+	// wait is set when the submitter blocks until the object is committed
+	// (an SQS handler): the committer then commits without batching.
+	wait bool
+	// finished, when set, is called once by the committer: with nil after
+	// the commit that made the object's alerts durable (at once for a
+	// result that is not marked), else with the committer's failure.
+	finished func(err error)
 }
+
+// testHookProcess runs when an object's reading starts; tests slow objects
+// down with it to stop a daemon in the middle of one.
+var testHookProcess = func() {}
 
 // ErrEmptyObject is the error of an object with no bytes: AWS never writes
 // one, so it is reported as bad.
@@ -53,6 +64,7 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	}
 	done := d.opts.Metrics.ObjectStarted(j.obj.LastModified)
 	defer done()
+	testHookProcess()
 	r := j.bucket.clients.S3.Open(ctx, j.obj)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -99,7 +111,9 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 // bad ends res as a bad object.
 func (d *Daemon) bad(res *result, err error) *result {
 	res.outcome, res.err = outcomeBad, d.objErr(res.job, err)
-	if !d.cfg.SkipOnError {
+	// A listed bucket stops at a bad object without skip_on_error; a
+	// queue goes on (the message is retried, then moved aside).
+	if !d.cfg.SkipOnError && res.job.scope != nil {
 		res.job.bucket.stopped.Store(true)
 	}
 	return res

@@ -1,0 +1,486 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
+	"github.com/vpcalertd/vpcalertd/collector/s3"
+	"github.com/vpcalertd/vpcalertd/collector/sqs"
+	"github.com/vpcalertd/vpcalertd/collector/state"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// sqsMarkRetention is how long the done-marks of objects read from a queue
+// are kept (by the day folder of their key): longer than SQS keeps a
+// message (at most 14 days), so that a message delivered again, or
+// redriven from a dead-letter queue, finds its finished objects marked.
+const sqsMarkRetention = 15 * 24 * time.Hour
+
+// sqsScopePrefix prefixes the scope of a mark written for an object read
+// from a queue: such marks are pruned by age, not by a listing's start.
+const sqsScopePrefix = "sqs:"
+
+// orgRe matches an organization id folder, as collector/s3 Discover does.
+var orgRe = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+
+// ErrUnknownBucket is the error of a notification for a bucket that no
+// bucket following the queue names: the message is retried, then moved
+// aside with that reason, never dropped.
+var ErrUnknownBucket = errors.New("bucket not configured for this queue")
+
+// queueRun is one SQS queue followed by the daemon, and the buckets whose
+// objects it announces.
+type queueRun struct {
+	d       *Daemon
+	cfg     sqs.Config
+	buckets []*config.Bucket
+	log     *slog.Logger
+	c       counters
+	ignored atomic.Int64 // objects announced that no bucket reads
+	gone    atomic.Int64 // objects announced that no longer exist
+
+	flowMu sync.Mutex // guards flows; held while DescribeFlowLogs runs
+	flows  map[string]flowEntry
+
+	mu     sync.Mutex // guards scopes
+	scopes map[string]queueScope
+}
+
+// flowEntry is one region's flow logs, as DescribeFlowLogs gave them at.
+type flowEntry struct {
+	byID map[string]flowlogs.FlowLog
+	at   time.Time
+}
+
+// queueScope is an account/region folder of a bucket that a queue
+// announced objects in.
+type queueScope struct {
+	scope  s3.Scope
+	bucket *config.Bucket
+}
+
+// newQueues groups the buckets with an sqs section by queue, in
+// configuration order. The configuration guarantees that buckets sharing a
+// queue have the same sqs settings.
+func (d *Daemon) newQueues() []*queueRun {
+	var out []*queueRun
+	byURL := map[string]*queueRun{}
+	for i := range d.cfg.Buckets {
+		b := &d.cfg.Buckets[i]
+		if b.SQS == nil {
+			continue
+		}
+		q := byURL[b.SQS.QueueURL]
+		if q == nil {
+			q = &queueRun{d: d, cfg: *b.SQS, log: d.log.With("queue_url", b.SQS.QueueURL),
+				flows: map[string]flowEntry{}, scopes: map[string]queueScope{}}
+			byURL[b.SQS.QueueURL] = q
+			out = append(out, q)
+		}
+		q.buckets = append(q.buckets, b)
+	}
+	return out
+}
+
+// run follows the queue until ctx is done (drain: until it is empty).
+func (q *queueRun) run(ctx context.Context, drain bool) error {
+	client, err := q.client(ctx, drain)
+	if err != nil || client == nil {
+		return err
+	}
+	cons, err := sqs.NewConsumer(q.cfg, client, q.d.log, q.d.opts.Metrics)
+	if err != nil {
+		return err
+	}
+	// Objects finish within the shutdown grace after ctx is done, as in a
+	// pass; the consumer then deletes their messages.
+	work, cancelWork := q.d.workContext(ctx)
+	defer cancelWork()
+	handle := func(_ context.Context, o sqs.Object) error { return q.handle(work, o) }
+	names := make([]string, len(q.buckets))
+	for i, b := range q.buckets {
+		names[i] = b.ID()
+	}
+	q.log.Info("following queue", "buckets", strings.Join(names, " "), "workers", q.cfg.Workers,
+		"visibility_timeout", q.cfg.VisibilityTimeout.String(), "max_receives", q.cfg.MaxReceives)
+	began := time.Now()
+	stop := q.progress(began)
+	if drain {
+		err = cons.Drain(ctx, handle)
+	} else {
+		err = cons.Run(ctx, handle)
+	}
+	stop()
+	q.logDone(began, drain)
+	return err
+}
+
+// client returns the queue's client, from the credentials of its first
+// bucket. While they cannot be built (no route to STS, a profile not yet
+// there) it retries with backoff; a drain gives up at the first failure.
+// It returns nil, nil when ctx ends first.
+func (q *queueRun) client(ctx context.Context, drain bool) (sqs.Client, error) {
+	ready := "sqs " + q.cfg.QueueURL
+	wait := time.Second
+	for {
+		c, err := q.d.clientsFor(ctx, q.buckets[0])
+		if err == nil {
+			if c.SQS == nil {
+				return nil, fmt.Errorf("queue %s: the clients of bucket %s have no SQS client", q.cfg.QueueURL, q.buckets[0].Name)
+			}
+			for _, b := range q.buckets[1:] {
+				_, _ = q.d.clientsFor(ctx, b) // built now rather than by the first objects
+			}
+			return c.SQS, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		q.d.opts.Metrics.SetReady(ready, err)
+		q.log.Error("queue unavailable: AWS clients", "bucket", q.buckets[0].Name, "reason", reason(err), "error", err.Error(), "retry_in", wait.String())
+		if drain {
+			return nil, fmt.Errorf("queue %s: %w", q.cfg.QueueURL, err)
+		}
+		if !q.d.wait(ctx, wait) {
+			return nil, nil
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// handle reads one announced object and returns nil once its alerts are
+// durably written and it is marked done (or when it needs no reading: done
+// already, or outside every bucket's folders). A bad or unreadable object
+// returns its error: the message is retried, then moved aside. An object
+// that no longer exists returns an error wrapping sqs.ErrObjectGone.
+func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
+	d := q.d
+	b, sc, ki, err := q.route(n)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		q.ignored.Add(1)
+		q.log.Debug("object outside the folders the buckets read; notification dropped", "bucket", n.Bucket, "key", n.Key)
+		return nil
+	}
+	clients, err := d.clientsFor(ctx, b)
+	if err != nil {
+		return fmt.Errorf("bucket %s: AWS clients: %w", b.Name, err)
+	}
+	br := &bucketRun{cfg: b, clients: clients}
+	obj := s3.Object{Bucket: n.Bucket, Key: n.Key, ETag: quoteETag(n.ETag), Size: n.Size, LastModified: n.EventTime}
+	if obj.ETag == "" {
+		// CloudTrail's notifications name the files only.
+		if clients.Head == nil {
+			return fmt.Errorf("s3://%s/%s: the notification has no ETag and the bucket's client cannot ask S3", n.Bucket, n.Key)
+		}
+		if obj, err = clients.Head(ctx, n.Bucket, n.Key); err != nil {
+			if errors.Is(err, sqs.ErrObjectGone) {
+				q.gone.Add(1)
+			}
+			return err
+		}
+	}
+	var format string
+	if b.Type == event.LogTypeVPCFlow {
+		fls, err := q.flowLogs(ctx, br, sc.Region)
+		if err != nil {
+			return fmt.Errorf("s3://%s/%s: flow logs of %s (flow_log_files: described): %w", n.Bucket, n.Key, sc.Region, err)
+		}
+		f, known := fls[ki.FlowLogID]
+		if b.FlowLogFiles == config.FlowLogFilesDescribed && !known {
+			q.ignored.Add(1)
+			q.log.Debug("flow log not described (flow_log_files: described); notification dropped", "bucket", n.Bucket, "key", n.Key)
+			return nil
+		}
+		format = f.LogFormat
+	}
+
+	id := state.ObjectID{Bucket: obj.Bucket, Key: obj.Key, ETag: obj.ETag}
+	cl, err := d.claims.wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	done, err := d.opts.Store.Done([]state.ObjectID{id})
+	if err != nil {
+		cl.release()
+		return fmt.Errorf("state: %w", err)
+	}
+	if done[0] {
+		// Read already: a repeated notification, or a message delivered
+		// again after its object was committed.
+		cl.release()
+		return nil
+	}
+	q.noteScope(b, sc)
+	q.c.listed.Add(1)
+	j := &job{bucket: br, markScope: sqsScopePrefix + sc.ID(), obj: obj, c: &q.c, claim: cl, origin: event.Origin{
+		Type: b.Type, Bucket: obj.Bucket, Key: obj.Key, Path: obj.Path(),
+		AccountID: sc.AccountID, AccountAlias: b.AccountAlias, Region: sc.Region,
+		ETag: obj.ETag, LogFormat: format,
+	}}
+	res := d.process(ctx, j)
+	if res.outcome != outcomeDone {
+		res.release()
+		cl.release()
+		return q.failure(res)
+	}
+	committed := make(chan error, 1)
+	res.wait = true
+	res.finished = func(err error) { committed <- err }
+	cm := d.shared.Load()
+	if cm == nil {
+		res.finish(nil)
+		return errors.New("the daemon's committer is not running")
+	}
+	cm.submit(res)
+	return <-committed
+}
+
+// failure counts an object that was not done and returns what the
+// consumer should hear.
+func (q *queueRun) failure(res *result) error {
+	switch res.outcome {
+	case outcomeBad:
+		q.c.bad.Add(1)
+		q.c.errors.Add(1)
+	case outcomeRetry:
+		if errors.Is(res.err, s3.ErrNoSuchKey) || errors.Is(res.err, s3.ErrChanged) {
+			// Deleted, or replaced by a version that has a notification of
+			// its own.
+			q.gone.Add(1)
+			return fmt.Errorf("%w: %w", sqs.ErrObjectGone, res.err)
+		}
+		q.c.retry.Add(1)
+		q.c.errors.Add(1)
+	case outcomeAbandoned:
+		q.c.retry.Add(1)
+	}
+	return res.err
+}
+
+// route finds the bucket configuration that reads an announced object: the
+// first with its bucket name whose folders hold the key. It returns a nil
+// bucket for keys no configuration reads (another prefix, another log
+// type, CloudTrail digests, accounts or regions not configured, days before
+// only_logs_after), and ErrUnknownBucket when no configuration names the
+// bucket at all.
+func (q *queueRun) route(o sqs.Object) (*config.Bucket, s3.Scope, s3.KeyInfo, error) {
+	named := false
+	for _, b := range q.buckets {
+		if b.Name != o.Bucket {
+			continue
+		}
+		named = true
+		if sc, ki, ok := matchKey(b, o.Key); ok {
+			return b, sc, ki, nil
+		}
+	}
+	if !named {
+		names := make([]string, 0, len(q.buckets))
+		for _, b := range q.buckets {
+			names = append(names, b.Name)
+		}
+		return nil, s3.Scope{}, s3.KeyInfo{}, fmt.Errorf("s3://%s/%s: %w (it follows %s)", o.Bucket, o.Key, ErrUnknownBucket, strings.Join(names, ", "))
+	}
+	return nil, s3.Scope{}, s3.KeyInfo{}, nil
+}
+
+// matchKey says whether bucket configuration b reads key, and gives the
+// account/region scope the key is in, the same scope a listing of b finds
+// (collector/s3 Discover): {path}AWSLogs/{path_suffix}[o-org/]<account>/
+// <service>/<region>/, or its Hive form.
+func matchKey(b *config.Bucket, key string) (s3.Scope, s3.KeyInfo, bool) {
+	base := b.Path + "AWSLogs/" + b.PathSuffix
+	if !strings.HasPrefix(key, base) || strings.HasSuffix(key, "/") {
+		return s3.Scope{}, s3.KeyInfo{}, false
+	}
+	segs := strings.Split(key[len(base):], "/")
+	org, n := "", 3
+	if len(segs) > 0 && orgRe.MatchString(segs[0]) {
+		org, n = segs[0], 4
+		segs = segs[1:]
+	}
+	if (b.OrganizationID != "" && org != b.OrganizationID) || len(segs) < 4 {
+		return s3.Scope{}, s3.KeyInfo{}, false
+	}
+	acct, svc, region := segs[0], segs[1], segs[2]
+	hive := strings.HasPrefix(acct, "aws-account-id=")
+	if hive {
+		if org != "" || !strings.HasPrefix(svc, "aws-service=") || !strings.HasPrefix(region, "aws-region=") {
+			return s3.Scope{}, s3.KeyInfo{}, false
+		}
+		acct, svc, region = acct[len("aws-account-id="):], svc[len("aws-service="):], region[len("aws-region="):]
+	}
+	if !config.IsAccountID(acct) || svc != s3.ServiceOf(b.Type) || !config.IsRegion(region) ||
+		(len(b.AccountIDs) > 0 && !contains(b.AccountIDs, acct)) || (len(b.Regions) > 0 && !contains(b.Regions, region)) {
+		return s3.Scope{}, s3.KeyInfo{}, false
+	}
+	all := strings.Split(key[len(base):], "/")
+	sc := s3.Scope{Bucket: b.Name, Prefix: base + strings.Join(all[:n], "/") + "/", Type: b.Type,
+		AccountID: acct, Region: region, OrgID: org, Hive: hive}
+	ki, _ := sc.ParseKey(key)
+	if !b.OnlyLogsAfter.IsZero() && !ki.Day.IsZero() && ki.Day.Before(b.OnlyLogsAfter) {
+		return s3.Scope{}, s3.KeyInfo{}, false
+	}
+	return sc, ki, true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteETag gives a notification's ETag the quotes S3 lists it with, so
+// that both name the same done-mark.
+func quoteETag(etag string) string {
+	if etag == "" || strings.HasPrefix(etag, `"`) {
+		return etag
+	}
+	return `"` + etag + `"`
+}
+
+// flowLogs returns a region's flow logs by id, asking EC2 at most once per
+// Interval (and, after a failure with flow_log_files: all, once an hour).
+func (q *queueRun) flowLogs(ctx context.Context, br *bucketRun, region string) (map[string]flowlogs.FlowLog, error) {
+	key := br.cfg.ID() + " " + region
+	q.flowMu.Lock()
+	defer q.flowMu.Unlock()
+	if e, ok := q.flows[key]; ok && q.d.now().Sub(e.at) < q.d.cfg.Interval {
+		return e.byID, nil
+	}
+	m, err := q.d.flowLogs(ctx, br, region, map[string]map[string]flowlogs.FlowLog{})
+	if err != nil {
+		return nil, err
+	}
+	q.flows[key] = flowEntry{byID: m, at: q.d.now()}
+	return m, nil
+}
+
+func (q *queueRun) noteScope(b *config.Bucket, sc s3.Scope) {
+	id := sqsScopePrefix + sc.ID()
+	q.mu.Lock()
+	if _, ok := q.scopes[id]; !ok {
+		q.scopes[id] = queueScope{scope: sc, bucket: b}
+	}
+	q.mu.Unlock()
+}
+
+// prune bounds the done-marks the queues wrote: marks of keys whose day
+// folder is older than sqsMarkRetention go, except those a listing of the
+// same bucket may still reach. Scopes of listings and queues not seen for
+// 30 days plus four look-back windows are forgotten (a pass does that too).
+func (d *Daemon) prune(queues []*queueRun) {
+	if len(queues) == 0 {
+		return
+	}
+	now := d.now()
+	limit := utcDay(now.Add(-sqsMarkRetention))
+	pruned := 0
+	for _, q := range queues {
+		q.mu.Lock()
+		scopes := make(map[string]queueScope, len(q.scopes))
+		for id, s := range q.scopes {
+			scopes[id] = s
+		}
+		q.mu.Unlock()
+		for id, s := range scopes {
+			day := limit
+			if s.bucket.Listing {
+				since, err := d.since(s.bucket)
+				if err == nil {
+					var start time.Time
+					if start, err = d.startDay(s.scope, since); err == nil && start.Before(day) {
+						day = start
+					}
+				}
+				if err != nil {
+					d.log.Error("state", "error", err.Error())
+					continue
+				}
+			}
+			n, err := d.opts.Store.PassDone(id, now, s.scope.StartAfter(day))
+			if err != nil {
+				d.log.Error("state: pruning the marks of a queue failed", "scope", id, "error", err.Error())
+				continue
+			}
+			pruned += n
+		}
+	}
+	ns, nm := 0, 0
+	if !d.listing() {
+		var err error
+		if ns, nm, err = d.opts.Store.PruneScopes(now.Add(-(30*24*time.Hour + 4*d.cfg.LookBack))); err != nil {
+			d.log.Error("state: pruning failed", "error", err.Error())
+		}
+	}
+	if pruned+nm > 0 || ns > 0 {
+		d.log.Debug("state pruned", "marks", pruned+nm, "scopes", ns)
+	}
+}
+
+// progress logs a progress line every ProgressInterval while objects are
+// being done.
+func (q *queueRun) progress(began time.Time) (stop func()) {
+	if q.d.cfg.ProgressInterval <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(q.d.cfg.ProgressInterval)
+		defer t.Stop()
+		var last int64
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			s := q.c.snapshot()
+			if s.Objects == last {
+				continue
+			}
+			last = s.Objects
+			el := time.Since(began).Seconds()
+			q.log.Info("queue progress", "objects_done", s.Objects, "records", s.Records, "alerts", s.Alerts,
+				"bytes", s.Bytes, "errors", s.Errors, "records_per_s", int64(float64(s.Records)/el))
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (q *queueRun) logDone(began time.Time, drain bool) {
+	s := q.c.snapshot()
+	msg := "queue stopped"
+	if drain {
+		msg = "queue drained"
+	}
+	el := time.Since(began)
+	rate := func(n int64) float64 {
+		if el <= 0 {
+			return 0
+		}
+		return float64(int64(float64(n)/el.Seconds()*10)) / 10
+	}
+	q.log.Info(msg, "objects", s.Objects, "bad_objects", s.BadObjects, "retry", s.Retry, "errors", s.Errors,
+		"ignored", q.ignored.Load(), "gone", q.gone.Load(), "records", s.Records, "alerts", s.Alerts,
+		"bad_lines", s.BadLines, "discarded", s.Discarded, "bytes", s.Bytes,
+		"duration", el.Round(time.Millisecond).String(), "objects_per_s", rate(s.Objects), "records_per_s", rate(s.Records))
+}
