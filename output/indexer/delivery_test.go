@@ -466,6 +466,9 @@ func TestQueueFull(t *testing.T) {
 	}
 	require.NoError(t, s.Drain(ctx))
 	assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
+	segs, err := filepath.Glob(filepath.Join(cfg.Queue.Dir, "seg-*.q"))
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(segs), 2, "delivered segments are deleted")
 }
 
 func TestQueueDirLocked(t *testing.T) {
@@ -513,4 +516,53 @@ func TestBatchBounds(t *testing.T) {
 	assert.LessOrEqual(t, st.MaxItems, 7)
 	assert.LessOrEqual(t, st.MaxBody, 8<<10)
 	assert.Equal(t, 100, srv.Count())
+}
+
+// TestConcurrentWriters: one sink shared by several engine workers.
+func TestConcurrentWriters(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory-queue", true: "disk-queue"}[disk], func(t *testing.T) {
+			srv := newServer(t, indexertest.Options{})
+			cfg := fastConfig(srv.URL)
+			cfg.Batch.MaxCount = 64
+			if disk {
+				cfg.Queue.Dir = t.TempDir()
+			}
+			s, _ := newSink(t, cfg)
+			alerts := manyAlerts(t, 2000)
+			errs := make(chan error, 8)
+			for w := range 8 {
+				go func() {
+					for i := w; i < len(alerts); i += 8 {
+						if err := s.Write(alerts[i]); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- s.Sync()
+				}()
+			}
+			for range 8 {
+				require.NoError(t, <-errs)
+			}
+			require.NoError(t, s.Drain(context.Background()))
+			assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
+		})
+	}
+}
+
+// TestFailoverAndCompression: with two nodes, the sink moves on when one is
+// down; gzip bodies are accepted.
+func TestFailoverAndCompression(t *testing.T) {
+	down := newServer(t, indexertest.Options{})
+	down.Down()
+	up := newServer(t, indexertest.Options{})
+	cfg := fastConfig(down.URL)
+	cfg.URLs = []string{up.URL}
+	cfg.Compress = true
+	s, _ := newSink(t, cfg)
+	alerts := manyAlerts(t, 30)
+	writeAll(t, s, alerts)
+	require.NoError(t, s.Sync())
+	assert.Equal(t, expectedIDs(alerts), storedIDs(t, up))
 }
