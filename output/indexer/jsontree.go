@@ -332,16 +332,26 @@ func (p *jparser) array(depth int) (int32, error) {
 	}
 }
 
-// string scans a string token and returns it with its quotes.
+// string scans a string token and returns it with its quotes. Invalid
+// UTF-8 is replaced by U+FFFD (OpenSearch would refuse the document).
 func (p *jparser) string() ([]byte, error) {
 	start := p.pos
 	p.pos++
+	badUTF8 := false
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
 		switch {
 		case c == '"':
 			p.pos++
-			return p.src[start:p.pos], nil
+			tok := p.src[start:p.pos]
+			if badUTF8 {
+				var s string
+				if err := json.Unmarshal(tok, &s); err != nil {
+					return nil, p.fail("invalid string")
+				}
+				tok = appendQuoted(nil, []byte(s))
+			}
+			return tok, nil
 		case c == '\\':
 			if p.pos+1 >= len(p.src) {
 				return nil, p.fail("unterminated escape")
@@ -364,7 +374,7 @@ func (p *jparser) string() ([]byte, error) {
 		default:
 			r, size := utf8.DecodeRune(p.src[p.pos:])
 			if r == utf8.RuneError && size == 1 {
-				return nil, p.fail("invalid UTF-8")
+				badUTF8 = true
 			}
 			p.pos += size
 		}

@@ -50,10 +50,12 @@ func TestJSONTreeRoundTrip(t *testing.T) {
 			assert.Equal(t, string(a.JSON), string(tr.encode(nil, 0)))
 		}
 	}
+	require.NoError(t, tr.parse([]byte("{\"k\xff\":\"v\xfe\"}")))
+	assert.Equal(t, "{\"k\ufffd\":\"v\ufffd\"}", string(tr.encode(nil, 0)), "invalid UTF-8 replaced")
 	for _, good := range []string{`{}`, `[]`, ` {"a" : [1, -2.5e3, true, false, null, "\u00e9\n"]} `, `"x"`, `0`} {
 		require.NoError(t, tr.parse([]byte(good)), good)
 	}
-	for _, bad := range []string{``, `{`, `{"a"}`, `{"a":1,}`, `[1,]`, `01`, `1.`, `-`, `"\x"`, `"a` + "\x01" + `"`, `{"a":1}x`, `tru`, "\"\xff\"", strings.Repeat("[", 300) + strings.Repeat("]", 300)} {
+	for _, bad := range []string{``, `{`, `{"a"}`, `{"a":1,}`, `[1,]`, `01`, `1.`, `-`, `"\x"`, `"a` + "\x01" + `"`, `{"a":1}x`, `tru`, strings.Repeat("[", 300) + strings.Repeat("]", 300)} {
 		assert.ErrorIs(t, tr.parse([]byte(bad)), errSyntax, "%q", bad)
 	}
 }
