@@ -43,17 +43,29 @@ func (s *syncBuffer) Bytes() []byte { return []byte(s.String()) }
 type daemonProc struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
-	done   chan error
+	done   chan struct{} // closed once the process was waited for
 }
 
 func startDaemon(t *testing.T, commitDelay string, args ...string) *daemonProc {
 	t.Helper()
+	return startDaemonEnv(t, []string{"VPCALERTD_TEST_COMMIT_DELAY=" + commitDelay}, args...)
+}
+
+// startDaemonEnv starts the daemon with extra environment variables.
+func startDaemonEnv(t *testing.T, env []string, args ...string) *daemonProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "VPCALERTD_TEST_COMMIT_DELAY="+commitDelay)
-	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer), done: make(chan error, 1)}
+	cmd.Env = append(append(os.Environ(), helperEnv+"=1"), env...)
+	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer), done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
-	go func() { p.done <- cmd.Wait() }()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
 	return p
 }
 
@@ -74,8 +86,7 @@ func (p *daemonProc) wait(t *testing.T, limit time.Duration) int {
 // exited says whether the process has ended.
 func (p *daemonProc) exited() bool {
 	select {
-	case err := <-p.done:
-		p.done <- err
+	case <-p.done:
 		return true
 	default:
 		return false

@@ -92,10 +92,11 @@ type Daemon struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu             sync.Mutex // guards clients, warned and describeFailed
+	mu             sync.Mutex // guards clients, warned, describeFailed and queueDays
 	clients        map[string]*Clients
 	warned         map[string]bool
 	describeFailed map[string]time.Time // bucket id + region -> last DescribeFlowLogs failure
+	queueDays      map[string]bool      // mark scopes of queue days whose time is recorded
 
 	abortOnce sync.Once
 	abortCh   chan struct{}
@@ -140,7 +141,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
 		clients: map[string]*Clients{}, warned: map[string]bool{}, describeFailed: map[string]time.Time{},
-		abortCh: make(chan struct{})}
+		queueDays: map[string]bool{}, abortCh: make(chan struct{})}
 	for i := range d.cfg.Buckets {
 		if d.cfg.Buckets[i].SQS != nil {
 			d.hasQueues = true
@@ -217,7 +218,7 @@ func (d *Daemon) run(ctx context.Context, once bool) (PassResult, error) {
 	case once && d.listing():
 		res, err = d.Pass(runCtx)
 	case !once:
-		err = d.loop(runCtx, queues)
+		err = d.loop(runCtx)
 		cancel()
 	}
 	if err != nil {
@@ -241,14 +242,14 @@ func (d *Daemon) run(ctx context.Context, once bool) (PassResult, error) {
 	}
 	res.Duration = d.now().Sub(start)
 	if once && err == nil && ctx.Err() == nil {
-		d.prune(queues)
+		d.prune()
 	}
 	return res, errors.Join(append([]error{err}, qerrs...)...)
 }
 
 // loop runs the passes (and the done-set housekeeping of the queues) every
 // Interval until ctx is done.
-func (d *Daemon) loop(ctx context.Context, queues []*queueRun) error {
+func (d *Daemon) loop(ctx context.Context) error {
 	listing := d.listing()
 	if !d.cfg.RunOnStart || !listing {
 		if !d.wait(ctx, d.cfg.Interval) {
@@ -268,7 +269,7 @@ func (d *Daemon) loop(ctx context.Context, queues []*queueRun) error {
 				return nil
 			}
 		}
-		d.prune(queues)
+		d.prune()
 		next := d.cfg.Interval - d.now().Sub(began)
 		if next < 0 {
 			next = 0

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_COMMIT_DELAY")); err == nil {
 			testHookBeforeCommit = func() { time.Sleep(d) }
 		}
+		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_OBJECT_DELAY")); err == nil && d > 0 {
+			testHookProcess = func() { time.Sleep(d) }
+		}
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(s3test.Main(m))

@@ -19,14 +19,13 @@ import (
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
-// sqsMarkRetention is how long the done-marks of objects read from a queue
-// are kept (by the day folder of their key): longer than SQS keeps a
-// message (at most 14 days), so that a message delivered again, or
-// redriven from a dead-letter queue, finds its finished objects marked.
-const sqsMarkRetention = 15 * 24 * time.Hour
-
-// sqsScopePrefix prefixes the scope of a mark written for an object read
-// from a queue: such marks are pruned by age, not by a listing's start.
+// sqsScopePrefix prefixes the scopes of the done-marks of objects read from
+// a queue. Such marks are filed by bucket and the day they were written
+// ("sqs:my-bucket:2024-03-05"), since no listing start bounds them, and are forgotten
+// with their day, by the rule that forgets listing scopes: 30 days plus four
+// look-back windows after it. That is longer than SQS keeps a message (at
+// most 14 days), so a message delivered again, or redriven from a
+// dead-letter queue, finds its finished objects marked.
 const sqsScopePrefix = "sqs:"
 
 // orgRe matches an organization id folder, as collector/s3 Discover does.
@@ -50,22 +49,12 @@ type queueRun struct {
 
 	flowMu sync.Mutex // guards flows; held while DescribeFlowLogs runs
 	flows  map[string]flowEntry
-
-	mu     sync.Mutex // guards scopes
-	scopes map[string]queueScope
 }
 
 // flowEntry is one region's flow logs, as DescribeFlowLogs gave them at.
 type flowEntry struct {
 	byID map[string]flowlogs.FlowLog
 	at   time.Time
-}
-
-// queueScope is an account/region folder of a bucket that a queue
-// announced objects in.
-type queueScope struct {
-	scope  s3.Scope
-	bucket *config.Bucket
 }
 
 // newQueues groups the buckets with an sqs section by queue, in
@@ -82,7 +71,7 @@ func (d *Daemon) newQueues() []*queueRun {
 		q := byURL[b.SQS.QueueURL]
 		if q == nil {
 			q = &queueRun{d: d, cfg: *b.SQS, log: d.log.With("queue_url", b.SQS.QueueURL),
-				flows: map[string]flowEntry{}, scopes: map[string]queueScope{}}
+				flows: map[string]flowEntry{}}
 			byURL[b.SQS.QueueURL] = q
 			out = append(out, q)
 		}
@@ -222,9 +211,13 @@ func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
 		cl.release()
 		return nil
 	}
-	q.noteScope(b, sc)
+	scope, err := d.queueMarkScope(obj.Bucket)
+	if err != nil {
+		cl.release()
+		return err
+	}
 	q.c.listed.Add(1)
-	j := &job{bucket: br, markScope: sqsScopePrefix + sc.ID(), obj: obj, c: &q.c, claim: cl, origin: event.Origin{
+	j := &job{bucket: br, markScope: scope, obj: obj, c: &q.c, claim: cl, origin: event.Origin{
 		Type: b.Type, Bucket: obj.Bucket, Key: obj.Key, Path: obj.Path(),
 		AccountID: sc.AccountID, AccountAlias: b.AccountAlias, Region: sc.Region,
 		ETag: obj.ETag, LogFormat: format,
@@ -371,65 +364,41 @@ func (q *queueRun) flowLogs(ctx context.Context, br *bucketRun, region string) (
 	return m, nil
 }
 
-func (q *queueRun) noteScope(b *config.Bucket, sc s3.Scope) {
-	id := sqsScopePrefix + sc.ID()
-	q.mu.Lock()
-	if _, ok := q.scopes[id]; !ok {
-		q.scopes[id] = queueScope{scope: sc, bucket: b}
+// queueMarkScope returns the scope of the marks written today for objects
+// of bucket read from queues; the first time a day is used, its time is
+// recorded for PruneScopes. (The bucket is part of the scope: the store
+// indexes a scope's marks by key and ETag.)
+func (d *Daemon) queueMarkScope(bucket string) (string, error) {
+	now := d.now()
+	id := sqsScopePrefix + bucket + ":" + utcDay(now).Format("2006-01-02")
+	d.mu.Lock()
+	known := d.queueDays[id]
+	d.mu.Unlock()
+	if known {
+		return id, nil
 	}
-	q.mu.Unlock()
+	if _, err := d.opts.Store.PassDone(id, now, ""); err != nil {
+		return "", fmt.Errorf("state: %w", err)
+	}
+	d.mu.Lock()
+	d.queueDays[id] = true
+	d.mu.Unlock()
+	return id, nil
 }
 
-// prune bounds the done-marks the queues wrote: marks of keys whose day
-// folder is older than sqsMarkRetention go, except those a listing of the
-// same bucket may still reach. Scopes of listings and queues not seen for
-// 30 days plus four look-back windows are forgotten (a pass does that too).
-func (d *Daemon) prune(queues []*queueRun) {
-	if len(queues) == 0 {
+// prune forgets the marks of days (and of listings) older than 30 days plus
+// four look-back windows, when no listing pass does it.
+func (d *Daemon) prune() {
+	if !d.hasQueues || d.listing() {
 		return
 	}
-	now := d.now()
-	limit := utcDay(now.Add(-sqsMarkRetention))
-	pruned := 0
-	for _, q := range queues {
-		q.mu.Lock()
-		scopes := make(map[string]queueScope, len(q.scopes))
-		for id, s := range q.scopes {
-			scopes[id] = s
-		}
-		q.mu.Unlock()
-		for id, s := range scopes {
-			day := limit
-			if s.bucket.Listing {
-				since, err := d.since(s.bucket)
-				if err == nil {
-					var start time.Time
-					if start, err = d.startDay(s.scope, since); err == nil && start.Before(day) {
-						day = start
-					}
-				}
-				if err != nil {
-					d.log.Error("state", "error", err.Error())
-					continue
-				}
-			}
-			n, err := d.opts.Store.PassDone(id, now, s.scope.StartAfter(day))
-			if err != nil {
-				d.log.Error("state: pruning the marks of a queue failed", "scope", id, "error", err.Error())
-				continue
-			}
-			pruned += n
-		}
+	ns, nm, err := d.opts.Store.PruneScopes(d.now().Add(-(30*24*time.Hour + 4*d.cfg.LookBack)))
+	if err != nil {
+		d.log.Error("state: pruning failed", "error", err.Error())
+		return
 	}
-	ns, nm := 0, 0
-	if !d.listing() {
-		var err error
-		if ns, nm, err = d.opts.Store.PruneScopes(now.Add(-(30*24*time.Hour + 4*d.cfg.LookBack))); err != nil {
-			d.log.Error("state: pruning failed", "error", err.Error())
-		}
-	}
-	if pruned+nm > 0 || ns > 0 {
-		d.log.Debug("state pruned", "marks", pruned+nm, "scopes", ns)
+	if ns > 0 {
+		d.log.Debug("state pruned", "marks", nm, "scopes", ns)
 	}
 }
 

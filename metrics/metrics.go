@@ -142,7 +142,7 @@ func New(opts Options) *Metrics {
 	})
 	m.records = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "records_processed_total",
-		Help: "Log records (flow-log lines, CloudTrail records) read from processed objects.",
+		Help: "Log records (flow-log lines, header lines included; CloudTrail records) read from processed objects.",
 	})
 	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "alerts_total",
