@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -235,19 +234,28 @@ func (a *aggregate) keep() int64 { return max(a.timeframe, a.cooldown) }
 // add counts the current event in its group. It reports whether the rule
 // fires, and the aggregate value after the event (for logtest -v).
 func (st *aggState) add(c *evalCtx, a *aggregate) (fired bool, value int64, counted bool) {
-	key := c.aggKey[:0]
-	for i, f := range a.same {
-		v, ok := c.field(f.sym)
-		if !ok {
-			c.aggKey = key
+	var key []byte
+	if len(a.same) == 1 {
+		// One field: its value is the key, no copy.
+		var ok bool
+		if key, ok = c.field(a.same[0].sym); !ok {
 			return false, 0, false
 		}
-		if i > 0 {
-			key = append(key, 0)
+	} else {
+		key = c.aggKey[:0]
+		for i, f := range a.same {
+			v, ok := c.field(f.sym)
+			if !ok {
+				c.aggKey = key
+				return false, 0, false
+			}
+			if i > 0 {
+				key = append(key, 0)
+			}
+			key = append(key, v...)
 		}
-		key = append(key, v...)
+		c.aggKey = key
 	}
-	c.aggKey = key
 	var v []byte
 	if a.kind.field {
 		var ok bool
@@ -307,7 +315,10 @@ func addBuckets(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
 		n = parseDecimal(v)
 	}
 	slot := floorDiv(t, a.width)
-	top := floorDiv(max(t, g.last), a.width)
+	top := slot
+	if g.last > t {
+		top = floorDiv(g.last, a.width)
+	}
 	if slot > top-aggBuckets {
 		b := &g.buckets[mod(slot, aggBuckets)]
 		if b.slot != slot {
@@ -315,10 +326,11 @@ func addBuckets(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
 		}
 		b.v = satAdd(b.v, n)
 	}
+	lo := top - aggBuckets
 	var total int64
 	for i := range g.buckets {
-		if s := g.buckets[i].slot; s > top-aggBuckets && s <= top {
-			total = satAdd(total, g.buckets[i].v)
+		if b := &g.buckets[i]; b.slot > lo && b.slot <= top {
+			total = satAdd(total, b.v)
 		}
 	}
 	return total
@@ -400,12 +412,12 @@ func (a *aggregate) explain(value int64, counted bool) string {
 // parseDecimal reads the integer part of a decimal number; anything else
 // ("-", empty) is 0.
 func parseDecimal(v []byte) int64 {
-	if i := bytes.IndexByte(v, '.'); i >= 0 {
-		v = v[:i]
-	}
 	var n int64
-	for _, c := range v {
+	for i, c := range v {
 		if c < '0' || c > '9' {
+			if c == '.' && i > 0 {
+				return n
+			}
 			return 0
 		}
 		if n > (math.MaxInt64-9)/10 {
@@ -424,6 +436,9 @@ func satAdd(a, b int64) int64 {
 }
 
 func floorDiv(a, b int64) int64 {
+	if a >= 0 {
+		return a / b
+	}
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--

@@ -13,6 +13,9 @@ import (
 // instead of trying every sibling.
 const minMemoSiblings = 4
 
+// maxMemoFields bounds the fields one sibling group is filtered on.
+const maxMemoFields = 3
+
 // memoMax bounds each per-evaluator memo (distinct values of one field).
 const memoMax = 4096
 
@@ -20,11 +23,19 @@ const memoMax = 4096
 type siblings struct {
 	rules []*Rule
 	gid   int
-	// disc is the field most siblings test with a single-field conjunct,
-	// or event.NoSym when the group is tried rule by rule.
-	disc    int32
-	discFns []boolFn     // per sibling: its conjuncts on disc; nil = no constraint
-	rest    [][]conjunct // per sibling: the other conjuncts
+	// discs are the fields most siblings test with single-field
+	// conjuncts, most used first; none when the group is tried rule by
+	// rule. The siblings that can match are those whose conjuncts on every
+	// disc field hold, each remembered per value of the field.
+	discs []memoField
+	rest  [][]conjunct // per sibling: the conjuncts on no disc field
+}
+
+// memoField is one field a sibling group is filtered on.
+type memoField struct {
+	sym  int32
+	slot int      // index into evalCtx.memo
+	fns  []boolFn // per sibling: its conjuncts on sym; nil = no constraint
 }
 
 // fullLog is the text Wazuh keeps as an event's full_log.
@@ -38,7 +49,7 @@ type evalCtx struct {
 	idx  []int32 // per symbol: field index + 1, 0 = absent
 	num  []byte  // texts of number fields
 	key  []byte
-	memo []map[string][]uint64 // per sibling group
+	memo []map[string][]uint64 // per memo slot (memoField.slot)
 
 	now         int64 // processing time, unix seconds
 	curMatched  int   // Eventinfo.matched of the current event
@@ -50,9 +61,15 @@ type evalCtx struct {
 
 	desc    []byte
 	prevOut []byte
-	out     []Match    // EvalAll's results
-	aggKey  []byte     // scratch: an aggregate's group key
-	masks   [][]uint64 // per sibling group: scratch mask when its memo is full
+	out     []Match // EvalAll's results
+	// addrs caches, per symbol, the field parsed as an IP address for the
+	// current event (valid when its gen equals addrGen).
+	addrs    []addrSlot
+	addrGen  uint32
+	aggKey   []byte     // scratch: an aggregate's group key
+	masks    [][]uint64 // per memo slot: scratch mask when its memo is full
+	ands     [][]uint64 // per sibling group: scratch for the AND of its masks
+	lastMemo []lastMemo // per memo slot
 }
 
 // Evaluator evaluates events on one goroutine without allocating: the
@@ -66,11 +83,14 @@ type Evaluator struct {
 func (s *Set) NewEvaluator() *Evaluator {
 	e := &Evaluator{}
 	e.c = evalCtx{
-		set:   s,
-		st:    s.st,
-		idx:   make([]int32, s.syms.Len()),
-		memo:  make([]map[string][]uint64, s.groups),
-		masks: make([][]uint64, s.groups),
+		set:      s,
+		st:       s.st,
+		idx:      make([]int32, s.syms.Len()),
+		memo:     make([]map[string][]uint64, s.memoSlots),
+		masks:    make([][]uint64, s.memoSlots),
+		ands:     make([][]uint64, s.groups),
+		lastMemo: make([]lastMemo, s.memoSlots),
+		addrs:    make([]addrSlot, s.syms.Len()),
 	}
 	e.c.env.c = &e.c
 	return e
@@ -180,7 +200,7 @@ func (c *evalCtx) packPasses() {
 	if g == nil || len(g.rules) == 0 {
 		return
 	}
-	if c.tr == nil && g.disc != event.NoSym {
+	if c.tr == nil && len(g.discs) > 0 {
 		mask := c.memoMask(g)
 		for w := range mask {
 			word := mask[w]
@@ -189,7 +209,7 @@ func (c *evalCtx) packPasses() {
 				word &= word - 1
 				c.startPass()
 				if f := c.check(g.rules[i], 0, g.rest[i], true); f != nil {
-					c.out = append(c.out, c.finish(f))
+					c.out = append(c.out, c.finishPack(f))
 				}
 			}
 		}
@@ -198,9 +218,19 @@ func (c *evalCtx) packPasses() {
 	for _, r := range g.rules {
 		c.startPass()
 		if f := c.check(r, 0, nil, false); f != nil {
-			c.out = append(c.out, c.finish(f))
+			c.out = append(c.out, c.finishPack(f))
 		}
 	}
+}
+
+// finishPack is finish for a pack pass: a level-0 result (a gate that
+// nothing below matched, the common case) is returned without expanding its
+// description or counting it, unless the evaluation is traced.
+func (c *evalCtx) finishPack(r *Rule) Match {
+	if r.level == 0 && c.tr == nil {
+		return Match{Rule: r}
+	}
+	return c.finish(r)
 }
 
 // finish turns the final rule of one tree into a Match: level 0, ignore
@@ -274,6 +304,11 @@ func (c *evalCtx) expand(r *Rule) []byte {
 // Set.Symbols) are resolved by name, case-insensitively.
 func (c *evalCtx) index(ev *event.Event) {
 	c.ev = ev
+	c.addrGen++
+	if c.addrGen == 0 {
+		clear(c.addrs)
+		c.addrGen = 1
+	}
 	clear(c.idx)
 	c.num = c.num[:0]
 	n := int32(len(c.idx))
@@ -322,9 +357,30 @@ func (c *evalCtx) field(sym int32) ([]byte, bool) {
 
 // numberText returns a number field as Wazuh's decoder prints it.
 func (c *evalCtx) numberText(f *event.Field) []byte {
+	if shortInt(f.Value) {
+		// An integer of at most nine digits prints as itself ("%i").
+		return f.Value
+	}
 	start := len(c.num)
 	c.num = f.AppendText(c.num)
 	return c.num[start:len(c.num):len(c.num)]
+}
+
+// shortInt reports a JSON integer literal of one to nine digits, with an
+// optional minus sign: it fits a C int, so Wazuh prints it unchanged.
+func shortInt(v []byte) bool {
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 9 || (v[0] == '0' && len(v) > 1) {
+		return false
+	}
+	for _, b := range v {
+		if b < '0' || b > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *evalCtx) has(sym int32) bool {
@@ -337,7 +393,7 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 	if g == nil {
 		return nil
 	}
-	if c.tr == nil && g.disc != event.NoSym {
+	if c.tr == nil && len(g.discs) > 0 {
 		mask := c.memoMask(g)
 		for w, word := range mask {
 			for word != 0 {
@@ -358,18 +414,46 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 	return nil
 }
 
-// memoMask returns which siblings of g can match given the value of the
-// group's field, computing and remembering it on first sight of a value.
+// memoMask returns which siblings of g can match given the values of the
+// group's disc fields: the AND of one remembered mask per field.
 func (c *evalCtx) memoMask(g *siblings) []uint64 {
-	v, ok := c.field(g.disc)
+	first := c.fieldMask(g, &g.discs[0])
+	if len(g.discs) == 1 {
+		return first
+	}
+	and := c.ands[g.gid]
+	if and == nil {
+		and = make([]uint64, len(first))
+		c.ands[g.gid] = and
+	}
+	copy(and, first)
+	for k := 1; k < len(g.discs); k++ {
+		for w, x := range c.fieldMask(g, &g.discs[k]) {
+			and[w] &= x
+		}
+	}
+	return and
+}
+
+// fieldMask returns which siblings of g pass their conjuncts on one disc
+// field, computing and remembering it on first sight of a value.
+func (c *evalCtx) fieldMask(g *siblings, d *memoField) []uint64 {
+	v, ok := c.field(d.sym)
+	// The last value seen: flow records mostly repeat aws.source, and the
+	// map lookup is the cost here.
+	last := &c.lastMemo[d.slot]
+	if last.mask != nil && last.ok == ok && string(last.val) == string(v) {
+		return last.mask
+	}
 	key := c.key[:0]
 	if ok {
 		key = append(key, 1)
 		key = append(key, v...)
 	}
 	c.key = key
-	m := c.memo[g.gid]
+	m := c.memo[d.slot]
 	if mask, hit := m[string(key)]; hit {
+		last.ok, last.val, last.mask = ok, append(last.val[:0], v...), mask
 		return mask
 	}
 	words := (len(g.rules) + 63) / 64
@@ -377,15 +461,15 @@ func (c *evalCtx) memoMask(g *siblings) []uint64 {
 	if len(m) < memoMax {
 		mask = make([]uint64, words)
 	} else {
-		// Each group has its own scratch: a caller walks its mask while
+		// Each slot has its own scratch: a caller walks its mask while
 		// the children's groups compute theirs.
-		if cap(c.masks[g.gid]) < words {
-			c.masks[g.gid] = make([]uint64, words)
+		if cap(c.masks[d.slot]) < words {
+			c.masks[d.slot] = make([]uint64, words)
 		}
-		mask = c.masks[g.gid][:words]
+		mask = c.masks[d.slot][:words]
 		clear(mask)
 	}
-	for i, fn := range g.discFns {
+	for i, fn := range d.fns {
 		if fn == nil || fn(c) {
 			mask[i/64] |= 1 << (i % 64)
 		}
@@ -393,11 +477,20 @@ func (c *evalCtx) memoMask(g *siblings) []uint64 {
 	if len(m) < memoMax {
 		if m == nil {
 			m = make(map[string][]uint64)
-			c.memo[g.gid] = m
+			c.memo[d.slot] = m
 		}
 		m[string(key)] = mask
+		last.ok, last.val, last.mask = ok, append(last.val[:0], v...), mask
 	}
 	return mask
+}
+
+// lastMemo is the most recent value of a memo slot and its mask (a mask
+// from the memo map, never a scratch one).
+type lastMemo struct {
+	ok   bool
+	val  []byte
+	mask []uint64
 }
 
 // check is OS_CheckIfRuleMatch: the rule's own tests, then correlation,
@@ -438,7 +531,11 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 	if r.opts.noAlert {
 		return nil
 	}
-	c.st.fired[r.index].Add(1)
+	if r.level > 0 || r.pack == "" {
+		// A pack gate of level 0 that ends a pass is not counted: its
+		// counter is never shown, and it is bumped on most events.
+		c.st.fired[r.index].Add(1)
+	}
 	return r
 }
 

@@ -150,7 +150,7 @@ func checkConstCIDR(_ *helperEnv, args []ast.Node) error {
 }
 
 func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
-	x := tc.compileString(args[0])
+	x := tc.addrArg(args[0])
 	s, ok := constString(args[1])
 	if x == nil || !ok {
 		return nil
@@ -160,19 +160,19 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 		return nil
 	}
 	return boolFn(func(c *evalCtx) bool {
-		a, ok := parseAddr(x(c))
+		a, ok := x(c)
 		return ok && p.Contains(a)
 	})
 }
 
 func typedAddrTest(test func(netip.Addr) bool) func(tc *typedCompiler, args []ast.Node) any {
 	return func(tc *typedCompiler, args []ast.Node) any {
-		x := tc.compileString(args[0])
+		x := tc.addrArg(args[0])
 		if x == nil {
 			return nil
 		}
 		return boolFn(func(c *evalCtx) bool {
-			a, ok := parseAddr(x(c))
+			a, ok := x(c)
 			return ok && test(a)
 		})
 	}
@@ -228,7 +228,7 @@ func (h *helperEnv) trie(name string) (*cidrTrie, error) {
 
 func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 	name, ok := constString(args[0])
-	x := tc.compileString(args[1])
+	x := tc.addrArg(args[1])
 	if !ok || x == nil {
 		return nil
 	}
@@ -236,12 +236,22 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 	if err != nil {
 		return nil
 	}
-	return boolFn(func(c *evalCtx) bool { _, ok := t.lookupText(x(c)); return ok })
+	if t.empty() {
+		return boolFn(func(*evalCtx) bool { return false })
+	}
+	return boolFn(func(c *evalCtx) bool {
+		a, ok := x(c)
+		if !ok {
+			return false
+		}
+		_, ok = t.lookup(a)
+		return ok
+	})
 }
 
 func typedCIDRListValue(tc *typedCompiler, args []ast.Node) any {
 	name, ok := constString(args[0])
-	x := tc.compileString(args[1])
+	x := tc.addrArg(args[1])
 	if !ok || x == nil {
 		return nil
 	}
@@ -249,7 +259,14 @@ func typedCIDRListValue(tc *typedCompiler, args []ast.Node) any {
 	if err != nil {
 		return nil
 	}
-	return strFn(func(c *evalCtx) []byte { v, _ := t.lookupText(x(c)); return v })
+	return strFn(func(c *evalCtx) []byte {
+		a, ok := x(c)
+		if !ok {
+			return nil
+		}
+		v, _ := t.lookup(a)
+		return v
+	})
 }
 
 // parseUint8 parses a decimal 0–255.

@@ -297,3 +297,20 @@ func evalCond(t *testing.T, s *Set, i int, js string) bool {
 	require.Equal(t, vm, typed, "closure and VM disagree on %s", js)
 	return typed
 }
+
+func FuzzParseIPv4(f *testing.F) {
+	for _, s := range []string{"10.0.1.25", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4.", "1..2.3", "1.2.3.1234"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		wantOK := err == nil && want.Is4()
+		if ok != wantOK {
+			t.Fatalf("%q: ok %v, netip %v", s, ok, wantOK)
+		}
+		if ok && got != want.As4() {
+			t.Fatalf("%q: %v, netip %v", s, got, want)
+		}
+	})
+}

@@ -572,8 +572,9 @@ func (g *siblings) insert(r *Rule) {
 }
 
 // buildGroups numbers the sibling groups and picks, for each large group,
-// the field most siblings test on their own, so that Eval only tries the
-// siblings whose test on that field's value holds.
+// the fields most siblings test on their own (up to maxMemoFields, each
+// tested by at least minMemoSiblings siblings), so that Eval only tries
+// the siblings whose tests on those fields' values hold.
 func (s *Set) buildGroups() {
 	var all []*siblings
 	all = append(all, s.root, s.packRoots)
@@ -582,48 +583,74 @@ func (s *Set) buildGroups() {
 			all = append(all, r.kids)
 		}
 	}
+	s.memoSlots = 0
 	for i, g := range all {
 		g.gid = i
-		g.disc = event.NoSym
+		g.discs = nil
 		count := map[int32]int{}
+		texts := map[int32]map[string]bool{} // the conjuncts' sources per field
 		for _, r := range g.rules {
 			if r.cond == nil || !r.cond.typed {
 				continue
 			}
 			seen := map[int32]bool{}
 			for _, cj := range r.cond.conj {
-				if cj.field != event.NoSym && !seen[cj.field] {
+				if cj.field == event.NoSym {
+					continue
+				}
+				if texts[cj.field] == nil {
+					texts[cj.field] = map[string]bool{}
+				}
+				texts[cj.field][cj.src] = true
+				if !seen[cj.field] {
 					seen[cj.field] = true
 					count[cj.field]++
 				}
 			}
 		}
-		best, bestN := event.NoSym, 0
+		var fields []int32
 		for sym, n := range count {
-			if n > bestN || (n == bestN && sym < best) {
-				best, bestN = sym, n
+			// A field every sibling tests the same way does not tell
+			// siblings apart: testing it in each is cheaper than a memo.
+			if n >= minMemoSiblings && (len(texts[sym]) > 1 || n < len(g.rules)) {
+				fields = append(fields, sym)
 			}
 		}
-		if bestN < minMemoSiblings {
+		sort.Slice(fields, func(a, b int) bool {
+			if count[fields[a]] != count[fields[b]] {
+				return count[fields[a]] > count[fields[b]]
+			}
+			return fields[a] < fields[b]
+		})
+		if len(fields) > maxMemoFields {
+			fields = fields[:maxMemoFields]
+		}
+		if len(fields) == 0 {
 			continue
 		}
-		g.disc = best
-		g.discFns = make([]boolFn, len(g.rules))
+		isDisc := map[int32]bool{}
+		for _, sym := range fields {
+			isDisc[sym] = true
+			g.discs = append(g.discs, memoField{sym: sym, slot: s.memoSlots, fns: make([]boolFn, len(g.rules))})
+			s.memoSlots++
+		}
 		g.rest = make([][]conjunct, len(g.rules))
 		for j, r := range g.rules {
 			if r.cond == nil || !r.cond.typed {
 				continue
 			}
-			var on []boolFn
+			on := map[int32][]boolFn{}
 			for _, cj := range r.cond.conj {
-				if cj.field == best {
-					on = append(on, cj.fn)
+				if isDisc[cj.field] {
+					on[cj.field] = append(on[cj.field], cj.fn)
 				} else {
 					g.rest[j] = append(g.rest[j], cj)
 				}
 			}
-			if len(on) > 0 {
-				g.discFns[j] = andAll(on)
+			for k := range g.discs {
+				if fns := on[g.discs[k].sym]; len(fns) > 0 {
+					g.discs[k].fns[j] = andAll(fns)
+				}
 			}
 		}
 	}

@@ -7,11 +7,45 @@ import (
 	"net/netip"
 	"strings"
 	"unsafe"
+
+	"github.com/expr-lang/expr/ast"
 )
 
 // Address helpers: parsing an address from a field value without
 // allocating, the private/public classification, and the prefix trie
 // behind CIDR lists.
+
+// addrSlot is one entry of the per-event address cache (evalCtx.addrs).
+type addrSlot struct {
+	gen uint32
+	ok  bool
+	a   netip.Addr
+}
+
+// addrOf returns the field with symbol sym parsed as an address, parsing it
+// at most once per event.
+func (c *evalCtx) addrOf(sym int32) (netip.Addr, bool) {
+	sl := &c.addrs[sym]
+	if sl.gen != c.addrGen {
+		v, _ := c.field(sym)
+		sl.a, sl.ok = parseAddr(v)
+		sl.gen = c.addrGen
+	}
+	return sl.a, sl.ok
+}
+
+// addrArg compiles an address argument: a field reference goes through the
+// per-event cache, anything else is parsed each time.
+func (tc *typedCompiler) addrArg(n ast.Node) func(c *evalCtx) (netip.Addr, bool) {
+	if sym, ok := fieldArg(n); ok {
+		return func(c *evalCtx) (netip.Addr, bool) { return c.addrOf(sym) }
+	}
+	x := tc.compileString(n)
+	if x == nil {
+		return nil
+	}
+	return func(c *evalCtx) (netip.Addr, bool) { return parseAddr(x(c)) }
+}
 
 // parseAddr parses an IPv4 or IPv6 address (a zone is dropped). IPv4 is
 // parsed by hand; IPv6 goes through netip on a string that aliases b, which
@@ -32,33 +66,30 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 }
 
 // parseIPv4 parses dotted-quad decimal without leading zeros, as netip does.
-func parseIPv4(b []byte) ([4]byte, bool) {
-	var out [4]byte
-	if len(b) < 7 || len(b) > 15 {
-		return out, false
-	}
-	part, digits, val := 0, 0, 0
-	for i := 0; i <= len(b); i++ {
-		if i == len(b) || b[i] == '.' {
-			if digits == 0 || part > 3 {
+func parseIPv4(b []byte) (out [4]byte, ok bool) {
+	i := 0
+	for k := 0; k < 4; k++ {
+		if k > 0 {
+			if i >= len(b) || b[i] != '.' {
 				return out, false
 			}
-			out[part] = byte(val)
-			part++
-			digits, val = 0, 0
-			continue
+			i++
 		}
-		c := b[i]
-		if c < '0' || c > '9' || (digits == 1 && val == 0) {
+		start, v := i, 0
+		for i < len(b) && i-start < 3 {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			v = v*10 + int(d)
+			i++
+		}
+		if n := i - start; n == 0 || v > 255 || n > 1 && b[start] == '0' {
 			return out, false
 		}
-		val = val*10 + int(c-'0')
-		digits++
-		if val > 255 {
-			return out, false
-		}
+		out[k] = byte(v)
 	}
-	return out, part == 4
+	return out, i == len(b)
 }
 
 // v4 returns an IPv4 address as a big-endian integer.
@@ -203,6 +234,9 @@ func (t *cidrTrie) insert(p netip.Prefix, val []byte) {
 		t.nodes[n].val = int32(len(t.vals))
 	}
 }
+
+// empty reports a trie without any block.
+func (t *cidrTrie) empty() bool { return len(t.vals) == 0 }
 
 // lookup returns the value of the longest block containing a.
 func (t *cidrTrie) lookup(a netip.Addr) ([]byte, bool) {

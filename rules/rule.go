@@ -245,7 +245,8 @@ type Set struct {
 	// packRoots are the top-level rules of the packs, in load order; each
 	// is evaluated on its own after the stock tree (EvalAll).
 	packRoots *siblings
-	groups    int // number of sibling groups (memo slots)
+	groups    int // number of sibling groups
+	memoSlots int // number of disc fields over all groups (memo maps)
 	syms      *event.Symbols
 	lists     map[string]*List
 	helpers   *helperEnv

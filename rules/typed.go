@@ -93,6 +93,23 @@ func (tc *typedCompiler) compileBinary(v *ast.BinaryNode) boolFn {
 		if set == nil {
 			return nil
 		}
+		if len(set) <= 8 {
+			// A few strings: comparing beats hashing.
+			list := make([]string, 0, len(set))
+			for k := range set {
+				list = append(list, k)
+			}
+			sortStrings(list)
+			return func(c *evalCtx) bool {
+				v := x(c)
+				for _, k := range list {
+					if string(v) == k {
+						return true
+					}
+				}
+				return false
+			}
+		}
 		return func(c *evalCtx) bool { _, ok := set[string(x(c))]; return ok }
 	case "contains", "startsWith", "endsWith":
 		x := tc.compileString(v.Left)
