@@ -220,7 +220,7 @@ type bulkItemResult struct {
 
 type bulkResponse struct {
 	Errors bool                        `json:"errors"`
-	Items  []map[string]bulkItemResult `json:"items"`
+	Items  []map[string]bulkItemResult `json:"-"`
 }
 
 // do sends one request; the body may be compressed.
@@ -295,8 +295,9 @@ func explainNetError(u string, err error) error {
 }
 
 // bulk posts one `_bulk` body. A non-nil error is an HTTP or network
-// failure; the response is parsed only when it is 200.
-func (c *client) bulk(ctx context.Context, body []byte) (*bulkResponse, error) {
+// failure; the response is parsed only when it is 200, and its items only
+// when some failed or itemsWanted (to count documents a pipeline dropped).
+func (c *client) bulk(ctx context.Context, body []byte, itemsWanted bool) (*bulkResponse, error) {
 	resp, data, u, err := c.do(ctx, http.MethodPost, "/_bulk", body)
 	if err != nil {
 		return nil, err
@@ -304,11 +305,35 @@ func (c *client) bulk(ctx context.Context, body []byte) (*bulkResponse, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, c.statusError(u, resp, data)
 	}
-	var br bulkResponse
-	if err := json.Unmarshal(data, &br); err != nil {
+	if !itemsWanted && noErrors(data) {
+		return &bulkResponse{}, nil
+	}
+	var head struct {
+		Errors bool            `json:"errors"`
+		Items  json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, fmt.Errorf("%s: bad _bulk response: %w", u, err)
 	}
-	return &br, nil
+	br := &bulkResponse{Errors: head.Errors}
+	if head.Errors || itemsWanted {
+		if err := json.Unmarshal(head.Items, &br.Items); err != nil {
+			return nil, fmt.Errorf("%s: bad _bulk response items: %w", u, err)
+		}
+	}
+	return br, nil
+}
+
+// noErrors reports whether a `_bulk` response says "errors":false before
+// its items (OpenSearch writes took, errors, then items), so the common
+// answer needs no parsing.
+func noErrors(data []byte) bool {
+	i := bytes.Index(data, []byte(`"items"`))
+	if i < 0 {
+		return false
+	}
+	head := data[:i]
+	return bytes.HasPrefix(bytes.TrimSpace(head), []byte("{")) && bytes.Contains(head, []byte(`"errors":false`))
 }
 
 func (c *client) statusError(u string, resp *http.Response, data []byte) *httpError {

@@ -566,3 +566,18 @@ func TestFailoverAndCompression(t *testing.T) {
 	require.NoError(t, s.Sync())
 	assert.Equal(t, expectedIDs(alerts), storedIDs(t, up))
 }
+
+// TestIntervalFlush: a partial batch leaves after batch.interval without
+// anyone waiting for it (with a disk queue Sync does not wait for the
+// indexer).
+func TestIntervalFlush(t *testing.T) {
+	srv := newServer(t, indexertest.Options{})
+	cfg := fastConfig(srv.URL)
+	cfg.Queue.Dir = t.TempDir()
+	cfg.Batch.Interval = 10 * time.Millisecond
+	s, _ := newSink(t, cfg)
+	writeAll(t, s, manyAlerts(t, 3))
+	require.NoError(t, s.Sync())
+	require.Eventually(t, func() bool { return srv.Count() == 3 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, 1, srv.Stats().Requests, "one request for the three")
+}

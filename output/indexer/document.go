@@ -15,9 +15,10 @@ import (
 // pipelineRemovals are the top-level fields Wazuh's pipeline removes after
 // parsing the alert into the document root (Filebeat's own fields, and any
 // alert field of the same name).
-var pipelineRemovals = []string{
-	"message", "ecs", "beat", "input_type", "tags", "count", "@version", "log",
-	"offset", "type", "host", "fields", "event", "fileset", "service",
+var pipelineRemovals = map[string]bool{
+	"message": true, "ecs": true, "beat": true, "input_type": true, "tags": true, "count": true,
+	"@version": true, "log": true, "offset": true, "type": true, "host": true, "fields": true,
+	"event": true, "fileset": true, "service": true,
 }
 
 // errInvalidAlert is returned for alert JSON that cannot be parsed.
@@ -118,18 +119,26 @@ func (b *builder) applyPipeline(ts time.Time) {
 	if b.geo != nil {
 		b.applyGeo()
 	}
-	for _, name := range pipelineRemovals {
-		if c, prev := t.member(0, name); c >= 0 {
+	// One pass over the top level: the removals, an existing @timestamp
+	// (replaced), an existing input (kept).
+	hasInput := false
+	prev := int32(-1)
+	for c := t.nodes[0].first; c >= 0; {
+		next := t.nodes[c].next
+		name := t.unquote(t.nodes[c].key)
+		switch {
+		case pipelineRemovals[string(name)] || string(name) == "@timestamp":
 			t.unlink(0, prev, c)
+		default:
+			hasInput = hasInput || string(name) == "input"
+			prev = c
 		}
+		c = next
 	}
-	if c, _ := t.member(0, "input"); c < 0 {
+	if !hasInput {
 		b.addMember(0, "input", jObject, nil)
 		in := t.nodes[0].last
 		b.addMember(in, "type", jString, []byte(`"log"`))
-	}
-	if c, prev := t.member(0, "@timestamp"); c >= 0 {
-		t.unlink(0, prev, c)
 	}
 	b.addMember(0, "@timestamp", jString, appendQuoted(nil, []byte(formatTimestamp(ts))))
 }

@@ -340,6 +340,10 @@ func (p *jparser) string() ([]byte, error) {
 	badUTF8 := false
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			p.pos++
+			continue
+		}
 		switch {
 		case c == '"':
 			p.pos++

@@ -134,6 +134,26 @@ func errorType(raw []byte) string {
 	return e.Type
 }
 
+// delivery is the progress of one batch.
+type delivery struct {
+	b       *batch
+	groups  [][]int     // records still to send, by request; the first goes next
+	tries   map[int]int // per-item retries by record
+	attempt int         // consecutive failures, for the backoff
+	scratch []byte      // body of a partial group; never aliases b.body
+}
+
+func (d *delivery) body(g []int) []byte {
+	if len(g) == d.b.count() {
+		return d.b.body
+	}
+	d.scratch = d.scratch[:0]
+	for _, i := range g {
+		d.scratch = append(d.scratch, d.b.record(i)...)
+	}
+	return d.scratch
+}
+
 // send delivers one batch; it returns false only when the sink stops
 // before every document is settled (indexed or dead-lettered).
 func (s *Sink) send(b *batch) bool {
@@ -141,88 +161,74 @@ func (s *Sink) send(b *batch) bool {
 	for i := range all {
 		all[i] = i
 	}
-	groups := [][]int{all}
-	tries := map[int]int{}
-	attempt := 0
-	var scratch []byte // never aliases b.body
-	for len(groups) > 0 {
+	d := &delivery{b: b, groups: [][]int{all}, tries: map[int]int{}}
+	for len(d.groups) > 0 {
 		if s.ctx.Err() != nil {
 			return false
 		}
-		g := groups[0]
-		var body []byte
-		if len(g) == b.count() {
-			body = b.body
-		} else {
-			scratch = s.bodyOf(b, g, scratch[:0])
-			body = scratch
-		}
+		g := d.groups[0]
 		s.stats.requests.Add(1)
-		resp, err := s.client.bulk(s.ctx, body)
+		resp, err := s.client.bulk(s.ctx, d.body(g), s.cfg.Pipeline != "")
 		if s.ctx.Err() != nil {
 			return false
 		}
+		ok := false
 		if err != nil {
-			var he *httpError
-			if errors.As(err, &he) && (he.status == http.StatusRequestEntityTooLarge || he.status == http.StatusBadRequest) {
-				// The request as a whole was refused: halve it to find the
-				// documents at fault; a single one is dead.
-				if len(g) == 1 {
-					if !s.bury(b, g, []string{err.Error()}, []int{he.status}, nil) {
-						return false
-					}
-					groups = groups[1:]
-					continue
-				}
-				h := len(g) / 2
-				groups = append([][]int{g[:h], g[h:]}, groups[1:]...)
-				continue
-			}
-			s.failed(err)
-			retryAfter := time.Duration(0)
-			if he != nil {
-				retryAfter = he.retryAfter
-			}
-			if !s.backoff(attempt, retryAfter) {
-				return false
-			}
-			attempt++
-			continue
+			ok = s.onRequestError(d, g, err)
+		} else {
+			ok = s.onResponse(d, g, resp)
 		}
-		if len(resp.Items) != len(g) && resp.Errors {
-			s.failed(fmt.Errorf("_bulk response has %d items for %d documents", len(resp.Items), len(g)))
-			if !s.backoff(attempt, 0) {
-				return false
-			}
-			attempt++
-			continue
-		}
-		s.health.set(stateOK, nil)
-		retry, ok := s.settle(b, g, resp, tries)
 		if !ok {
 			return false
 		}
-		if len(retry) == 0 {
-			groups = groups[1:]
-			attempt = 0
-			continue
-		}
-		groups[0] = retry
-		s.stats.retries.Add(1)
-		if !s.backoff(attempt, 0) {
-			return false
-		}
-		attempt++
 	}
 	return true
 }
 
-// bodyOf appends the records g of b to buf.
-func (s *Sink) bodyOf(b *batch, g []int, buf []byte) []byte {
-	for _, i := range g {
-		buf = append(buf, b.record(i)...)
+// onRequestError handles a failed request for group g.
+func (s *Sink) onRequestError(d *delivery, g []int, err error) bool {
+	var he *httpError
+	if errors.As(err, &he) && (he.status == http.StatusRequestEntityTooLarge || he.status == http.StatusBadRequest) {
+		// The request as a whole was refused: halve it to find the
+		// documents at fault; a single one is dead.
+		if len(g) == 1 {
+			d.groups = d.groups[1:]
+			return s.bury(d.b, g, []string{err.Error()}, []int{he.status}, nil)
+		}
+		h := len(g) / 2
+		d.groups = append([][]int{g[:h], g[h:]}, d.groups[1:]...)
+		return true
 	}
-	return buf
+	s.failed(err)
+	retryAfter := time.Duration(0)
+	if he != nil {
+		retryAfter = he.retryAfter
+	}
+	d.attempt++
+	return s.backoff(d.attempt-1, retryAfter)
+}
+
+// onResponse handles a 200 answer for group g.
+func (s *Sink) onResponse(d *delivery, g []int, resp *bulkResponse) bool {
+	if len(resp.Items) != len(g) && (resp.Errors || resp.Items != nil) {
+		s.failed(fmt.Errorf("_bulk response has %d items for %d documents", len(resp.Items), len(g)))
+		d.attempt++
+		return s.backoff(d.attempt-1, 0)
+	}
+	s.health.set(stateOK, nil)
+	retry, ok := s.settle(d.b, g, resp, d.tries)
+	if !ok {
+		return false
+	}
+	if len(retry) == 0 {
+		d.groups = d.groups[1:]
+		d.attempt = 0
+		return true
+	}
+	d.groups[0] = retry
+	s.stats.retries.Add(1)
+	d.attempt++
+	return s.backoff(d.attempt-1, 0)
 }
 
 // settle applies a 200 response to the records g: it counts what was

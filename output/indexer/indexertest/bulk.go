@@ -63,6 +63,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) 
 		writeError(w, 400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
 		return
 	}
+	if s.opts.Discard {
+		if ok := s.discardBulk(w, body, start); ok {
+			return
+		}
+	}
 	items, perr := parseBulk(body, pathIndex, r.URL.Query().Get("pipeline"))
 	if perr != nil {
 		writeError(w, 400, perr.Type, perr.Reason)
@@ -235,18 +240,13 @@ func writeBulkResponse(w http.ResponseWriter, results []itemResult, took time.Du
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		item := map[string]any{"_index": r.index, "_id": r.id, "status": r.status}
-		if r.err != nil {
-			e := r.err.json()
-			e["index"] = r.index
-			item["error"] = e
-		} else {
-			item["_version"] = 1
-			item["result"] = r.result
-			item["_shards"] = map[string]int{"total": 1, "successful": 1, "failed": 0}
-			item["_seq_no"] = 0
-			item["_primary_term"] = 1
+		if r.err == nil {
+			writeOKItem(&b, r.action, r.index, r.id, r.status, r.result)
+			continue
 		}
+		e := r.err.json()
+		e["index"] = r.index
+		item := map[string]any{"_index": r.index, "_id": r.id, "status": r.status, "error": e}
 		enc, _ := json.Marshal(map[string]any{r.action: item})
 		b.Write(enc)
 	}
@@ -272,4 +272,87 @@ func injectFailure(w http.ResponseWriter, status int) {
 	default:
 		writeError(w, status, "exception", http.StatusText(status))
 	}
+}
+
+func writeOKItem(b *bytes.Buffer, action, index, id string, status int, result string) {
+	b.WriteString(`{"`)
+	b.WriteString(action)
+	b.WriteString(`":{"_index":`)
+	writeString(b, index)
+	b.WriteString(`,"_id":`)
+	writeString(b, id)
+	b.WriteString(`,"_version":1,"result":"`)
+	b.WriteString(result)
+	b.WriteString(`","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":`)
+	b.WriteString(strconv.Itoa(status))
+	b.WriteString("}}")
+}
+
+func writeString(b *bytes.Buffer, s string) {
+	enc, _ := json.Marshal(s)
+	b.Write(enc)
+}
+
+// discardBulk is the Discard mode's fast path for bodies made only of
+// create actions with an _index and an _id: it records the ids and answers
+// without decoding the documents. It returns false (having done nothing)
+// for any other body, which then takes the normal path.
+func (s *Server) discardBulk(w http.ResponseWriter, body []byte, start time.Time) bool {
+	s.mu.Lock()
+	hooked := s.itemHook != nil
+	s.mu.Unlock()
+	if hooked {
+		return false
+	}
+	type act struct{ index, id string }
+	var acts []act
+	for rest := body; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest[:i]
+		rest = rest[i+1:]
+		j := bytes.IndexByte(rest, '\n')
+		if j < 0 || !bytes.HasPrefix(line, []byte(`{"create":{"_index":"`)) {
+			return false
+		}
+		rest = rest[j+1:]
+		line = line[len(`{"create":{"_index":"`):]
+		k := bytes.IndexByte(line, '"')
+		if k < 0 || !bytes.HasPrefix(line[k:], []byte(`","_id":"`)) {
+			return false
+		}
+		index := string(line[:k])
+		line = line[k+len(`","_id":"`):]
+		k = bytes.IndexByte(line, '"')
+		if k < 0 || string(line[k:]) != `"}}` {
+			return false
+		}
+		acts = append(acts, act{index, string(line[:k])})
+	}
+	var b bytes.Buffer
+	errorsSeen := false
+	s.mu.Lock()
+	s.stats.MaxItems = max(s.stats.MaxItems, len(acts))
+	s.stats.MaxBody = max(s.stats.MaxBody, len(body))
+	b.WriteString(`,"items":[`)
+	for n, a := range acts {
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		s.stats.Items++
+		if e := s.indexLocked("create", a.index, a.id, nil); e != nil {
+			errorsSeen = true
+			item := map[string]any{"_index": a.index, "_id": a.id, "status": e.Status, "error": e.json()}
+			enc, _ := json.Marshal(map[string]any{"create": item})
+			b.Write(enc)
+			continue
+		}
+		writeOKItem(&b, "create", a.index, a.id, 201, "created")
+	}
+	s.mu.Unlock()
+	b.WriteString("]}")
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(200)
+	fmt.Fprintf(w, `{"took":%d,"errors":%t`, time.Since(start).Milliseconds(), errorsSeen)
+	_, _ = w.Write(b.Bytes())
+	return true
 }

@@ -141,3 +141,17 @@ func TestPipelineAndDrop(t *testing.T) {
 	assert.False(t, ok, "dropped by on_failure")
 	assert.Equal(t, 1, s.Stats().Dropped)
 }
+
+func TestDiscard(t *testing.T) {
+	s := newTestServer(t, Options{Discard: true})
+	body := `{"create":{"_index":"x","_id":"1"}}` + "\n{\"a\":1}\n" + `{"create":{"_index":"x","_id":"1"}}` + "\n{}\n"
+	status, data := post(t, s, "application/x-ndjson", body)
+	require.Equal(t, 200, status)
+	var r bulkResp
+	require.NoError(t, json.Unmarshal(data, &r), string(data))
+	assert.True(t, r.Errors)
+	require.Len(t, r.Items, 2)
+	assert.EqualValues(t, 201, r.Items[0]["create"]["status"])
+	assert.EqualValues(t, 409, r.Items[1]["create"]["status"])
+	assert.Equal(t, 1, s.Count())
+}
