@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/event"
 )
 
 const stockTree = `
@@ -233,4 +235,41 @@ func TestSilenceAcceptKeepsPacks(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"100421"}, packAlerts, "SSH accepted from a public address still alerts")
+}
+
+// A user layer's list replaces the shipped one of the same name: a peer in
+// vpc/known-accounts is a plain peering change.
+func TestKnownAccountsFromUserLayer(t *testing.T) {
+	peering := `{"integration":"aws","aws":{"source":"cloudtrail","eventSource":"ec2.amazonaws.com","eventName":"CreateVpcPeeringConnection",` +
+		`"recipientAccountId":"123456789012","requestParameters":{"vpcId":"vpc-1","peerOwnerId":"444455556666"}}}`
+	result := func(layers []Layer) string {
+		s, err := Load(layers, Options{})
+		require.NoError(t, err)
+		for _, m := range s.NewEvaluator().EvalAll(mustEvent(t, peering), t0, nil)[1:] {
+			if m.Rule.Pack() == "vpc-cloudtrail" {
+				return m.Rule.ID()
+			}
+		}
+		return ""
+	}
+	shippedLayer := Layer{FS: os.DirFS("../ruleset"), RulesDir: "rules", ListsDir: "lists"}
+	assert.Equal(t, "100222", result([]Layer{shippedLayer}))
+	user := fstest.MapFS{"lists/vpc/known-accounts": {Data: []byte("444455556666:shared services\n")}}
+	assert.Equal(t, "100220", result([]Layer{shippedLayer, {FS: user, ListsDir: "lists", RulesDir: "."}}))
+}
+
+// The packs' passes do not allocate once the windows hold their groups.
+func TestEvalAllDoesNotAllocate(t *testing.T) {
+	s := shipped(t)
+	e := s.NewEvaluator()
+	for _, line := range []string{benchFlow, "2 123456789012 eni-0a1b2c3d4e5f60718 198.51.100.77 10.0.1.25 48211 22 6 1 40 1709633700 1709633760 REJECT OK"} {
+		ev, err := testDecode(TestInput{Log: line, Type: event.LogTypeVPCFlow})
+		require.NoError(t, err)
+		ev = withSyms(s, ev)
+		e.EvalAll(ev, t0, nil)
+		assert.Zero(t, testing.AllocsPerRun(200, func() { e.EvalAll(ev, t0, nil) }), line)
+	}
+	trail := withSyms(s, mustEvent(t, benchTrail))
+	e.EvalAll(trail, t0, nil)
+	assert.Zero(t, testing.AllocsPerRun(200, func() { e.EvalAll(trail, t0, nil) }))
 }
