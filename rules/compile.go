@@ -65,7 +65,9 @@ type exprError struct {
 // compileCondition compiles src once. Errors carry positions inside src.
 func (ce *compileEnv) compileCondition(src string) (*condition, []*exprError) {
 	locals := map[string]bool{}
+	var rawConj []ast.Node // the top-level conjuncts before the optimizer, for their text
 	if tree, err := parser.Parse(src); err == nil {
+		rawConj = splitAnd(tree.Node)
 		ast.Find(tree.Node, func(n ast.Node) bool {
 			if v, ok := n.(*ast.VariableDeclaratorNode); ok {
 				locals[v.Name] = true
@@ -116,8 +118,14 @@ func (ce *compileEnv) compileCondition(src string) (*condition, []*exprError) {
 
 	tc := &typedCompiler{env: ce.helpers}
 	c.typed = true
-	for _, n := range splitAnd(root) {
+	conjNodes := splitAnd(root)
+	for i, n := range conjNodes {
 		cj := conjunct{src: nodeSource(src, n), field: event.NoSym}
+		if len(rawConj) == len(conjNodes) {
+			// The optimizer folds constants (a list becomes a set) and
+			// drops their positions; the parsed tree still has them.
+			cj.src = nodeSource(src, rawConj[i])
+		}
 		fn := tc.compileBool(n)
 		if fn == nil {
 			c.typed = false
@@ -395,11 +403,12 @@ func nodeSource(src string, n ast.Node) string {
 	}
 	if lo >= 0 && hi <= len(src) && lo < hi {
 		s := strings.TrimSpace(src[lo:hi])
-		// Include a closing parenthesis of a call the location stops before.
-		if strings.Count(s, "(") > strings.Count(s, ")") {
-			rest := src[hi:]
-			for strings.Count(s, "(") > strings.Count(s, ")") {
-				i := strings.IndexByte(rest, ')')
+		// Include the closing brackets of a call or a list the location
+		// stops before.
+		rest := src[hi:]
+		for _, p := range []string{"()", "[]", "{}"} {
+			for strings.Count(s, p[:1]) > strings.Count(s, p[1:]) {
+				i := strings.IndexByte(rest, p[1])
 				if i < 0 {
 					break
 				}

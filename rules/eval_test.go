@@ -282,3 +282,25 @@ func TestSymbolsAndUnresolvedEventsAgree(t *testing.T) {
 	assert.Equal(t, string(ma.Description), string(mb.Description))
 	assert.NotEqual(t, event.NoSym, s.Symbols().Lookup("aws.action"))
 }
+
+// logtest -v quotes the conjunct that failed as written, lists and
+// member chains included.
+func TestTraceQuotesFailedConjunct(t *testing.T) {
+	s, err := loadYAML(t, map[string]string{"a.yml": `rules:
+  - id: "1"
+    level: 3
+    condition: aws.action == "ACCEPT" && aws.dstport in ["22", "3389"] && has(aws.x)
+    description: x
+`}, nil)
+	require.NoError(t, err)
+	for js, want := range map[string]string{
+		`{"aws":{"action":"REJECT"}}`:                  `aws.action == "ACCEPT"`,
+		`{"aws":{"action":"ACCEPT","dstport":"443"}}`: `aws.dstport in ["22", "3389"]`,
+		`{"aws":{"action":"ACCEPT","dstport":"22"}}`:  `has(aws.x)`,
+	} {
+		var tr Trace
+		s.NewEvaluator().Eval(mustEvent(t, js), t0, &tr)
+		require.Len(t, tr.Steps, 1)
+		assert.Equal(t, want, tr.Steps[0].Failed, js)
+	}
+}
