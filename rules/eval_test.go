@@ -294,7 +294,7 @@ func TestTraceQuotesFailedConjunct(t *testing.T) {
 `}, nil)
 	require.NoError(t, err)
 	for js, want := range map[string]string{
-		`{"aws":{"action":"REJECT"}}`:                  `aws.action == "ACCEPT"`,
+		`{"aws":{"action":"REJECT"}}`:                 `aws.action == "ACCEPT"`,
 		`{"aws":{"action":"ACCEPT","dstport":"443"}}`: `aws.dstport in ["22", "3389"]`,
 		`{"aws":{"action":"ACCEPT","dstport":"22"}}`:  `has(aws.x)`,
 	} {
