@@ -253,8 +253,10 @@ func (b *builder) filebeatEnvelope(dst []byte, ts time.Time) []byte {
 // docID derives the document _id from where the alert's record came from
 // (bucket, key, ETag, line or record index), the rule and the alert's
 // number within its record, so re-sending or re-reading the same object
-// overwrites nothing and adds nothing. An alert without an origin gets the
-// hash of its JSON.
+// overwrites nothing and adds nothing. Without an ETag (local files) the
+// path read stands in for it, so that two different files with the same
+// key under the default bucket "local" do not share ids. An alert without
+// an origin gets the hash of its JSON.
 func docID(a *alert.Alert) string {
 	o := &a.Origin
 	var buf []byte
@@ -268,7 +270,11 @@ func docID(a *alert.Alert) string {
 			key = o.Path
 		}
 		buf = append(append(buf, key...), 0)
-		buf = append(append(buf, strings.Trim(o.ETag, `"`)...), 0)
+		if etag := strings.Trim(o.ETag, `"`); etag != "" {
+			buf = append(append(buf, etag...), 0)
+		} else {
+			buf = append(append(append(buf, "path:"...), o.Path...), 0)
+		}
 		buf = append(strconv.AppendInt(buf, int64(o.Line), 10), 0)
 		buf = append(append(buf, a.RuleID...), 0)
 		buf = strconv.AppendInt(buf, int64(a.Seq), 10)

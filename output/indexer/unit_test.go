@@ -37,6 +37,17 @@ func TestDocID(t *testing.T) {
 		change(&a)
 		assert.NotEqual(t, id, docID(&a), name)
 	}
+	// Local files have no ETag: the path read tells two mirrors apart.
+	local := alert.Alert{RuleID: "80401", Origin: event.Origin{Bucket: "local", Key: "x.log", Path: "mirror-a/x.log", Line: 1}}
+	other2 := local
+	other2.Origin.Path = "mirror-b/x.log"
+	assert.NotEqual(t, docID(&local), docID(&other2))
+	withETag := local
+	withETag.Origin.ETag = "abc"
+	withETagElsewhere := withETag
+	withETagElsewhere.Origin.Path = "s3://local/x.log"
+	assert.Equal(t, docID(&withETag), docID(&withETagElsewhere), "with an ETag the path does not matter")
+
 	noOrigin := alert.Alert{JSON: []byte(`{"a":1}`), RuleID: "1"}
 	other := alert.Alert{JSON: []byte(`{"a":2}`), RuleID: "1"}
 	assert.NotEqual(t, docID(&noOrigin), docID(&other), "without an origin the JSON decides")
