@@ -44,6 +44,9 @@ func TestBadRuleFiles(t *testing.T) {
 		"level-not-a-number.yml": {"rules/level-not-a-number.yml:3:1: rule 100: cannot unmarshal !!str `abc` into int"},
 		"yaml-syntax.yml":        {"rules/yaml-syntax.yml:1:1: did not find expected '-' indicator"},
 		"overwrite-missing.yml":  {`rules/overwrite-missing.yml:4:16: rule 100: overwrite: no earlier rule with this id to overwrite`},
+		"folded-condition.yml":   {`rules/folded-condition.yml:6:7: rule 900100: condition: unknown function is_privat, expected a helper (cidr_list_value, cidr_match,`},
+		"pack-parent.yml":        {`rules/pack-parent.yml:5:13: rule 900100: if_sid: parent in another pack: rule 900100 is in pack my-pack, rule 80401 in the stock rules (no pack)`},
+		"bad-aggregate.yml":      {`rules/bad-aggregate.yml:7:13: rule 900100: aggregate.kind: unknown kind "median", expected one of [count distinct sum]`},
 	}
 	entries, err := os.ReadDir("testdata/bad")
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
@@ -74,6 +75,9 @@ func (ce *compileEnv) compileCondition(src string) (*condition, []*exprError) {
 			}
 			return false
 		})
+	}
+	if errs := ce.unknownCalls(src, locals); len(errs) > 0 {
+		return nil, errs
 	}
 	fp := &fieldPatcher{locals: locals, h: ce.helpers}
 	sp := &symPatcher{syms: ce.syms}
@@ -146,6 +150,34 @@ func (ce *compileEnv) compileCondition(src string) (*condition, []*exprError) {
 		}
 	}
 	return c, nil
+}
+
+// unknownCalls reports calls of names that are neither helpers nor expr
+// builtins (without this, expr would read the name as a field and say
+// "string is not callable").
+func (ce *compileEnv) unknownCalls(src string, locals map[string]bool) []*exprError {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil // compiling reports it
+	}
+	var errs []*exprError
+	ast.Find(tree.Node, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallNode)
+		if !ok {
+			return false
+		}
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok || locals[id.Value] || ce.helpers.helper(id.Value) != nil {
+			return false
+		}
+		if _, ok := builtin.Index[id.Value]; ok {
+			return false
+		}
+		errs = append(errs, nodeError(src, call, fmt.Sprintf("unknown function %s, expected a helper (%s) or an expr builtin",
+			id.Value, strings.Join(ce.helpers.publicNames(), ", "))))
+		return false
+	})
+	return errs
 }
 
 // splitAnd flattens top-level "&&"/"and" into its operands.

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -250,6 +251,18 @@ func (h *helperEnv) exprOptions() []expr.Option {
 }
 
 func (h *helperEnv) helper(name string) *helper { return h.byName[name] }
+
+// publicNames lists the helpers a condition can name, sorted.
+func (h *helperEnv) publicNames() []string {
+	var out []string
+	for name := range h.byName {
+		if !strings.HasPrefix(name, "_") {
+			out = append(out, name)
+		}
+	}
+	sortStrings(out)
+	return out
+}
 
 // constString returns the value of a constant string node.
 func constString(n ast.Node) (string, bool) {

@@ -414,7 +414,11 @@ func conditionError(rs *RuleSpec, lines [][]byte, xe *exprError) error {
 	line, col := rs.node.Line, rs.node.Column
 	if n != nil {
 		switch n.Style {
-		case yaml.LiteralStyle, yaml.FoldedStyle:
+		case yaml.FoldedStyle:
+			// Folding joined the block's lines with spaces: find the line
+			// the column falls in.
+			line, col = foldedPosition(lines, n.Line, xe)
+		case yaml.LiteralStyle:
 			// The block's indentation is that of its first line.
 			line = n.Line + xe.line
 			indent := 0
@@ -438,6 +442,33 @@ func conditionError(rs *RuleSpec, lines [][]byte, xe *exprError) error {
 		}
 	}
 	return &posError{line: line, col: col, rule: rs.ID, field: "condition", err: errors.New(xe.String())}
+}
+
+// foldedPosition maps a position in a folded block scalar (">"), whose
+// lines YAML joins with single spaces, back to the file. key is the 1-based
+// line of the block's indicator; its text starts on the next line.
+func foldedPosition(lines [][]byte, key int, xe *exprError) (int, int) {
+	indent := -1
+	offset := 0 // start of the current file line in the folded text
+	for i := key; i < len(lines); i++ {
+		l := lines[i]
+		text := bytes.TrimLeft(l, " ")
+		ind := len(l) - len(text)
+		if len(bytes.TrimSpace(l)) == 0 {
+			continue
+		}
+		if indent < 0 {
+			indent = ind
+		} else if ind < indent {
+			break
+		}
+		text = bytes.TrimRight(text, " \r")
+		if xe.col < offset+len(text) || i+1 == len(lines) {
+			return i + 1, ind + (xe.col - offset) + 1
+		}
+		offset += len(text) + 1
+	}
+	return key + 1, xe.col + 1
 }
 
 // link resolves parents, rejects cycles and orders siblings.
