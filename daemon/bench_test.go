@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/collector/sqs/sqstest"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/output"
@@ -24,6 +26,8 @@ const benchLines = 10000
 var (
 	benchOnce    sync.Once
 	benchBuckets map[int]string // objects -> bucket
+	benchETag    string         // of every object (they have the same body)
+	benchSize    int
 )
 
 // benchSetup uploads buckets of 50 and 200 gzip'd flow-log objects of
@@ -35,12 +39,26 @@ func benchSetup(b *testing.B, srv *s3test.Server) {
 		for _, n := range []int{50, 200} {
 			name := srv.NewBucket(b, fmt.Sprintf("bench%d", n))
 			for i := 0; i < n; i++ {
-				k := flowKey("111111111111", []string{"us-east-1", "eu-west-1"}[i%2], "2024-03-05", fmt.Sprintf("fl-%05d", i), i)
-				srv.Put(b, name, k, body)
+				benchETag = srv.Put(b, name, benchKey(i), body)
 			}
+			benchSize = len(body)
 			benchBuckets[n] = name
 		}
 	})
+}
+
+// benchKey is the key of the i-th benchmark object.
+func benchKey(i int) string {
+	return flowKey("111111111111", []string{"us-east-1", "eu-west-1"}[i%2], "2024-03-05", fmt.Sprintf("fl-%05d", i), i)
+}
+
+func benchAWSEnv(b *testing.B) {
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": s3test.AccessKey, "AWS_SECRET_ACCESS_KEY": s3test.SecretKey,
+		"AWS_REGION": s3test.Region, "AWS_EC2_METADATA_DISABLED": "true"} {
+		b.Setenv(k, v)
+	}
+	b.Setenv("AWS_CONFIG_FILE", filepath.Join(b.TempDir(), "none"))
+	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(b.TempDir(), "none"))
 }
 
 // BenchmarkPass reads a whole bucket from the local S3 server: fetch,
@@ -50,12 +68,7 @@ func benchSetup(b *testing.B, srv *s3test.Server) {
 // grow with the number of objects.
 func BenchmarkPass(b *testing.B) {
 	srv := s3test.Need(b)
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED"} {
-		b.Setenv(k, map[string]string{"AWS_ACCESS_KEY_ID": s3test.AccessKey, "AWS_SECRET_ACCESS_KEY": s3test.SecretKey,
-			"AWS_REGION": s3test.Region, "AWS_EC2_METADATA_DISABLED": "true"}[k])
-	}
-	b.Setenv("AWS_CONFIG_FILE", filepath.Join(b.TempDir(), "none"))
-	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(b.TempDir(), "none"))
+	benchAWSEnv(b)
 	benchSetup(b, srv)
 	cases := []struct {
 		objects int
@@ -92,10 +105,19 @@ func BenchmarkPass(b *testing.B) {
 }
 
 func benchDaemon(b *testing.B, srv *s3test.Server, bucket, out string) (*Daemon, func()) {
+	return benchDaemonSQS(b, srv, bucket, out, "")
+}
+
+// benchDaemonSQS builds a daemon for bucket; with sqs, the bucket is
+// followed through that sqs section instead of listed.
+func benchDaemonSQS(b *testing.B, srv *s3test.Server, bucket, out, sqs string) (*Daemon, func()) {
 	dir := b.TempDir()
+	if sqs != "" {
+		sqs = ", sqs: " + sqs
+	}
 	cfg, err := config.Load(writeConfig(b, dir, fmt.Sprintf(
-		"state: s.db\nprogress_interval: 0s\noutputs: {file: {path: alerts.json}}\nbuckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, service_endpoint: %q}]\n",
-		bucket, srv.Endpoint)))
+		"state: s.db\nprogress_interval: 0s\noutputs: {file: {path: alerts.json}}\nbuckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, service_endpoint: %q%s}]\n",
+		bucket, srv.Endpoint, sqs)))
 	require.NoError(b, err)
 	store, err := state.Open(cfg.StatePath)
 	require.NoError(b, err)
@@ -139,4 +161,83 @@ func sampleHeap(peak *uint64) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// BenchmarkQueue reads a bucket's objects announced on an SQS queue (the
+// local SQS server, one S3 notification per object): receive, fetch from
+// the local S3 server, gunzip, decode, rules, alerts file fsync'd at each
+// (group) commit, done-marks, delete. It reports objects/s and records/s
+// from the first receive to the last commit, and the peak heap in use, with
+// 1, 2 and 4 workers in one instance, and with two instances (in this
+// process, each with its own state and alerts file) on one queue.
+func BenchmarkQueue(b *testing.B) {
+	srv := s3test.Need(b)
+	qs := sqstest.Start(b)
+	benchAWSEnv(b)
+	benchSetup(b, srv)
+	const objects = 200
+	bucket := benchBuckets[objects]
+	etag := strings.Trim(benchETag, `"`)
+	cases := []struct{ instances, workers int }{{1, 1}, {1, 2}, {1, 4}, {2, 2}}
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("instances=%d/workers=%d", c.instances, c.workers), func(b *testing.B) {
+			var done, records int64
+			var elapsed time.Duration
+			var peak uint64
+			for b.Loop() {
+				b.StopTimer()
+				queue := qs.CreateQueue(b, "bench")
+				bodies := make([]string, objects)
+				for i := range bodies {
+					bodies[i] = s3Note(b, note{bucket: bucket, key: benchKey(i), etag: etag, size: benchSize})
+				}
+				qs.Send(b, queue, bodies...)
+				var ds []*Daemon
+				var closers []func()
+				for range c.instances {
+					d, closeAll := benchDaemonSQS(b, srv, bucket, "file",
+						sqsYAML(qs, queue, fmt.Sprintf(", workers: %d", c.workers)))
+					ds = append(ds, d)
+					closers = append(closers, closeAll)
+				}
+				runtime.GC()
+				stop := sampleHeap(&peak)
+				b.StartTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				results := make([]PassResult, len(ds))
+				for i, d := range ds {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						res, err := d.Once(context.Background())
+						require.NoError(b, err)
+						results[i] = res
+					}()
+				}
+				wg.Wait()
+				b.StopTimer()
+				stop()
+				var last int64
+				var n int64
+				for i, d := range ds {
+					n += results[i].Stats.Objects
+					records += results[i].Stats.Records
+					for _, q := range *d.lastQueues.Load() {
+						last = max(last, q.c.lastDone.Load())
+					}
+				}
+				require.Equal(b, int64(objects), n)
+				done += n
+				elapsed += time.Unix(0, last).Sub(start)
+				for _, cl := range closers {
+					cl()
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(done)/elapsed.Seconds(), "objects/s")
+			b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(peak)/(1<<20), "MB-heap-peak")
+		})
+	}
 }

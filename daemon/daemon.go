@@ -108,6 +108,8 @@ type Daemon struct {
 	// shared is the committer of Run, used by its passes and queues; nil
 	// outside Run.
 	shared atomic.Pointer[committer]
+	// lastQueues are the queues of the last Run or Once, for benchmarks.
+	lastQueues atomic.Pointer[[]*queueRun]
 }
 
 // New checks opts and returns a Daemon.
@@ -201,6 +203,7 @@ func (d *Daemon) run(ctx context.Context, once bool) (PassResult, error) {
 	}()
 
 	queues := d.newQueues()
+	d.lastQueues.Store(&queues)
 	qerrs := make([]error, len(queues))
 	var wg sync.WaitGroup
 	for i, q := range queues {

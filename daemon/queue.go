@@ -49,6 +49,8 @@ type queueRun struct {
 
 	flowMu sync.Mutex // guards flows; held while DescribeFlowLogs runs
 	flows  map[string]flowEntry
+	// reading holds a token per object being read: at most Workers.
+	reading chan struct{}
 }
 
 // flowEntry is one region's flow logs, as DescribeFlowLogs gave them at.
@@ -86,7 +88,14 @@ func (q *queueRun) run(ctx context.Context, drain bool) error {
 	if err != nil || client == nil {
 		return err
 	}
-	cons, err := sqs.NewConsumer(q.cfg, client, q.d.log, q.d.opts.Metrics)
+	// The consumer runs twice as many handlers as there are workers: a
+	// handler whose object is read waits for the commit before its message
+	// is deleted, and meanwhile another one reads (q.reading bounds the
+	// objects read at once to Workers).
+	ccfg := q.cfg
+	ccfg.Workers = 2 * q.cfg.Workers
+	q.reading = make(chan struct{}, q.cfg.Workers)
+	cons, err := sqs.NewConsumer(ccfg, client, q.d.log, q.d.opts.Metrics)
 	if err != nil {
 		return err
 	}
@@ -222,7 +231,15 @@ func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
 		AccountID: sc.AccountID, AccountAlias: b.AccountAlias, Region: sc.Region,
 		ETag: obj.ETag, LogFormat: format,
 	}}
+	select {
+	case q.reading <- struct{}{}:
+	case <-ctx.Done():
+		cl.release()
+		q.c.retry.Add(1)
+		return ctx.Err()
+	}
 	res := d.process(ctx, j)
+	<-q.reading
 	if res.outcome != outcomeDone {
 		res.release()
 		cl.release()

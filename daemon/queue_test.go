@@ -245,6 +245,15 @@ func TestQueueShapes(t *testing.T) {
 	digest := putNote(t, s3srv, trails, "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/03/05/d.json.gz", gz(t, []byte(`{"logFiles":[]}`)))
 	outside := putNote(t, s3srv, flows, "elsewhere/AWSLogs/111111111111/vpcflowlogs/us-east-1/2024/03/05/x.log.gz", gz(t, flowBody("111111111111", 2, 1, true)))
 	gone := note{bucket: flows, key: "flow logs/" + flowKey("111111111111", "us-east-1", "2024-03-05", "fl-gone", 99), etag: "0123", size: 10}
+	// An object rewritten after its first notification: the first names an
+	// ETag S3 no longer has (If-Match fails), the second the new version.
+	rewrittenKey := "flow logs/" + flowKey("111111111111", "us-east-1", "2024-03-05", "fl-rewritten", 50)
+	oldVersion := putNote(t, s3srv, flows, rewrittenKey, gz(t, flowBody("111111111111", 2, 30000, true)))
+	newVersion := putNote(t, s3srv, flows, rewrittenKey, gz(t, flowBody("111111111111", 3, 31000, true)))
+	require.NotEqual(t, oldVersion.etag, newVersion.etag)
+	for p := 31000; p < 31003; p++ {
+		want[rewrittenKey+" "+fmt.Sprint(p)] = 0
+	}
 	testEvent, err := os.ReadFile(sqsSamples + "s3-event-notification-s3TestEvent.awsdocs.json")
 	require.NoError(t, err)
 
@@ -259,6 +268,8 @@ func TestQueueShapes(t *testing.T) {
 		s3Note(t, outside),
 		s3Note(t, gone),
 		s3Note(t, notes[0]), // S3 may repeat a notification
+		s3Note(t, oldVersion),
+		s3Note(t, newVersion),
 	)
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 state: state.db
@@ -294,11 +305,11 @@ buckets:
 
 	drained := res.logsWith("queue drained")
 	require.Len(t, drained, 1, res.stderr)
-	assert.Equal(t, float64(6), drained[0]["objects"])
+	assert.Equal(t, float64(7), drained[0]["objects"])
 	assert.Equal(t, float64(2), drained[0]["ignored"], "the digest and the key outside the path")
-	assert.Equal(t, float64(1), drained[0]["gone"])
+	assert.Equal(t, float64(2), drained[0]["gone"], "the missing key and the replaced version")
 	assert.Equal(t, float64(0), drained[0]["errors"])
-	require.Len(t, res.logsWith("notified object no longer exists; notification dropped"), 1)
+	require.Len(t, res.logsWith("notified object no longer exists; notification dropped"), 2)
 	assert.Zero(t, qs.Len(t, queue), "every message deleted")
 	q, err := os.ReadFile(filepath.Join(dir, "quarantine", config.QueueName(queue)+".jsonl"))
 	require.NoError(t, err, "the default quarantine file is created beside the state")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -453,4 +454,42 @@ func readQuarantine(t *testing.T, path string) []QuarantineEntry {
 	require.NoError(t, sc.Err())
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
+}
+
+// TestConsumerDrain: Drain handles what the queue holds and returns once a
+// receive finds nothing while no message is in hand; a failed message is
+// not waited for.
+func TestConsumerDrain(t *testing.T) {
+	r := newRig(t)
+	var bodies []string
+	for i := 0; i < 7; i++ {
+		bodies = append(bodies, s3Put(t, "flowlogs", keyN(i)))
+	}
+	r.srv.Send(t, r.queue, bodies...)
+	rec := &recorder{fn: func(_ context.Context, o Object) error {
+		if o.Key == keyN(3) {
+			return errors.New("gzip: invalid header")
+		}
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	}}
+	cfg := r.config(func(c *Config) { c.Workers = 2 })
+	c, err := NewConsumer(cfg, r.srv.Client, testLogger(t), nil)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- c.Drain(context.Background(), rec.handle) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Drain did not return")
+	}
+	assert.Len(t, rec.byKey(), 7, "every message handled once")
+	out, err := r.srv.Client.GetQueueAttributes(context.Background(), &awssqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(r.queue),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "1", out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)],
+		"only the failed message is left, invisible until it is retried")
 }
