@@ -40,8 +40,6 @@ var (
 	ErrQueueLocked = errors.New("queue directory is locked")
 )
 
-var errQueueFull = ErrQueueFull
-
 // secret holds a credential; it never prints.
 type secret string
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -580,4 +581,28 @@ func TestIntervalFlush(t *testing.T) {
 	require.NoError(t, s.Sync())
 	require.Eventually(t, func() bool { return srv.Count() == 3 }, 10*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 1, srv.Stats().Requests, "one request for the three")
+}
+
+// TestCloseStopsGoroutines: nothing the sink started outlives Close.
+func TestCloseStopsGoroutines(t *testing.T) {
+	srv := newServer(t, indexertest.Options{})
+	base := runtime.NumGoroutine()
+	for _, disk := range []bool{false, true} {
+		cfg := fastConfig(srv.URL)
+		if disk {
+			cfg.Queue.Dir = t.TempDir()
+		}
+		s, err := New(cfg, nil)
+		require.NoError(t, err)
+		writeAll(t, s, manyAlerts(t, 10))
+		require.NoError(t, s.Sync())
+		require.NoError(t, s.Close())
+		assert.ErrorIs(t, s.Write(manyAlerts(t, 1)[0]), ErrClosed)
+	}
+	// Polled here, not with Eventually, which runs its own goroutine.
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); n > base && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, n, base, "goroutines left running")
 }

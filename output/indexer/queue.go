@@ -38,7 +38,7 @@ func (b *batch) record(i int) []byte {
 // alone, ack in queue order.
 type queue interface {
 	// put appends one record, waiting while the queue is full until there
-	// is room, timeout passes (errQueueFull; negative waits forever) or done
+	// is room, timeout passes (ErrQueueFull; negative waits forever) or done
 	// is closed (ErrClosed). It returns the number of records put by this
 	// process so far, this one included: the record's place in queue order.
 	put(rec []byte, timeout time.Duration, done <-chan struct{}) (uint64, error)
@@ -94,7 +94,7 @@ func waitRoom(mu *sync.Mutex, w *spaceWaiter, fits func() bool, timeout time.Dur
 			if fits() {
 				return nil
 			}
-			return errQueueFull
+			return ErrQueueFull
 		case <-done:
 			mu.Lock()
 			return ErrClosed
