@@ -93,7 +93,7 @@ func (q *queueRun) run(ctx context.Context, drain bool) error {
 	// is deleted, and meanwhile another one reads (q.reading bounds the
 	// objects read at once to Workers).
 	ccfg := q.cfg
-	ccfg.Workers = 2 * q.cfg.Workers
+	ccfg.Workers = min(2*q.cfg.Workers, 1000) // the consumer's bound
 	q.reading = make(chan struct{}, q.cfg.Workers)
 	cons, err := sqs.NewConsumer(ccfg, client, q.d.log, q.d.opts.Metrics)
 	if err != nil {
@@ -161,45 +161,59 @@ func (q *queueRun) client(ctx context.Context, drain bool) (sqs.Client, error) {
 // returns its error: the message is retried, then moved aside. An object
 // that no longer exists returns an error wrapping sqs.ErrObjectGone.
 func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
+	counted, err := q.read(ctx, n)
+	switch {
+	case err == nil || counted:
+	case errors.Is(err, sqs.ErrObjectGone):
+		q.gone.Add(1)
+	case ctx.Err() != nil:
+		q.c.retry.Add(1)
+	default:
+		q.c.errors.Add(1)
+		q.c.retry.Add(1)
+	}
+	return err
+}
+
+// read does handle's work; counted says whether a failure was counted
+// already.
+func (q *queueRun) read(ctx context.Context, n sqs.Object) (counted bool, err error) {
 	d := q.d
 	b, sc, ki, err := q.route(n)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if b == nil {
 		q.ignored.Add(1)
 		q.log.Debug("object outside the folders the buckets read; notification dropped", "bucket", n.Bucket, "key", n.Key)
-		return nil
+		return false, nil
 	}
 	clients, err := d.clientsFor(ctx, b)
 	if err != nil {
-		return fmt.Errorf("bucket %s: AWS clients: %w", b.Name, err)
+		return false, fmt.Errorf("bucket %s: AWS clients: %w", b.Name, err)
 	}
 	br := &bucketRun{cfg: b, clients: clients}
 	obj := s3.Object{Bucket: n.Bucket, Key: n.Key, ETag: quoteETag(n.ETag), Size: n.Size, LastModified: n.EventTime}
 	if obj.ETag == "" {
 		// CloudTrail's notifications name the files only.
 		if clients.Head == nil {
-			return fmt.Errorf("s3://%s/%s: the notification has no ETag and the bucket's client cannot ask S3", n.Bucket, n.Key)
+			return false, fmt.Errorf("s3://%s/%s: the notification has no ETag and the bucket's client cannot ask S3", n.Bucket, n.Key)
 		}
 		if obj, err = clients.Head(ctx, n.Bucket, n.Key); err != nil {
-			if errors.Is(err, sqs.ErrObjectGone) {
-				q.gone.Add(1)
-			}
-			return err
+			return false, err
 		}
 	}
 	var format string
 	if b.Type == event.LogTypeVPCFlow {
 		fls, err := q.flowLogs(ctx, br, sc.Region)
 		if err != nil {
-			return fmt.Errorf("s3://%s/%s: flow logs of %s (flow_log_files: described): %w", n.Bucket, n.Key, sc.Region, err)
+			return false, fmt.Errorf("s3://%s/%s: flow logs of %s (flow_log_files: described): %w", n.Bucket, n.Key, sc.Region, err)
 		}
 		f, known := fls[ki.FlowLogID]
 		if b.FlowLogFiles == config.FlowLogFilesDescribed && !known {
 			q.ignored.Add(1)
 			q.log.Debug("flow log not described (flow_log_files: described); notification dropped", "bucket", n.Bucket, "key", n.Key)
-			return nil
+			return false, nil
 		}
 		format = f.LogFormat
 	}
@@ -207,23 +221,23 @@ func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
 	id := state.ObjectID{Bucket: obj.Bucket, Key: obj.Key, ETag: obj.ETag}
 	cl, err := d.claims.wait(ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	done, err := d.opts.Store.Done([]state.ObjectID{id})
 	if err != nil {
 		cl.release()
-		return fmt.Errorf("state: %w", err)
+		return false, fmt.Errorf("state: %w", err)
 	}
 	if done[0] {
 		// Read already: a repeated notification, or a message delivered
 		// again after its object was committed.
 		cl.release()
-		return nil
+		return false, nil
 	}
 	scope, err := d.queueMarkScope(obj.Bucket)
 	if err != nil {
 		cl.release()
-		return err
+		return false, err
 	}
 	q.c.listed.Add(1)
 	j := &job{bucket: br, markScope: scope, obj: obj, c: &q.c, claim: cl, origin: event.Origin{
@@ -235,15 +249,14 @@ func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
 	case q.reading <- struct{}{}:
 	case <-ctx.Done():
 		cl.release()
-		q.c.retry.Add(1)
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	res := d.process(ctx, j)
 	<-q.reading
 	if res.outcome != outcomeDone {
 		res.release()
 		cl.release()
-		return q.failure(res)
+		return true, q.failure(res)
 	}
 	committed := make(chan error, 1)
 	res.wait = true
@@ -251,10 +264,10 @@ func (q *queueRun) handle(ctx context.Context, n sqs.Object) error {
 	cm := d.shared.Load()
 	if cm == nil {
 		res.finish(nil)
-		return errors.New("the daemon's committer is not running")
+		return false, errors.New("the daemon's committer is not running")
 	}
 	cm.submit(res)
-	return <-committed
+	return false, <-committed
 }
 
 // failure counts an object that was not done and returns what the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,6 +353,9 @@ func TestQueuePoisonAndMetrics(t *testing.T) {
 			bodies = append(bodies, s3Note(t, poison))
 		}
 	}
+	// A bucket no configuration follows: never dropped, moved aside too.
+	stranger := note{bucket: "not-followed-here", key: flowKey("111111111111", "us-east-1", "2024-03-05", "fl-x", 1), etag: "0a", size: 10}
+	bodies = append(bodies, s3Note(t, stranger))
 	qs.Send(t, queue, bodies...)
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 state: state.db
@@ -412,18 +416,22 @@ buckets:
 	}
 	assert.Equal(t, bytes, s.Get("vpcalertd_bytes_processed_total"))
 	assert.Equal(t, float64(len(notes)), s.Get("vpcalertd_sqs_messages_total", "outcome", "deleted"))
-	assert.Equal(t, float64(1), s.Get("vpcalertd_sqs_messages_total", "outcome", "quarantined"))
-	assert.Equal(t, float64(2), s.Get("vpcalertd_sqs_messages_total", "outcome", "retried"))
-	assert.Equal(t, float64(3), s.Get("vpcalertd_errors_total", "kind", "object"), "the poison, once per receive")
+	assert.Equal(t, float64(2), s.Get("vpcalertd_sqs_messages_total", "outcome", "quarantined"))
+	assert.Equal(t, float64(4), s.Get("vpcalertd_sqs_messages_total", "outcome", "retried"))
+	assert.Equal(t, float64(6), s.Get("vpcalertd_errors_total", "kind", "object"), "the poison and the stranger, once per receive")
 	assert.Equal(t, float64(0), s.Get("vpcalertd_sqs_messages_in_flight"))
 	assert.Equal(t, float64(0), s.Get("vpcalertd_objects_in_flight"))
 
 	q := readQuarantine(t, filepath.Join(dir, "quarantine", config.QueueName(queue)+".jsonl"))
-	require.Len(t, q, 1)
+	require.Len(t, q, 2)
+	sort.Slice(q, func(i, j int) bool { // the poison first
+		return strings.Contains(q[i].Reason, "gzip") && !strings.Contains(q[j].Reason, "gzip")
+	})
 	assert.Equal(t, 3, q[0].ReceiveCount)
 	assert.Contains(t, q[0].Reason, "s3://"+b+"/"+poison.key)
 	assert.Contains(t, q[0].Reason, "gzip")
-	assert.Equal(t, s3Note(t, poison)[:40], q[0].Body[:40], "the message body is kept for a redrive")
+	assert.Contains(t, q[0].Body, poison.etag, "the message body is kept for a redrive")
+	assert.Contains(t, q[1].Reason, "s3://not-followed-here/"+stranger.key+": "+ErrUnknownBucket.Error()+" (it follows "+b+")")
 }
 
 func gjsonLevel(t *testing.T, raw string) string {
