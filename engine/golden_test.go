@@ -14,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/output"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/alerts")
@@ -47,7 +47,7 @@ func replay(t testing.TB, files []collector.File, mod func(*Options)) (alerts, e
 	t.Helper()
 	e, errBuf := newTestEngine(t, mod)
 	var out bytes.Buffer
-	sink := alert.NewWriterSink(&out)
+	sink := output.NewStream(&out)
 	_, err := e.Replay(context.Background(), files, sink, ReplayOptions{})
 	require.NoError(t, err)
 	return out.Bytes(), errBuf.Bytes()

@@ -1,28 +1,36 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/output"
+	"github.com/vpcalertd/vpcalertd/output/indexer"
 )
 
 func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("replay", stderr, "replay [flags] PATH...")
 	var ef engineFlags
 	ef.register(fs)
-	out := fs.String("out", "", "append alerts to `FILE` instead of writing them to stdout")
+	out := fs.String("out", "", "append alerts to `FILE` (\"-\": stdout) instead of writing them to stdout")
 	bucket := fs.String("bucket", "local", "log_info.s3bucket of the alerts")
 	alias := fs.String("account-alias", "", "log_info.aws_account_alias of the alerts")
 	typ := fs.String("type", "", "force the log type: vpcflow or cloudtrail (default: from the key layout, else the content)")
 	quiet := fs.Bool("quiet", false, "no progress or summary on stderr")
+	var ix indexerFlags
+	ix.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -50,18 +58,31 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		fmt.Fprintln(stderr, "vpcalertd replay:", err)
 		return 1
 	}
-	var sink alert.Sink = alert.NewWriterSink(nopCloser{stdout})
-	if *out != "" {
+	var sinks output.Tee
+	switch {
+	case *out == "-" || (*out == "" && !ix.enabled()):
+		sinks = append(sinks, output.NewStream(stdout))
+	case *out != "":
 		f, err := os.OpenFile(*out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
 			fmt.Fprintln(stderr, "vpcalertd replay:", err)
 			return 1
 		}
+		defer f.Close()
 		if st, err := f.Stat(); err == nil {
 			opts.IDOffset = st.Size()
 		}
-		sink = alert.NewWriterSink(f)
+		sinks = append(sinks, output.NewStream(f))
 	}
+	if ix.enabled() {
+		s, err := ix.open(ctx, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "vpcalertd replay:", err)
+			return 1
+		}
+		sinks = append(sinks, s)
+	}
+	var sink alert.Sink = sinks
 	e, err := engine.New(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "vpcalertd replay:", err)
@@ -82,5 +103,61 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return 0
 }
 
-// nopCloser keeps Close from closing stdout.
-type nopCloser struct{ io.Writer }
+// indexerFlags send replayed alerts to the Wazuh indexer (docs/indexer.md).
+// Secrets never come from a flag: the password or API key is read from the
+// environment variable or file the settings name.
+type indexerFlags struct {
+	url, config, user, ca string
+}
+
+// passwordEnv is where --indexer-user's password is read from.
+const passwordEnv = "VPCALERTD_INDEXER_PASSWORD"
+
+func (f *indexerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "indexer", "", "also send the alerts to the Wazuh indexer at `URL` (OpenSearch _bulk)")
+	fs.StringVar(&f.config, "indexer-config", "", "indexer settings from a YAML `FILE` (the keys of the daemon's indexer block)")
+	fs.StringVar(&f.user, "indexer-user", "", "basic-auth `USER`; the password is read from $"+passwordEnv)
+	fs.StringVar(&f.ca, "indexer-ca", "", "PEM `FILE` of the CA that signs the indexer's certificate")
+}
+
+func (f *indexerFlags) enabled() bool { return f.url != "" || f.config != "" }
+
+// open builds the indexer sink and checks that the indexer answers and
+// accepts the credentials before anything is read.
+func (f *indexerFlags) open(ctx context.Context, stderr io.Writer) (*indexer.Sink, error) {
+	var cfg indexer.Config
+	if f.config != "" {
+		data, err := os.ReadFile(f.config)
+		if err != nil {
+			return nil, fmt.Errorf("--indexer-config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.config, err)
+		}
+	}
+	if f.url != "" {
+		cfg.URL = f.url
+	}
+	if f.user != "" {
+		cfg.Auth.Username = f.user
+		cfg.Auth.PasswordEnv = passwordEnv
+	}
+	if f.ca != "" {
+		cfg.TLS.CAFile = f.ca
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("indexer: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := indexer.New(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
