@@ -53,16 +53,23 @@ func netHelperRows() []helper {
 			typed: typedBytesTest(isWorldCIDR),
 		},
 		{
+			// in_cidr_list(name, ip, ...): any of the addresses is in the list.
 			name: "in_cidr_list",
-			sig:  new(func(string, string) bool),
-			impl: vmFn2(func(h *helperEnv, name, ip string) (any, error) {
-				t, err := h.trie(name)
-				if err != nil {
-					return nil, err
+			sig:  new(func(string, string, ...string) bool),
+			impl: func(h *helperEnv) func(...any) (any, error) {
+				return func(p ...any) (any, error) {
+					t, err := h.trie(p[0].(string))
+					if err != nil {
+						return nil, err
+					}
+					for _, ip := range p[1:] {
+						if _, ok := t.lookupText([]byte(ip.(string))); ok {
+							return true, nil
+						}
+					}
+					return false, nil
 				}
-				_, ok := t.lookupText([]byte(ip))
-				return ok, nil
-			}),
+			},
 			check: checkCIDRListArg,
 			typed: typedInCIDRList,
 		},
@@ -228,9 +235,16 @@ func (h *helperEnv) trie(name string) (*cidrTrie, error) {
 
 func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 	name, ok := constString(args[0])
-	x := tc.addrArg(args[1])
-	if !ok || x == nil {
+	if !ok {
 		return nil
+	}
+	var addrs []func(c *evalCtx) (netip.Addr, bool)
+	for _, a := range args[1:] {
+		x := tc.addrArg(a)
+		if x == nil {
+			return nil
+		}
+		addrs = append(addrs, x)
 	}
 	t, err := tc.env.trie(name)
 	if err != nil {
@@ -240,12 +254,14 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 		return boolFn(func(*evalCtx) bool { return false })
 	}
 	return boolFn(func(c *evalCtx) bool {
-		a, ok := x(c)
-		if !ok {
-			return false
+		for _, x := range addrs {
+			if a, ok := x(c); ok {
+				if _, ok := t.lookup(a); ok {
+					return true
+				}
+			}
 		}
-		_, ok = t.lookup(a)
-		return ok
+		return false
 	})
 }
 

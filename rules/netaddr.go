@@ -119,12 +119,19 @@ func isPrivateAddr(a netip.Addr) bool {
 // (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32) count as
 // public: examples, AWS's included, use them for internet hosts.
 func isPublicAddr(a netip.Addr) bool {
-	if !a.IsValid() || !a.IsGlobalUnicast() || isPrivateAddr(a) {
-		return false
-	}
 	if a.Is4() {
 		x := v4(a)
-		return !(in4(x, 0, 8) || in4(x, 0xc0000000, 24) || in4(x, 0xc6120000, 15) || in4(x, 0xf0000000, 4))
+		switch x >> 24 {
+		case 0, 10, 127:
+			return false // this network, private, loopback
+		}
+		return x < 0xe0000000 && // multicast 224/4, reserved 240/4, broadcast
+			!in4(x, 0xa9fe0000, 16) && // link-local
+			!in4(x, 0xac100000, 12) && !in4(x, 0xc0a80000, 16) && !in4(x, 0x64400000, 10) && // private, shared
+			!in4(x, 0xc0000000, 24) && !in4(x, 0xc6120000, 15) // IETF protocol assignments, benchmarking
+	}
+	if !a.IsValid() || !a.IsGlobalUnicast() || isPrivateAddr(a) {
+		return false
 	}
 	b := a.As16()
 	discard := b[0] == 0x01 && b[1] == 0 && b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0
