@@ -29,6 +29,9 @@ type siblings struct {
 	// disc field hold, each remembered per value of the field.
 	discs []memoField
 	rest  [][]conjunct // per sibling: the conjuncts on no disc field
+	// full is true, per sibling, when its condition must run whole on the
+	// memo path (it runs on the VM); otherwise rest is all there is left.
+	full []bool
 }
 
 // memoField is one field a sibling group is filtered on.
@@ -208,7 +211,7 @@ func (c *evalCtx) packPasses() {
 				i := w*64 + bits.TrailingZeros64(word)
 				word &= word - 1
 				c.startPass()
-				if f := c.check(g.rules[i], 0, g.rest[i], true); f != nil {
+				if f := c.check(g.rules[i], 0, g.rest[i], !g.full[i]); f != nil {
 					c.out = append(c.out, c.finishPack(f))
 				}
 			}
@@ -399,7 +402,7 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 			for word != 0 {
 				i := w*64 + bits.TrailingZeros64(word)
 				word &= word - 1
-				if f := c.check(g.rules[i], depth, g.rest[i], true); f != nil {
+				if f := c.check(g.rules[i], depth, g.rest[i], !g.full[i]); f != nil {
 					return f
 				}
 			}
@@ -540,8 +543,17 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 }
 
 // test evaluates the rule's condition. With memoed, the conjuncts on the
-// group's field are known to hold and only rest runs.
+// group's disc fields are known to hold and only rest runs (a typed
+// condition, or none).
 func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, error) {
+	if memoed {
+		for i := range rest {
+			if !rest[i].fn(c) {
+				return false, rest[i].src, nil
+			}
+		}
+		return true, "", nil
+	}
 	cond := r.cond
 	if cond == nil {
 		return true, "", nil
@@ -555,9 +567,6 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	}
 	if cond.typed {
 		conj := cond.conj
-		if memoed {
-			conj = rest
-		}
 		for i := range conj {
 			if !conj[i].fn(c) {
 				return false, conj[i].src, nil

@@ -666,7 +666,11 @@ func (s *Set) buildGroups() {
 			s.memoSlots++
 		}
 		g.rest = make([][]conjunct, len(g.rules))
+		g.full = make([]bool, len(g.rules))
 		for j, r := range g.rules {
+			if r.cond != nil && !r.cond.typed {
+				g.full[j] = true
+			}
 			if r.cond == nil || !r.cond.typed {
 				continue
 			}

@@ -146,6 +146,10 @@ func (tc *typedCompiler) compileEqual(a, b ast.Node) boolFn {
 		a, b = b, a
 	}
 	if k, ok := constString(a); ok {
+		if sym, ok := fieldArg(b); ok {
+			// The common case: a field against a constant, one call.
+			return func(c *evalCtx) bool { v, _ := c.field(sym); return string(v) == k }
+		}
 		x := tc.compileString(b)
 		if x == nil {
 			return nil
