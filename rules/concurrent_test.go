@@ -48,3 +48,33 @@ func TestConcurrentEval(t *testing.T) {
 	m := s.Eval(withSyms(s, mustEvent(t, fail)), t0, nil)
 	assert.Equal(t, total[m.Rule.ID()]+1, m.Firedtimes, "firedtimes counted every match")
 }
+
+// The packs' passes share their aggregate windows between goroutines: a
+// scan spread over four workers is seen once (run with -race).
+func TestConcurrentEvalAllAggregates(t *testing.T) {
+	s := shipped(t)
+	const workers = 4
+	ports := []string{"21", "22", "23", "25", "53", "80", "110", "135", "139", "143", "443", "445", "993", "1433", "3306", "3389"}
+	var wg sync.WaitGroup
+	fired := make([]int, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			e := s.NewEvaluator()
+			for i := w; i < len(ports); i += workers {
+				ev, err := testDecode(TestInput{Log: "2 123456789012 eni-0a1b2c3d4e5f60718 198.51.100.23 10.0.1.25 40000 " + ports[i] + " 6 1 44 1709633700 1709633701 REJECT OK"})
+				if !assert.NoError(t, err) {
+					return
+				}
+				for _, m := range e.EvalAll(withSyms(s, ev), t0, nil) {
+					if m.Rule != nil && m.Rule.ID() == "100401" {
+						fired[w]++
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	assert.Equal(t, 1, fired[0]+fired[1]+fired[2]+fired[3], "15 distinct ports over four workers fire the scan rule once (cooldown)")
+}
