@@ -273,3 +273,25 @@ func TestEvalAllDoesNotAllocate(t *testing.T) {
 	e.EvalAll(trail, t0, nil)
 	assert.Zero(t, testing.AllocsPerRun(200, func() { e.EvalAll(trail, t0, nil) }))
 }
+
+// SSH from a network of the user's vpc/trusted-sources raises nothing.
+func TestTrustedSourcesFromUserLayer(t *testing.T) {
+	ssh := "2 123456789012 eni-0a1b2c3d4e5f60718 198.51.100.77 10.0.1.25 48211 22 6 10 840 1709633700 1709633760 ACCEPT OK"
+	packIDs := func(layers []Layer) []string {
+		s, err := Load(layers, Options{})
+		require.NoError(t, err)
+		ev, err := testDecode(TestInput{Log: ssh})
+		require.NoError(t, err)
+		var out []string
+		for _, m := range s.NewEvaluator().EvalAll(withSyms(s, ev), t0, nil)[1:] {
+			if m.Alert {
+				out = append(out, m.Rule.ID())
+			}
+		}
+		return out
+	}
+	shippedLayer := Layer{FS: os.DirFS("../ruleset"), RulesDir: "rules", ListsDir: "lists"}
+	assert.Equal(t, []string{"100421"}, packIDs([]Layer{shippedLayer}))
+	user := fstest.MapFS{"lists/vpc/trusted-sources": {Data: []byte("198.51.100.0/24:office VPN\n")}}
+	assert.Empty(t, packIDs([]Layer{shippedLayer, {FS: user, ListsDir: "lists", RulesDir: "."}}))
+}
