@@ -19,28 +19,6 @@ const maxMemoFields = 3
 // memoMax bounds each per-evaluator memo (distinct values of one field).
 const memoMax = 4096
 
-// siblings is an ordered group of children (or the top-level rules).
-type siblings struct {
-	rules []*Rule
-	gid   int
-	// discs are the fields most siblings test with single-field
-	// conjuncts, most used first; none when the group is tried rule by
-	// rule. The siblings that can match are those whose conjuncts on every
-	// disc field hold, each remembered per value of the field.
-	discs []memoField
-	rest  [][]conjunct // per sibling: the conjuncts on no disc field
-	// full is true, per sibling, when its condition must run whole on the
-	// memo path (it runs on the VM); otherwise rest is all there is left.
-	full []bool
-}
-
-// memoField is one field a sibling group is filtered on.
-type memoField struct {
-	sym  int32
-	slot int      // index into evalCtx.memo
-	fns  []boolFn // per sibling: its conjuncts on sym; nil = no constraint
-}
-
 // fullLog is the text Wazuh keeps as an event's full_log.
 func fullLog(ev *event.Event) []byte { return ev.AppendWodleJSON(nil) }
 
@@ -415,85 +393,6 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 		}
 	}
 	return nil
-}
-
-// memoMask returns which siblings of g can match given the values of the
-// group's disc fields: the AND of one remembered mask per field.
-func (c *evalCtx) memoMask(g *siblings) []uint64 {
-	first := c.fieldMask(g, &g.discs[0])
-	if len(g.discs) == 1 {
-		return first
-	}
-	and := c.ands[g.gid]
-	if and == nil {
-		and = make([]uint64, len(first))
-		c.ands[g.gid] = and
-	}
-	copy(and, first)
-	for k := 1; k < len(g.discs); k++ {
-		for w, x := range c.fieldMask(g, &g.discs[k]) {
-			and[w] &= x
-		}
-	}
-	return and
-}
-
-// fieldMask returns which siblings of g pass their conjuncts on one disc
-// field, computing and remembering it on first sight of a value.
-func (c *evalCtx) fieldMask(g *siblings, d *memoField) []uint64 {
-	v, ok := c.field(d.sym)
-	// The last value seen: flow records mostly repeat aws.source, and the
-	// map lookup is the cost here.
-	last := &c.lastMemo[d.slot]
-	if last.mask != nil && last.ok == ok && string(last.val) == string(v) {
-		return last.mask
-	}
-	key := c.key[:0]
-	if ok {
-		key = append(key, 1)
-		key = append(key, v...)
-	}
-	c.key = key
-	m := c.memo[d.slot]
-	if mask, hit := m[string(key)]; hit {
-		last.ok, last.val, last.mask = ok, append(last.val[:0], v...), mask
-		return mask
-	}
-	words := (len(g.rules) + 63) / 64
-	var mask []uint64
-	if len(m) < memoMax {
-		mask = make([]uint64, words)
-	} else {
-		// Each slot has its own scratch: a caller walks its mask while
-		// the children's groups compute theirs.
-		if cap(c.masks[d.slot]) < words {
-			c.masks[d.slot] = make([]uint64, words)
-		}
-		mask = c.masks[d.slot][:words]
-		clear(mask)
-	}
-	for i, fn := range d.fns {
-		if fn == nil || fn(c) {
-			mask[i/64] |= 1 << (i % 64)
-		}
-	}
-	if len(m) < memoMax {
-		if m == nil {
-			m = make(map[string][]uint64)
-			c.memo[d.slot] = m
-		}
-		m[string(key)] = mask
-		last.ok, last.val, last.mask = ok, append(last.val[:0], v...), mask
-	}
-	return mask
-}
-
-// lastMemo is the most recent value of a memo slot and its mask (a mask
-// from the memo map, never a scratch one).
-type lastMemo struct {
-	ok   bool
-	val  []byte
-	mask []uint64
 }
 
 // check is OS_CheckIfRuleMatch: the rule's own tests, then correlation,
