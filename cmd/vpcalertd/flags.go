@@ -24,6 +24,7 @@ type engineFlags struct {
 	userRules   multiFlag
 	managerName string
 	now         string
+	noPacks     multiFlag
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
@@ -31,11 +32,12 @@ func (f *engineFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.userRules, "rules", "user rules `DIR` layered over the ruleset (repeatable)")
 	fs.StringVar(&f.managerName, "manager-name", "", "manager and agent `NAME` in alerts; default: the host name")
 	fs.StringVar(&f.now, "now", "", "fix the processing time (RFC 3339), for reproducible output")
+	fs.Var(&f.noPacks, "disable-pack", "switch off a rule pack by `NAME` (vpc-cloudtrail, vpc-flow, or all: only the Wazuh port); repeatable")
 }
 
 // options turns the flags into engine options.
 func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
-	opts := engine.Options{ManagerName: f.managerName}
+	opts := engine.Options{ManagerName: f.managerName, DisabledPacks: f.noPacks}
 	if f.ruleset != "" {
 		if _, err := os.Stat(f.ruleset); err != nil {
 			return opts, fmt.Errorf("--ruleset: %w", err)

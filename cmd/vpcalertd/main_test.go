@@ -134,3 +134,17 @@ func TestVersionAndUsage(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, `unknown command "bogus"`)
 }
+
+func TestDisablePack(t *testing.T) {
+	const fixture = "../../testdata/alerts/vpcflow-pack-behaviour.log"
+	_, all, _ := run(t, "", "replay", "--quiet", "--now", "2024-03-05T10:40:00Z", fixture)
+	_, stock, _ := run(t, "", "replay", "--quiet", "--now", "2024-03-05T10:40:00Z", "--disable-pack", "all", fixture)
+	_, noFlow, _ := run(t, "", "replay", "--quiet", "--now", "2024-03-05T10:40:00Z", "--disable-pack", "vpc-flow", fixture)
+	assert.Contains(t, all, `"id":"100401"`, "the port scan fires with the packs on")
+	assert.NotContains(t, stock, `"id":"1004`)
+	assert.Equal(t, stock, noFlow)
+	assert.Greater(t, strings.Count(all, "\n"), strings.Count(stock, "\n"))
+	code, _, errs := run(t, "", "replay", "--disable-pack", "nope", fixture)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "nope")
+}

@@ -37,6 +37,9 @@ func runRuleset(_ context.Context, args []string, _ io.Reader, stdout, stderr io
 		ef.ruleset = fs.Arg(0)
 		label = fs.Arg(0)
 	}
+	for _, d := range ef.userRules {
+		label += " + " + d
+	}
 	opts, err := ef.options(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "vpcalertd ruleset:", err)
