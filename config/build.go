@@ -64,15 +64,16 @@ type bucketSrc struct {
 
 func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, error) {
 	cfg := &Config{
-		Interval:         DefaultInterval,
-		RunOnStart:       true,
-		SkipOnError:      true,
-		LookBack:         DefaultLookBack,
-		Concurrency:      DefaultConcurrency,
-		StatePath:        DefaultStatePath,
-		ProgressInterval: DefaultProgressInterval,
-		ShutdownGrace:    DefaultShutdownGrace,
-		Log:              Log{Level: "info", Format: "text"},
+		Interval:            DefaultInterval,
+		RunOnStart:          true,
+		SkipOnError:         true,
+		LookBack:            DefaultLookBack,
+		Concurrency:         DefaultConcurrency,
+		StatePath:           DefaultStatePath,
+		ProgressInterval:    DefaultProgressInterval,
+		ShutdownGrace:       DefaultShutdownGrace,
+		QueueMarksRetention: DefaultQueueMarksRetention,
+		Log:                 Log{Level: "info", Format: "text"},
 	}
 	removeDefault := false
 	if w != nil {
@@ -111,6 +112,12 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	}
 	if spec.ShutdownGrace != nil {
 		cfg.ShutdownGrace = time.Duration(*spec.ShutdownGrace)
+	}
+	if spec.QueueMarks != nil {
+		cfg.QueueMarksRetention = time.Duration(*spec.QueueMarks)
+		if cfg.QueueMarksRetention < time.Hour {
+			b.errf(b.pos("queue_marks_retention"), "queue_marks_retention", "must be at least 1h, got %v", cfg.QueueMarksRetention)
+		}
 	}
 	b.buildLog(spec.Log, &cfg.Log)
 	if spec.Metrics != nil {

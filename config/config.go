@@ -37,6 +37,11 @@ type Config struct {
 	// ShutdownGrace is how long objects in flight may finish after SIGTERM
 	// or SIGINT before they are abandoned (and read again on restart).
 	ShutdownGrace time.Duration
+	// QueueMarksRetention is how long the done-marks of objects read from
+	// SQS queues are kept (at least): a message delivered again, or
+	// redriven, within it finds its finished objects marked. Listings
+	// bound their own marks by LookBack.
+	QueueMarksRetention time.Duration
 	// Log configures the daemon's own log on stderr.
 	Log Log
 	// Metrics, when set, serves Prometheus /metrics, /healthz and /readyz.

@@ -114,6 +114,7 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, DefaultStatePath, cfg.StatePath)
 	assert.Equal(t, &FileOutput{Path: DefaultAlertsPath, Fsync: FsyncCommit}, cfg.Output.File)
 	assert.True(t, cfg.Buckets[0].OnlyLogsAfter.IsZero())
+	assert.Equal(t, DefaultQueueMarksRetention, cfg.QueueMarksRetention)
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -299,6 +300,7 @@ func TestLoadSQS(t *testing.T) {
 	dir := t.TempDir()
 	p := writeFile(t, dir, "vpcalertd.yml", `
 state: state/vpcalertd.db
+queue_marks_retention: 14d
 buckets:
   - type: vpcflow
     name: central-logs
@@ -326,6 +328,7 @@ buckets:
 	cfg, err := Load(p)
 	require.NoError(t, err)
 	require.Len(t, cfg.Buckets, 4)
+	assert.Equal(t, 14*24*time.Hour, cfg.QueueMarksRetention)
 	flow, trail, other, listed := cfg.Buckets[0], cfg.Buckets[1], cfg.Buckets[2], cfg.Buckets[3]
 
 	require.NotNil(t, flow.SQS)
@@ -370,6 +373,8 @@ func TestLoadSQSErrors(t *testing.T) {
 			[]string{`^c\.yml:4:65: buckets\[0\]\.sqs\.visibilty_timeout: unknown key \(accepted: .*visibility_timeout.*\)$`}},
 		{"bad-duration", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q', retry_delay: soon}\n",
 			[]string{`^c\.yml:4:78: buckets\[0\]\.sqs\.retry_delay: bad duration "soon"`}},
+		{"short-marks-retention", "queue_marks_retention: 10m\nbuckets: [{type: vpcflow, name: b-1}]\n",
+			[]string{`^c\.yml:1:24: queue_marks_retention: must be at least 1h, got 10m0s$`}},
 		{"nothing-reads", "buckets:\n  - type: vpcflow\n    name: b-1\n    listing: no\n",
 			[]string{`^c\.yml:4:14: buckets\[0\]\.listing: no: the bucket has no sqs section either, so nothing would read it$`}},
 		{"shared-queue-other-settings", "buckets:\n  - {type: vpcflow, name: b-1, sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q'}}\n" +

@@ -23,8 +23,10 @@ const (
 	DefaultConcurrency      = 4
 	DefaultProgressInterval = 30 * time.Second
 	DefaultShutdownGrace    = 10 * time.Second
-	DefaultStatePath        = "/var/lib/vpcalertd/state.db"
-	DefaultAlertsPath       = "/var/lib/vpcalertd/alerts.json"
+	// DefaultQueueMarksRetention is SQS's default message retention.
+	DefaultQueueMarksRetention = 4 * 24 * time.Hour
+	DefaultStatePath           = "/var/lib/vpcalertd/state.db"
+	DefaultAlertsPath          = "/var/lib/vpcalertd/alerts.json"
 )
 
 // Error is one problem in a configuration: where (file:line:col), which key,

@@ -23,6 +23,7 @@ type fileSpec struct {
 	Ruleset          string       `yaml:"ruleset"`
 	ProgressInterval *Duration    `yaml:"progress_interval"`
 	ShutdownGrace    *Duration    `yaml:"shutdown_grace"`
+	QueueMarks       *Duration    `yaml:"queue_marks_retention"`
 	Log              logSpec      `yaml:"log"`
 	Metrics          *metricsSpec `yaml:"metrics"`
 	Outputs          outputsSpec  `yaml:"outputs"`

@@ -28,7 +28,12 @@ var (
 	benchBuckets map[int]string // objects -> bucket
 	benchETag    string         // of every object (they have the same body)
 	benchSize    int
+	// benchSmall is a bucket of 200 objects of benchSmallLines records,
+	// where the cost per object shows.
+	benchSmall note
 )
+
+const benchSmallLines = 100
 
 // benchSetup uploads buckets of 50 and 200 gzip'd flow-log objects of
 // benchLines records each (a real header plus records whose ports vary).
@@ -44,6 +49,12 @@ func benchSetup(b *testing.B, srv *s3test.Server) {
 			benchSize = len(body)
 			benchBuckets[n] = name
 		}
+		small := gz(b, flowBody("111111111111", benchSmallLines, 1024, true))
+		benchSmall.bucket = srv.NewBucket(b, "benchsmall")
+		for i := 0; i < 200; i++ {
+			benchSmall.etag = srv.Put(b, benchSmall.bucket, benchKey(i), small)
+		}
+		benchSmall.size = len(small)
 	})
 }
 
@@ -176,11 +187,15 @@ func BenchmarkQueue(b *testing.B) {
 	benchAWSEnv(b)
 	benchSetup(b, srv)
 	const objects = 200
-	bucket := benchBuckets[objects]
-	etag := strings.Trim(benchETag, `"`)
-	cases := []struct{ instances, workers int }{{1, 1}, {1, 2}, {1, 4}, {2, 2}}
+	cases := []struct {
+		instances, workers, records int
+	}{{1, 1, benchLines}, {1, 2, benchLines}, {1, 4, benchLines}, {2, 2, benchLines}, {1, 4, benchSmallLines}, {2, 2, benchSmallLines}}
 	for _, c := range cases {
-		b.Run(fmt.Sprintf("instances=%d/workers=%d", c.instances, c.workers), func(b *testing.B) {
+		bucket, etag, size := benchBuckets[objects], strings.Trim(benchETag, `"`), benchSize
+		if c.records == benchSmallLines {
+			bucket, etag, size = benchSmall.bucket, strings.Trim(benchSmall.etag, `"`), benchSmall.size
+		}
+		b.Run(fmt.Sprintf("records=%d/instances=%d/workers=%d", c.records, c.instances, c.workers), func(b *testing.B) {
 			var done, records int64
 			var elapsed time.Duration
 			var peak uint64
@@ -189,7 +204,7 @@ func BenchmarkQueue(b *testing.B) {
 				queue := qs.CreateQueue(b, "bench")
 				bodies := make([]string, objects)
 				for i := range bodies {
-					bodies[i] = s3Note(b, note{bucket: bucket, key: benchKey(i), etag: etag, size: benchSize})
+					bodies[i] = s3Note(b, note{bucket: bucket, key: benchKey(i), etag: etag, size: size})
 				}
 				qs.Send(b, queue, bodies...)
 				var ds []*Daemon

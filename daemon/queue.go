@@ -20,13 +20,20 @@ import (
 )
 
 // sqsScopePrefix prefixes the scopes of the done-marks of objects read from
-// a queue. Such marks are filed by bucket and the day they were written
-// ("sqs:my-bucket:2024-03-05"), since no listing start bounds them, and are forgotten
-// with their day, by the rule that forgets listing scopes: 30 days plus four
-// look-back windows after it. That is longer than SQS keeps a message (at
-// most 14 days), so a message delivered again, or redriven from a
-// dead-letter queue, finds its finished objects marked.
+// a queue. No listing start bounds such marks, so they are filed by bucket
+// and by the day they were written ("sqs:my-bucket:2024-03-05") and a
+// day's marks are dropped whole once the day is older than
+// queue_marks_retention (prune).
 const sqsScopePrefix = "sqs:"
+
+// queueSweepDays is how many days before the retention limit prune looks
+// at; older day scopes are forgotten by PruneScopes (30 days plus four
+// look-back windows after they were first used).
+const queueSweepDays = 40
+
+func queueScopeID(bucket string, day time.Time) string {
+	return sqsScopePrefix + bucket + ":" + day.Format("2006-01-02")
+}
 
 // orgRe matches an organization id folder, as collector/s3 Discover does.
 var orgRe = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
@@ -395,12 +402,13 @@ func (q *queueRun) flowLogs(ctx context.Context, br *bucketRun, region string) (
 }
 
 // queueMarkScope returns the scope of the marks written today for objects
-// of bucket read from queues; the first time a day is used, its time is
-// recorded for PruneScopes. (The bucket is part of the scope: the store
-// indexes a scope's marks by key and ETag.)
+// of bucket read from queues. (The bucket is part of the scope: the store
+// indexes a scope's marks by key and ETag.) The first time a day is used
+// in this process its time is recorded, so that prune finds it and
+// PruneScopes forgets it.
 func (d *Daemon) queueMarkScope(bucket string) (string, error) {
 	now := d.now()
-	id := sqsScopePrefix + bucket + ":" + utcDay(now).Format("2006-01-02")
+	id := queueScopeID(bucket, utcDay(now))
 	d.mu.Lock()
 	known := d.queueDays[id]
 	d.mu.Unlock()
@@ -416,19 +424,64 @@ func (d *Daemon) queueMarkScope(bucket string) (string, error) {
 	return id, nil
 }
 
-// prune forgets the marks of days (and of listings) older than 30 days plus
-// four look-back windows, when no listing pass does it.
+// prune drops the done-marks of objects read from queues on days older
+// than queue_marks_retention — for a bucket that is also listed, never
+// before the listing's window (look_back plus an interval) is past them, so
+// a listing does not read them again. Without listed buckets it also
+// forgets scopes not used for 30 days plus four look-back windows (a pass
+// does that otherwise).
 func (d *Daemon) prune() {
-	if !d.hasQueues || d.listing() {
+	if !d.hasQueues {
 		return
 	}
-	ns, nm, err := d.opts.Store.PruneScopes(d.now().Add(-(30*24*time.Hour + 4*d.cfg.LookBack)))
-	if err != nil {
-		d.log.Error("state: pruning failed", "error", err.Error())
-		return
+	now := d.now()
+	keep := map[string]time.Duration{} // bucket name -> retention
+	for i := range d.cfg.Buckets {
+		b := &d.cfg.Buckets[i]
+		if b.SQS == nil {
+			continue
+		}
+		k := d.cfg.QueueMarksRetention
+		if b.Listing {
+			k = max(k, d.cfg.LookBack+d.cfg.Interval+24*time.Hour)
+		}
+		keep[b.Name] = max(keep[b.Name], k)
 	}
-	if ns > 0 {
-		d.log.Debug("state pruned", "marks", nm, "scopes", ns)
+	pruned := 0
+	for bucket, k := range keep {
+		limit := utcDay(now.Add(-k)) // marks of days before it go
+		for day := limit.AddDate(0, 0, -queueSweepDays); day.Before(limit); day = day.AddDate(0, 0, 1) {
+			id := queueScopeID(bucket, day)
+			d.mu.Lock()
+			swept := d.queueSwept[id]
+			d.mu.Unlock()
+			if swept {
+				continue
+			}
+			_, ok, err := d.opts.Store.LastPass(id)
+			if err == nil && ok {
+				var n int
+				n, err = d.opts.Store.PassDone(id, now, "\xff") // every key sorts before
+				pruned += n
+			}
+			if err != nil {
+				d.log.Error("state: pruning the marks of queued objects failed", "scope", id, "error", err.Error())
+				continue
+			}
+			d.mu.Lock()
+			d.queueSwept[id] = true
+			d.mu.Unlock()
+		}
+	}
+	ns, nm := 0, 0
+	if !d.listing() {
+		var err error
+		if ns, nm, err = d.opts.Store.PruneScopes(now.Add(-(30*24*time.Hour + 4*d.cfg.LookBack))); err != nil {
+			d.log.Error("state: pruning failed", "error", err.Error())
+		}
+	}
+	if pruned+nm > 0 || ns > 0 {
+		d.log.Debug("state pruned", "marks", pruned+nm, "scopes", ns)
 	}
 }
 
