@@ -407,7 +407,7 @@ func (t *jtree) appendCompact(dst []byte, i int32) []byte {
 			if c != n.first {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, t.nodes[c].key)
+			dst = event.AppendCJSONString(dst, t.nodes[c].key)
 			dst = append(dst, ':')
 			dst = t.appendCompact(dst, c)
 		}
@@ -422,36 +422,9 @@ func (t *jtree) appendCompact(dst []byte, i int32) []byte {
 		}
 		return append(dst, ']')
 	case jString:
-		return appendJSONString(dst, t.bytesOf(i))
+		return event.AppendCJSONString(dst, t.bytesOf(i))
 	}
 	return append(dst, t.bytesOf(i)...)
-}
-
-func appendJSONString[S string | []byte](dst []byte, s S) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c >= 0x20:
-			dst = append(dst, c)
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c == '\b':
-			dst = append(dst, '\\', 'b')
-		case c == '\f':
-			dst = append(dst, '\\', 'f')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		}
-	}
-	return append(dst, '"')
 }
 
 // countElements returns the number of elements of a compact JSON array

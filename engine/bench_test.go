@@ -112,8 +112,13 @@ func (s *countingSink) Close() error { return nil }
 // decode, rules, and every ACCEPT/REJECT record rendered as alerts.json
 // bytes.
 func BenchmarkReplay(b *testing.B) {
+	benchReplay(b, nil)
+}
+
+// benchReplay replays the benchmark file through an engine built with mod.
+func benchReplay(b *testing.B, mod func(*Options)) {
 	data := flowFile(b, benchLines)
-	e, _ := newTestEngine(b, nil)
+	e, _ := newTestEngine(b, mod)
 	sink := &countingSink{}
 	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Region: "us-east-1",
 		Key: "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/05/123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e.log.gz"}
