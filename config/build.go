@@ -15,6 +15,7 @@ import (
 
 	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/metrics"
 )
 
 // builder turns specs into a Config, collecting every problem.
@@ -122,6 +123,10 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	b.buildLog(spec.Log, &cfg.Log)
 	if spec.Metrics != nil {
 		cfg.Metrics = &Metrics{Listen: spec.Metrics.Listen, AllowNonLoopback: spec.Metrics.AllowNonLoopback}
+		mc := metrics.Config{Listen: cfg.Metrics.Listen, AllowNonLoopback: cfg.Metrics.AllowNonLoopback}
+		if err := mc.Validate(); err != nil {
+			b.errf(b.pos("metrics", "listen"), "metrics.listen", "%s", strings.TrimPrefix(err.Error(), "listen: "))
+		}
 	}
 	b.buildOutputs(spec.Outputs, &cfg.Output)
 

@@ -329,6 +329,7 @@ buckets:
 	require.NoError(t, err)
 	require.Len(t, cfg.Buckets, 4)
 	assert.Equal(t, 14*24*time.Hour, cfg.QueueMarksRetention)
+	assert.Nil(t, cfg.Metrics, "no endpoint unless asked")
 	flow, trail, other, listed := cfg.Buckets[0], cfg.Buckets[1], cfg.Buckets[2], cfg.Buckets[3]
 
 	require.NotNil(t, flow.SQS)
@@ -375,6 +376,10 @@ func TestLoadSQSErrors(t *testing.T) {
 			[]string{`^c\.yml:4:78: buckets\[0\]\.sqs\.retry_delay: bad duration "soon"`}},
 		{"short-marks-retention", "queue_marks_retention: 10m\nbuckets: [{type: vpcflow, name: b-1}]\n",
 			[]string{`^c\.yml:1:24: queue_marks_retention: must be at least 1h, got 10m0s$`}},
+		{"metrics-not-loopback", "metrics: {listen: ':9780'}\nbuckets: [{type: vpcflow, name: b-1}]\n",
+			[]string{`^c\.yml:1:19: metrics\.listen: an empty host listens on every interface: not a loopback address; use 127\.0\.0\.1:9780, or set allow_non_loopback to expose the endpoint$`}},
+		{"metrics-bad-address", "metrics: {listen: 'localhost'}\nbuckets: [{type: vpcflow, name: b-1}]\n",
+			[]string{`^c\.yml:1:19: metrics\.listen: want host:port`}},
 		{"nothing-reads", "buckets:\n  - type: vpcflow\n    name: b-1\n    listing: no\n",
 			[]string{`^c\.yml:4:14: buckets\[0\]\.listing: no: the bucket has no sqs section either, so nothing would read it$`}},
 		{"shared-queue-other-settings", "buckets:\n  - {type: vpcflow, name: b-1, sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q'}}\n" +
@@ -403,5 +408,19 @@ func TestQueueName(t *testing.T) {
 		"http://127.0.0.1:9324/":                                     "queue",
 	} {
 		assert.Equal(t, want, QueueName(in), in)
+	}
+}
+
+func TestLoadMetrics(t *testing.T) {
+	for yml, want := range map[string]*Metrics{
+		"metrics: {}\n":                                         {},
+		"metrics: {listen: '127.0.0.1:0'}\n":                    {Listen: "127.0.0.1:0"},
+		"metrics: {listen: ':9780', allow_non_loopback: yes}\n": {Listen: ":9780", AllowNonLoopback: true},
+		"metrics: {listen: '[::1]:9780'}\n":                     {Listen: "[::1]:9780"},
+	} {
+		p := writeFile(t, t.TempDir(), "c.yml", yml+"buckets: [{type: vpcflow, name: b-1}]\n")
+		cfg, err := Load(p)
+		require.NoError(t, err, yml)
+		assert.Equal(t, want, cfg.Metrics, yml)
 	}
 }
