@@ -11,6 +11,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/metrics"
 )
 
 var errBucketStopped = errors.New("bucket stopped by a bad object")
@@ -32,6 +33,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 	d.opts.Metrics.SetReady(ready, err)
 	if err != nil {
 		c.errors.Add(1)
+		d.opts.Metrics.Error(metrics.ErrorS3)
 		log.Error("bucket unavailable: AWS clients", "error", err.Error(), "config", b.Pos)
 		return nil
 	}
@@ -44,6 +46,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 	}
 	if err != nil && ctx.Err() == nil {
 		c.errors.Add(1)
+		d.opts.Metrics.Error(metrics.ErrorS3)
 		log.Error("bucket unavailable", "reason", reason(err), "error", err.Error(), "config", b.Pos)
 		if len(scopes) == 0 {
 			return nil
@@ -91,6 +94,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 			sr.incomplete.Store(true)
 			if ctx.Err() == nil && !errors.Is(err, errBucketStopped) {
 				c.errors.Add(1)
+				d.opts.Metrics.Error(metrics.ErrorS3)
 				log.Error("listing failed", "prefix", sc.Prefix, "reason", reason(err), "error", err.Error())
 			}
 		}

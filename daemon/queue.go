@@ -17,6 +17,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/metrics"
 )
 
 // sqsScopePrefix prefixes the scopes of the done-marks of objects read from
@@ -151,6 +152,7 @@ func (q *queueRun) client(ctx context.Context, drain bool) (sqs.Client, error) {
 			return nil, nil
 		}
 		q.d.opts.Metrics.SetReady(ready, err)
+		q.d.opts.Metrics.Error(metrics.ErrorS3)
 		q.log.Error("queue unavailable: AWS clients", "bucket", q.buckets[0].Name, "reason", reason(err), "error", err.Error(), "retry_in", wait.String())
 		if drain {
 			return nil, fmt.Errorf("queue %s: %w", q.cfg.QueueURL, err)
