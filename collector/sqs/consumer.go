@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -124,24 +125,52 @@ func (c *Consumer) run(ctx context.Context, handle Handler, untilIdle bool) erro
 	// token while its objects are handled. Twice as many slots as workers
 	// let the next messages be received (and kept invisible) while the
 	// current ones are handled, so a worker never waits for a receive.
-	slots := make(chan struct{}, c.cfg.holdLimit())
-	workers := make(chan struct{}, c.cfg.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// One receive loop per ten slots keeps receiving while another waits
+	// for its answer: a receive returns at most ten messages, and its round
+	// trip, not the work, bounds an instance that reads small objects.
+	h := &hold{
+		slots:   make(chan struct{}, c.cfg.holdLimit()),
+		workers: make(chan struct{}, c.cfg.Workers),
+	}
+	defer h.wg.Wait()
+	var loops sync.WaitGroup
+	for range (c.cfg.holdLimit() + maxBatch - 1) / maxBatch {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			c.receiveLoop(ctx, handle, untilIdle, h)
+		}()
+	}
+	loops.Wait()
+	return nil
+}
+
+// hold is what the receive loops of one run share.
+type hold struct {
+	slots   chan struct{} // a token per message held (or asked for)
+	workers chan struct{} // a token per message being handled
+	inHand  atomic.Int64  // messages received and not yet settled
+	wg      sync.WaitGroup
+}
+
+// receiveLoop receives messages into free slots and starts their
+// processing, until ctx is done (untilIdle: until a receive finds nothing
+// while no message is in hand).
+func (c *Consumer) receiveLoop(ctx context.Context, handle Handler, untilIdle bool, h *hold) {
 	backoff := newBackoff(500*time.Millisecond, 30*time.Second)
 	for {
 		// Take one free slot (waiting for it), then any others free now, up
 		// to SQS's batch of ten.
 		select {
-		case slots <- struct{}{}:
+		case h.slots <- struct{}{}:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 		n := 1
 	more:
 		for n < min(maxBatch, c.cfg.holdLimit()) {
 			select {
-			case slots <- struct{}{}:
+			case h.slots <- struct{}{}:
 				n++
 			default:
 				break more
@@ -156,15 +185,15 @@ func (c *Consumer) run(ctx context.Context, handle Handler, untilIdle bool) erro
 		msgs, err := c.receive(rctx, n)
 		rcancel()
 		for range n - len(msgs) {
-			<-slots
+			<-h.slots
 		}
 		if ctx.Err() != nil {
 			for _, msg := range msgs {
 				c.m.Message(metrics.MessageReceived)
 				c.release(ctx, msg, c.log.With("message_id", aws.ToString(msg.MessageId)))
-				<-slots
+				<-h.slots
 			}
-			return nil
+			return
 		}
 		if err != nil {
 			c.m.Error(metrics.ErrorSQSReceive)
@@ -174,23 +203,25 @@ func (c *Consumer) run(ctx context.Context, handle Handler, untilIdle bool) erro
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
-				return nil
+				return
 			}
 			continue
 		}
 		backoff.reset()
 		c.m.SetReady(c.readyName, nil)
-		// No message came and none is held (only this loop takes slots):
-		// the queue has nothing visible for us.
-		if untilIdle && len(msgs) == 0 && len(slots) == 0 {
-			return nil
+		// No message came and none is held: the queue has nothing visible
+		// for us. (Another loop may still be receiving; what it gets is
+		// handled before Drain returns.)
+		if untilIdle && len(msgs) == 0 && h.inHand.Load() == 0 {
+			return
 		}
 		for _, msg := range msgs {
-			wg.Add(1)
+			h.inHand.Add(1)
+			h.wg.Add(1)
 			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				c.process(ctx, msg, asked, workers, handle)
+				defer h.wg.Done()
+				defer func() { <-h.slots; h.inHand.Add(-1) }()
+				c.process(ctx, msg, asked, h.workers, handle)
 			}()
 		}
 	}
@@ -271,13 +302,15 @@ func (c *Consumer) process(ctx context.Context, msg types.Message, asked time.Ti
 
 	select {
 	case workers <- struct{}{}:
-		defer func() { <-workers }()
 	case <-ctx.Done():
 		stop()
 		c.release(ctx, msg, log)
 		return
 	}
 	handledAll, errs := c.handleObjects(ctx, n.Objects, sentTime(msg), handle, log)
+	// The worker is free for the next message while this one is settled
+	// (its slot is held until then).
+	<-workers
 	stop()
 	c.settle(ctx, msg, count, handledAll, errs, log)
 }
