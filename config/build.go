@@ -108,6 +108,10 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	}
 	cfg.ManagerName = spec.ManagerName
 	cfg.Ruleset = b.abs(spec.Ruleset)
+	for _, d := range spec.Rules {
+		cfg.Rules = append(cfg.Rules, b.abs(d))
+	}
+	cfg.DisabledPacks = spec.DisabledPacks
 	if spec.ProgressInterval != nil {
 		cfg.ProgressInterval = time.Duration(*spec.ProgressInterval)
 	}
@@ -194,8 +198,20 @@ func (b *builder) buildLog(s logSpec, l *Log) {
 
 func (b *builder) buildOutputs(s outputsSpec, o *Output) {
 	o.Stdout = s.Stdout
+	if s.Indexer != nil {
+		ic := *s.Indexer
+		if ic.Queue.Dir != "" {
+			ic.Queue.Dir = b.abs(ic.Queue.Dir)
+		}
+		if err := ic.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				b.errf(b.pos("outputs", "indexer"), "outputs.indexer", "%s", line)
+			}
+		}
+		o.Indexer = &ic
+	}
 	if s.File == nil {
-		if !s.Stdout {
+		if !s.Stdout && s.Indexer == nil {
 			o.File = &FileOutput{Path: DefaultAlertsPath, Fsync: FsyncCommit}
 		}
 		return

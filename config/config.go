@@ -6,6 +6,7 @@ import (
 
 	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/output/indexer"
 )
 
 // Config is the daemon's validated configuration, defaults applied.
@@ -32,6 +33,13 @@ type Config struct {
 	// Ruleset is a ruleset directory replacing the built-in one; empty means
 	// built in.
 	Ruleset string
+	// Rules are user rule directories layered over the ruleset (rules/ and
+	// lists/ inside, or rule files at the top); a rule with overwrite: true
+	// replaces a built-in rule of the same id.
+	Rules []string
+	// DisabledPacks names rule packs not to load ("all": only the Wazuh
+	// port).
+	DisabledPacks []string
 	// ProgressInterval is how often a pass logs a progress line; 0 disables.
 	ProgressInterval time.Duration
 	// ShutdownGrace is how long objects in flight may finish after SIGTERM
@@ -68,7 +76,9 @@ type Metrics struct {
 type Output struct {
 	File   *FileOutput // nil: no alerts file
 	Stdout bool        // also write alerts to stdout
-	// TODO(lead): Indexer settings for output/indexer go here (outputs.indexer).
+	// Indexer, when set, also sends the alerts to the Wazuh indexer; its
+	// Sync is durable once they are in the indexer or its disk queue.
+	Indexer *indexer.Config
 }
 
 // FsyncPolicy says when the alerts file is fsync'd.

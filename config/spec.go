@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/output/indexer"
 )
 
 // fileSpec is the YAML shape of a configuration file.
@@ -21,6 +23,8 @@ type fileSpec struct {
 	State            string       `yaml:"state"`
 	ManagerName      string       `yaml:"manager_name"`
 	Ruleset          string       `yaml:"ruleset"`
+	Rules            []string     `yaml:"rules"`
+	DisabledPacks    []string     `yaml:"disabled_packs"`
 	ProgressInterval *Duration    `yaml:"progress_interval"`
 	ShutdownGrace    *Duration    `yaml:"shutdown_grace"`
 	QueueMarks       *Duration    `yaml:"queue_marks_retention"`
@@ -43,8 +47,8 @@ type metricsSpec struct {
 type outputsSpec struct {
 	File   *fileOutputSpec `yaml:"file"`
 	Stdout bool            `yaml:"stdout"`
-	// TODO(lead): indexer: the settings of output/indexer (URL, index
-	// pattern, credentials from the environment, disk queue) go here.
+	// Indexer is the Wazuh indexer output (docs/indexer.md).
+	Indexer *indexer.Config `yaml:"indexer"`
 }
 
 type fileOutputSpec struct {

@@ -23,13 +23,17 @@ import (
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/metrics"
 	"github.com/vpcalertd/vpcalertd/output"
+	"github.com/vpcalertd/vpcalertd/output/indexer"
 )
 
 // newProcessor builds the engine; tests replace it.
 var newProcessor = func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
-	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError}
+	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks}
 	if cfg.Ruleset != "" {
 		opts.Ruleset = os.DirFS(cfg.Ruleset)
+	}
+	for _, d := range cfg.Rules {
+		opts.UserRulesets = append(opts.UserRulesets, os.DirFS(d))
 	}
 	return engine.New(opts)
 }
@@ -242,6 +246,29 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 	}
 	if cfg.Output.Stdout {
 		tee = append(tee, output.NewStream(stdout))
+	}
+	if ic := cfg.Output.Indexer; ic != nil {
+		// With a disk queue, Sync is durable once the alerts are queued, so
+		// objects are marked read while the indexer is away; a full queue
+		// makes Write wait (queue.full_timeout) and then fail the object,
+		// which is read again later: nothing is dropped.
+		s, err := indexer.New(*ic, log.With("output", "indexer"))
+		if err != nil {
+			tee.Close()
+			return nil, nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = s.Check(ctx)
+		cancel()
+		switch {
+		case errors.Is(err, indexer.ErrUnauthorized):
+			s.Close()
+			tee.Close()
+			return nil, nil, err
+		case err != nil:
+			log.Warn("indexer not reachable at start; alerts wait in its queue", "err", err)
+		}
+		tee = append(tee, s)
 	}
 	if len(tee) == 1 {
 		return tee[0], file, nil
