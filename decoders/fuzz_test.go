@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vpcalertd/vpcalertd/event"
@@ -36,6 +37,7 @@ func drain(t *testing.T, set *Set, origin event.Origin, data []byte, opts OpenOp
 		t.Fatalf("open: %v", err)
 	}
 	var ev event.Event
+	layouts := map[uint64]string{} // Layout -> the keys it promises
 	for n := 0; n <= len(data)+2; n++ {
 		err := st.Next(&ev)
 		var re *RecordError
@@ -54,6 +56,17 @@ func drain(t *testing.T, set *Set, origin event.Origin, data []byte, opts OpenOp
 				if f.Safe && !event.IsSafe(f.Value) {
 					t.Fatalf("field %s marked safe but holds %q", f.Key, f.Value)
 				}
+			}
+			if ev.Layout != 0 {
+				var keys strings.Builder
+				for _, f := range ev.Fields {
+					keys.WriteString(f.Key)
+					keys.WriteByte(0)
+				}
+				if k, seen := layouts[ev.Layout]; seen && k != keys.String() {
+					t.Fatalf("layout %x promised keys %q, got %q", ev.Layout, k, keys.String())
+				}
+				layouts[ev.Layout] = keys.String()
 			}
 		case errors.As(err, &re):
 		case errors.As(err, &se):

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
@@ -37,22 +38,25 @@ type OpenOptions struct {
 // Stream decodes the records of one file or object. It is used by one
 // goroutine at a time.
 type Stream struct {
-	dec     *Decoder
-	in      *input
-	origin  event.Origin
-	path    string
-	run     runState
-	states  []stepState
-	src     *bufio.Reader // decompressed bytes
-	raw     *bufio.Reader // compressed bytes, when gzip
-	gz      *gzip.Reader
-	pooled  bool // src and raw come from bufPool
-	lines   lineReader
-	arr     *jsonArrayReader
-	max     int
-	records int64
-	pending error // returned by the next call to Next
-	done    bool
+	// layoutBase makes the stream's layout ids unique among all streams
+	// (event.Event.Layout): a stream number above the low 24 bits.
+	layoutBase uint64
+	dec        *Decoder
+	in         *input
+	origin     event.Origin
+	path       string
+	run        runState
+	states     []stepState
+	src        *bufio.Reader // decompressed bytes
+	raw        *bufio.Reader // compressed bytes, when gzip
+	gz         *gzip.Reader
+	pooled     bool // src and raw come from bufPool
+	lines      lineReader
+	arr        *jsonArrayReader
+	max        int
+	records    int64
+	pending    error // returned by the next call to Next
+	done       bool
 }
 
 var (
@@ -69,7 +73,7 @@ const defaultBufSize = DefaultMaxLineBytes + 2 // a line, \r and \n
 // fails only when no decoder accepts the stream or opts are invalid;
 // problems of the data come from Next.
 func (s *Set) Open(origin event.Origin, r io.Reader, opts OpenOptions) (*Stream, error) {
-	st := &Stream{origin: origin, path: origin.Path, max: opts.MaxLineBytes}
+	st := &Stream{origin: origin, path: origin.Path, max: opts.MaxLineBytes, layoutBase: streamSeq.Add(1) << 24}
 	if st.path == "" {
 		st.path = origin.Key
 	}
@@ -238,6 +242,10 @@ func (st *Stream) nextLine(ev *event.Event) error {
 		err = st.runSteps(ev)
 		switch {
 		case err == nil:
+			ev.Layout = 0
+			if l := st.run.layout; l > 0 && l < 1<<24 {
+				ev.Layout = st.layoutBase | uint64(l)
+			}
 			return nil
 		case err == errSkip:
 			continue
@@ -299,6 +307,9 @@ func (st *Stream) runSteps(ev *event.Event) error {
 	}
 	return nil
 }
+
+// streamSeq numbers the streams opened, for Stream.layoutBase.
+var streamSeq atomic.Uint64
 
 // finish ends the stream and gives its buffers back.
 func (st *Stream) finish() {

@@ -78,6 +78,10 @@ type Event struct {
 	// Time is the record's own time in Unix seconds (a flow's end, a CloudTrail
 	// eventTime), or 0 when unknown. Event-time correlation windows use it.
 	Time int64
+	// Layout, when not 0, is a promise of the decoder: every event with the
+	// same Layout has the same keys in the same order (the records of one
+	// flow-log file do). Renderers use it to reuse what they learned.
+	Layout uint64
 }
 
 // Reset empties the event, keeping its storage for reuse.
@@ -85,6 +89,7 @@ func (e *Event) Reset() {
 	e.Fields = e.Fields[:0]
 	e.Origin = Origin{}
 	e.Time = 0
+	e.Layout = 0
 }
 
 // Add appends a field.
@@ -135,7 +140,7 @@ func (e *Event) Clone() *Event {
 		n += len(f.Value)
 	}
 	buf := make([]byte, 0, n)
-	c := &Event{Fields: make([]Field, len(e.Fields)), Origin: e.Origin, Time: e.Time}
+	c := &Event{Fields: make([]Field, len(e.Fields)), Origin: e.Origin, Time: e.Time, Layout: e.Layout}
 	for i, f := range e.Fields {
 		start := len(buf)
 		buf = append(buf, f.Value...)

@@ -31,13 +31,14 @@ func (e *Event) AppendDataJSON(dst []byte) []byte {
 // one flow-log file does), only the values are written between the
 // remembered fragments. A DataWriter is for one goroutine.
 type DataWriter struct {
-	keys  []string
-	skips []bool
-	frags [][]byte // frags[i] precedes the value of field i; nil when it is skipped
-	end   []byte   // closes the objects after the last value
-	ok    bool     // the layout streams (no tree fallback)
-	spans []span
-	buf   []byte
+	layout uint64 // the Event.Layout learned, 0 if none
+	keys   []string
+	skips  []bool
+	frags  [][]byte // frags[i] precedes the value of field i; nil when it is skipped
+	end    []byte   // closes the objects after the last value
+	ok     bool     // the layout streams (no tree fallback)
+	spans  []span
+	buf    []byte
 }
 
 type span struct{ field, start, end int }
@@ -64,6 +65,16 @@ func (w *DataWriter) same(e *Event) bool {
 	if len(e.Fields) != len(w.keys) || len(w.keys) == 0 {
 		return false
 	}
+	if e.Layout != 0 && e.Layout == w.layout {
+		// Same keys by the decoder's promise; only which values are empty
+		// may differ.
+		for i := range e.Fields {
+			if skip(&e.Fields[i], dataStyle) != w.skips[i] {
+				return false
+			}
+		}
+		return true
+	}
 	for i := range e.Fields {
 		f := &e.Fields[i]
 		if !sameString(f.Key, w.keys[i]) || skip(f, dataStyle) != w.skips[i] {
@@ -85,6 +96,7 @@ func sameString(a, b string) bool {
 // learn renders e once, recording where each value went, and keeps the
 // bytes between values as the layout.
 func (w *DataWriter) learn(e *Event) {
+	w.layout = e.Layout
 	w.keys = w.keys[:0]
 	w.skips = w.skips[:0]
 	w.frags = w.frags[:0]
