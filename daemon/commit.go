@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -158,7 +159,11 @@ func (cm *committer) take(res *result) {
 		return
 	}
 	marked, err := cm.apply(res)
+	var nw *errNotWritten
 	switch {
+	case errors.As(err, &nw):
+		res.finish(err)
+		return
 	case err != nil:
 		res.finish(err)
 		cm.fail(err)
@@ -241,6 +246,14 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 			return false, nil
 		}
 		log.Error("bad object skipped", "error", res.err.Error(), "alerts_before_error", spoolLen(res.spool))
+	}
+	if err := cm.waitRoom(res); err != nil {
+		c.retry.Add(1)
+		c.errors.Add(1)
+		j.incomplete()
+		d.opts.Metrics.Error(metrics.ErrorIndexer)
+		log.Warn("object not written: the indexer's queue stayed full; read again later", "error", err.Error())
+		return false, err
 	}
 	if res.spool != nil {
 		err := res.spool.Replay(j.origin, func(a *alert.Alert) error {

@@ -106,6 +106,8 @@ type Daemon struct {
 	claims claims
 	// hasQueues is set when a bucket has an sqs section.
 	hasQueues bool
+	// rooms are the outputs with a bounded queue (the indexer).
+	rooms []roomWaiter
 	// shared is the committer of Run, used by its passes and queues; nil
 	// outside Run.
 	shared atomic.Pointer[committer]
@@ -150,6 +152,7 @@ func New(opts Options) (*Daemon, error) {
 			d.hasQueues = true
 		}
 	}
+	d.rooms = roomWaitersOf(opts.Sink)
 	return d, nil
 }
 

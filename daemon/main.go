@@ -127,6 +127,7 @@ func run(ctx context.Context, cfg *config.Config, once bool, stdout io.Writer, l
 	var m *metrics.Metrics
 	if cfg.Metrics != nil {
 		m = metrics.New(metrics.Options{})
+		watchIndexer(m, sink)
 		srv, err := metrics.Listen(cfg.Metrics.Listen, m, metrics.ServeOptions{AllowNonLoopback: cfg.Metrics.AllowNonLoopback})
 		if err != nil {
 			return 1, err

@@ -26,6 +26,7 @@ type spool struct {
 	f      *os.File
 	w      *bufio.Writer
 	n      int
+	bytes  int64 // bytes of the alerts' JSON
 	err    error // the first write error; the object is then not done
 }
 
@@ -59,6 +60,7 @@ func (s *spool) Write(a *alert.Alert) error {
 	}
 	need := 7*binary.MaxVarintLen64 + len(a.RuleID) + len(a.JSON)
 	s.n++
+	s.bytes += int64(len(a.JSON))
 	if s.f == nil && s.mem+need <= s.limit {
 		last := len(s.chunks) - 1
 		if last < 0 || cap(s.chunks[last])-len(s.chunks[last]) < need {
@@ -139,6 +141,9 @@ func (s *spool) Close() error {
 
 // Len returns the number of alerts held.
 func (s *spool) Len() int { return s.n }
+
+// Bytes returns the size of the alerts' JSON held.
+func (s *spool) Bytes() int64 { return s.bytes }
 
 // Replay calls fn for every alert in order. origin is the object's origin;
 // each alert gets its own line and offset back. a.JSON is valid only

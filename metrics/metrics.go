@@ -93,8 +93,9 @@ type Metrics struct {
 	messages      *prometheus.CounterVec
 	extensions    prometheus.Counter
 	msgInFlight   prometheus.Gauge
-	indexerQueue  prometheus.Gauge
-	alertCounters sync.Map // alertKey -> prometheus.Counter
+	indexerDocs   atomic.Int64                               // set by SetIndexerQueue
+	indexerFunc   atomic.Pointer[func() (docs, bytes int64)] // set by IndexerQueue
+	alertCounters sync.Map                                   // alertKey -> prometheus.Counter
 
 	clock func() time.Time
 
@@ -164,10 +165,14 @@ func New(opts Options) *Metrics {
 		Namespace: namespace, Subsystem: "sqs", Name: "messages_in_flight",
 		Help: "SQS messages received and not yet deleted, retried or moved aside.",
 	})
-	m.indexerQueue = prometheus.NewGauge(prometheus.GaugeOpts{
+	indexerQueue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "indexer", Name: "queue_size",
-		Help: "Documents waiting to be sent to the indexer (memory and disk queue).",
-	})
+		Help: "Documents handed to the indexer output and not yet settled by the indexer (memory and disk queue).",
+	}, func() float64 { d, _ := m.indexerQueueNow(); return float64(d) })
+	indexerBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "indexer", Name: "queue_bytes",
+		Help: "Bytes in the indexer output's queue, not yet acknowledged by the indexer.",
+	}, func() float64 { _, b := m.indexerQueueNow(); return float64(b) })
 	objectsInFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "objects_in_flight",
 		Help: "Objects being processed now.",
@@ -182,7 +187,7 @@ func New(opts Options) *Metrics {
 			"time of the newest finished object; 0 when the newest object known is done.",
 	}, func() float64 { return m.Lag().Seconds() })
 	m.reg.MustRegister(m.objects, m.bytes, m.records, m.alerts, m.errors, m.messages,
-		m.extensions, m.msgInFlight, m.indexerQueue, objectsInFlight, oldestAge, lag)
+		m.extensions, m.msgInFlight, indexerQueue, indexerBytes, objectsInFlight, oldestAge, lag)
 	if !opts.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -300,12 +305,29 @@ func (m *Metrics) VisibilityExtended() {
 	m.extensions.Inc()
 }
 
-// SetIndexerQueue sets the number of documents waiting for the indexer.
+// SetIndexerQueue sets the number of documents waiting for the indexer
+// (when no IndexerQueue function is set).
 func (m *Metrics) SetIndexerQueue(n int) {
 	if m == nil {
 		return
 	}
-	m.indexerQueue.Set(float64(n))
+	m.indexerDocs.Store(int64(n))
+}
+
+// IndexerQueue makes the indexer gauges call f at each scrape: the
+// documents waiting for the indexer and the bytes of its queue.
+func (m *Metrics) IndexerQueue(f func() (docs, bytes int64)) {
+	if m == nil {
+		return
+	}
+	m.indexerFunc.Store(&f)
+}
+
+func (m *Metrics) indexerQueueNow() (docs, bytes int64) {
+	if f := m.indexerFunc.Load(); f != nil {
+		return (*f)()
+	}
+	return m.indexerDocs.Load(), 0
 }
 
 // OldestObjectAge returns now minus the creation time of the oldest object

@@ -83,6 +83,7 @@ func TestScrapeCounts(t *testing.T) {
 		{"vpcalertd_sqs_messages_in_flight", nil, 1},
 		{"vpcalertd_sqs_visibility_extensions_total", nil, 1},
 		{"vpcalertd_indexer_queue_size", nil, 42},
+		{"vpcalertd_indexer_queue_bytes", nil, 0},
 		{"vpcalertd_objects_in_flight", nil, 0},
 		{"vpcalertd_oldest_object_age_seconds", nil, 0},
 		{"vpcalertd_object_lag_seconds", nil, 0},
@@ -154,6 +155,7 @@ func TestNilMetricsIgnoresCalls(t *testing.T) {
 	m.MessagesInFlight(1)
 	m.VisibilityExtended()
 	m.SetIndexerQueue(1)
+	m.IndexerQueue(func() (int64, int64) { return 1, 1 })
 	m.SetReady("x", nil)
 	m.RemoveReady("x")
 	assert.Zero(t, m.Lag())
@@ -262,4 +264,19 @@ func TestServeStopsWithContext(t *testing.T) {
 	go func() { done <- metrics.Serve(ctx, "127.0.0.1:0", m, metrics.ServeOptions{}) }()
 	cancel()
 	require.NoError(t, <-done)
+}
+
+func TestIndexerQueueFunc(t *testing.T) {
+	m := metrics.New(metrics.Options{NoProcessMetrics: true})
+	m.SetIndexerQueue(5)
+	s := metricstest.Gather(t, m.Registry())
+	assert.Equal(t, 5.0, s.Get("vpcalertd_indexer_queue_size"))
+	docs, bytes := int64(7), int64(7000)
+	m.IndexerQueue(func() (int64, int64) { return docs, bytes })
+	s = metricstest.Gather(t, m.Registry())
+	assert.Equal(t, 7.0, s.Get("vpcalertd_indexer_queue_size"), "read at each scrape")
+	assert.Equal(t, 7000.0, s.Get("vpcalertd_indexer_queue_bytes"))
+	docs, bytes = 0, 0
+	s = metricstest.Gather(t, m.Registry())
+	assert.Equal(t, 0.0, s.Get("vpcalertd_indexer_queue_bytes"))
 }
