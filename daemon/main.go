@@ -250,9 +250,12 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 	}
 	if ic := cfg.Output.Indexer; ic != nil {
 		// With a disk queue, Sync is durable once the alerts are queued, so
-		// objects are marked read while the indexer is away; a full queue
-		// makes Write wait (queue.full_timeout) and then fail the object,
-		// which is read again later: nothing is dropped.
+		// objects are marked read while the indexer is away. Before an
+		// object's alerts are written the committer waits for room in the
+		// queue (queue.full_timeout); an object that finds none is left for
+		// a later read. A Write that still fails stops the daemon (exit 1):
+		// the restart cuts the alerts file back to the last commit, so
+		// nothing is lost or repeated.
 		s, err := indexer.New(*ic, log.With("output", "indexer"))
 		if err != nil {
 			tee.Close()
