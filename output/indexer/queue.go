@@ -62,6 +62,35 @@ type queue interface {
 
 // spaceWaiter lets writers wait for room in a bounded queue. Its mutex is
 // the owning queue's.
+// bound is the part both queues share: the lock, the bytes held against
+// the bound, and the waiters for room.
+type bound struct {
+	mu    sync.Mutex // guards the queue embedding it
+	bytes int64      // unacknowledged record bytes
+	max   int64      // the bound (queue.max_bytes)
+	space spaceWaiter
+}
+
+// used returns the bytes held.
+func (b *bound) used() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.bytes
+}
+
+// room returns a channel that is closed once n more bytes fit (at once if
+// they fit now, or the queue is empty).
+func (b *bound) room(n int64) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bytes == 0 || b.bytes+n <= b.max {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return b.space.ch
+}
+
 type spaceWaiter struct {
 	ch chan struct{} // closed and replaced whenever room is made
 }
@@ -106,19 +135,17 @@ func waitRoom(mu *sync.Mutex, w *spaceWaiter, fits func() bool, timeout time.Dur
 // memQueue keeps records in memory. Nothing survives the process, so the
 // sink's Sync waits for the indexer instead of for the disk.
 type memQueue struct {
-	mu      sync.Mutex
+	bound
 	recs    [][]byte // unacknowledged records; recs[0] is at position base
 	base    int64
 	read    int64 // position of the next record to read
-	bytes   int64
-	max     int64
 	puts    uint64
-	space   spaceWaiter
 	readyCh chan struct{}
 }
 
 func newMemQueue(max int64) *memQueue {
-	q := &memQueue{max: max, readyCh: make(chan struct{}, 1)}
+	q := &memQueue{readyCh: make(chan struct{}, 1)}
+	q.max = max
 	q.space.init()
 	return q
 }
@@ -180,23 +207,6 @@ func (q *memQueue) ack(end qpos, qsize int64) error {
 	q.bytes -= qsize
 	q.space.freed()
 	return nil
-}
-
-func (q *memQueue) used() int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes
-}
-
-func (q *memQueue) room(n int64) <-chan struct{} {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.bytes == 0 || q.bytes+n <= q.max {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	return q.space.ch
 }
 
 func (q *memQueue) close() error { return nil }

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -52,20 +51,17 @@ type segment struct {
 type diskQueue struct {
 	dir    string
 	log    *slog.Logger
-	max    int64
 	segMax int64
 	lockF  *os.File
 
-	mu       sync.Mutex
+	bound              // mu guards everything below; bytes counts framing too
 	segs     []segment // ordered; the last one is being written
 	w        *os.File
 	bw       *bufio.Writer
 	flushed  int64 // bytes of the active segment written to the file
 	dirDirty bool  // a segment was created since the last directory fsync
-	bytes    int64 // unacknowledged record bytes (framing included)
 	puts     uint64
 	cursor   qpos
-	space    spaceWaiter
 	readyCh  chan struct{}
 
 	// Reader state, used by next alone (under mu).
@@ -89,7 +85,8 @@ func openDiskQueue(dir string, max int64, log *slog.Logger) (*diskQueue, error) 
 	if err != nil {
 		return nil, fmt.Errorf("queue.dir %s: %w", dir, err)
 	}
-	q := &diskQueue{dir: dir, log: log, max: max, lockF: lockF, readyCh: make(chan struct{}, 1)}
+	q := &diskQueue{dir: dir, log: log, lockF: lockF, readyCh: make(chan struct{}, 1)}
+	q.max = max
 	q.segMax = min(max/8, 64<<20)
 	q.space.init()
 	if err := q.load(); err != nil {
@@ -489,23 +486,6 @@ func (q *diskQueue) writeCursor() error {
 		return fmt.Errorf("disk queue %s: %w", q.dir, err)
 	}
 	return nil
-}
-
-func (q *diskQueue) used() int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes
-}
-
-func (q *diskQueue) room(n int64) <-chan struct{} {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.bytes == 0 || q.bytes+n <= q.max {
-		ch := make(chan struct{})
-		close(ch)
-		return ch
-	}
-	return q.space.ch
 }
 
 func (q *diskQueue) close() error {
