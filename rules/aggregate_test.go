@@ -161,9 +161,6 @@ func TestAggregateSpecErrors(t *testing.T) {
 // inside one window: the rule keeps at most max_groups groups, and the
 // heap stays bounded by them whatever the flood's size.
 func TestAggregateFloodIsBounded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("feeds 1,000,000 events")
-	}
 	const flood = 1_000_000
 	s := aggSet(t, "      kind: distinct\n      field: aws.port\n      threshold: 15\n      same_field: [aws.src]\n")
 	e := s.NewEvaluator()
