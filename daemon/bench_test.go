@@ -139,7 +139,7 @@ func benchDaemonSQS(b *testing.B, srv *s3test.Server, bucket, out, sqs string) (
 		require.NoError(b, err)
 		sink = file
 	}
-	proc, err := newProcessor(cfg, 0, nil)
+	proc, err := NewEngine(cfg, 0, nil)
 	require.NoError(b, err)
 	d, err := New(Options{Config: cfg, Processor: proc, Sink: sink, File: file, Store: store})
 	require.NoError(b, err)

@@ -21,10 +21,6 @@ const (
 	commitEvery = 500 * time.Millisecond
 )
 
-// testHookBeforeCommit runs after the outputs were synced and before the
-// marks are written; crash tests widen that window with it.
-var testHookBeforeCommit = func() {}
-
 // committer writes finished objects' alerts to the outputs, one object at a
 // time so that each object's lines are contiguous, and marks objects done
 // after the outputs are synced. It is the only writer of the sink and of
@@ -305,7 +301,7 @@ func (cm *committer) commit() error {
 		d.opts.Metrics.Error(metrics.ErrorOutput)
 		return fmt.Errorf("output: %w", err)
 	}
-	testHookBeforeCommit()
+	d.opts.BeforeCommit()
 	if err := d.opts.Store.Commit(state.Commit{Marks: cm.pending, Meta: cm.meta()}); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}

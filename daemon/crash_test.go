@@ -177,7 +177,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 	thresholds := []int64{-1, 1, total / 5, total / 3, total / 2, total * 2 / 3, total * 5 / 6}
 	kills, cuts := 0, 0
 	for _, th := range thresholds {
-		p := startDaemon(t, "15ms", "run", "--config", cfg, "--once")
+		p := startDaemon(t, "15ms", cfg, "--once")
 		for !p.exited() {
 			if th < 0 || alertBytes(t, dir) >= th {
 				break
@@ -197,7 +197,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 	}
 	assert.GreaterOrEqual(t, kills, 4, "the daemon was killed mid-bucket several times")
 	t.Logf("%d kills; %d restarts cut uncommitted alerts from the file", kills, cuts)
-	p := startDaemon(t, "0s", "run", "--config", cfg, "--once")
+	p := startDaemon(t, "0s", cfg, "--once")
 	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
 	assert.Contains(t, p.stderr.String(), `"msg":"pass done"`)
 	assert.Greater(t, len(alertFiles(t, dir)), 1, "the alerts file was rotated")
@@ -221,7 +221,7 @@ log: {format: json}
 outputs: {file: {path: alerts.json}}
 buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
 `, bucket, srv.Endpoint))
-	p := startDaemon(t, "20ms", "run", "--config", cfg)
+	p := startDaemon(t, "20ms", cfg)
 	for alertBytes(t, dir) == 0 && !p.exited() {
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -230,7 +230,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 	require.Equal(t, 0, p.wait(t, 30*time.Second), p.stderr.String())
 	assert.Contains(t, p.stderr.String(), "signal: stop taking objects")
 	assert.Contains(t, p.stderr.String(), `"msg":"stopped"`)
-	p = startDaemon(t, "0s", "run", "--config", cfg, "--once")
+	p = startDaemon(t, "0s", cfg, "--once")
 	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
 	checkExactlyOnce(t, dir, want)
 }

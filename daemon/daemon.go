@@ -47,11 +47,23 @@ type Clients struct {
 	SQS sqs.Client
 }
 
-// Options configure a Daemon. Config, Processor, Sink and Store are
-// required.
+// Options configure a Daemon. Config is required; New also requires
+// Processor, Sink and Store, which Serve opens from Config when they are
+// nil (and then closes).
 type Options struct {
-	Config    *config.Config
+	Config *config.Config
+	// Once makes Serve run one pass over the listed buckets and read what
+	// the queues hold now, then return (`vpcalertd run --once`).
+	Once bool
+	// Stdout receives the alerts when Config asks for the stdout output
+	// (Serve only); default: discard.
+	Stdout io.Writer
+	// Processor decodes objects; Serve builds it with NewProcessor.
 	Processor Processor
+	// NewProcessor builds the Processor for Serve, numbering alert ids
+	// from idOffset and reporting bad records to onError; default
+	// NewEngine. Tests wrap it to slow objects down.
+	NewProcessor func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error)
 	// Sink receives every alert, in object order; Sync must make them
 	// durable (it is called before objects are marked done).
 	Sink alert.Sink
@@ -77,6 +89,13 @@ type Options struct {
 	// SpoolMemory is how many bytes of one object's alerts are held in
 	// memory before they go to SpoolDir; default 16 MiB.
 	SpoolMemory int
+	// RoomWait bounds the wait for room in the indexer's queue when its
+	// queue.full_timeout is not set; default 30s, the default of
+	// full_timeout.
+	RoomWait time.Duration
+	// BeforeCommit, when set, runs after the outputs were synced and before
+	// the done-marks are committed: crash tests stretch that moment.
+	BeforeCommit func()
 }
 
 // Meta keys of the state store.
@@ -134,6 +153,12 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.SpoolMemory <= 0 {
 		opts.SpoolMemory = 16 << 20
+	}
+	if opts.RoomWait <= 0 {
+		opts.RoomWait = defaultRoomWait
+	}
+	if opts.BeforeCommit == nil {
+		opts.BeforeCommit = func() {}
 	}
 	if err := os.MkdirAll(opts.SpoolDir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)

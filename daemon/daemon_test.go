@@ -83,7 +83,7 @@ buckets:
     service_endpoint: %[1]s
 `, srv.Endpoint, ec2.URL, flows, trails))
 
-	res := runMain(t, "run", "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	got := readAlerts(t, alerts)
 
@@ -137,7 +137,7 @@ buckets:
 	// A second pass finds everything done.
 	before, err := os.ReadFile(alerts)
 	require.NoError(t, err)
-	res = runMain(t, "run", "--config", cfg, "--once")
+	res = runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	after, err := os.ReadFile(alerts)
 	require.NoError(t, err)
@@ -168,7 +168,7 @@ metrics: {listen: "127.0.0.1:0"}
 outputs: {file: {path: alerts.json}}
 buckets: [{type: vpcflow, name: %s, service_endpoint: %q}]
 `, late, srv.Endpoint))
-	res := runMain(t, "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	first := readAlerts(t, filepath.Join(dir, "alerts.json"))
 	require.Len(t, first, 8)
@@ -176,7 +176,7 @@ buckets: [{type: vpcflow, name: %s, service_endpoint: %q}]
 
 	// A arrives late, after B and C were read.
 	srv.Put(t, late, kA, gz(t, flowBody("111111111111", 4, 100, true)))
-	res = runMain(t, "--config", cfg, "--once")
+	res = runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	all := readAlerts(t, filepath.Join(dir, "alerts.json"))
 	require.Len(t, all, 12)
@@ -228,7 +228,7 @@ buckets:
 	t.Run("skip_on_error", func(t *testing.T) {
 		dir := t.TempDir()
 		cfg := config(dir, true)
-		res := runMain(t, "--config", cfg, "--once")
+		res := runMain(t, cfg, true)
 		require.Equal(t, 0, res.code, "skipped bad objects do not fail the pass:\n%s", res.stderr)
 		bad := res.logsWith("bad object skipped")
 		require.Len(t, bad, 4, res.stderr)
@@ -248,13 +248,13 @@ buckets:
 		assert.Equal(t, 3, byFile[goodTrail])
 		assert.Less(t, byFile[truncated], 400, "only the lines before the cut")
 		// Marked: a second pass does not report them again.
-		res = runMain(t, "--config", cfg, "--once")
+		res = runMain(t, cfg, true)
 		require.Equal(t, 0, res.code)
 		assert.Empty(t, res.logsWith("bad object"))
 	})
 	t.Run("no-skip", func(t *testing.T) {
 		dir := t.TempDir()
-		res := runMain(t, "--config", config(dir, false), "--once")
+		res := runMain(t, config(dir, false), true)
 		assert.Equal(t, 1, res.code)
 		bad := res.logsWith("bad object; the rest of the bucket waits")
 		require.Len(t, bad, 2, res.stderr)
@@ -288,7 +288,7 @@ buckets:
   - {type: vpcflow, name: %[2]s, path: other, service_endpoint: %[1]q}
   - {type: vpcflow, name: %[2]s, only_logs_after: 2024-03-05, service_endpoint: %[1]q}
 `, srv.Endpoint, avail))
-	res := runMain(t, "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	assert.Equal(t, 1, res.code)
 	un := res.logsWith("bucket unavailable")
 	require.Len(t, un, 2, res.stderr)
@@ -324,24 +324,13 @@ func TestSeedOssecConf(t *testing.T) {
 	srv.Put(t, "wazuh-aws-bucket", key, gz(t, flowBody("123456789012", 4, 100, true)))
 	t.Cleanup(func() { srv.Delete(t, "wazuh-aws-bucket", key) })
 	cfg := writeConfig(t, dir, "ossec_conf: ossec.conf\nstate: state.db\nlog: {format: json}\noutputs: {file: {path: alerts.json}}\n")
-	res := runMain(t, "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	got := readAlerts(t, filepath.Join(dir, "alerts.json"))
 	require.Len(t, got, 4)
 	assert.Equal(t, "wazuh-aws-bucket", got[0].Bucket)
 	assert.Equal(t, key, got[0].File)
 	assert.Empty(t, res.logsWith("DescribeFlowLogs failed"))
-}
-
-func TestConfigErrorsExit2(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, "buckets: [{type: vpcflow, name: b-1, regions: [us-east]}]\n")
-	res := runMain(t, "run", "--config", cfg)
-	assert.Equal(t, 2, res.code)
-	assert.Contains(t, res.stderr, `buckets[0].regions: "us-east" is not an AWS region`)
-	res = runMain(t, "run")
-	assert.Equal(t, 2, res.code)
-	assert.Contains(t, res.stderr, "usage: vpcalertd run --config FILE")
 }
 
 func sortedKeys(m map[string]int) []string {

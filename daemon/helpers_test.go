@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,24 +18,66 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/event"
 )
 
-// helperEnv makes the test binary run daemon.Main instead of the tests, so
-// crash tests can start and SIGKILL a real daemon process.
+// helperEnv makes the test binary run the daemon instead of the tests, so
+// crash tests can start and SIGKILL a real daemon process. Its arguments
+// are the configuration file and, optionally, "--once".
 const helperEnv = "VPCALERTD_DAEMON_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
+		var opts Options
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_COMMIT_DELAY")); err == nil {
-			testHookBeforeCommit = func() { time.Sleep(d) }
+			opts.BeforeCommit = func() { time.Sleep(d) }
 		}
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_OBJECT_DELAY")); err == nil && d > 0 {
-			testHookProcess = func() { time.Sleep(d) }
+			opts.NewProcessor = slowProcessor(d)
 		}
-		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		opts.Once = len(os.Args) > 2 && os.Args[2] == "--once"
+		os.Exit(serveFile(context.Background(), os.Args[1], opts, os.Stdout, os.Stderr))
 	}
 	os.Exit(s3test.Main(m))
+}
+
+// serveFile runs Serve on the configuration file cfgPath as `vpcalertd run`
+// does, logging to stderr, and returns the exit status.
+func serveFile(ctx context.Context, cfgPath string, opts Options, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "configuration errors:\n%v\n", err)
+		return 2
+	}
+	opts.Config, opts.Stdout, opts.Logger = cfg, stdout, NewLogger(stderr, cfg.Log)
+	code, err := Serve(ctx, opts)
+	if err != nil {
+		opts.Logger.Error("fatal", "error", err.Error())
+	}
+	return code
+}
+
+// slowProcessor returns a NewProcessor whose engine waits d before each
+// object, so that a test can stop a daemon in the middle of one.
+func slowProcessor(d time.Duration) func(*config.Config, int64, func(error)) (Processor, error) {
+	return func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
+		p, err := NewEngine(cfg, idOffset, onError)
+		return slowProc{p, d}, err
+	}
+}
+
+type slowProc struct {
+	Processor
+	d time.Duration
+}
+
+func (p slowProc) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (engine.Stats, error) {
+	time.Sleep(p.d)
+	return p.Processor.Process(ctx, origin, r, sink)
 }
 
 // awsEnv points the AWS SDK's default chain at the test server's
@@ -122,11 +165,12 @@ type runResult struct {
 	stderr string
 }
 
-// runMain runs daemon.Main in this process.
-func runMain(t *testing.T, args ...string) runResult {
+// runMain runs the daemon on the configuration file cfg in this process,
+// as `vpcalertd run --config cfg [--once]`.
+func runMain(t *testing.T, cfg string, once bool) runResult {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, &out, &errb)
+	code := serveFile(context.Background(), cfg, Options{Once: once}, &out, &errb)
 	noDaemonGoroutines(t)
 	res := runResult{code: code, stdout: out.String(), stderr: errb.String()}
 	sc := bufio.NewScanner(strings.NewReader(errb.String()))

@@ -46,7 +46,7 @@ buckets:
     ec2_endpoint: %[2]s
 `, srv.Endpoint, ec2.URL, ix.URL, flows))
 	for pass := 0; pass < 2; pass++ {
-		res := runMain(t, "run", "--config", cfg, "--once")
+		res := runMain(t, cfg, true)
 		require.Equal(t, 0, res.code, res.stderr)
 	}
 	got := readAlerts(t, filepath.Join(dir, "alerts.json"))
@@ -71,7 +71,7 @@ buckets:
   - type: vpcflow
     name: some-bucket
 `, ix.URL))
-	res := runMain(t, "run", "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	assert.NotEqual(t, 0, res.code)
 	assert.Contains(t, res.stderr, "admin")
 	assert.NotContains(t, res.stderr, "wrong")

@@ -19,20 +19,20 @@ type roomWaiter interface {
 	WaitRoom(ctx context.Context, n int64) error
 }
 
-// indexerRoomWait bounds the wait for room, as the indexer's
+// defaultRoomWait bounds the wait for room, as the indexer's
 // queue.full_timeout (whose default it is) bounds Write's: then the object
 // is left unwritten and unmarked, and read again later (the next pass, or
-// its message's next delivery). A variable for tests.
-var indexerRoomWait = 30 * time.Second
+// its message's next delivery).
+const defaultRoomWait = 30 * time.Second
 
 // roomWait is how long the committer waits for room: the indexer's
 // queue.full_timeout when set (negative: until the daemon is aborted),
-// else indexerRoomWait.
+// else Options.RoomWait.
 func (d *Daemon) roomWait() time.Duration {
 	if ic := d.cfg.Output.Indexer; ic != nil && ic.Queue.FullTimeout != 0 {
 		return ic.Queue.FullTimeout
 	}
-	return indexerRoomWait
+	return d.opts.RoomWait
 }
 
 // outputsOf returns the sinks inside s (an output.Tee) or s itself.

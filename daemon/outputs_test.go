@@ -54,8 +54,7 @@ func TestIndexerQueueFull(t *testing.T) {
 	q := &fullQueue{refuse: 1}
 	td.opts.Sink = output.Tee{td.opts.Sink, q}
 	td.rooms = roomWaitersOf(td.opts.Sink)
-	defer func(d time.Duration) { indexerRoomWait = d }(indexerRoomWait)
-	indexerRoomWait = 20 * time.Millisecond
+	td.opts.RoomWait = 20 * time.Millisecond
 	td.now = time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
 
 	res := td.pass(t)

@@ -41,7 +41,7 @@ func newTestDaemon(t *testing.T, yml string) *testDaemon {
 	file, _, err := output.OpenFile(cfg.Output.File.Path, output.FileOptions{Fsync: true}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { file.Close() })
-	proc, err := newProcessor(cfg, 0, nil)
+	proc, err := NewEngine(cfg, 0, nil)
 	require.NoError(t, err)
 	td := &testDaemon{store: store, alerts: cfg.Output.File.Path}
 	td.Daemon, err = New(Options{Config: cfg, Processor: proc, Sink: file, File: file, Store: store,

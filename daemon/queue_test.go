@@ -115,18 +115,18 @@ func sqsYAML(srv *sqstest.Server, queue string, extra string) string {
 	return fmt.Sprintf("{queue_url: %q, endpoint: %q, region: %s, wait_time: 1s%s}", queue, srv.Endpoint, sqstest.Region, extra)
 }
 
-// mainProc is daemon.Main running in this process until stop.
+// mainProc is the daemon running in this process until stop.
 type mainProc struct {
 	stderr *syncBuffer
 	cancel context.CancelFunc
 	code   chan int
 }
 
-func startMain(t *testing.T, args ...string) *mainProc {
+func startMain(t *testing.T, cfg string, opts Options) *mainProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &mainProc{stderr: new(syncBuffer), cancel: cancel, code: make(chan int, 1)}
-	go func() { p.code <- Main(ctx, args, new(syncBuffer), p.stderr) }()
+	go func() { p.code <- serveFile(ctx, cfg, opts, new(syncBuffer), p.stderr) }()
 	t.Cleanup(func() { p.stop(t) })
 	return p
 }
@@ -281,7 +281,7 @@ buckets:
   - {type: cloudtrail, name: %[2]s, service_endpoint: %[3]q, sqs: *q}
 `, flows, trails, s3srv.Endpoint, sqsYAML(qs, queue, ", workers: 2")))
 
-	res := runMain(t, "run", "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	alerts := filepath.Join(dir, "alerts.json")
 	var flowAlerts []string
@@ -320,7 +320,7 @@ buckets:
 	before, err := os.ReadFile(alerts)
 	require.NoError(t, err)
 	qs.Send(t, queue, s3Note(t, notes[1]), snsWrap(t, trailNote(t, trails, t1)))
-	res = runMain(t, "run", "--config", cfg, "--once")
+	res = runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	after, err := os.ReadFile(alerts)
 	require.NoError(t, err)
@@ -368,9 +368,7 @@ buckets:
 
 	// Objects take a while, so that the first scrape sees a run in
 	// progress.
-	testHookProcess = func() { time.Sleep(100 * time.Millisecond) }
-	defer func() { testHookProcess = func() {} }()
-	p := startMain(t, "run", "--config", cfg)
+	p := startMain(t, cfg, Options{NewProcessor: slowProcessor(100 * time.Millisecond)})
 	base := metricsURL(t, p.stderr)
 	alerts := filepath.Join(dir, "alerts.json")
 	require.Eventually(t, func() bool {
@@ -483,7 +481,7 @@ outputs: {file: {path: alerts.json}}
 buckets:
   - {type: vpcflow, name: %s, listing: yes, only_logs_after: 2024-03-05, service_endpoint: %q, sqs: %s}
 `, b, s3srv.Endpoint, sqsYAML(qs, queue, ", workers: 3")))
-	res := runMain(t, "run", "--config", cfg, "--once")
+	res := runMain(t, cfg, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	alerts := filepath.Join(dir, "alerts.json")
 	assert.Zero(t, countAlerts(t, want, alerts))
@@ -531,7 +529,7 @@ outputs: {file: {path: alerts.json}}
 buckets: [{type: vpcflow, name: %s, service_endpoint: %q, sqs: %s}]
 `, b, s3srv.Endpoint, sqsYAML(qs, queue, ", workers: 2, visibility_timeout: 10s")))
 		// 20ms per object: both instances get a share of the work.
-		procs = append(procs, startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=20ms"}, "run", "--config", cfg, "--once"))
+		procs = append(procs, startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=20ms"}, cfg, "--once"))
 	}
 	for _, p := range procs {
 		require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
@@ -581,7 +579,7 @@ buckets: [{type: vpcflow, name: %s, service_endpoint: %q, sqs: %s}]
 
 	// A reads slowly (300ms per object, 2 at a time) and is killed once it
 	// committed some objects: two objects are in its hands, more received.
-	a := startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=300ms"}, "run", "--config", cfgA)
+	a := startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=300ms"}, cfgA)
 	require.Eventually(t, func() bool { return alertBytes(t, dirA) > 0 || a.exited() }, 60*time.Second, 5*time.Millisecond)
 	require.False(t, a.exited(), a.stderr.String())
 	time.Sleep(100 * time.Millisecond)
@@ -593,7 +591,7 @@ buckets: [{type: vpcflow, name: %s, service_endpoint: %q, sqs: %s}]
 
 	// B takes over: the rest at once, A's messages after their visibility
 	// timeout.
-	bp := startDaemonEnv(t, nil, "run", "--config", cfgB)
+	bp := startDaemonEnv(t, nil, cfgB)
 	require.Eventually(t, func() bool { return qs.Len(t, queue) == 0 }, 90*time.Second, 50*time.Millisecond, bp.stderr.String())
 	require.NoError(t, bp.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, bp.wait(t, 30*time.Second), bp.stderr.String())
@@ -605,7 +603,7 @@ buckets: [{type: vpcflow, name: %s, service_endpoint: %q, sqs: %s}]
 	// A restarts: its alerts file is cut back to its last commit (the
 	// alerts of the objects it was reading when killed go), and the empty
 	// queue gives it nothing more.
-	a = startDaemonEnv(t, nil, "run", "--config", cfgA, "--once")
+	a = startDaemonEnv(t, nil, cfgA, "--once")
 	require.Equal(t, 0, a.wait(t, 60*time.Second), a.stderr.String())
 	files := []string{filepath.Join(dirA, "alerts.json"), filepath.Join(dirB, "alerts.json")}
 	for _, f := range files {

@@ -40,10 +40,6 @@ type result struct {
 	finished func(err error)
 }
 
-// testHookProcess runs when an object's reading starts; tests slow objects
-// down with it to stop a daemon in the middle of one.
-var testHookProcess = func() {}
-
 // ErrEmptyObject is the error of an object with no bytes: AWS never writes
 // one, so it is reported as bad.
 var ErrEmptyObject = errors.New("empty object")
@@ -64,7 +60,6 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	}
 	done := d.opts.Metrics.ObjectStarted(j.obj.LastModified)
 	defer done()
-	testHookProcess()
 	r := j.bucket.clients.S3.Open(ctx, j.obj)
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 64<<10)

@@ -2,13 +2,55 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 
+	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/daemon"
 )
 
+const runUsage = `usage: vpcalertd run --config FILE [--once]
+
+Collects the configured S3 buckets every interval, and follows the SQS
+queues of buckets with an sqs section, until SIGTERM or SIGINT. With --once
+it lists the buckets once and reads what the queues hold now, then exits.
+FILE is the daemon's YAML configuration, or an ossec.conf whose
+<wodle name="aws-s3"> block is read as is (see docs/daemon.md, docs/sqs.md).
+
+`
+
 // runDaemon is `vpcalertd run --config FILE`: the long-running collector
-// (docs/daemon.md).
+// (docs/daemon.md). The exit status is 0 after a clean stop (SIGTERM,
+// SIGINT or the end of ctx) or a clean --once pass, 1 on a fatal error or a
+// --once pass that left objects or buckets unread, 2 on a usage or
+// configuration error.
 func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	return daemon.Main(ctx, args, stdout, stderr)
+	fs := flag.NewFlagSet("vpcalertd run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	cfgPath := fs.String("config", "", "configuration `file` (YAML, or an ossec.conf)")
+	once := fs.Bool("once", false, "run one pass over the buckets and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *cfgPath == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "vpcalertd run: configuration errors:\n%v\n", err)
+		return 2
+	}
+	log := daemon.NewLogger(stderr, cfg.Log)
+	code, err := daemon.Serve(ctx, daemon.Options{Config: cfg, Once: *once, Stdout: stdout, Logger: log})
+	if err != nil {
+		log.Error("fatal", "error", err.Error())
+	}
+	return code
 }

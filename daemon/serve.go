@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,8 +25,8 @@ import (
 	"github.com/vpcalertd/vpcalertd/output/indexer"
 )
 
-// newProcessor builds the engine; tests replace it.
-var newProcessor = func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
+// NewEngine builds the engine of cfg: the default of Options.NewProcessor.
+func NewEngine(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
 	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks}
 	if cfg.Ruleset != "" {
 		opts.Ruleset = os.DirFS(cfg.Ruleset)
@@ -38,55 +37,11 @@ var newProcessor = func(cfg *config.Config, idOffset int64, onError func(error))
 	return engine.New(opts)
 }
 
-const usage = `usage: vpcalertd run --config FILE [--once]
-
-Collects the configured S3 buckets every interval, and follows the SQS
-queues of buckets with an sqs section, until SIGTERM or SIGINT. With --once
-it lists the buckets once and reads what the queues hold now, then exits.
-FILE is the daemon's YAML configuration, or an ossec.conf whose
-<wodle name="aws-s3"> block is read as is (see docs/daemon.md, docs/sqs.md).
-
-`
-
-// Main runs "vpcalertd run": args are the arguments after "run" (a leading
-// "run" is accepted). It returns the exit status: 0 after a clean stop
-// (SIGTERM, SIGINT or the end of ctx) or a clean --once pass, 1 on a fatal
-// error or a --once pass that left objects or buckets unread, 2 on a usage
-// or configuration error.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "run" {
-		args = args[1:]
-	}
-	fs := flag.NewFlagSet("vpcalertd run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	cfgPath := fs.String("config", "", "configuration `file` (YAML, or an ossec.conf)")
-	once := fs.Bool("once", false, "run one pass over the buckets and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *cfgPath == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "vpcalertd run: configuration errors:\n%v\n", err)
-		return 2
-	}
-	log := newLogger(stderr, cfg.Log)
-	code, err := run(ctx, cfg, *once, stdout, log)
-	if err != nil {
-		log.Error("fatal", "error", err.Error())
-	}
-	return code
-}
-
-func newLogger(w io.Writer, l config.Log) *slog.Logger {
+// NewLogger returns the logger l asks for (level, text or JSON), writing
+// to w.
+func NewLogger(w io.Writer, l config.Log) *slog.Logger {
 	var level slog.Level
+	// config.Load accepted the level; an empty one is Info.
 	_ = level.UnmarshalText([]byte(l.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if l.Format == "json" {
@@ -95,82 +50,82 @@ func newLogger(w io.Writer, l config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func run(ctx context.Context, cfg *config.Config, once bool, stdout io.Writer, log *slog.Logger) (int, error) {
-	store, err := state.Open(cfg.StatePath)
-	if err != nil {
-		return 1, err
+// Serve is `vpcalertd run`: it opens the state store, the outputs and the
+// engine of opts.Config (those of opts that are nil), serves the metrics
+// endpoint, and runs the daemon until ctx ends or SIGTERM or SIGINT comes
+// (a second signal abandons the objects in flight), or, with opts.Once,
+// for one pass. It returns the exit status and the fatal error, if any,
+// for the caller to report: 0 after a clean stop or a clean pass, 1 on a
+// fatal error or a pass that left objects or buckets unread.
+func Serve(ctx context.Context, opts Options) (int, error) {
+	if opts.Config == nil {
+		return 1, errors.New("daemon: Config is required")
 	}
-	defer store.Close()
-
-	sink, file, err := openOutputs(cfg, store, stdout, log)
-	if err != nil {
-		return 1, err
+	cfg := opts.Config
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	closeSink := sync.OnceValue(sink.Close)
-	defer closeSink()
-	var seed int64
-	if v, err := store.Meta(metaIDs); err == nil && v != nil {
-		seed, _ = strconv.ParseInt(string(v), 10, 64)
+	log := opts.Logger
+	if opts.Store == nil {
+		store, err := state.Open(cfg.StatePath)
+		if err != nil {
+			return 1, err
+		}
+		defer store.Close()
+		opts.Store = store
 	}
-	var fileSize int64
-	if file != nil {
-		fileSize = file.Size()
+	closeSink := func() error { return nil }
+	if opts.Sink == nil {
+		stdout := opts.Stdout
+		if stdout == nil {
+			stdout = io.Discard
+		}
+		sink, file, err := openOutputs(cfg, opts.Store, stdout, log)
+		if err != nil {
+			return 1, err
+		}
+		opts.Sink, opts.File = sink, file
+		closeSink = sync.OnceValue(sink.Close)
+		defer closeSink()
 	}
-	ids := output.NewIDSource(seed, fileSize)
-	proc, err := newProcessor(cfg, ids.Start(), badRecordLogger(log))
-	if err != nil {
-		return 1, fmt.Errorf("engine: %w", err)
+	if opts.IDs == nil {
+		ids, err := idSource(opts.Store, opts.File)
+		if err != nil {
+			return 1, err
+		}
+		opts.IDs = ids
+	}
+	if opts.Processor == nil {
+		newProc := opts.NewProcessor
+		if newProc == nil {
+			newProc = NewEngine
+		}
+		proc, err := newProc(cfg, opts.IDs.Start(), badRecordLogger(log))
+		if err != nil {
+			return 1, fmt.Errorf("engine: %w", err)
+		}
+		opts.Processor = proc
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var m *metrics.Metrics
-	if cfg.Metrics != nil {
-		m = metrics.New(metrics.Options{})
-		watchIndexer(m, sink)
-		srv, err := metrics.Listen(cfg.Metrics.Listen, m, metrics.ServeOptions{AllowNonLoopback: cfg.Metrics.AllowNonLoopback})
+	if cfg.Metrics != nil && opts.Metrics == nil {
+		m, err := serveMetrics(runCtx, cfg.Metrics, opts.Sink, log)
 		if err != nil {
 			return 1, err
 		}
-		go func() {
-			if err := srv.Serve(runCtx); err != nil {
-				log.Error("metrics endpoint", "error", err.Error())
-			}
-		}()
-		log.Info("metrics endpoint", "addr", srv.Addr().String())
+		opts.Metrics = m
 	}
-	d, err := New(Options{Config: cfg, Processor: proc, Sink: sink, File: file, IDs: ids, Store: store, Logger: log, Metrics: m})
+	d, err := New(opts)
 	if err != nil {
 		return 1, err
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		n := 0
-		for {
-			select {
-			case s := <-sigs:
-				n++
-				if n == 1 {
-					log.Info("signal: stop taking objects; finishing those in flight", "signal", s.String(), "grace", cfg.ShutdownGrace.String())
-					stop()
-				} else {
-					log.Warn("second signal: abandoning objects in flight", "signal", s.String())
-					d.Abort()
-				}
-			case <-finished:
-				return
-			}
-		}
-	}()
+	defer onSignals(d, stop, cfg.ShutdownGrace, log)()
 
 	log.Info("vpcalertd run", "buckets", len(cfg.Buckets), "interval", cfg.Interval.String(), "look_back", cfg.LookBack.String(),
-		"concurrency", cfg.Concurrency, "state", cfg.StatePath, "once", once, "queues", len(d.newQueues()))
+		"concurrency", cfg.Concurrency, "state", cfg.StatePath, "once", opts.Once, "queues", len(d.newQueues()))
 	code := 0
-	if once {
+	if opts.Once {
 		res, err := d.Once(runCtx)
 		if err != nil {
 			return 1, err
@@ -189,6 +144,74 @@ func run(ctx context.Context, cfg *config.Config, once bool, stdout io.Writer, l
 		return 1, fmt.Errorf("output: %w", err)
 	}
 	return code, nil
+}
+
+// idSource returns the alert id source, seeded with the high-water mark
+// stored with the done-marks.
+func idSource(store *state.Store, file *output.FileSink) (*output.IDSource, error) {
+	var seed int64
+	v, err := store.Meta(metaIDs)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if v != nil {
+		if seed, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			return nil, fmt.Errorf("state: alert id high-water mark %q: %w (the state file is damaged; restore it or start a new one)", v, err)
+		}
+	}
+	var fileSize int64
+	if file != nil {
+		fileSize = file.Size()
+	}
+	return output.NewIDSource(seed, fileSize), nil
+}
+
+// serveMetrics serves the metrics endpoint until ctx ends.
+func serveMetrics(ctx context.Context, mc *config.Metrics, sink alert.Sink, log *slog.Logger) (*metrics.Metrics, error) {
+	m := metrics.New(metrics.Options{})
+	watchIndexer(m, sink)
+	srv, err := metrics.Listen(mc.Listen, m, metrics.ServeOptions{AllowNonLoopback: mc.AllowNonLoopback})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := srv.Serve(ctx); err != nil {
+			log.Error("metrics endpoint", "error", err.Error())
+		}
+	}()
+	log.Info("metrics endpoint", "addr", srv.Addr().String())
+	return m, nil
+}
+
+// onSignals makes the first SIGTERM or SIGINT call stop (objects in flight
+// finish for up to grace) and the second abort d. The returned function
+// stops listening.
+func onSignals(d *Daemon, stop func(), grace time.Duration, log *slog.Logger) func() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	finished := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case s := <-sigs:
+				n++
+				if n == 1 {
+					log.Info("signal: stop taking objects; finishing those in flight", "signal", s.String(), "grace", grace.String())
+					stop()
+				} else {
+					log.Warn("second signal: abandoning objects in flight", "signal", s.String())
+					d.Abort()
+				}
+			case <-finished:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(finished)
+	}
 }
 
 // openOutputs opens the alerts file (recovering it to the checkpoint

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunUsageAndConfigErrorsExit2(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "vpcalertd.yml")
+	require.NoError(t, os.WriteFile(cfg, []byte("buckets: [{type: vpcflow, name: b-1, regions: [us-east]}]\n"), 0o644))
+	code, _, errs := run(t, "", "run", "--config", cfg)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, "vpcalertd run: configuration errors:\n")
+	assert.Contains(t, errs, `buckets[0].regions: "us-east" is not an AWS region`)
+
+	for _, args := range [][]string{{"run"}, {"run", "--config", cfg, "extra"}, {"run", "--bogus"}} {
+		code, _, errs = run(t, "", args...)
+		assert.Equal(t, 2, code, args)
+		assert.Contains(t, errs, "usage: vpcalertd run --config FILE [--once]", args)
+	}
+	code, _, errs = run(t, "", "run", "-h")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, errs, "-once")
+}
