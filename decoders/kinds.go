@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/vpcalertd/vpcalertd/event"
 )
 
 // stepKind is one row of the step table: how to make, validate and compile
@@ -20,18 +22,22 @@ type stepKind struct {
 	checksUTF8 bool
 	validate   func(c *checker, spec any)
 	compile    func(c *checker, spec any) step
+	// fields applies the step to the schema of the events built so far:
+	// the names it adds, moves or removes (Set.Schema).
+	fields func(s *event.Schema, spec any, d *DecoderSpec)
 }
 
-func kindOf[S any](validate func(*checker, *S), compile func(*checker, *S) step) stepKind {
+func kindOf[S any](validate func(*checker, *S), compile func(*checker, *S) step, fields func(*event.Schema, *S, *DecoderSpec)) stepKind {
 	return stepKind{
 		newSpec:  func() any { return new(S) },
 		validate: func(c *checker, s any) { validate(c, s.(*S)) },
 		compile:  func(c *checker, s any) step { return compile(c, s.(*S)) },
+		fields:   func(sc *event.Schema, s any, d *DecoderSpec) { fields(sc, s.(*S), d) },
 	}
 }
 
-func recordKindOf[S any](fr []framing, validate func(*checker, *S), compile func(*checker, *S) step) stepKind {
-	k := kindOf(validate, compile)
+func recordKindOf[S any](fr []framing, validate func(*checker, *S), compile func(*checker, *S) step, fields func(*event.Schema, *S, *DecoderSpec)) stepKind {
+	k := kindOf(validate, compile, fields)
 	k.record = true
 	k.framings = map[framing]bool{}
 	for _, f := range fr {
@@ -43,20 +49,53 @@ func recordKindOf[S any](fr []framing, validate func(*checker, *S), compile func
 // stepKinds is the table of step kinds, by YAML key.
 var stepKinds = map[string]stepKind{
 	"columns":      columnsKind,
-	"parse_json":   recordKindOf([]framing{framingLines, framingJSONLines, framingJSONArray}, validateParseJSON, compileParseJSON),
-	"set":          kindOf(validateSet, compileSet),
-	"rename":       kindOf(validateRename, compileRename),
-	"remove":       kindOf(validateRemove, compileRemove),
-	"copy":         kindOf(validateCopy, compileCopy),
-	"wrap":         kindOf(validateWrap, compileWrap),
-	"epoch_to_utc": kindOf(validateEpochToUTC, compileEpochToUTC),
-	"event_time":   kindOf(validateEventTime, compileEventTime),
-	"drop_nulls":   kindOf(validateDropNulls, compileDropNulls),
-	"unwrap_lists": kindOf(validateUnwrapLists, compileUnwrapLists),
+	"parse_json":   recordKindOf([]framing{framingLines, framingJSONLines, framingJSONArray}, validateParseJSON, compileParseJSON, parseJSONFields),
+	"set":          kindOf(validateSet, compileSet, func(sc *event.Schema, s *SetSpec, _ *DecoderSpec) { sc.Add(s.Field) }),
+	"rename":       kindOf(validateRename, compileRename, func(sc *event.Schema, s *RenameSpec, _ *DecoderSpec) { sc.Rename(s.From, s.To) }),
+	"remove":       kindOf(validateRemove, compileRemove, func(sc *event.Schema, s *RemoveSpec, _ *DecoderSpec) { sc.Remove(s.Field) }),
+	"copy":         kindOf(validateCopy, compileCopy, func(sc *event.Schema, s *CopySpec, _ *DecoderSpec) { sc.Add(s.To) }),
+	"wrap":         kindOf(validateWrap, compileWrap, func(sc *event.Schema, s *WrapSpec, _ *DecoderSpec) { sc.Add(s.Field + "." + s.Key) }),
+	"epoch_to_utc": kindOf(validateEpochToUTC, compileEpochToUTC, noFields[EpochToUTCSpec]),
+	"event_time":   kindOf(validateEventTime, compileEventTime, noFields[EventTimeSpec]),
+	"drop_nulls":   kindOf(validateDropNulls, compileDropNulls, noFields[DropNullsSpec]),
+	"unwrap_lists": kindOf(validateUnwrapLists, compileUnwrapLists, noFields[UnwrapListsSpec]),
+}
+
+// noFields is the fields function of steps that change values, not names.
+func noFields[S any](*event.Schema, *S, *DecoderSpec) {}
+
+// parseJSONFields adds what the decoder declares under produces, or the
+// whole into subtree when it declares nothing.
+func parseJSONFields(sc *event.Schema, s *ParseJSONSpec, d *DecoderSpec) {
+	switch {
+	case d.Produces != nil:
+		for _, n := range d.Produces {
+			sc.Declare(n)
+		}
+	case s.Into == "":
+		sc.AddAll()
+	default:
+		sc.AddOpen(s.Into)
+	}
+}
+
+// columnsFields adds every column of the field table, named as events name
+// them.
+func columnsFields(sc *event.Schema, s *ColumnsSpec, _ *DecoderSpec) {
+	for _, f := range s.Fields {
+		name := f.Name
+		if s.Underscores {
+			name = strings.ReplaceAll(name, "-", "_")
+		}
+		if s.Into != "" {
+			name = s.Into + "." + name
+		}
+		sc.Add(name)
+	}
 }
 
 var columnsKind = func() stepKind {
-	k := recordKindOf([]framing{framingLines}, validateColumns, compileColumns)
+	k := recordKindOf([]framing{framingLines}, validateColumns, compileColumns, columnsFields)
 	k.checksUTF8 = true
 	return k
 }()

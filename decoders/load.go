@@ -16,13 +16,16 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/event"
 )
 
 // Set is a loaded set of decoders. It is read-only and safe for concurrent
 // use; each Open returns an independent Stream.
 type Set struct {
 	decoders []*Decoder
-	prefixes []string // the strip_prefix values of all inputs, longest first
+	prefixes []string      // the strip_prefix values of all inputs, longest first
+	schema   *event.Schema // the union of the decoders' schemas
 }
 
 // Decoder is one compiled decoder file.
@@ -33,6 +36,8 @@ type Decoder struct {
 	steps  []step
 	// checksUTF8 is set when the record step checks the encoding itself.
 	checksUTF8 bool
+	// schema is what the decoder's events can hold (Set.Schema).
+	schema *event.Schema
 }
 
 // framing is how a stream is cut into records.
@@ -108,7 +113,28 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		}
 	}
 	sort.Slice(set.prefixes, func(i, j int) bool { return len(set.prefixes[i]) > len(set.prefixes[j]) })
+	set.schema = event.NewSchema()
+	for _, d := range set.decoders {
+		set.schema.Merge(d.schema)
+	}
 	return set, nil
+}
+
+// Schema returns every field name the decoders' events can hold: the
+// fields their steps set, the columns of their field tables, and what
+// they declare under produces (open subtrees included). Rules are checked
+// against it at load.
+func (s *Set) Schema() *event.Schema { return s.schema }
+
+// DecoderSchema returns the schema of one decoder's events, or nil for an
+// unknown name.
+func (s *Set) DecoderSchema(name string) *event.Schema {
+	for _, d := range s.decoders {
+		if d.name == name {
+			return d.schema
+		}
+	}
+	return nil
 }
 
 // Names returns the decoder names in the order Open tries them.
@@ -262,7 +288,28 @@ func compileDecoder(d *specDecoder, file string, spec *DecoderSpec) *Decoder {
 	if records == 0 && len(spec.Steps) > 0 {
 		top.errorf("steps", "no record step: one columns or parse_json step must read the record")
 	}
+	for i, n := range spec.Produces {
+		c := &checker{d: d, path: fmt.Sprintf("produces[%d]", i), node: seqItem(valueNode(spec.Node, "produces"), i)}
+		if n != "*" {
+			c.fieldName("", strings.TrimSuffix(n, event.OpenSuffix))
+		}
+	}
+	dec.schema = event.NewSchema()
+	for i := range spec.Steps {
+		st := &spec.Steps[i]
+		if kind, ok := stepKinds[st.Kind]; ok && st.Args != nil {
+			kind.fields(dec.schema, st.Args, spec)
+		}
+	}
 	return dec
+}
+
+// seqItem returns the i-th item of a sequence node, or n itself.
+func seqItem(n *yaml.Node, i int) *yaml.Node {
+	if n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+		return n.Content[i]
+	}
+	return n
 }
 
 var decoderNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)

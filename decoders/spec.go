@@ -17,6 +17,14 @@ type DecoderSpec struct {
 	Inputs []InputSpec `yaml:"inputs"`
 	// Steps build one event from one record, in order.
 	Steps []StepSpec `yaml:"steps"`
+	// Produces declares the fields the record step (parse_json) reads out
+	// of a record: full dotted names ("aws.eventName"), "path.*" for a
+	// subtree whose members are free-form ("aws.requestParameters.*"), or
+	// "*" for anything. The other steps' fields (set, copy, wrap, rename,
+	// columns) are known from the steps themselves. Rules are checked
+	// against the union over all decoders (Set.Schema). Absent on a
+	// parse_json decoder: everything below its into path is accepted.
+	Produces []string `yaml:"produces"`
 
 	Node *yaml.Node `yaml:"-"`
 }

@@ -44,6 +44,11 @@ type Options struct {
 	// OnError receives every non-fatal problem, such as a bad line, already
 	// formatted as "path:line: reason". Default: discard.
 	OnError func(err error)
+	// OnWarning receives, once, each problem of the ruleset that does not
+	// stop it from loading — a rule reading a field no decoder produces —
+	// and the first run-time error of each rule's condition. Default:
+	// OnError.
+	OnWarning func(err error)
 }
 
 // Stats counts what one Process call did.

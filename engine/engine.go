@@ -60,13 +60,24 @@ func New(opts Options) (*Engine, error) {
 	if opts.OnError == nil {
 		opts.OnError = func(error) {}
 	}
-	rs, err := LoadRules(opts)
-	if err != nil {
-		return nil, err
+	if opts.OnWarning == nil {
+		opts.OnWarning = opts.OnError
 	}
-	dec, err := decoders.Load(opts.Ruleset, "decoders")
-	if err != nil {
-		return nil, fmt.Errorf("decoders: %w", err)
+	// The decoders first: the rules are checked against what they produce.
+	dec, derr := decoders.Load(opts.Ruleset, "decoders")
+	if derr != nil {
+		derr = fmt.Errorf("decoders: %w", derr)
+	}
+	var schema *event.Schema
+	if dec != nil {
+		schema = dec.Schema()
+	}
+	rs, rerr := LoadRules(opts, schema)
+	if derr != nil || rerr != nil {
+		return nil, errors.Join(derr, rerr)
+	}
+	for _, w := range rs.FieldErrors() {
+		opts.OnWarning(fmt.Errorf("rules: %w (the condition can never be true)", w))
 	}
 	e := &Engine{opts: opts, decoders: dec, rules: rs}
 	e.agent, e.cluster = agentJSON(opts)
@@ -81,8 +92,10 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// LoadRules loads the rules of the ruleset and user layers in opts.
-func LoadRules(opts Options) (*rules.Set, error) {
+// LoadRules loads the rules of the ruleset and user layers in opts. When
+// fields is not nil, the fields the rules read are checked against it
+// (rules.Set.FieldErrors).
+func LoadRules(opts Options, fields *event.Schema) (*rules.Set, error) {
 	fsys := opts.Ruleset
 	if fsys == nil {
 		fsys = ruleset.FS
@@ -92,7 +105,7 @@ func LoadRules(opts Options) (*rules.Set, error) {
 		layers = append(layers, userLayer(u))
 	}
 	rs, err := rules.Load(layers, rules.Options{LogAlertLevel: opts.LogAlertLevel, EmailAlertLevel: opts.EmailAlertLevel,
-		DisabledPacks: opts.DisabledPacks})
+		DisabledPacks: opts.DisabledPacks, Fields: fields})
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}

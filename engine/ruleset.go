@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,10 +24,12 @@ type CheckOptions struct {
 
 // CheckRuleset loads the decoders and rules of opts, printing "Checking
 // LABEL" and a summary to stdout and every problem to stderr, one per line.
-// It returns the exit status: 0 clean, 1 load errors, 3 lint findings with
-// LintFatal.
+// A rule reading a field no decoder produces is an error here (the other
+// commands only warn). It returns the exit status: 0 clean, 1 errors, 3
+// lint findings with LintFatal (and then no SUCCESS line).
 func CheckRuleset(opts Options, label string, co CheckOptions, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Checking %s\n", label)
+	opts.OnWarning = func(error) {} // the field errors are printed below, as errors
 	e, err := New(withDefaults(opts))
 	if err != nil {
 		fmt.Fprintln(stdout, "  FAILED:")
@@ -35,8 +38,21 @@ func CheckRuleset(opts Options, label string, co CheckOptions, stdout, stderr io
 		}
 		return 1
 	}
+	if ferrs := e.rules.FieldErrors(); len(ferrs) > 0 {
+		fmt.Fprintf(stdout, "  FAILED: %s\n", plural(len(ferrs), "rule field unknown to the decoders", "rule fields unknown to the decoders"))
+		for _, line := range splitErrors(errors.Join(ferrs...)) {
+			fmt.Fprintln(stderr, line)
+		}
+		return 1
+	}
 	lint := e.rules.Lint()
-	fmt.Fprintf(stdout, "  SUCCESS: %d rules, %d decoders, %d lint findings\n", len(e.rules.Rules()), len(e.decoders.Names()), len(lint))
+	counts := fmt.Sprintf("%s, %s, %s", plural(len(e.rules.Rules()), "rule", "rules"),
+		plural(len(e.decoders.Names()), "decoder", "decoders"), plural(len(lint), "lint finding", "lint findings"))
+	if len(lint) > 0 && co.LintFatal {
+		fmt.Fprintf(stdout, "  FAILED: %s (--lint-fatal)\n", counts)
+	} else {
+		fmt.Fprintf(stdout, "  SUCCESS: %s\n", counts)
+	}
 	for _, l := range lint {
 		fmt.Fprintln(stderr, l)
 	}
@@ -44,6 +60,14 @@ func CheckRuleset(opts Options, label string, co CheckOptions, stdout, stderr io
 		return 3
 	}
 	return 0
+}
+
+// plural returns "1 rule" or "n rules".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 // TestOptions configure TestRuleset.

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -31,7 +32,19 @@ type condition struct {
 	// required are symbols that must be present for the condition to be
 	// true (a cheap pre-filter).
 	required []int32
-	errors   atomic.Int64
+	// refs are the fields the condition reads, where they are written
+	// (checked against the decoders' schema at load).
+	refs   []fieldRef
+	errors atomic.Int64
+}
+
+// fieldRef is one field a condition reads, and where it is written.
+type fieldRef struct {
+	name string        // as written
+	loc  file.Location // in the condition's source
+	// object is set for an object passed whole to a helper
+	// (world_open(aws.requestParameters)).
+	object bool
 }
 
 // conjunct is one top-level "&&" operand.
@@ -48,12 +61,21 @@ type compileEnv struct {
 	syms    *event.Symbols
 	helpers *helperEnv
 	opts    []expr.Option
+	// objects are the internal helpers that take an object path
+	// (world_open(aws.x) becomes _world_open($env, "aws.x")).
+	objects map[string]bool
 }
 
 func newCompileEnv(syms *event.Symbols, h *helperEnv) *compileEnv {
 	opts := []expr.Option{expr.Env(&exprEnv{}), expr.AsBool()}
 	opts = append(opts, h.exprOptions()...)
-	return &compileEnv{syms: syms, helpers: h, opts: opts}
+	ce := &compileEnv{syms: syms, helpers: h, opts: opts, objects: map[string]bool{}}
+	for _, row := range h.byName {
+		if row.object != "" {
+			ce.objects[row.object] = true
+		}
+	}
+	return ce
 }
 
 // exprError is an expr error at a position inside the expression.
@@ -119,6 +141,7 @@ func (ce *compileEnv) compileCondition(src string) (*condition, []*exprError) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	c.refs = ce.fieldRefs(root, sp.names)
 
 	tc := &typedCompiler{env: ce.helpers}
 	c.typed = true
@@ -150,6 +173,37 @@ func (ce *compileEnv) compileCondition(src string) (*condition, []*exprError) {
 		}
 	}
 	return c, nil
+}
+
+// fieldRefs walks a compiled condition and returns every field it reads,
+// in source order: the _f/_has calls the field patcher made (names holds
+// their names as written, by symbol) and the object paths of object
+// helpers. It is the one walk that knows which fields a condition needs.
+func (ce *compileEnv) fieldRefs(root ast.Node, names map[int32]string) []fieldRef {
+	var refs []fieldRef
+	ast.Find(root, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallNode)
+		if !ok {
+			return false
+		}
+		id, ok := call.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return false
+		}
+		switch {
+		case id.Value == fnField || id.Value == fnHas:
+			if sym, ok := symArg(call); ok {
+				refs = append(refs, fieldRef{name: names[sym], loc: call.Location()})
+			}
+		case ce.objects[id.Value] && len(call.Arguments) > 1:
+			if p, ok := call.Arguments[1].(*ast.StringNode); ok {
+				refs = append(refs, fieldRef{name: p.Value, loc: call.Arguments[1].Location(), object: true})
+			}
+		}
+		return false
+	})
+	sort.SliceStable(refs, func(i, j int) bool { return refs[i].loc.From < refs[j].loc.From })
+	return refs
 }
 
 // unknownCalls reports calls of names that are neither helpers nor expr
@@ -326,7 +380,12 @@ func (p *fieldPatcher) Visit(node *ast.Node) {
 		if !ok {
 			return
 		}
-		ast.Patch(node, fieldCall(fnField, base+"."+prop.Value))
+		// The chain starts where its first identifier does (expr puts a
+		// member at its last part).
+		from, to := n.Node.Location().From, n.Location().To
+		call := fieldCall(fnField, base+"."+prop.Value)
+		ast.Patch(node, call)
+		call.SetLocation(file.Location{From: from, To: to})
 	case *ast.ChainNode:
 		// a?.b on a field: fields never fail, so the chain is the field.
 		if path, ok := pathOf(n.Node); ok {
@@ -339,7 +398,9 @@ func (p *fieldPatcher) Visit(node *ast.Node) {
 		}
 		if row := p.h.helper(id.Value); row != nil && row.object != "" {
 			if path, ok := pathOf(n.Arguments[0]); ok {
-				args := append([]ast.Node{envNode(), &ast.StringNode{Value: path}}, n.Arguments[1:]...)
+				pathNode := &ast.StringNode{Value: path}
+				pathNode.SetLocation(n.Arguments[0].Location())
+				args := append([]ast.Node{envNode(), pathNode}, n.Arguments[1:]...)
 				ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: row.object}, Arguments: args})
 			}
 			return
@@ -350,11 +411,17 @@ func (p *fieldPatcher) Visit(node *ast.Node) {
 		switch id.Value {
 		case "has":
 			if path, ok := pathOf(n.Arguments[0]); ok {
-				ast.Patch(node, fieldCall(fnHas, path))
+				loc := n.Arguments[0].Location()
+				call := fieldCall(fnHas, path)
+				ast.Patch(node, call)
+				call.SetLocation(loc)
 			}
 		case "field":
 			if s, ok := n.Arguments[0].(*ast.StringNode); ok {
-				ast.Patch(node, fieldCall(fnField, s.Value))
+				loc := s.Location()
+				call := fieldCall(fnField, s.Value)
+				ast.Patch(node, call)
+				call.SetLocation(loc)
 			}
 		}
 	}

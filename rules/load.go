@@ -86,7 +86,7 @@ func Load(layers []Layer, opts Options) (*Set, error) {
 		errs = append(errs, ld.link()...)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errors.Join(append(errs, s.fieldErrs...)...)
 	}
 	s.buildGroups()
 	s.st = s.newState()
@@ -275,6 +275,14 @@ func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *Rule
 	r.ifMatched = rs.IfMatchedSID
 	errs = append(errs, ld.correlation(r, rs)...)
 	errs = append(errs, ld.aggregate(r, rs)...)
+	for _, n := range rs.ExpectFields {
+		if strings.Trim(n, ".*") == "" || strings.Contains(n, "..") {
+			fail("expect_fields", fmt.Errorf("%q is not a field name", n))
+		}
+	}
+	for _, fe := range ld.checkFields(r, rs, fspec, lines) {
+		s.fieldErrs = append(s.fieldErrs, &fileError{file: file, err: fe})
+	}
 	if len(errs) > 0 {
 		return errs
 	}
@@ -407,41 +415,45 @@ func splitGroups(fileGroup, groups []string) (all, plain []string, comp []Compli
 	return all, plain, comp
 }
 
-// conditionError places an expr error in the .yml file: a block scalar's
-// text starts on the line after its key, a flow scalar on the key's line.
+// conditionError places an expr error in the .yml file.
 func conditionError(rs *RuleSpec, lines [][]byte, xe *exprError) error {
 	n := valueNode(rs.node, "condition")
 	line, col := rs.node.Line, rs.node.Column
 	if n != nil {
-		switch n.Style {
-		case yaml.FoldedStyle:
-			// Folding joined the block's lines with spaces: find the line
-			// the column falls in.
-			line, col = foldedPosition(lines, n.Line, xe)
-		case yaml.LiteralStyle:
-			// The block's indentation is that of its first line.
-			line = n.Line + xe.line
-			indent := 0
-			if n.Line < len(lines) {
-				l := lines[n.Line]
-				indent = len(l) - len(bytes.TrimLeft(l, " "))
-			}
-			col = indent + xe.col + 1
-		case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-			line = n.Line + xe.line - 1
-			col = n.Column + 1 + xe.col
-			if xe.line > 1 {
-				col = xe.col + 1
-			}
-		default:
-			line = n.Line + xe.line - 1
-			col = n.Column + xe.col
-			if xe.line > 1 {
-				col = xe.col + 1
-			}
-		}
+		line, col = scalarPosition(n, lines, xe.line, xe.col)
 	}
 	return &posError{line: line, col: col, rule: rs.ID, field: "condition", err: errors.New(xe.String())}
+}
+
+// scalarPosition maps a position inside a scalar's value (1-based line,
+// 0-based column) to the file: a block scalar's text starts on the line
+// after its key, a flow scalar on the key's line (after its quote).
+func scalarPosition(n *yaml.Node, lines [][]byte, xline, xcol int) (line, col int) {
+	xe := &exprError{line: xline, col: xcol}
+	switch n.Style {
+	case yaml.FoldedStyle:
+		// Folding joined the block's lines with spaces: find the line
+		// the column falls in.
+		return foldedPosition(lines, n.Line, xe)
+	case yaml.LiteralStyle:
+		// The block's indentation is that of its first line.
+		indent := 0
+		if n.Line < len(lines) {
+			l := lines[n.Line]
+			indent = len(l) - len(bytes.TrimLeft(l, " "))
+		}
+		return n.Line + xe.line, indent + xe.col + 1
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if xe.line > 1 {
+			return n.Line + xe.line - 1, xe.col + 1
+		}
+		return n.Line, n.Column + 1 + xe.col
+	default:
+		if xe.line > 1 {
+			return n.Line + xe.line - 1, xe.col + 1
+		}
+		return n.Line, n.Column + xe.col
+	}
 }
 
 // foldedPosition maps a position in a folded block scalar (">"), whose

@@ -19,6 +19,11 @@ type Options struct {
 	// are not loaded; PackAll ("all") switches every pack off. An unknown
 	// name is a load error.
 	DisabledPacks []string
+	// Fields is what the decoders can produce (decoders.Set.Schema). When
+	// set, every field a rule reads is checked against it and the rule's
+	// expect_fields; the unknown ones are listed by Set.FieldErrors (they
+	// do not fail Load). Nil skips the check.
+	Fields *event.Schema
 }
 
 // Layer is one ruleset directory tree: rule files (*.yml, *.yaml) under
@@ -254,7 +259,16 @@ type Set struct {
 	evals     sync.Pool
 	st        *state
 	maxSyms   int
+	// fieldErrs are the references to unknown fields found at load.
+	fieldErrs []error
 }
+
+// FieldErrors returns every reference to a field that neither the
+// decoders (Options.Fields) nor the rule's expect_fields declare, each
+// "file:line:col: rule ID: key: unknown field NAME, did you mean …?" and
+// wrapping ErrUnknownField. Such a condition can never be true: `ruleset
+// check` fails on them, the other commands warn.
+func (s *Set) FieldErrors() []error { return s.fieldErrs }
 
 // state is the mutable part of a Set: RunTests gives each test case a
 // fresh one.

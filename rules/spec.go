@@ -20,8 +20,12 @@ type FileSpec struct {
 	// switched off as a whole (Options.DisabledPacks), and each of its
 	// top-level rules is evaluated in a pass of its own after the stock
 	// tree, so that a pack only ever adds alerts (README.md, "Packs").
-	Pack  string      `yaml:"pack"`
-	Rules []yaml.Node `yaml:"rules"`
+	Pack string `yaml:"pack"`
+	// ExpectFields are field names (or "path.*" subtrees) every rule of the
+	// file may read although no decoder of the ruleset declares them: the
+	// fields of a decoder outside it.
+	ExpectFields []string    `yaml:"expect_fields"`
+	Rules        []yaml.Node `yaml:"rules"`
 }
 
 // RuleSpec is one rule as written in YAML. It has no behaviour; Load
@@ -47,6 +51,10 @@ type RuleSpec struct {
 	// events that reach the rule (aggregate.go).
 	Aggregate *AggregateSpec `yaml:"aggregate"`
 	Tests     *TestsSpec     `yaml:"tests"`
+	// ExpectFields are field names (or "path.*" subtrees) the rule reads
+	// although no decoder of the ruleset declares them (FileSpec has the
+	// same key for every rule of a file).
+	ExpectFields []string `yaml:"expect_fields"`
 
 	node *yaml.Node // the rule's mapping, for positions
 }

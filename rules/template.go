@@ -18,6 +18,7 @@ type tmplSeg struct {
 	text  string // literal text, or the field name as written
 	field bool
 	sym   int32
+	off   int // byte offset of a field name in the description
 }
 
 // parseTemplate splits a description as Wazuh's ParseRuleComment reads it.
@@ -25,6 +26,7 @@ type tmplSeg struct {
 // Wazuh would keep the former literally.
 func parseTemplate(s string, syms *event.Symbols) (template, error) {
 	var t template
+	base := 0 // offset of s in the description
 	for {
 		i := strings.Index(s, "$(")
 		if i < 0 {
@@ -42,7 +44,8 @@ func parseTemplate(s string, syms *event.Symbols) (template, error) {
 		if strings.TrimSpace(name) == "" {
 			return nil, errors.New(`empty field name in "$()"`)
 		}
-		t = append(t, tmplSeg{text: name, field: true, sym: syms.Intern(name)})
+		t = append(t, tmplSeg{text: name, field: true, sym: syms.Intern(name), off: base + i + 2})
+		base += i + 2 + j + 1
 		s = rest[j+1:]
 	}
 	if s != "" {

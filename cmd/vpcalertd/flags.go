@@ -58,6 +58,7 @@ func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
 		opts.Now = func() time.Time { return t }
 	}
 	opts.OnError = func(err error) { fmt.Fprintln(stderr, err) }
+	opts.OnWarning = func(err error) { fmt.Fprintln(stderr, "warning:", err) }
 	return opts, nil
 }
 

@@ -148,3 +148,25 @@ func TestDisablePack(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errs, "nope")
 }
+
+// TestMisspeltField: a rule on a field no decoder produces fails `ruleset
+// check` at its position, with the field it probably means; replay and
+// logtest load it and warn once.
+func TestMisspeltField(t *testing.T) {
+	const msg = "rules/misspelt.yml:6:39: rule 110900: condition: unknown field aws.srcadr, did you mean aws.srcaddr?"
+	code, out, errs := run(t, "", "ruleset", "check", "--rules", "testdata/misspelt")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "Checking built-in ruleset + testdata/misspelt\n  FAILED: 1 rule field unknown to the decoders\n")
+	assert.NotContains(t, out, "SUCCESS")
+	assert.Contains(t, errs, msg+"\n | aws.source == \"vpc\" && aws.srcadr == \"172.31.9.69\"\n | .......................^\n")
+
+	line := "2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK\n"
+	code, _, errs = run(t, line+line, "logtest", "--rules", "testdata/misspelt")
+	assert.Equal(t, 0, code, errs)
+	assert.Equal(t, 1, strings.Count(errs, msg), "warned once, at load:\n%s", errs)
+	assert.Contains(t, errs, "warning: rules: ")
+
+	code, _, errs = run(t, "", "replay", "--quiet", "--rules", "testdata/misspelt", mirror)
+	assert.Equal(t, 0, code, errs)
+	assert.Equal(t, 1, strings.Count(errs, msg), errs)
+}
