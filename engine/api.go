@@ -3,6 +3,9 @@ package engine
 import (
 	"io/fs"
 	"time"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/event"
 )
 
 // Options configure an Engine. Zero values get defaults in New.
@@ -49,6 +52,24 @@ type Options struct {
 	// and the first run-time error of each rule's condition. Default:
 	// OnError.
 	OnWarning func(err error)
+	// Observer, when set, sees every decoded event and every alert the sink
+	// accepted (the traffic report aggregates them). Nil costs nothing.
+	Observer Observer
+}
+
+// Observer watches what Process does, like a sink that also sees the events
+// without alerts. For one Process call the calls come in record order: a
+// record's Event first, then one Alert per alert written for it, in the
+// order they were written. Calls for different objects may come from
+// several goroutines at once, so an Observer used by a concurrent caller
+// (the daemon) must be safe for concurrent use. The event and the alert are
+// only valid during the call: keep copies, never the pointers.
+type Observer interface {
+	// Event is called for each record decoded into an event, before its
+	// rules run.
+	Event(ev *event.Event)
+	// Alert is called after sink.Write accepted a, with the event behind it.
+	Alert(ev *event.Event, a *alert.Alert)
 }
 
 // Stats counts what one Process call did.

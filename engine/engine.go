@@ -200,6 +200,9 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 			return stats, err
 		}
 		stats.Events++
+		if e.opts.Observer != nil {
+			e.opts.Observer.Event(&w.ev)
+		}
 		now := e.opts.Now()
 		// The stock result first, then one per pack root that matched.
 		for _, m := range w.eval.EvalAll(&w.ev, now, nil) {
@@ -216,6 +219,9 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 			a.JSON = e.appendAlert(w, &w.ev, &m, now)
 			if err := sink.Write(a); err != nil {
 				return stats, &SinkError{Err: err}
+			}
+			if e.opts.Observer != nil {
+				e.opts.Observer.Alert(&w.ev, a)
 			}
 			stats.Alerts++
 		}

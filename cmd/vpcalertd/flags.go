@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/event"
 )
 
 // multiFlag is a repeatable string flag.
@@ -60,6 +62,32 @@ func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
 	opts.OnError = func(err error) { fmt.Fprintln(stderr, err) }
 	opts.OnWarning = func(err error) { fmt.Fprintln(stderr, "warning:", err) }
 	return opts, nil
+}
+
+// sourceFlags say how local files and bucket mirrors are read: the flags
+// replay and report share.
+type sourceFlags struct {
+	bucket, alias, typ string
+}
+
+func (f *sourceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.bucket, "bucket", "local", "log_info.s3bucket of the alerts")
+	fs.StringVar(&f.alias, "account-alias", "", "log_info.aws_account_alias of the alerts")
+	fs.StringVar(&f.typ, "type", "", "force the log type: vpcflow or cloudtrail (default: from the key layout, else the content)")
+}
+
+// check validates the flags; the error is a usage error.
+func (f *sourceFlags) check() error {
+	switch event.LogType(f.typ) {
+	case event.LogTypeUnknown, event.LogTypeVPCFlow, event.LogTypeCloudTrail:
+		return nil
+	}
+	return fmt.Errorf("--type %q: expected one of [vpcflow cloudtrail]", f.typ)
+}
+
+// files lists the files to read under paths.
+func (f *sourceFlags) files(paths []string) ([]collector.File, error) {
+	return collector.Local(paths, collector.LocalOptions{Bucket: f.bucket, AccountAlias: f.alias, Type: event.LogType(f.typ)})
 }
 
 func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {

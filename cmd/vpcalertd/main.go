@@ -22,6 +22,7 @@ func commands() []command {
 	return []command{
 		{"run", "run --config FILE            run the daemon", runDaemon},
 		{"replay", "replay [flags] PATH...        read local files or bucket mirrors, write alerts", runReplay},
+		{"report", "report [flags] PATH...        write one HTML page of traffic peaks, talkers and alerts", runReport},
 		{"logtest", "logtest [-v] [--json]         test events typed on stdin, like wazuh-logtest", runLogtest},
 		{"ruleset", "ruleset check|test [DIR]      lint the ruleset or run its inline tests", runRuleset},
 		{"version", "version                       print the version", runVersion},

@@ -13,9 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vpcalertd/vpcalertd/alert"
-	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/engine"
-	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/output"
 	"github.com/vpcalertd/vpcalertd/output/indexer"
 )
@@ -25,9 +23,8 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var ef engineFlags
 	ef.register(fs)
 	out := fs.String("out", "", "append alerts to `FILE` (\"-\": stdout) instead of writing them to stdout")
-	bucket := fs.String("bucket", "local", "log_info.s3bucket of the alerts")
-	alias := fs.String("account-alias", "", "log_info.aws_account_alias of the alerts")
-	typ := fs.String("type", "", "force the log type: vpcflow or cloudtrail (default: from the key layout, else the content)")
+	var sf sourceFlags
+	sf.register(fs)
 	quiet := fs.Bool("quiet", false, "no progress or summary on stderr")
 	var ix indexerFlags
 	ix.register(fs)
@@ -42,10 +39,8 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		fs.Usage()
 		return 2
 	}
-	switch event.LogType(*typ) {
-	case event.LogTypeUnknown, event.LogTypeVPCFlow, event.LogTypeCloudTrail:
-	default:
-		fmt.Fprintf(stderr, "vpcalertd replay: --type %q: expected one of [vpcflow cloudtrail]\n", *typ)
+	if err := sf.check(); err != nil {
+		fmt.Fprintln(stderr, "vpcalertd replay:", err)
 		return 2
 	}
 	opts, err := ef.options(stderr)
@@ -53,7 +48,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		fmt.Fprintln(stderr, "vpcalertd replay:", err)
 		return 2
 	}
-	files, err := collector.Local(fs.Args(), collector.LocalOptions{Bucket: *bucket, AccountAlias: *alias, Type: event.LogType(*typ)})
+	files, err := sf.files(fs.Args())
 	if err != nil {
 		fmt.Fprintln(stderr, "vpcalertd replay:", err)
 		return 1
