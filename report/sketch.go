@@ -73,12 +73,84 @@ type entry struct {
 // of frequent and top-k elements in data streams", 2005) of at most cap
 // talkers, kept as a min-heap on hi so that the smallest is evicted in
 // O(log cap). floor bounds the ranked metric of every talker not monitored.
+//
+// A Bloom filter of the evicted talkers refines it: a talker the filter has
+// never seen was never counted before, so when it arrives its count is exact
+// (hi = its weight, not floor + weight), and a merge knows that the other
+// side never counted it. False positives only make a row approximate.
 type sketch struct {
-	by    metric
-	cap   int
-	heap  []entry
-	pos   map[Talker]int32
-	floor int64
+	by      metric
+	cap     int
+	heap    []entry
+	pos     map[Talker]int32
+	floor   int64
+	evicted bloom // nil until the first eviction
+}
+
+// bloom is a Bloom filter with three probes.
+type bloom []uint64
+
+func newBloom(capacity int) bloom { return make(bloom, max(16, capacity*2)) } // 128 bits per slot
+
+func (b bloom) probes(h uint64, f func(word int, bit uint64) bool) bool {
+	n := uint64(len(b)) * 64
+	h2 := h>>33 | 1
+	for i := range uint64(3) {
+		x := (h + i*h2) % n
+		if !f(int(x/64), 1<<(x%64)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b bloom) add(h uint64) {
+	b.probes(h, func(w int, bit uint64) bool { b[w] |= bit; return true })
+}
+
+func (b bloom) has(h uint64) bool {
+	return b != nil && b.probes(h, func(w int, bit uint64) bool { return b[w]&bit != 0 })
+}
+
+func (b bloom) or(o bloom) bloom {
+	switch {
+	case o == nil:
+		return b
+	case b == nil:
+		return append(bloom(nil), o...)
+	}
+	for i := range b {
+		b[i] |= o[i]
+	}
+	return b
+}
+
+// hashTalker mixes a talker into 64 bits (splitmix64 finaliser).
+func hashTalker(k Talker) uint64 {
+	a, d := k.Src.As16(), k.Dst.As16()
+	var h uint64 = 0x9e3779b97f4a7c15
+	for _, x := range [...]uint64{
+		le64(a[0:8]), le64(a[8:16]), le64(d[0:8]), le64(d[8:16]),
+		uint64(k.DstPort) | uint64(k.Proto)<<16 | uint64(k.Action)<<24,
+	} {
+		h ^= x
+		h ^= h >> 30
+		h *= 0xbf58476d1ce4e5b9
+		h ^= h >> 27
+		h *= 0x94d049bb133111eb
+		h ^= h >> 31
+	}
+	return h
+}
+
+func le64(b []byte) uint64 {
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// seenBefore reports whether k may have been counted and evicted.
+func (s *sketch) seenBefore(k Talker) bool {
+	return s.evicted.has(hashTalker(k))
 }
 
 func newSketch(by metric, capacity int) *sketch {
@@ -95,20 +167,28 @@ func (s *sketch) add(k Talker, c Counts) {
 		s.down(int(i))
 		return
 	}
+	e := entry{key: k, c: c, hi: w, exact: true}
+	if s.seenBefore(k) {
+		e.hi, e.exact = s.floor+w, false
+	}
 	if len(s.heap) < s.cap {
-		s.heap = append(s.heap, entry{key: k, c: c, hi: s.floor + w, exact: s.floor == 0})
+		s.heap = append(s.heap, e)
 		i := len(s.heap) - 1
 		s.pos[k] = int32(i)
 		s.up(i)
 		return
 	}
-	// Evict the smallest: k may have had up to its hi before.
+	// Evict the smallest: its talker may have had up to its hi.
 	old := s.heap[0]
 	delete(s.pos, old.key)
 	if old.hi > s.floor {
 		s.floor = old.hi
 	}
-	s.heap[0] = entry{key: k, c: c, hi: s.floor + w, exact: false}
+	if s.evicted == nil {
+		s.evicted = newBloom(s.cap)
+	}
+	s.evicted.add(hashTalker(old.key))
+	s.heap[0] = e
 	s.pos[k] = 0
 	s.down(0)
 }
@@ -163,21 +243,30 @@ func (s *sketch) merge(o *sketch) *sketch {
 	}
 	all := make(map[Talker]entry, len(s.heap)+len(o.heap))
 	for _, e := range s.heap {
-		e.hi += o.floor
-		e.exact = e.exact && o.floor == 0
 		all[e.key] = e
 	}
 	for _, e := range o.heap {
 		if m, ok := all[e.key]; ok {
 			m.c.add(e.c)
-			m.hi += e.hi - o.floor
+			m.hi += e.hi
 			m.exact = m.exact && e.exact
 			all[e.key] = m
 			continue
 		}
-		e.hi += s.floor
-		e.exact = e.exact && s.floor == 0
+		// Not monitored by s: s may have counted it up to its floor.
+		if s.seenBefore(e.key) {
+			e.hi += s.floor
+			e.exact = false
+		}
 		all[e.key] = e
+	}
+	for _, e := range s.heap {
+		if _, ok := o.pos[e.key]; !ok && o.seenBefore(e.key) {
+			m := all[e.key]
+			m.hi += o.floor
+			m.exact = false
+			all[e.key] = m
+		}
 	}
 	entries := make([]entry, 0, len(all))
 	for _, e := range all {
@@ -185,11 +274,16 @@ func (s *sketch) merge(o *sketch) *sketch {
 	}
 	sortEntries(entries)
 	n := &sketch{by: s.by, cap: s.cap, floor: s.floor + o.floor}
+	n.evicted = s.evicted.or(o.evicted)
 	if len(entries) > n.cap {
+		if n.evicted == nil {
+			n.evicted = newBloom(n.cap)
+		}
 		for _, e := range entries[n.cap:] {
 			if e.hi > n.floor {
 				n.floor = e.hi
 			}
+			n.evicted.add(hashTalker(e.key))
 		}
 		entries = entries[:n.cap]
 	}
