@@ -116,6 +116,9 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		}
 		opts.Metrics = m
 	}
+	if re, ok := opts.Processor.(interface{ RuleErrors() map[string]int64 }); ok {
+		opts.Metrics.RuleErrors(re.RuleErrors) // vpcalertd_rule_errors_total
+	}
 	d, err := New(opts)
 	if err != nil {
 		return 1, err
@@ -306,6 +309,8 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 // badRecordLogger logs the engine's bad records ("path:line: reason") at
 // most 20 a minute, then a count of those left out. Stream errors are not
 // logged here: they come back from Process and are reported per object.
+// The engine's warnings (a rule on a field no decoder produces, a rule's
+// first run-time error) come once each and are logged as such.
 func badRecordLogger(log *slog.Logger) func(error) {
 	var mu sync.Mutex
 	var window time.Time
@@ -313,6 +318,11 @@ func badRecordLogger(log *slog.Logger) func(error) {
 	return func(err error) {
 		var se *decoders.StreamError
 		if errors.As(err, &se) {
+			return
+		}
+		var w *engine.Warning
+		if errors.As(err, &w) {
+			log.Warn("ruleset", "warning", w.Err.Error())
 			return
 		}
 		mu.Lock()

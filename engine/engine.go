@@ -27,10 +27,12 @@ type Engine struct {
 	decoders *decoders.Set
 	rules    *rules.Set
 	frags    []ruleFrag // per rule, by rules.Rule.Index
-	agent    []byte     // "agent":{…},"manager":{…},
-	cluster  []byte     // "cluster":{…}, or nothing
-	offset   atomic.Int64
-	workers  sync.Pool
+	// alerts counts the alerts written per rule, by rules.Rule.Index.
+	alerts  []atomic.Int64
+	agent   []byte // "agent":{…},"manager":{…},
+	cluster []byte // "cluster":{…}, or nothing
+	offset  atomic.Int64
+	workers sync.Pool
 }
 
 // New loads the ruleset and returns an Engine.
@@ -61,7 +63,8 @@ func New(opts Options) (*Engine, error) {
 		opts.OnError = func(error) {}
 	}
 	if opts.OnWarning == nil {
-		opts.OnWarning = opts.OnError
+		onError := opts.OnError
+		opts.OnWarning = func(err error) { onError(&Warning{Err: err}) }
 	}
 	// The decoders first: the rules are checked against what they produce.
 	dec, derr := decoders.Load(opts.Ruleset, "decoders")
@@ -77,7 +80,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.Join(derr, rerr)
 	}
 	for _, w := range rs.FieldErrors() {
-		opts.OnWarning(fmt.Errorf("rules: %w (the condition can never be true)", w))
+		opts.OnWarning(fmt.Errorf("rules: %w", w))
 	}
 	e := &Engine{opts: opts, decoders: dec, rules: rs}
 	e.agent, e.cluster = agentJSON(opts)
@@ -88,6 +91,7 @@ func New(opts Options) (*Engine, error) {
 		}
 		e.frags[r.Index()] = newRuleFrag(r)
 	}
+	e.alerts = make([]atomic.Int64, len(e.frags))
 	e.workers.New = func() any { return &worker{} }
 	return e, nil
 }
@@ -104,8 +108,14 @@ func LoadRules(opts Options, fields *event.Schema) (*rules.Set, error) {
 	for _, u := range opts.UserRulesets {
 		layers = append(layers, userLayer(u))
 	}
-	rs, err := rules.Load(layers, rules.Options{LogAlertLevel: opts.LogAlertLevel, EmailAlertLevel: opts.EmailAlertLevel,
-		DisabledPacks: opts.DisabledPacks, Fields: fields})
+	ro := rules.Options{LogAlertLevel: opts.LogAlertLevel, EmailAlertLevel: opts.EmailAlertLevel,
+		DisabledPacks: opts.DisabledPacks, Fields: fields}
+	if warn := opts.OnWarning; warn != nil {
+		ro.OnRuntimeError = func(r *rules.Rule, err error) {
+			warn(&RuleError{Rule: r, Err: err})
+		}
+	}
+	rs, err := rules.Load(layers, ro)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
@@ -124,6 +134,37 @@ func userLayer(fsys fs.FS) rules.Layer {
 	}
 	return l
 }
+
+// Warning is what Options.OnError receives for a warning when
+// Options.OnWarning is not set: a problem of the ruleset that did not stop
+// it from loading, or a rule's first run-time error. Callers tell it from a
+// bad record with errors.As.
+type Warning struct{ Err error }
+
+func (w *Warning) Error() string { return "warning: " + w.Err.Error() }
+
+// Unwrap returns the warning's error.
+func (w *Warning) Unwrap() error { return w.Err }
+
+// RuleError is a rule's condition failing at run time, reported once per
+// rule (the later ones are counted: Engine.RuleErrors).
+type RuleError struct {
+	Rule *rules.Rule
+	Err  error
+}
+
+func (e *RuleError) Error() string {
+	return fmt.Sprintf("%s:%d: rule %s: condition failed at run time, counted as not matching "+
+		"(later errors of this rule are only counted): %v", e.Rule.File(), e.Rule.Line(), e.Rule.ID(), e.Err)
+}
+
+// Unwrap returns the condition's error.
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// RuleErrors returns, by rule id, how many evaluations of each rule's
+// condition failed at run time (rules without errors are left out): the
+// vpcalertd_rule_errors_total metric and replay's summary.
+func (e *Engine) RuleErrors() map[string]int64 { return e.rules.RuntimeErrors() }
 
 // Rules returns the loaded rules.
 func (e *Engine) Rules() *rules.Set { return e.rules }
@@ -224,6 +265,7 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 				e.opts.Observer.Alert(&w.ev, a)
 			}
 			stats.Alerts++
+			e.alerts[m.Rule.Index()].Add(1)
 		}
 	}
 	return stats, streamErr

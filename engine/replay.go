@@ -18,6 +18,10 @@ type ReplayOptions struct {
 	// (default 2s) and a summary at the end.
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// Summary, when set, receives at the end the alerts per rule (the top
+	// 20, with level and description), the files with bad records and the
+	// rules whose conditions failed at run time.
+	Summary io.Writer
 }
 
 // Replay processes local files in order and writes their alerts to sink,
@@ -33,16 +37,19 @@ func (e *Engine) Replay(ctx context.Context, files []collector.File, sink alert.
 		every = 2 * time.Second
 	}
 	last := start
+	var bad []fileCount
 	for i, f := range files {
 		rc, err := f.Open()
 		if err != nil {
 			e.opts.OnError(fmt.Errorf("%s: %w", f.Origin.Path, err))
 			total.BadLines++
+			bad = append(bad, fileCount{f.Origin.Path, 1})
 			continue
 		}
 		st, err := e.Process(ctx, f.Origin, rc, sink)
 		rc.Close()
 		total.Add(st)
+		badHere := st.BadLines
 		if err != nil {
 			var sinkErr *SinkError
 			if errors.As(err, &sinkErr) || ctx.Err() != nil {
@@ -53,7 +60,11 @@ func (e *Engine) Replay(ctx context.Context, files []collector.File, sink alert.
 				// Not reported by Process yet: the file as a whole was refused.
 				e.opts.OnError(err)
 				total.BadLines++
+				badHere++
 			}
+		}
+		if badHere > 0 {
+			bad = append(bad, fileCount{f.Origin.Path, badHere})
 		}
 		if opts.Progress != nil && time.Since(last) >= every {
 			last = time.Now()
@@ -64,7 +75,10 @@ func (e *Engine) Replay(ctx context.Context, files []collector.File, sink alert.
 		return total, err
 	}
 	if opts.Progress != nil {
-		fmt.Fprintf(opts.Progress, "replayed %d files: %s\n", len(files), summary(total, time.Since(start)))
+		fmt.Fprintf(opts.Progress, "replayed %s: %s\n", plural(len(files), "file", "files"), summary(total, time.Since(start)))
+	}
+	if opts.Summary != nil {
+		e.writeSummary(opts.Summary, bad)
 	}
 	return total, nil
 }
@@ -74,5 +88,6 @@ func summary(s Stats, d time.Duration) string {
 	if d > 0 {
 		rate = float64(s.Records) / d.Seconds()
 	}
-	return fmt.Sprintf("%d records, %d events, %d alerts, %d bad records, %.0f records/s", s.Records, s.Events, s.Alerts, s.BadLines, rate)
+	return fmt.Sprintf("%s, %s, %s, %s, %.0f records/s", plural(int(s.Records), "record", "records"), plural(int(s.Events), "event", "events"),
+		plural(int(s.Alerts), "alert", "alerts"), plural(int(s.BadLines), "bad record", "bad records"), rate)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -60,14 +59,6 @@ func CheckRuleset(opts Options, label string, co CheckOptions, stdout, stderr io
 		return 3
 	}
 	return 0
-}
-
-// plural returns "1 rule" or "n rules".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }
 
 // TestOptions configure TestRuleset.

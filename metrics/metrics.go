@@ -96,6 +96,7 @@ type Metrics struct {
 	indexerDocs   atomic.Int64                               // set by SetIndexerQueue
 	indexerFunc   atomic.Pointer[func() (docs, bytes int64)] // set by IndexerQueue
 	alertCounters sync.Map                                   // alertKey -> prometheus.Counter
+	ruleErrs      *ruleErrors
 
 	clock func() time.Time
 
@@ -186,8 +187,9 @@ func New(opts Options) *Metrics {
 		Help: "While an object newer than every finished one is being processed, now minus the creation " +
 			"time of the newest finished object; 0 when the newest object known is done.",
 	}, func() float64 { return m.Lag().Seconds() })
+	m.ruleErrs = newRuleErrors()
 	m.reg.MustRegister(m.objects, m.bytes, m.records, m.alerts, m.errors, m.messages,
-		m.extensions, m.msgInFlight, indexerQueue, indexerBytes, objectsInFlight, oldestAge, lag)
+		m.extensions, m.msgInFlight, indexerQueue, indexerBytes, objectsInFlight, oldestAge, lag, m.ruleErrs)
 	if !opts.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -280,3 +280,20 @@ func TestIndexerQueueFunc(t *testing.T) {
 	s = metricstest.Gather(t, m.Registry())
 	assert.Equal(t, 0.0, s.Get("vpcalertd_indexer_queue_bytes"))
 }
+
+func TestRuleErrors(t *testing.T) {
+	m := metrics.New(metrics.Options{NoProcessMetrics: true})
+	base := serve(t, m)
+	_, body := get(t, base+"/metrics")
+	assert.NotContains(t, body, "vpcalertd_rule_errors_total{", "no source yet: no series")
+	counts := map[string]int64{"110200": 3}
+	m.RuleErrors(func() map[string]int64 { return counts })
+	_, body = get(t, base+"/metrics")
+	assert.Contains(t, body, `vpcalertd_rule_errors_total{rule_id="110200"} 3`)
+	counts = map[string]int64{"110200": 5, "110201": 1}
+	_, body = get(t, base+"/metrics")
+	assert.Contains(t, body, `vpcalertd_rule_errors_total{rule_id="110200"} 5`)
+	assert.Contains(t, body, `vpcalertd_rule_errors_total{rule_id="110201"} 1`)
+	var nilM *metrics.Metrics
+	nilM.RuleErrors(func() map[string]int64 { return nil })
+}

@@ -475,8 +475,17 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	}
 	ok, err := c.runVM(cond)
 	if err != nil {
-		cond.errors.Add(1)
-		return false, cond.src, fmt.Errorf("rule %s: %w", r.id, err)
+		// Counted, and reported once per rule (Options.OnRuntimeError);
+		// the error itself is kept only for a trace.
+		if cond.errors.Add(1) == 1 {
+			if f := c.set.opts.OnRuntimeError; f != nil {
+				f(r, err)
+			}
+		}
+		if c.tr == nil {
+			return false, "", nil
+		}
+		return false, cond.src, err
 	}
 	if !ok {
 		return false, cond.src, nil

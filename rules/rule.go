@@ -19,6 +19,12 @@ type Options struct {
 	// are not loaded; PackAll ("all") switches every pack off. An unknown
 	// name is a load error.
 	DisabledPacks []string
+	// OnRuntimeError, when set, is called with the first error of each
+	// rule's condition at run time (a type mismatch, a helper given a
+	// value it cannot read). Every error is counted (Rule.RuntimeErrors)
+	// and the evaluation goes on as if the condition were false. It may
+	// be called from any goroutine that evaluates.
+	OnRuntimeError func(r *Rule, err error)
 	// Fields is what the decoders can produce (decoders.Set.Schema). When
 	// set, every field a rule reads is checked against it and the rule's
 	// expect_fields; the unknown ones are listed by Set.FieldErrors (they
@@ -169,6 +175,9 @@ func (r *Rule) Pack() string { return r.pack }
 // File returns the file the rule was (last) defined in.
 func (r *Rule) File() string { return r.file }
 
+// Line returns the line of the rule's definition in File.
+func (r *Rule) Line() int { return r.line }
+
 // Index returns a dense index (0 ≤ Index < len(Set.Rules())) for per-rule
 // caches.
 func (r *Rule) Index() int { return r.index }
@@ -237,6 +246,18 @@ func (r *Rule) RuntimeErrors() int64 {
 		return 0
 	}
 	return r.cond.errors.Load()
+}
+
+// RuntimeErrors returns, by rule id, how many times each rule's condition
+// failed at run time; rules without an error are left out.
+func (s *Set) RuntimeErrors() map[string]int64 {
+	out := map[string]int64{}
+	for _, r := range s.rules {
+		if n := r.RuntimeErrors(); n > 0 {
+			out[r.id] = n
+		}
+	}
+	return out
 }
 
 // Set is a loaded ruleset. Eval is safe for concurrent use; the per-rule

@@ -170,3 +170,18 @@ func TestMisspeltField(t *testing.T) {
 	assert.Equal(t, 0, code, errs)
 	assert.Equal(t, 1, strings.Count(errs, msg), errs)
 }
+
+// TestReplaySummaryFlag: the per-rule summary ends replay's stderr, or goes
+// to --summary FILE, even with --quiet.
+func TestReplaySummaryFlag(t *testing.T) {
+	code, _, errs := run(t, "", "replay", "--now", "2024-03-05T10:20:31Z", mirror)
+	require.Equal(t, 0, code, errs)
+	assert.Contains(t, errs, "alerts by rule (top 2 of 2 rules):\n  alerts  rule   level  description\n")
+	file := filepath.Join(t.TempDir(), "summary.txt")
+	code, _, errs = run(t, "", "replay", "--quiet", "--summary", file, mirror)
+	require.Equal(t, 0, code, errs)
+	assert.Empty(t, errs)
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "alerts by rule (top 2 of 2 rules):")
+}

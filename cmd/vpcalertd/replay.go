@@ -26,6 +26,7 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	var sf sourceFlags
 	sf.register(fs)
 	quiet := fs.Bool("quiet", false, "no progress or summary on stderr")
+	summaryTo := fs.String("summary", "", "write the summary (alerts per rule, files with bad records, rules whose conditions failed) to `FILE` instead of stderr, even with --quiet")
 	var ix indexerFlags
 	ix.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +87,16 @@ func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	ro := engine.ReplayOptions{}
 	if !*quiet {
 		ro.Progress = stderr
+		ro.Summary = stderr
+	}
+	if *summaryTo != "" {
+		f, err := os.Create(*summaryTo)
+		if err != nil {
+			fmt.Fprintln(stderr, "vpcalertd replay: --summary:", err)
+			return 1
+		}
+		defer f.Close()
+		ro.Summary = f
 	}
 	_, err = e.Replay(ctx, files, sink, ro)
 	if cerr := sink.Close(); err == nil {
