@@ -138,7 +138,7 @@ func TestPageInChromium(t *testing.T) {
 			tops = append(tops, iv.Top)
 		}
 		assert.Equal(t, wantRows(report.MergeTops(tops, 20)), eval[[]talkerRow](t, p, rowsJS))
-		assert.Equal(t, "", eval[string](t, p, `document.querySelector('[data-role="window"]').dataset.from === "` + s.Start.Format(time.RFC3339) + `" ? "" : "wrong"`))
+		assert.Equal(t, "", eval[string](t, p, `document.querySelector('[data-role="window"]').dataset.from === "`+s.Start.Format(time.RFC3339)+`" ? "" : "wrong"`))
 	})
 
 	t.Run("clicking a peak selects its window and updates the talkers", func(t *testing.T) {
