@@ -3,61 +3,50 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Buckets of the bbolt file.
 var (
-	bDone    = []byte("done")    // bucket\x00key\x00etag -> mark value
-	bByScope = []byte("byscope") // scope\x00key\x00etag -> bucket
-	bScopes  = []byte("scopes")  // scope id -> last complete pass (unix nanoseconds)
-	bSince   = []byte("since")   // bucket configuration id -> first day read (unix seconds)
-	bMeta    = []byte("meta")    // name -> value
+	bDone      = []byte("done")      // bucket\x00key\x00etag -> mark value
+	bByScope   = []byte("byscope")   // scope\x00key\x00etag -> bucket
+	bScopes    = []byte("scopes")    // scope id -> last complete pass (unix nanoseconds)
+	bScopeInfo = []byte("scopeinfo") // scope id -> ScopeInfo (JSON)
+	bSince     = []byte("since")     // bucket configuration id -> first day read (unix seconds)
+	bMeta      = []byte("meta")      // name -> value
 )
 
-// lockTimeout is how long Open waits for another process's lock.
-var lockTimeout = 2 * time.Second
-
-// ErrLocked says another process holds the state file.
-var ErrLocked = errors.New("state file is in use by another process")
+var allBuckets = [][]byte{bDone, bByScope, bScopes, bScopeInfo, bSince, bMeta}
 
 // Store is an open state file. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
 }
 
-// Open opens or creates the state file at path (and its directory).
-func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// view and update run a transaction. A page damaged after Open (or missed
+// by its check) makes bbolt panic; that becomes an ErrDamaged error naming
+// the file instead of taking the daemon down.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer s.recoverDamage(&err)
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer s.recoverDamage(&err)
+	return s.db.Update(fn)
+}
+
+func (s *Store) recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		*err = damaged(s.path, fmt.Sprintf("reading it failed (%v)", r))
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			err = ErrLocked
-		}
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bDone, bByScope, bScopes, bSince, bMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	return &Store{db: db}, nil
 }
 
 // Close closes the file.
@@ -101,7 +90,7 @@ type Commit struct {
 // transaction.
 func (s *Store) Done(ids []ObjectID) ([]bool, error) {
 	out := make([]bool, len(ids))
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bDone)
 		for i, id := range ids {
 			out[i] = b.Get(id.key()) != nil
@@ -113,7 +102,7 @@ func (s *Store) Done(ids []ObjectID) ([]bool, error) {
 
 // Commit writes c in one fsync'd transaction.
 func (s *Store) Commit(c Commit) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		done, by := tx.Bucket(bDone), tx.Bucket(bByScope)
 		for _, m := range c.Marks {
 			v := make([]byte, 9)
@@ -150,7 +139,7 @@ func scopeKey(scope, key, etag string) []byte {
 // Meta returns a metadata value, nil when unset.
 func (s *Store) Meta(name string) ([]byte, error) {
 	var v []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v = bytes.Clone(tx.Bucket(bMeta).Get([]byte(name)))
 		return nil
 	})
@@ -160,7 +149,7 @@ func (s *Store) Meta(name string) ([]byte, error) {
 // LastPass returns when the last complete pass over scope started; ok is
 // false when there was none.
 func (s *Store) LastPass(scope string) (t time.Time, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bScopes).Get([]byte(scope))
 		if len(v) == 8 {
 			t, ok = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC(), true
@@ -173,7 +162,7 @@ func (s *Store) LastPass(scope string) (t time.Time, ok bool, err error) {
 // Since returns the first day read for a bucket configuration; ok is false
 // before its first pass.
 func (s *Store) Since(bucket string) (t time.Time, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bSince).Get([]byte(bucket))
 		if len(v) == 8 {
 			t, ok = time.Unix(int64(binary.BigEndian.Uint64(v)), 0).UTC(), true
@@ -185,7 +174,7 @@ func (s *Store) Since(bucket string) (t time.Time, ok bool, err error) {
 
 // SetSince records the first day read for a bucket configuration, once.
 func (s *Store) SetSince(bucket string, day time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSince)
 		if b.Get([]byte(bucket)) != nil {
 			return nil
@@ -202,18 +191,22 @@ func (s *Store) SetSince(bucket string, day time.Time) error {
 // again (the next pass starts no earlier) and are pruned; it returns how
 // many.
 func (s *Store) PassDone(scope string, start time.Time, startAfter string) (pruned int, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		v := make([]byte, 8)
-		binary.BigEndian.PutUint64(v, uint64(start.UnixNano()))
-		if err := tx.Bucket(bScopes).Put([]byte(scope), v); err != nil {
-			return err
-		}
-		limit := scopeKey(scope, startAfter, "\xff")
-		n, err := deleteMarks(tx, scope, func(k []byte) bool { return bytes.Compare(k, limit) <= 0 })
+	err = s.update(func(tx *bolt.Tx) error {
+		n, err := passDone(tx, scope, start, startAfter)
 		pruned = n
 		return err
 	})
 	return pruned, err
+}
+
+func passDone(tx *bolt.Tx, scope string, start time.Time, startAfter string) (int, error) {
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, uint64(start.UnixNano()))
+	if err := tx.Bucket(bScopes).Put([]byte(scope), v); err != nil {
+		return 0, err
+	}
+	limit := scopeKey(scope, startAfter, "\xff")
+	return deleteMarks(tx, scope, func(k []byte) bool { return bytes.Compare(k, limit) <= 0 })
 }
 
 // deleteMarks deletes the scope's marks in key order while del(indexKey)
@@ -243,7 +236,7 @@ func deleteMarks(tx *bolt.Tx, scope string, del func(k []byte) bool) (int, error
 // PruneScopes forgets scopes whose last complete pass is older than
 // before, with their marks: accounts, regions or buckets no longer read.
 func (s *Store) PruneScopes(before time.Time) (scopes, marks int, err error) {
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(bScopes)
 		var old [][]byte
 		err := sb.ForEach(func(k, v []byte) error {
@@ -264,6 +257,9 @@ func (s *Store) PruneScopes(before time.Time) (scopes, marks int, err error) {
 			if err := sb.Delete(k); err != nil {
 				return err
 			}
+			if err := tx.Bucket(bScopeInfo).Delete(k); err != nil {
+				return err
+			}
 		}
 		scopes = len(old)
 		return nil
@@ -274,7 +270,7 @@ func (s *Store) PruneScopes(before time.Time) (scopes, marks int, err error) {
 // Count returns the number of done-marks.
 func (s *Store) Count() (int, error) {
 	n := 0
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bDone).Stats().KeyN
 		return nil
 	})

@@ -131,4 +131,6 @@ func TestLocked(t *testing.T) {
 	_, p := open(t)
 	_, err := Open(p)
 	require.ErrorIs(t, err, ErrLocked)
+	assert.Contains(t, err.Error(), "state file "+p+": state file is in use by another process: held by pid ")
+	assert.Contains(t, err.Error(), "(this process)")
 }
