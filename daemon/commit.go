@@ -302,7 +302,11 @@ func (cm *committer) commit() error {
 		return fmt.Errorf("output: %w", err)
 	}
 	d.opts.BeforeCommit()
-	if err := d.opts.Store.Commit(state.Commit{Marks: cm.pending, Meta: cm.meta()}); err != nil {
+	meta, err := cm.meta()
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if err := d.opts.Store.Commit(state.Commit{Marks: cm.pending, Meta: meta}); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	for _, res := range cm.done {
@@ -325,7 +329,11 @@ func (cm *committer) commit() error {
 		if err != nil {
 			return fmt.Errorf("output: %w", err)
 		}
-		if err := d.opts.Store.Commit(state.Commit{Meta: cm.meta()}); err != nil {
+		meta, err := cm.meta()
+		if err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		if err := d.opts.Store.Commit(state.Commit{Meta: meta}); err != nil {
 			return fmt.Errorf("state: %w", err)
 		}
 		d.log.Info("alerts file rotated", "to", dst)
@@ -333,14 +341,18 @@ func (cm *committer) commit() error {
 	return nil
 }
 
-func (cm *committer) meta() map[string][]byte {
+func (cm *committer) meta() (map[string][]byte, error) {
 	m := map[string][]byte{}
 	if f := cm.d.opts.File; f != nil {
-		b, _ := json.Marshal(f.Checkpoint())
+		cp, err := f.Checkpoint()
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(cp)
 		m[metaCheckpoint] = b
 	}
 	if ids := cm.d.opts.IDs; ids != nil {
 		m[metaIDs] = []byte(strconv.FormatInt(ids.Next(), 10))
 	}
-	return m
+	return m, nil
 }

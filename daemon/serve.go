@@ -20,6 +20,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/internal/filelock"
 	"github.com/vpcalertd/vpcalertd/metrics"
 	"github.com/vpcalertd/vpcalertd/output"
 	"github.com/vpcalertd/vpcalertd/output/indexer"
@@ -67,6 +68,9 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 	}
 	log := opts.Logger
 	if opts.Store == nil {
+		if err := checkFreshState(cfg); err != nil {
+			return 1, err
+		}
 		store, err := state.Open(cfg.StatePath)
 		if err != nil {
 			return 1, err
@@ -235,18 +239,22 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 				cp = nil
 			}
 		}
-		f, rec, err := output.OpenFile(fo.Path, output.FileOptions{Fsync: fo.Fsync == config.FsyncCommit, MaxSize: fo.MaxSize, Daily: fo.Daily}, cp)
+		f, rec, err := output.OpenFile(fo.Path, fileOptions(cfg), cp)
 		if err != nil {
 			return nil, nil, err
 		}
 		switch {
+		case rec.Truncated > 0 && rec.NoPos:
+			log.Warn("alerts file: cut the alerts of objects not marked done before the stop; they are read again "+
+				"(no note of how far vpcalertd wrote was found: everything after the last commit was taken as its own)",
+				"path", fo.Path, "bytes", rec.Truncated)
 		case rec.Truncated > 0:
 			log.Warn("alerts file: cut the alerts of objects not marked done before the stop; they are read again",
 				"path", fo.Path, "bytes", rec.Truncated)
 		case rec.PartialLine > 0:
 			log.Warn("alerts file: cut an unterminated last line", "path", fo.Path, "bytes", rec.PartialLine)
-		case rec.Shrunk:
-			log.Warn("alerts file is shorter than when last committed; someone truncated it", "path", fo.Path)
+		case rec.Emptied:
+			log.Warn("alerts file was emptied by someone else since the last commit (copytruncate?); appending to it", "path", fo.Path)
 		case rec.Foreign:
 			log.Info("alerts file was replaced or rotated by someone else; appending to it", "path", fo.Path)
 		}
@@ -263,7 +271,12 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 		// Whatever the file holds now is accounted for: record it before
 		// anything is written, so that a crash before the first commit
 		// cuts back to here.
-		cpb, _ := json.Marshal(f.Checkpoint())
+		fcp, err := f.Checkpoint()
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		cpb, _ := json.Marshal(fcp)
 		if err := store.Commit(state.Commit{Meta: map[string][]byte{metaCheckpoint: cpb}}); err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("state: %w", err)
@@ -304,6 +317,50 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 		return tee[0], file, nil
 	}
 	return tee, file, nil
+}
+
+// fileOptions are the alerts file's options: the position note lives
+// beside the state file, whose checkpoint it completes.
+func fileOptions(cfg *config.Config) output.FileOptions {
+	fo := cfg.Output.File
+	return output.FileOptions{Fsync: fo.Fsync == config.FsyncCommit, MaxSize: fo.MaxSize, Daily: fo.Daily,
+		PosPath: cfg.StatePath + ".alerts-pos"}
+}
+
+// ErrNoState is the error of a start without a state file while the alerts
+// file holds alerts: a new state would read the window's objects again and
+// write their alerts a second time.
+var ErrNoState = errors.New("no state file for a non-empty alerts file")
+
+// checkFreshState refuses to start a new state while the alerts file
+// holds alerts (the state was deleted or moved, or the configuration points
+// at another file): `vpcalertd state reset` starts one on purpose.
+func checkFreshState(cfg *config.Config) error {
+	fo := cfg.Output.File
+	if fo == nil {
+		return nil
+	}
+	exists, err := state.Exists(cfg.StatePath)
+	if err != nil || exists {
+		return err
+	}
+	f, err := os.Open(fo.Path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return nil
+	}
+	// Another daemon writing the file is the likelier story: say that.
+	if err := filelock.Lock(f); err != nil {
+		return fmt.Errorf("alerts file %s: %w; one vpcalertd per alerts file, and no other writer", fo.Path, err)
+	}
+	return fmt.Errorf("%w: state file %s does not exist, but alerts file %s holds %d bytes; a new state would read "+
+		"the objects of the window again and write their alerts a second time. Restore the state file, or run "+
+		"`vpcalertd state reset --config FILE` to start a new state that keeps the alerts file as it is, or move the alerts file aside",
+		ErrNoState, cfg.StatePath, fo.Path, st.Size())
 }
 
 // badRecordLogger logs the engine's bad records ("path:line: reason") at

@@ -1,10 +1,11 @@
 package output
 
 import (
-	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/internal/filelock"
 )
 
 // FileOptions configure a FileSink. Zero values get defaults.
@@ -32,19 +34,53 @@ type FileOptions struct {
 	// Location is the time zone of days; default time.Local, as Wazuh
 	// rotates at local midnight.
 	Location *time.Location
-	// BufferSize is the write buffer; default 256 KiB.
+	// BufferSize is the write buffer; default 256 KiB. Only whole lines
+	// are handed to the file.
 	BufferSize int
+	// PosPath is a small file where the sink notes how far it wrote to the
+	// alerts file (after every write, without fsync). After a crash,
+	// OpenFile then cuts only bytes this sink wrote after the checkpoint,
+	// and refuses to cut when another program appended to the file
+	// meanwhile. Empty: no such note; everything after the checkpoint is
+	// taken as the sink's own.
+	PosPath string
 }
 
 // FileCheckpoint identifies a durable prefix of an alerts file: its path,
-// its inode and the size up to which every line belongs to objects already
-// marked done. The daemon stores it with its done-marks.
+// its inode, the size up to which every line belongs to objects already
+// marked done, and a checksum of the bytes just before that size, so that
+// a file rewritten by someone else is not mistaken for it. The daemon
+// stores it with its done-marks.
 type FileCheckpoint struct {
 	Path string `json:"path"`
 	Dev  uint64 `json:"dev"`
 	Ino  uint64 `json:"ino"`
 	Size int64  `json:"size"`
+	// TailLen bytes before Size have the CRC-32C TailCRC (0: not recorded,
+	// by a vpcalertd before they were).
+	TailLen int    `json:"tail_len,omitempty"`
+	TailCRC uint32 `json:"tail_crc,omitempty"`
 }
+
+// tailLen is how many bytes before a checkpoint its checksum covers.
+const tailLen = 4096
+
+// Errors of OpenFile that stop the daemon rather than cut a file that may
+// not be its own, tested with errors.Is.
+var (
+	// ErrLocked says another process holds the alerts file's lock.
+	ErrLocked = filelock.ErrLocked
+	// ErrCommittedChanged says the part of the alerts file that was
+	// committed is not what was committed: someone cut or rewrote it.
+	ErrCommittedChanged = errors.New("the committed part of the alerts file changed")
+	// ErrForeignBytes says bytes after the checkpoint were not written by
+	// this sink: another program appended to the file.
+	ErrForeignBytes = errors.New("the alerts file holds bytes vpcalertd did not write")
+)
+
+// hintForeign is what to do about ErrCommittedChanged and ErrForeignBytes.
+const hintForeign = "nothing was cut. vpcalertd must be the only writer of its alerts file (never point it at " +
+	"Wazuh's own alerts.json): move the file aside, and vpcalertd starts a new one"
 
 // Recovery says what OpenFile did to the file it found.
 type Recovery struct {
@@ -57,31 +93,44 @@ type Recovery struct {
 	// Foreign is set when the file is not the one of the checkpoint (it was
 	// rotated or replaced by someone else): it is appended to unchanged.
 	Foreign bool
-	// Shrunk is set when the checkpointed file is shorter than its
-	// checkpoint: someone truncated it.
-	Shrunk bool
+	// Emptied is set when the checkpointed file is empty: someone
+	// truncated it (logrotate's copytruncate); it is appended to.
+	Emptied bool
+	// NoPos is set when bytes after the checkpoint were cut without a
+	// note of how far the sink wrote (none kept, or it was lost with a
+	// power cut): they were taken as the sink's own.
+	NoPos bool
 }
 
 // FileSink appends alerts to a file, one alerts.json line each. It is used
 // by one goroutine at a time.
 type FileSink struct {
-	path string
-	opts FileOptions
-	f    *os.File
-	w    *bufio.Writer
-	size int64     // bytes written, buffered ones included
-	day  time.Time // the day the file was started, midnight in Location
-	dev  uint64
-	ino  uint64
+	path    string
+	opts    FileOptions
+	f       *os.File
+	pos     *os.File // the PosPath note, or nil
+	buf     []byte   // whole lines not yet handed to the file
+	written int64    // bytes in the file: always the end of a line
+	size    int64    // written plus buffered
+	day     time.Time // the day the file was started, midnight in Location
+	dev     uint64
+	ino     uint64
 }
 
 var _ alert.Sink = (*FileSink)(nil)
 
-// OpenFile opens (or creates) the alerts file at path for appending. With a
-// checkpoint of the same file, everything after the checkpoint's size is
-// cut: those lines belong to objects that were not marked done and will be
-// read again, so the file never holds an alert twice. Without one, an
-// unterminated last line (a crash mid-write) is cut.
+// OpenFile opens (or creates) the alerts file at path for appending and
+// takes an exclusive lock on it (flock: a second daemon, or another program
+// that takes the lock, is refused with ErrLocked naming the holder).
+//
+// With a checkpoint of the same file, everything after the checkpoint's
+// size is cut: those lines belong to objects that were not marked done and
+// will be read again, so the file never holds an alert twice. Nothing is
+// cut when the file does not hold what was committed (shorter than the
+// checkpoint, or other bytes before it: ErrCommittedChanged), nor when,
+// by the PosPath note, bytes after what the sink wrote were appended by
+// someone else (ErrForeignBytes). Without a checkpoint, an unterminated
+// last line (a crash mid-write) is cut.
 func OpenFile(path string, opts FileOptions, cp *FileCheckpoint) (*FileSink, Recovery, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -102,12 +151,33 @@ func OpenFile(path string, opts FileOptions, cp *FileCheckpoint) (*FileSink, Rec
 		return nil, rec, fmt.Errorf("alerts file %s: %w", path, err)
 	}
 	s.f = f
-	if rec, err = s.recover(cp); err != nil {
+	if err := filelock.Lock(f); err != nil {
 		f.Close()
+		return nil, rec, fmt.Errorf("alerts file %s: %w; one vpcalertd per alerts file, and no other writer", path, err)
+	}
+	if opts.PosPath != "" {
+		if s.pos, err = os.OpenFile(opts.PosPath, os.O_RDWR|os.O_CREATE, 0o640); err != nil {
+			f.Close()
+			return nil, rec, fmt.Errorf("alerts file %s: position note: %w", path, err)
+		}
+	}
+	if rec, err = s.recover(cp); err != nil {
+		s.closeFiles()
 		return nil, rec, fmt.Errorf("alerts file %s: %w", path, err)
 	}
-	s.w = bufio.NewWriterSize(f, opts.BufferSize)
+	s.buf = make([]byte, 0, opts.BufferSize)
+	if err := s.notePos(); err != nil {
+		s.closeFiles()
+		return nil, rec, err
+	}
 	return s, rec, nil
+}
+
+func (s *FileSink) closeFiles() {
+	s.f.Close()
+	if s.pos != nil {
+		s.pos.Close()
+	}
 }
 
 func (s *FileSink) recover(cp *FileCheckpoint) (Recovery, error) {
@@ -118,13 +188,8 @@ func (s *FileSink) recover(cp *FileCheckpoint) (Recovery, error) {
 	}
 	switch {
 	case cp != nil && cp.Dev == s.dev && cp.Ino == s.ino:
-		if s.size > cp.Size {
-			rec.Truncated = s.size - cp.Size
-			if err := s.truncate(cp.Size); err != nil {
-				return rec, err
-			}
-		} else if s.size < cp.Size {
-			rec.Shrunk = true
+		if err := s.recoverCheckpoint(cp, &rec); err != nil {
+			return rec, err
 		}
 	default:
 		rec.Foreign = cp != nil && s.size > 0
@@ -141,12 +206,107 @@ func (s *FileSink) recover(cp *FileCheckpoint) (Recovery, error) {
 	return rec, nil
 }
 
+// recoverCheckpoint cuts the file back to its checkpoint, after checking
+// that the committed bytes are still there and that everything after them
+// was written by this sink.
+func (s *FileSink) recoverCheckpoint(cp *FileCheckpoint, rec *Recovery) error {
+	switch {
+	case s.size == 0 && cp.Size > 0:
+		rec.Emptied = true
+		return nil
+	case s.size < cp.Size:
+		return fmt.Errorf("%w: it holds %d bytes but %d were committed (someone cut it); %s", ErrCommittedChanged, s.size, cp.Size, hintForeign)
+	}
+	if cp.TailLen > 0 && int64(cp.TailLen) <= cp.Size {
+		crc, err := s.crc(cp.Size-int64(cp.TailLen), cp.Size)
+		if err != nil {
+			return err
+		}
+		if crc != cp.TailCRC {
+			return fmt.Errorf("%w: the %d bytes before offset %d are not those committed (someone rewrote it); %s",
+				ErrCommittedChanged, cp.TailLen, cp.Size, hintForeign)
+		}
+	}
+	if s.size == cp.Size {
+		return nil
+	}
+	if end, ok := s.readPos(); ok && end >= cp.Size {
+		if s.size > end {
+			return fmt.Errorf("%w: %d bytes after offset %d were appended by another program while vpcalertd was stopped "+
+				"(vpcalertd wrote up to %d, %d of them not committed); %s", ErrForeignBytes, s.size-end, end, end, end-cp.Size, hintForeign)
+		}
+	} else {
+		rec.NoPos = true
+	}
+	rec.Truncated = s.size - cp.Size
+	return s.truncate(cp.Size)
+}
+
+// crc returns the CRC-32C of the file's bytes [from, to).
+func (s *FileSink) crc(from, to int64) (uint32, error) {
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, io.NewSectionReader(s.f, from, to-from)); err != nil {
+		return 0, err
+	}
+	return h.Sum32(), nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// The position note: magic, device, inode, end of the last write, and a
+// CRC-32C of the fields before it.
+const (
+	posMagic = "VPCAPOS1"
+	posLen   = 8 + 8 + 8 + 8 + 4
+)
+
+// readPos returns the end of the sink's last write to this file, from the
+// position note; ok is false without a valid note for this file.
+func (s *FileSink) readPos() (int64, bool) {
+	if s.pos == nil {
+		return 0, false
+	}
+	b := make([]byte, posLen)
+	if n, _ := s.pos.ReadAt(b, 0); n < posLen || string(b[:8]) != posMagic {
+		return 0, false
+	}
+	le := binary.LittleEndian
+	if crc32.Checksum(b[:posLen-4], castagnoli) != le.Uint32(b[posLen-4:]) {
+		return 0, false
+	}
+	if le.Uint64(b[8:]) != s.dev || le.Uint64(b[16:]) != s.ino {
+		return 0, false
+	}
+	return int64(le.Uint64(b[24:])), true
+}
+
+// notePos records in the position note how far the file was written. It
+// is not fsync'd: it must survive a crash of the daemon, not of the
+// machine.
+func (s *FileSink) notePos() error {
+	if s.pos == nil {
+		return nil
+	}
+	b := make([]byte, posLen)
+	copy(b, posMagic)
+	le := binary.LittleEndian
+	le.PutUint64(b[8:], s.dev)
+	le.PutUint64(b[16:], s.ino)
+	le.PutUint64(b[24:], uint64(s.written))
+	le.PutUint32(b[posLen-4:], crc32.Checksum(b[:posLen-4], castagnoli))
+	if _, err := s.pos.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("alerts file %s: position note: %w", s.path, err)
+	}
+	return nil
+}
+
 func (s *FileSink) stat() (os.FileInfo, error) {
 	st, err := s.f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	s.size = st.Size()
+	s.written = s.size
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		s.dev, s.ino = uint64(sys.Dev), uint64(sys.Ino)
 	}
@@ -157,7 +317,7 @@ func (s *FileSink) truncate(size int64) error {
 	if err := s.f.Truncate(size); err != nil {
 		return err
 	}
-	s.size = size
+	s.size, s.written = size, size
 	return s.f.Sync()
 }
 
@@ -198,20 +358,42 @@ func (s *FileSink) dayOf(t time.Time) time.Time {
 
 // Write appends a's line and a newline.
 func (s *FileSink) Write(a *alert.Alert) error {
-	if _, err := s.w.Write(a.JSON); err != nil {
-		return fmt.Errorf("alerts file %s: %w", s.path, err)
+	if len(s.buf)+len(a.JSON)+1 > cap(s.buf) && len(s.buf) > 0 {
+		if err := s.flush(); err != nil {
+			return err
+		}
 	}
-	if err := s.w.WriteByte('\n'); err != nil {
-		return fmt.Errorf("alerts file %s: %w", s.path, err)
-	}
+	s.buf = append(s.buf, a.JSON...)
+	s.buf = append(s.buf, '\n')
 	s.size += int64(len(a.JSON)) + 1
 	return nil
 }
 
+// flush hands the buffered lines to the file. A write that fails half way
+// (a full disk) is cut back at once, so the file never ends in a torn
+// line; the lines stay buffered.
+func (s *FileSink) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	n, err := s.f.Write(s.buf)
+	if err != nil {
+		if n > 0 {
+			if terr := s.f.Truncate(s.written); terr != nil {
+				return fmt.Errorf("alerts file %s: %w (and cutting the partial write failed: %v)", s.path, err, terr)
+			}
+		}
+		return fmt.Errorf("alerts file %s: %w", s.path, err)
+	}
+	s.written += int64(n)
+	s.buf = s.buf[:0]
+	return s.notePos()
+}
+
 // Sync flushes the buffer and, with Fsync, fsyncs the file.
 func (s *FileSink) Sync() error {
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("alerts file %s: %w", s.path, err)
+	if err := s.flush(); err != nil {
+		return err
 	}
 	if s.opts.Fsync {
 		if err := s.f.Sync(); err != nil {
@@ -221,19 +403,35 @@ func (s *FileSink) Sync() error {
 	return nil
 }
 
-// Close syncs and closes the file.
+// Close syncs and closes the file (which releases its lock).
 func (s *FileSink) Close() error {
 	err := s.Sync()
 	if cerr := s.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("alerts file %s: %w", s.path, cerr)
 	}
+	if s.pos != nil {
+		s.pos.Close()
+	}
 	return err
 }
 
-// Checkpoint returns the file's identity and size. After Sync, every line
-// before Size is durable (as durable as the fsync policy makes it).
-func (s *FileSink) Checkpoint() FileCheckpoint {
-	return FileCheckpoint{Path: s.path, Dev: s.dev, Ino: s.ino, Size: s.size}
+// Checkpoint returns the file's identity, size and the checksum of its
+// last bytes. Call it after Sync: every line before Size is then durable
+// (as durable as the fsync policy makes it).
+func (s *FileSink) Checkpoint() (FileCheckpoint, error) {
+	cp := FileCheckpoint{Path: s.path, Dev: s.dev, Ino: s.ino, Size: s.size}
+	if s.size != s.written {
+		return cp, fmt.Errorf("alerts file %s: checkpoint with %d bytes not written", s.path, s.size-s.written)
+	}
+	if cp.Size > 0 {
+		cp.TailLen = int(min(cp.Size, tailLen))
+		crc, err := s.crc(cp.Size-int64(cp.TailLen), cp.Size)
+		if err != nil {
+			return cp, fmt.Errorf("alerts file %s: %w", s.path, err)
+		}
+		cp.TailCRC = crc
+	}
+	return cp, nil
 }
 
 // Size returns the bytes written so far, buffered ones included.
@@ -282,9 +480,14 @@ func (s *FileSink) Rotate() (string, error) {
 		return dst, fmt.Errorf("alerts file %s: %w", s.path, err)
 	}
 	s.f = f
-	s.w.Reset(f)
+	if err := filelock.Lock(f); err != nil {
+		return dst, fmt.Errorf("alerts file %s: %w", s.path, err)
+	}
 	if _, err := s.stat(); err != nil {
 		return dst, fmt.Errorf("alerts file %s: %w", s.path, err)
+	}
+	if err := s.notePos(); err != nil {
+		return dst, err
 	}
 	s.day = s.dayOf(s.opts.Now())
 	return dst, syncDir(filepath.Dir(s.path))

@@ -47,34 +47,97 @@ func readLines(t *testing.T, paths ...string) []string {
 func TestFileRecovery(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "logs", "alerts.json")
-	s, rec, err := OpenFile(p, FileOptions{Fsync: true}, nil)
+	pos := filepath.Join(dir, "state.db.alerts-pos")
+	opts := FileOptions{Fsync: true, PosPath: pos}
+	s, rec, err := OpenFile(p, opts, nil)
 	require.NoError(t, err)
 	assert.Equal(t, Recovery{}, rec)
 	writeN(t, s, 0, 3)
 	require.NoError(t, s.Sync())
-	cp := s.Checkpoint()
+	cp, err := s.Checkpoint()
+	require.NoError(t, err)
 	assert.Equal(t, int64(30), cp.Size)
 	assert.NotZero(t, cp.Ino)
+	assert.Equal(t, 30, cp.TailLen)
 	writeN(t, s, 3, 2) // written after the checkpoint: not committed
 	require.NoError(t, s.Close())
+	original, err := os.ReadFile(p)
+	require.NoError(t, err)
+	restore := func(t *testing.T) {
+		// Same inode: write the bytes back in place; the position note
+		// would take that for another program's writes.
+		require.NoError(t, os.WriteFile(p, original, 0o640))
+		if err := os.Remove(pos); err != nil {
+			require.ErrorIs(t, err, os.ErrNotExist)
+		}
+	}
 
 	t.Run("cut-after-checkpoint", func(t *testing.T) {
-		s, rec, err := OpenFile(p, FileOptions{}, &cp)
+		s, rec, err := OpenFile(p, opts, &cp)
 		require.NoError(t, err)
 		assert.Equal(t, Recovery{Truncated: 20}, rec)
 		writeN(t, s, 3, 1)
 		require.NoError(t, s.Close())
 		assert.Equal(t, []string{"line-0000", "line-0001", "line-0002", "line-0003"}, readLines(t, p))
 	})
+	t.Run("foreign-bytes-after-own", func(t *testing.T) {
+		restore(t)
+		s, rec, err := OpenFile(p, opts, &cp)
+		require.NoError(t, err)
+		assert.Equal(t, Recovery{Truncated: 20, NoPos: true}, rec)
+		writeN(t, s, 3, 2)
+		require.NoError(t, s.Close())
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteString("another program's line\n")
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		before, err := os.ReadFile(p)
+		require.NoError(t, err)
+		_, _, err = OpenFile(p, opts, &cp)
+		require.ErrorIs(t, err, ErrForeignBytes)
+		assert.Contains(t, err.Error(), "alerts file "+p+": the alerts file holds bytes vpcalertd did not write: 23 bytes after offset 50 were appended by another program")
+		assert.Contains(t, err.Error(), "nothing was cut")
+		after, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.Equal(t, before, after, "nothing was cut")
+	})
+	t.Run("no-position-note", func(t *testing.T) {
+		restore(t)
+		s, rec, err := OpenFile(p, FileOptions{}, &cp)
+		require.NoError(t, err)
+		assert.Equal(t, Recovery{Truncated: 20, NoPos: true}, rec)
+		require.NoError(t, s.Close())
+	})
+	t.Run("committed-part-rewritten", func(t *testing.T) {
+		restore(t)
+		b := bytes.Clone(original)
+		copy(b, "LINE")
+		require.NoError(t, os.WriteFile(p, b, 0o640))
+		_, _, err := OpenFile(p, opts, &cp)
+		require.ErrorIs(t, err, ErrCommittedChanged)
+		assert.Contains(t, err.Error(), "the 30 bytes before offset 30 are not those committed")
+		after, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.Equal(t, b, after, "nothing was cut")
+	})
 	t.Run("shrunk", func(t *testing.T) {
+		restore(t)
 		big := cp
 		big.Size = 1000
-		s, rec, err := OpenFile(p, FileOptions{}, &big)
+		_, _, err := OpenFile(p, opts, &big)
+		require.ErrorIs(t, err, ErrCommittedChanged)
+		assert.Contains(t, err.Error(), "it holds 50 bytes but 1000 were committed")
+	})
+	t.Run("emptied", func(t *testing.T) {
+		require.NoError(t, os.WriteFile(p, nil, 0o640))
+		s, rec, err := OpenFile(p, opts, &cp)
 		require.NoError(t, err)
-		assert.Equal(t, Recovery{Shrunk: true}, rec)
+		assert.Equal(t, Recovery{Emptied: true}, rec)
 		require.NoError(t, s.Close())
 	})
 	t.Run("partial-line-without-checkpoint", func(t *testing.T) {
+		restore(t)
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 		require.NoError(t, err)
 		_, err = f.WriteString(`{"timestamp":"2024-`)
@@ -84,17 +147,34 @@ func TestFileRecovery(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, Recovery{PartialLine: 19}, rec)
 		require.NoError(t, s.Close())
-		assert.Len(t, readLines(t, p), 4)
+		assert.Len(t, readLines(t, p), 5)
 	})
 	t.Run("foreign-file", func(t *testing.T) {
+		restore(t)
 		other := cp
 		other.Ino++
 		s, rec, err := OpenFile(p, FileOptions{}, &other)
 		require.NoError(t, err)
 		assert.Equal(t, Recovery{Foreign: true}, rec)
 		require.NoError(t, s.Close())
-		assert.Len(t, readLines(t, p), 4, "a file that is not the checkpoint's is never cut")
+		assert.Len(t, readLines(t, p), 5, "a file that is not the checkpoint's is never cut")
 	})
+}
+
+// TestFileLocked: the alerts file is locked while a sink has it open; a
+// second sink (another daemon) is refused, and gets it once the first
+// closes.
+func TestFileLocked(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alerts.json")
+	a, _, err := OpenFile(p, FileOptions{}, nil)
+	require.NoError(t, err)
+	_, _, err = OpenFile(p, FileOptions{}, nil)
+	require.ErrorIs(t, err, ErrLocked)
+	assert.Contains(t, err.Error(), "alerts file "+p+": locked by another process: pid ")
+	require.NoError(t, a.Close())
+	b, _, err := OpenFile(p, FileOptions{}, nil)
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
 }
 
 func TestFileRotateBySize(t *testing.T) {
@@ -114,7 +194,9 @@ func TestFileRotateBySize(t *testing.T) {
 			dst, err := s.Rotate()
 			require.NoError(t, err)
 			rotated = append(rotated, dst)
-			assert.Equal(t, int64(0), s.Checkpoint().Size)
+			cp, err := s.Checkpoint()
+			require.NoError(t, err)
+			assert.Equal(t, int64(0), cp.Size)
 		}
 	}
 	require.NoError(t, s.Close())
