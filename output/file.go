@@ -108,10 +108,10 @@ type FileSink struct {
 	path    string
 	opts    FileOptions
 	f       *os.File
-	pos     *os.File // the PosPath note, or nil
-	buf     []byte   // whole lines not yet handed to the file
-	written int64    // bytes in the file: always the end of a line
-	size    int64    // written plus buffered
+	pos     *os.File  // the PosPath note, or nil
+	buf     []byte    // whole lines not yet handed to the file
+	written int64     // bytes in the file: always the end of a line
+	size    int64     // written plus buffered
 	day     time.Time // the day the file was started, midnight in Location
 	dev     uint64
 	ino     uint64
