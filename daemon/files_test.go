@@ -139,7 +139,9 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 
 	p = startDaemon(t, "0s", cfg, "--once")
 	require.Equal(t, 1, p.wait(t, time.Minute), p.stderr.String())
-	assert.Contains(t, p.stderr.String(), "alerts file "+alerts+": the alerts file holds bytes vpcalertd did not write: 22 bytes after offset")
+	// The kill may land in the middle of a write (the kernel stops its
+	// copy between pages): the foreign bytes then follow a cut write.
+	assert.Contains(t, p.stderr.String(), "alerts file "+alerts+": the alerts file holds bytes vpcalertd did not write: ")
 	assert.Contains(t, p.stderr.String(), "were appended by another program while vpcalertd was stopped")
 	after, err := os.ReadFile(alerts)
 	require.NoError(t, err)

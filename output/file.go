@@ -109,6 +109,7 @@ type FileSink struct {
 	opts    FileOptions
 	f       *os.File
 	pos     *os.File  // the PosPath note, or nil
+	note    []byte    // the note being written
 	buf     []byte    // whole lines not yet handed to the file
 	written int64     // bytes in the file: always the end of a line
 	size    int64     // written plus buffered
@@ -166,7 +167,8 @@ func OpenFile(path string, opts FileOptions, cp *FileCheckpoint) (*FileSink, Rec
 		return nil, rec, fmt.Errorf("alerts file %s: %w", path, err)
 	}
 	s.buf = make([]byte, 0, opts.BufferSize)
-	if err := s.notePos(); err != nil {
+	s.note = make([]byte, 0, noteLen)
+	if err := s.notePos(nil); err != nil {
 		s.closeFiles()
 		return nil, rec, err
 	}
@@ -230,17 +232,70 @@ func (s *FileSink) recoverCheckpoint(cp *FileCheckpoint, rec *Recovery) error {
 	if s.size == cp.Size {
 		return nil
 	}
-	if end, ok := s.readPos(); ok && end >= cp.Size {
-		if s.size > end {
-			return fmt.Errorf("%w: %d bytes after offset %d were appended by another program while vpcalertd was stopped "+
-				"(vpcalertd wrote up to %d, %d of them not committed); %s", ErrForeignBytes, s.size-end, end, end, end-cp.Size, hintForeign)
+	if err := s.checkOwnTail(cp.Size); err != nil {
+		if errors.Is(err, errNoPos) {
+			rec.NoPos = true
+		} else {
+			return err
 		}
-	} else {
-		rec.NoPos = true
 	}
 	rec.Truncated = s.size - cp.Size
 	return s.truncate(cp.Size)
 }
+
+var errNoPos = errors.New("no position note")
+
+// checkOwnTail checks, by the position note, that every byte after the
+// committed size was written by this sink. The note is written before each
+// write to the file and says where the write starts and ends and the
+// CRC-32C of each of its blocks (bounded by multiples of noteBlock in the
+// file). The file must end where that write starts (it did not happen), at
+// a block boundary with those blocks (a write cut short: a SIGKILL stops
+// the kernel's copy between pages), or where it ends with all of them.
+func (s *FileSink) checkOwnTail(committed int64) error {
+	n, ok := s.readPos()
+	if !ok || n.end < committed {
+		return errNoPos
+	}
+	foreign := func(from int64) error {
+		return fmt.Errorf("%w: %d bytes after offset %d were appended by another program while vpcalertd was stopped "+
+			"(vpcalertd wrote up to %d, %d of them not committed); %s", ErrForeignBytes, s.size-from, from, from, from-committed, hintForeign)
+	}
+	switch {
+	case n.end == committed:
+		return foreign(committed)
+	case s.size <= n.start:
+		// The noted write did not happen: the bytes before it are the
+		// sink's earlier writes.
+		return nil
+	}
+	// Check the noted write's blocks as far as the file goes.
+	from := n.start
+	for i, want := range n.crcs {
+		to := min(blockEnd(from), n.end)
+		if to > s.size {
+			if from == s.size {
+				return nil // the write was cut here
+			}
+			return foreign(from)
+		}
+		crc, err := s.crc(from, to)
+		if err != nil {
+			return err
+		}
+		if crc != want {
+			return foreign(from)
+		}
+		if i == len(n.crcs)-1 && s.size > to {
+			return foreign(to)
+		}
+		from = to
+	}
+	return nil
+}
+
+// blockEnd is the end of the note block that starts at off.
+func blockEnd(off int64) int64 { return (off/noteBlock + 1) * noteBlock }
 
 // crc returns the CRC-32C of the file's bytes [from, to).
 func (s *FileSink) crc(from, to int64) (uint32, error) {
@@ -253,47 +308,73 @@ func (s *FileSink) crc(from, to int64) (uint32, error) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// The position note: magic, device, inode, end of the last write, and a
-// CRC-32C of the fields before it.
+// The position note: magic, device, inode, start and end of the write to
+// the file about to be made, the number of its blocks, the CRC-32C of
+// each, and a CRC-32C of everything before it. A write is at most
+// maxWrite bytes, so the note is at most noteLen bytes.
 const (
-	posMagic = "VPCAPOS1"
-	posLen   = 8 + 8 + 8 + 8 + 4
+	posMagic  = "VPCAPOS2"
+	noteBlock = 4096
+	maxWrite  = 256 << 10
+	noteHead  = 8 + 8 + 8 + 8 + 8 + 4
+	noteLen   = noteHead + 4*(maxWrite/noteBlock+1) + 4
 )
 
-// readPos returns the end of the sink's last write to this file, from the
-// position note; ok is false without a valid note for this file.
-func (s *FileSink) readPos() (int64, bool) {
-	if s.pos == nil {
-		return 0, false
-	}
-	b := make([]byte, posLen)
-	if n, _ := s.pos.ReadAt(b, 0); n < posLen || string(b[:8]) != posMagic {
-		return 0, false
-	}
-	le := binary.LittleEndian
-	if crc32.Checksum(b[:posLen-4], castagnoli) != le.Uint32(b[posLen-4:]) {
-		return 0, false
-	}
-	if le.Uint64(b[8:]) != s.dev || le.Uint64(b[16:]) != s.ino {
-		return 0, false
-	}
-	return int64(le.Uint64(b[24:])), true
+type posNote struct {
+	start, end int64
+	crcs       []uint32
 }
 
-// notePos records in the position note how far the file was written. It
-// is not fsync'd: it must survive a crash of the daemon, not of the
-// machine.
-func (s *FileSink) notePos() error {
+// readPos returns the last write noted for this file; ok is false without
+// a valid note for it.
+func (s *FileSink) readPos() (posNote, bool) {
+	var n posNote
+	if s.pos == nil {
+		return n, false
+	}
+	b := make([]byte, noteLen)
+	k, _ := s.pos.ReadAt(b, 0)
+	le := binary.LittleEndian
+	if k < noteHead+4 || string(b[:8]) != posMagic {
+		return n, false
+	}
+	blocks := int(le.Uint32(b[40:]))
+	size := noteHead + 4*blocks
+	if blocks > maxWrite/noteBlock+1 || k < size+4 || crc32.Checksum(b[:size], castagnoli) != le.Uint32(b[size:]) {
+		return n, false
+	}
+	if le.Uint64(b[8:]) != s.dev || le.Uint64(b[16:]) != s.ino {
+		return n, false
+	}
+	n = posNote{start: int64(le.Uint64(b[24:])), end: int64(le.Uint64(b[32:]))}
+	for i := 0; i < blocks; i++ {
+		n.crcs = append(n.crcs, le.Uint32(b[noteHead+4*i:]))
+	}
+	return n, n.start <= n.end
+}
+
+// notePos records in the position note the write about to be made: data
+// appended at s.written. It is not fsync'd: it must survive a crash of the
+// daemon, not of the machine.
+func (s *FileSink) notePos(data []byte) error {
 	if s.pos == nil {
 		return nil
 	}
-	b := make([]byte, posLen)
+	b := s.note[:noteHead]
 	copy(b, posMagic)
 	le := binary.LittleEndian
 	le.PutUint64(b[8:], s.dev)
 	le.PutUint64(b[16:], s.ino)
 	le.PutUint64(b[24:], uint64(s.written))
-	le.PutUint32(b[posLen-4:], crc32.Checksum(b[:posLen-4], castagnoli))
+	le.PutUint64(b[32:], uint64(s.written+int64(len(data))))
+	blocks := 0
+	for off := s.written; len(data) > 0; blocks++ {
+		k := min(blockEnd(off)-off, int64(len(data)))
+		b = le.AppendUint32(b, crc32.Checksum(data[:k], castagnoli))
+		data, off = data[k:], off+k
+	}
+	le.PutUint32(b[40:], uint32(blocks))
+	b = le.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	if _, err := s.pos.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("alerts file %s: position note: %w", s.path, err)
 	}
@@ -369,25 +450,29 @@ func (s *FileSink) Write(a *alert.Alert) error {
 	return nil
 }
 
-// flush hands the buffered lines to the file. A write that fails half way
-// (a full disk) is cut back at once, so the file never ends in a torn
-// line; the lines stay buffered.
+// flush hands the buffered lines to the file, at most maxWrite bytes a
+// write, each noted first. A write that fails half way (a full disk) is cut
+// back at once, so the file never ends in a torn line; the lines not
+// written stay buffered.
 func (s *FileSink) flush() error {
-	if len(s.buf) == 0 {
-		return nil
-	}
-	n, err := s.f.Write(s.buf)
-	if err != nil {
-		if n > 0 {
-			if terr := s.f.Truncate(s.written); terr != nil {
-				return fmt.Errorf("alerts file %s: %w (and cutting the partial write failed: %v)", s.path, err, terr)
-			}
+	for len(s.buf) > 0 {
+		chunk := s.buf[:min(len(s.buf), maxWrite)]
+		if err := s.notePos(chunk); err != nil {
+			return err
 		}
-		return fmt.Errorf("alerts file %s: %w", s.path, err)
+		n, err := s.f.Write(chunk)
+		if err != nil {
+			if n > 0 {
+				if terr := s.f.Truncate(s.written); terr != nil {
+					return fmt.Errorf("alerts file %s: %w (and cutting the partial write failed: %v)", s.path, err, terr)
+				}
+			}
+			return fmt.Errorf("alerts file %s: %w", s.path, err)
+		}
+		s.written += int64(n)
+		s.buf = s.buf[:copy(s.buf, s.buf[n:])]
 	}
-	s.written += int64(n)
-	s.buf = s.buf[:0]
-	return s.notePos()
+	return nil
 }
 
 // Sync flushes the buffer and, with Fsync, fsyncs the file.
@@ -486,7 +571,7 @@ func (s *FileSink) Rotate() (string, error) {
 	if _, err := s.stat(); err != nil {
 		return dst, fmt.Errorf("alerts file %s: %w", s.path, err)
 	}
-	if err := s.notePos(); err != nil {
+	if err := s.notePos(nil); err != nil {
 		return dst, err
 	}
 	s.day = s.dayOf(s.opts.Now())

@@ -29,6 +29,12 @@ func writeN(t *testing.T, s *FileSink, from, n int) {
 	}
 }
 
+func fileSize(t *testing.T, p string) int64 {
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	return st.Size()
+}
+
 func readLines(t *testing.T, paths ...string) []string {
 	t.Helper()
 	var out []string
@@ -101,6 +107,54 @@ func TestFileRecovery(t *testing.T) {
 		after, err := os.ReadFile(p)
 		require.NoError(t, err)
 		assert.Equal(t, before, after, "nothing was cut")
+	})
+	t.Run("foreign-bytes-instead-of-own", func(t *testing.T) {
+		// The daemon noted a write of 20 bytes at offset 30 and died before
+		// making it; another program then appended, as many bytes or fewer.
+		for _, foreign := range []string{"short line\n", "exactly twenty bytes"} {
+			restore(t)
+			s, _, err := OpenFile(p, opts, &cp)
+			require.NoError(t, err)
+			writeN(t, s, 3, 2)
+			require.NoError(t, s.Close()) // note: 30 to 50
+			require.NoError(t, os.Truncate(p, 30))
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			require.NoError(t, err)
+			_, err = f.WriteString(foreign)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			_, _, err = OpenFile(p, opts, &cp)
+			require.ErrorIs(t, err, ErrForeignBytes, foreign)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%d bytes after offset 30 were appended by another program", len(foreign)))
+			assert.Equal(t, int64(30+len(foreign)), fileSize(t, p), "nothing was cut")
+		}
+	})
+	t.Run("own-write-cut-short", func(t *testing.T) {
+		// A SIGKILL in the middle of a write leaves a prefix of it that
+		// ends on a page: that is the sink's own, and is cut; an end
+		// elsewhere is not.
+		for _, c := range []struct {
+			end int64
+			ok  bool
+		}{{4096, true}, {8192, true}, {5000, false}} {
+			restore(t)
+			s, _, err := OpenFile(p, opts, &cp)
+			require.NoError(t, err)
+			for i := 0; i < 1000; i++ {
+				require.NoError(t, s.Write(&alert.Alert{JSON: []byte(fmt.Sprintf("line-%04d", i))}))
+			}
+			require.NoError(t, s.Close()) // one write: 30 to 10030
+			require.NoError(t, os.Truncate(p, c.end))
+			s, rec, err := OpenFile(p, opts, &cp)
+			if !c.ok {
+				require.ErrorIs(t, err, ErrForeignBytes, c.end)
+				assert.Equal(t, c.end, fileSize(t, p))
+				continue
+			}
+			require.NoError(t, err, c.end)
+			assert.Equal(t, Recovery{Truncated: c.end - 30}, rec)
+			require.NoError(t, s.Close())
+		}
 	})
 	t.Run("no-position-note", func(t *testing.T) {
 		restore(t)
