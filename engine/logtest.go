@@ -213,7 +213,7 @@ func traceLines(tr *rules.Trace) []string {
 				out = append(out, "*Trying child rules")
 			}
 		case s.Failed != "":
-			out = append(out, fmt.Sprintf("*Rule %s not matched: %s", s.Rule.ID(), s.Failed))
+			out = append(out, fmt.Sprintf("*Rule %s not matched: %s", s.Rule.ID(), s.Reason()))
 		}
 	}
 	return out

@@ -185,7 +185,7 @@ func TestLogtestShowsPacks(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{
 		"\tPack vpc-flow, rule tree 100420 (evaluated on its own):\n\tTrying rule: 100420 - AWS VPC pack - an accepted flow.\n\t\t*Rule 100420 matched\n",
-		"\tTrying rule: 100423 - AWS VPC pack - TCP to SSH or RDP accepted from a public address.\n\t\t*Rule 100423 not matched: is_public(aws.srcaddr)\n",
+		"\tTrying rule: 100423 - AWS VPC pack - TCP to SSH or RDP accepted from a public address.\n\t\t*Rule 100423 not matched: is_public(aws.srcaddr) is false: aws.srcaddr = \"10.0.0.5\"\n",
 		"\t\t*Rule 100423 matched\n\t\t*Trying child rules\n\tTrying rule: 100421 - ",
 		"**Pack vpc-flow (evaluated on its own, after the stock rules):\n\tid: '100421'\n\tlevel: '6'\n",
 	} {

@@ -67,11 +67,14 @@ type TestOptions struct {
 	Run *regexp.Regexp
 	// Now is the processing time of the tests; default: the engine's clock.
 	Now time.Time
+	// Verbose prints the passing cases too ("PASS: …").
+	Verbose bool
 }
 
 // TestRuleset runs the inline tests of every rule, printing each failure
-// (expected vs got) and a summary with the rules that have no test. It
-// returns 0 when every selected test passed, 1 otherwise.
+// (expected vs got, and the rules tried with why each did not match) and a
+// summary with the rules that have no test. It returns 0 when every
+// selected test passed, 1 otherwise.
 func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.Writer) int {
 	e, err := New(withDefaults(opts))
 	if err != nil {
@@ -94,6 +97,9 @@ func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.W
 		}
 		if r.Pass {
 			passed++
+			if to.Verbose {
+				fmt.Fprintf(stdout, "PASS: %s\n", r.Head())
+			}
 			continue
 		}
 		failed++

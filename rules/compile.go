@@ -36,6 +36,9 @@ type condition struct {
 	// (checked against the decoders' schema at load).
 	refs   []fieldRef
 	errors atomic.Int64
+	// explain is the condition's explanation tree (explain.go), built on
+	// the first explanation.
+	explain explainer
 }
 
 // fieldRef is one field a condition reads, and where it is written.

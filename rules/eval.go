@@ -400,6 +400,7 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 // unless it is noalert.
 func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
 	ok, failed, err := c.test(r, rest, memoed)
+	failedCond := !ok // the condition itself was false (not a window)
 	if ok && r.agg != nil {
 		fired, value, counted := c.st.agg[r.index].add(c, r.agg)
 		if !fired {
@@ -420,7 +421,12 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 		}
 	}
 	if c.tr != nil {
-		c.tr.Steps = append(c.tr.Steps, TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err, Pack: r.pack})
+		step := TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err, Pack: r.pack}
+		if !ok && err == nil && failed != "" && failedCond {
+			step.Failed, step.Values = c.why(r.cond)
+			step.cond = true
+		}
+		c.tr.Steps = append(c.tr.Steps, step)
 	}
 	if !ok {
 		return nil

@@ -76,6 +76,7 @@ func Load(layers []Layer, opts Options) (*Set, error) {
 	s.helpers = h
 	defer func() { h.loading = false }()
 	ld := &loader{set: s, ce: newCompileEnv(s.syms, h), mitre: mitre, packs: map[string]bool{}, dropped: map[string]string{}}
+	s.ce = ld.ce
 	for _, l := range layers {
 		errs = append(errs, ld.loadLayer(l)...)
 	}

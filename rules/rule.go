@@ -276,6 +276,7 @@ type Set struct {
 	syms      *event.Symbols
 	lists     map[string]*List
 	helpers   *helperEnv
+	ce        *compileEnv // compiles the parts of conditions that explanations try alone
 	vms       sync.Pool
 	evals     sync.Pool
 	st        *state
@@ -389,14 +390,44 @@ type TraceStep struct {
 	// Matched says whether the rule's own tests passed (its children are
 	// the following steps with Depth+1).
 	Matched bool
-	// Failed is the source text of the condition part that was false, or
-	// a note such as "frequency: 3 of 6 previous events" for correlation.
+	// Failed is the source text of the smallest condition part that was
+	// false, or a note such as "frequency: 3 of 6 previous events" for
+	// correlation.
 	Failed string
+	// Values are the fields that part read, with their values.
+	Values []FieldValue
+	// cond says Failed is a condition part (not a correlation note).
+	cond bool
 	// Err is a run-time error of the condition.
 	Err error
 	// Pack is the pack of the pass the step belongs to ("" for the stock
 	// tree); a pack pass starts with a step of Depth 0.
 	Pack string
+}
+
+// Reason says why a step did not match: `aws.dstport in ["22"] is false:
+// aws.dstport = "443"`, a correlation note, or the run-time error.
+func (s TraceStep) Reason() string {
+	switch {
+	case s.Err != nil:
+		return "error: " + s.Err.Error()
+	case s.Matched:
+		return ""
+	case !s.cond:
+		return s.Failed
+	}
+	var b strings.Builder
+	b.WriteString(s.Failed)
+	b.WriteString(" is false")
+	for i, v := range s.Values {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(v.String())
+	}
+	return b.String()
 }
 
 // Trace collects the steps of one Eval.

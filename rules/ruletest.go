@@ -39,21 +39,32 @@ type TestResult struct {
 	ExpID, GotID                   string
 	ExpLevel, GotLevel             int
 	ExpDescription, GotDescription string
+	// Trace is the last evaluation of the case, in the tree the rule is in
+	// (the stock tree, or its pack's passes): every rule tried, in order,
+	// and why each one that did not match did not.
+	Trace []TraceStep
+	// Pack is the pack of the rule, "" for a stock rule.
+	Pack string
 }
 
-func (r TestResult) String() string {
+// Head names the case: `rules/x.yml:12: rule 110101: match "name"`.
+func (r TestResult) Head() string {
 	kind := "match"
 	if r.NoMatch {
 		kind = "no_match"
 	}
-	head := fmt.Sprintf("%s:%d: rule %s: %s %q", r.File, r.Line, r.RuleID, kind, r.Name)
+	return fmt.Sprintf("%s:%d: rule %s: %s %q", r.File, r.Line, r.RuleID, kind, r.Name)
+}
+
+func (r TestResult) String() string {
+	head := r.Head()
 	switch {
 	case r.Err != nil:
 		return head + ": " + r.Err.Error()
 	case r.Pass:
 		return head + ": ok"
 	case r.NoMatch:
-		return fmt.Sprintf("%s: got rule %s (level %d), want any other", head, r.GotID, r.GotLevel)
+		return fmt.Sprintf("%s: got rule %s (level %d), want any other%s", head, r.GotID, r.GotLevel, r.traceText())
 	}
 	exp := fmt.Sprintf("rule %s level %d", r.ExpID, r.ExpLevel)
 	got := fmt.Sprintf("rule %s level %d", orNone(r.GotID), r.GotLevel)
@@ -61,7 +72,34 @@ func (r TestResult) String() string {
 		exp += fmt.Sprintf(" %q", r.ExpDescription)
 		got += fmt.Sprintf(" %q", r.GotDescription)
 	}
-	return fmt.Sprintf("%s:\n  exp: %s\n  got: %s", head, exp, got)
+	return fmt.Sprintf("%s:\n  exp: %s\n  got: %s%s", head, exp, got, r.traceText())
+}
+
+// traceText lists the rules tried, indented by depth, each with its
+// outcome: "    80402 not matched: osregex(aws.action, "REJECT") is false:
+// aws.action = "ACCEPT"".
+func (r TestResult) traceText() string {
+	if len(r.Trace) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	if r.Pack == "" {
+		b.WriteString("\n  rules tried (stock rules):")
+	} else {
+		fmt.Fprintf(&b, "\n  rules tried (pack %s, each top-level rule a tree of its own):", r.Pack)
+	}
+	for _, s := range r.Trace {
+		b.WriteString("\n    ")
+		b.WriteString(strings.Repeat("  ", s.Depth))
+		b.WriteString(s.Rule.id)
+		if s.Matched {
+			b.WriteString(" matched")
+		} else {
+			b.WriteString(" not matched: ")
+			b.WriteString(s.Reason())
+		}
+	}
+	return b.String()
 }
 
 func orNone(id string) string {
@@ -107,11 +145,22 @@ func (s *Set) runCase(r *Rule, tc *TestCaseSpec, noMatch bool, decode func(TestI
 		return res
 	}
 	var ms []Match
+	var tr Trace
 	step := 0
 	for i := 0; i < n; i++ {
-		for _, ev := range events {
-			ms = e.EvalAll(ev, now.Add(time.Duration(step)*time.Second), nil)
+		for j, ev := range events {
+			var t *Trace
+			if i == n-1 && j == len(events)-1 {
+				t = &tr // the evaluation the case checks
+			}
+			ms = e.EvalAll(ev, now.Add(time.Duration(step)*time.Second), t)
 			step++
+		}
+	}
+	res.Pack = r.pack
+	for _, st := range tr.Steps {
+		if st.Pack == r.pack {
+			res.Trace = append(res.Trace, st)
 		}
 	}
 	exp := r.id

@@ -30,11 +30,25 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.ruleset, "ruleset", "", "ruleset `DIR` (decoders/, rules/, lists/); default: the built-in ruleset")
-	fs.Var(&f.userRules, "rules", "user rules `DIR` layered over the ruleset (repeatable)")
+	f.registerLayers(fs, true)
 	fs.StringVar(&f.managerName, "manager-name", "", "manager and agent `NAME` in alerts; default: the host name")
-	fs.StringVar(&f.now, "now", "", "fix the processing time (RFC 3339), for reproducible output")
+	f.registerNow(fs)
+}
+
+// registerLayers registers the flags that choose the rules: --ruleset
+// (unless the command takes the ruleset as its argument), --rules and
+// --disable-pack.
+func (f *engineFlags) registerLayers(fs *flag.FlagSet, ruleset bool) {
+	if ruleset {
+		fs.StringVar(&f.ruleset, "ruleset", "", "ruleset `DIR` (decoders/, rules/, lists/); default: the built-in ruleset")
+	}
+	fs.Var(&f.userRules, "rules", "user rules `DIR` layered over the ruleset (repeatable)")
 	fs.Var(&f.noPacks, "disable-pack", "switch off a rule pack by `NAME` (vpc-cloudtrail, vpc-flow, or all: only the Wazuh port); repeatable")
+}
+
+// registerNow registers --now.
+func (f *engineFlags) registerNow(fs *flag.FlagSet) {
+	fs.StringVar(&f.now, "now", "", "fix the processing `TIME` (RFC 3339, e.g. 2024-03-05T10:20:31Z), for reproducible output")
 }
 
 // options turns the flags into engine options.
@@ -55,7 +69,7 @@ func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
 	if f.now != "" {
 		t, err := time.Parse(time.RFC3339Nano, f.now)
 		if err != nil {
-			return opts, fmt.Errorf("--now: %w", err)
+			return opts, fmt.Errorf("--now %q is not an RFC 3339 time; for example 2024-03-05T10:20:31Z or 2024-03-05T10:20:31.102+01:00", f.now)
 		}
 		opts.Now = func() time.Time { return t }
 	}

@@ -37,21 +37,61 @@ func main() {
 }
 
 func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stderr)
 		return 0
+	case "-version", "--version":
+		return runVersion(ctx, nil, stdin, stdout, stderr)
+	case "help":
+		return runHelp(ctx, args[1:], stdin, stdout, stderr)
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdin, stdout, stderr)
-		}
+	if c, ok := findCommand(args[0]); ok {
+		return c.run(ctx, args[1:], stdin, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "vpcalertd: unknown command %q\n", args[0])
+	fmt.Fprintf(stderr, "vpcalertd: unknown command %q, expected one of %v\n\n", args[0], commandNames())
 	usage(stderr)
 	return 2
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return append(names, "help")
+}
+
+// runHelp is `vpcalertd help [COMMAND]`: the command's usage and flags, as
+// `vpcalertd COMMAND -h` prints them.
+func runHelp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0:
+		usage(stdout)
+		return 0
+	case len(args) > 2 || len(args) == 2 && args[0] != "ruleset":
+		fmt.Fprintf(stderr, "vpcalertd help: takes one COMMAND (or ruleset check|test), got %q\n", args)
+		return 2
+	}
+	c, ok := findCommand(args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "vpcalertd help: unknown command %q, expected one of %v\n", args[0], commandNames())
+		return 2
+	}
+	return c.run(ctx, append(args[1:], "-h"), stdin, stdout, stderr)
 }
 
 func usage(w io.Writer) {
@@ -61,5 +101,6 @@ func usage(w io.Writer) {
 		fmt.Fprintln(w, "  "+c.usage)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'vpcalertd COMMAND -h' for the flags of a command.")
+	fmt.Fprintln(w, "Run 'vpcalertd help COMMAND' (or 'vpcalertd COMMAND -h') for the flags of a command,")
+	fmt.Fprintln(w, "'vpcalertd --version' for the version.")
 }

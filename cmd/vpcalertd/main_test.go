@@ -80,6 +80,7 @@ func TestLogtestPhases(t *testing.T) {
 		"**Phase 2: Completed decoding.\n\tname: 'json'\n\taws.account_id: '123456789010'",
 		"**Rule debugging:\n\tTrying rule: 80200 - AWS alert.\n\t\t*Rule 80200 matched",
 		"\tTrying rule: 80402 - AWS VPC Flow",
+		"\t\t*Rule 100420 not matched: aws.action == \"ACCEPT\" is false: aws.action = \"REJECT\"\n",
 		"**Phase 3: Completed filtering (rules).\n\tid: '80402'\n\tlevel: '4'\n\tdescription: 'AWS VPC Flow: [REJECT] - Interface: eni-1235b8ca123456789 - Protocol: 6.'\n\tgroups: '['amazon', 'aws', 'aws_vpcflow']'\n\tfiredtimes: '1'\n\tmail: 'False'\n**Alert to be generated.",
 	} {
 		assert.Contains(t, out, want)
@@ -184,4 +185,81 @@ func TestReplaySummaryFlag(t *testing.T) {
 	b, err := os.ReadFile(file)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "alerts by rule (top 2 of 2 rules):")
+}
+
+// TestRulesetTestExplains: a failing case lists the rules tried in its
+// tree, with the part of each condition that was false and the values it
+// read; -v lists the passing cases.
+func TestRulesetTestExplains(t *testing.T) {
+	code, out, errs := run(t, "", "ruleset", "test", "--rules", "testdata/failing", "--run", "^1108")
+	assert.Equal(t, 1, code, errs)
+	assert.Contains(t, out, `FAILED: rules/failing.yml:19: rule 110801: match "SSH on 443":
+  exp: rule 110801 level 7
+  got: rule 110800 level 0
+  rules tried (pack failing, each top-level rule a tree of its own):
+    110800 matched
+      110801 not matched: aws.dstport == "22" || aws.dstport == "2222" is false: aws.dstport = "443"
+`)
+	assert.NotContains(t, out, "PASS:")
+	assert.Contains(t, out, "built-in ruleset + testdata/failing: 1 passed, 1 failed\n")
+
+	_, out, _ = run(t, "", "ruleset", "test", "-v", "--rules", "testdata/failing", "--run", "^1108")
+	assert.Contains(t, out, `PASS: rules/failing.yml:10: rule 110800: match "an accepted flow ends here"`+"\n")
+}
+
+// TestCLIHabits: --version, help COMMAND, exit status 2 for usage errors
+// naming what is valid, 3 for --lint-fatal findings, examples for bad
+// values, and each ruleset verb's own flags.
+func TestCLIHabits(t *testing.T) {
+	code, out, _ := run(t, "", "--version")
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(out, "vpcalertd "), out)
+	code, _, _ = run(t, "", "version", "extra")
+	assert.Equal(t, 2, code)
+
+	code, _, errs := run(t, "", "help", "replay")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, errs, "usage: vpcalertd replay [flags] PATH...")
+	code, out, _ = run(t, "", "help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "Run 'vpcalertd help COMMAND'")
+
+	code, _, errs = run(t, "", "frob")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, `vpcalertd: unknown command "frob", expected one of [run replay report logtest ruleset version help]`)
+	code, _, errs = run(t, "", "help", "frob")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, `unknown command "frob"`)
+	code, _, errs = run(t, "", "ruleset", "chek")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, `vpcalertd ruleset: unknown subcommand "chek", expected one of [check test]`)
+	code, _, _ = run(t, "", "ruleset")
+	assert.Equal(t, 2, code)
+
+	_, _, check := run(t, "", "ruleset", "check", "-h")
+	_, _, test := run(t, "", "help", "ruleset", "test")
+	assert.Contains(t, check, "-lint-fatal")
+	assert.Contains(t, test, "-run RULEID/NAME")
+	assert.Contains(t, test, "-now TIME")
+	for _, other := range []string{"-run", "-now", "-manager-name", "-ruleset"} {
+		assert.NotContains(t, check, other)
+	}
+	for _, other := range []string{"-lint-fatal", "-manager-name", "-ruleset"} {
+		assert.NotContains(t, test, other)
+	}
+
+	code, _, errs = run(t, "", "replay", "--now", "yesterday", mirror)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, `--now "yesterday" is not an RFC 3339 time; for example 2024-03-05T10:20:31Z`)
+
+	// An overwrite without tests is a lint finding: exit 3, and no SUCCESS.
+	code, out, errs = run(t, "", "ruleset", "check", "--lint-fatal", "--rules", "testdata/userrules")
+	assert.Equal(t, 3, code, errs)
+	assert.NotContains(t, out, "SUCCESS")
+	assert.Contains(t, out, "  FAILED: ")
+	assert.Contains(t, out, ", 1 lint finding (--lint-fatal)\n")
+	assert.Contains(t, errs, "rule 80401: lint: no inline tests")
+	code, out, _ = run(t, "", "ruleset", "check", "--rules", "testdata/userrules")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "  SUCCESS: ")
 }

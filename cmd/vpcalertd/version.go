@@ -11,7 +11,14 @@ import (
 // the module version from the build info is used.
 var version = ""
 
-func runVersion(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
+func runVersion(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: vpcalertd version (or vpcalertd --version)")
+		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+			return 0
+		}
+		return 2
+	}
 	v := version
 	if v == "" {
 		v = "(devel)"
