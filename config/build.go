@@ -126,7 +126,13 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	}
 	b.buildLog(spec.Log, &cfg.Log)
 	if spec.Metrics != nil {
-		cfg.Metrics = &Metrics{Listen: spec.Metrics.Listen, AllowNonLoopback: spec.Metrics.AllowNonLoopback}
+		cfg.Metrics = &Metrics{Listen: spec.Metrics.Listen, AllowNonLoopback: spec.Metrics.AllowNonLoopback, TrafficWindow: DefaultTrafficWindow}
+		if w := spec.Metrics.TrafficWindow; w != nil {
+			cfg.Metrics.TrafficWindow = time.Duration(*w)
+			if cfg.Metrics.TrafficWindow < time.Hour || cfg.Metrics.TrafficWindow > 31*24*time.Hour {
+				b.errf(b.pos("metrics", "traffic_window"), "metrics.traffic_window", "must be between 1h and 744h (31 days), got %v", cfg.Metrics.TrafficWindow)
+			}
+		}
 		mc := metrics.Config{Listen: cfg.Metrics.Listen, AllowNonLoopback: cfg.Metrics.AllowNonLoopback}
 		if err := mc.Validate(); err != nil {
 			b.errf(b.pos("metrics", "listen"), "metrics.listen", "%s", strings.TrimPrefix(err.Error(), "listen: "))

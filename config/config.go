@@ -70,7 +70,13 @@ type Log struct {
 type Metrics struct {
 	Listen           string // host:port; "" for the metrics package's default
 	AllowNonLoopback bool   // allow an address reachable from other hosts
+	// TrafficWindow is how far back the /traffic page reaches (a rolling
+	// window of record times); default DefaultTrafficWindow.
+	TrafficWindow time.Duration
 }
+
+// DefaultTrafficWindow is the rolling window of the daemon's /traffic page.
+const DefaultTrafficWindow = 24 * time.Hour
 
 // Output says where alerts go. At least one of File and Stdout is set.
 type Output struct {

@@ -413,14 +413,19 @@ func TestQueueName(t *testing.T) {
 
 func TestLoadMetrics(t *testing.T) {
 	for yml, want := range map[string]*Metrics{
-		"metrics: {}\n":                                         {},
-		"metrics: {listen: '127.0.0.1:0'}\n":                    {Listen: "127.0.0.1:0"},
-		"metrics: {listen: ':9780', allow_non_loopback: yes}\n": {Listen: ":9780", AllowNonLoopback: true},
-		"metrics: {listen: '[::1]:9780'}\n":                     {Listen: "[::1]:9780"},
+		"metrics: {}\n":                                         {TrafficWindow: DefaultTrafficWindow},
+		"metrics: {listen: '127.0.0.1:0'}\n":                    {Listen: "127.0.0.1:0", TrafficWindow: DefaultTrafficWindow},
+		"metrics: {listen: ':9780', allow_non_loopback: yes}\n": {Listen: ":9780", AllowNonLoopback: true, TrafficWindow: DefaultTrafficWindow},
+		"metrics: {listen: '[::1]:9780'}\n":                     {Listen: "[::1]:9780", TrafficWindow: DefaultTrafficWindow},
+		"metrics: {traffic_window: 6h}\n":                       {TrafficWindow: 6 * time.Hour},
 	} {
 		p := writeFile(t, t.TempDir(), "c.yml", yml+"buckets: [{type: vpcflow, name: b-1}]\n")
 		cfg, err := Load(p)
 		require.NoError(t, err, yml)
 		assert.Equal(t, want, cfg.Metrics, yml)
 	}
+	p := writeFile(t, t.TempDir(), "c.yml", "metrics: {traffic_window: 10m}\nbuckets: [{type: vpcflow, name: b-1}]\n")
+	_, err := Load(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "metrics.traffic_window: must be between 1h and 744h (31 days), got 10m0s")
 }

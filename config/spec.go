@@ -40,8 +40,9 @@ type logSpec struct {
 }
 
 type metricsSpec struct {
-	Listen           string `yaml:"listen"`
-	AllowNonLoopback bool   `yaml:"allow_non_loopback"`
+	Listen           string    `yaml:"listen"`
+	AllowNonLoopback bool      `yaml:"allow_non_loopback"`
+	TrafficWindow    *Duration `yaml:"traffic_window"`
 }
 
 type outputsSpec struct {

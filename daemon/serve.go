@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,11 +25,17 @@ import (
 	"github.com/vpcalertd/vpcalertd/metrics"
 	"github.com/vpcalertd/vpcalertd/output"
 	"github.com/vpcalertd/vpcalertd/output/indexer"
+	"github.com/vpcalertd/vpcalertd/report"
 )
 
 // NewEngine builds the engine of cfg: the default of Options.NewProcessor.
 func NewEngine(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
-	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks}
+	return newEngine(cfg, idOffset, onError, nil)
+}
+
+// newEngine is NewEngine with an observer (the /traffic page's aggregator).
+func newEngine(cfg *config.Config, idOffset int64, onError func(error), obs engine.Observer) (Processor, error) {
+	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks, Observer: obs}
 	if cfg.Ruleset != "" {
 		opts.Ruleset = os.DirFS(cfg.Ruleset)
 	}
@@ -99,10 +106,21 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		}
 		opts.IDs = ids
 	}
+	// The /traffic page aggregates what the engine reads, in memory only.
+	traffic, err := newTraffic(cfg)
+	if err != nil {
+		return 1, err
+	}
 	if opts.Processor == nil {
 		newProc := opts.NewProcessor
 		if newProc == nil {
-			newProc = NewEngine
+			newProc = func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
+				var obs engine.Observer
+				if traffic != nil {
+					obs = report.NewObserver(traffic)
+				}
+				return newEngine(cfg, idOffset, onError, obs)
+			}
 		}
 		proc, err := newProc(cfg, opts.IDs.Start(), badRecordLogger(log))
 		if err != nil {
@@ -114,7 +132,7 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if cfg.Metrics != nil && opts.Metrics == nil {
-		m, err := serveMetrics(runCtx, cfg.Metrics, opts.Sink, log)
+		m, err := serveMetrics(runCtx, cfg, opts.Sink, traffic, log)
 		if err != nil {
 			return 1, err
 		}
@@ -173,11 +191,40 @@ func idSource(store *state.Store, file *output.FileSink) (*output.IDSource, erro
 	return output.NewIDSource(seed, fileSize), nil
 }
 
-// serveMetrics serves the metrics endpoint until ctx ends.
-func serveMetrics(ctx context.Context, mc *config.Metrics, sink alert.Sink, log *slog.Logger) (*metrics.Metrics, error) {
+// newTraffic returns the aggregator of the /traffic page: a rolling window
+// of cfg.Metrics.TrafficWindow, or nil without a metrics endpoint.
+func newTraffic(cfg *config.Config) (*report.Aggregator, error) {
+	if cfg.Metrics == nil {
+		return nil, nil
+	}
+	w := cfg.Metrics.TrafficWindow
+	if w == 0 {
+		w = config.DefaultTrafficWindow
+	}
+	agg, err := report.New(report.Options{Window: w})
+	if err != nil {
+		return nil, fmt.Errorf("metrics.traffic_window: %w", err)
+	}
+	return agg, nil
+}
+
+// serveMetrics serves the metrics endpoint, and /traffic when traffic is
+// set, until ctx ends.
+func serveMetrics(ctx context.Context, cfg *config.Config, sink alert.Sink, traffic *report.Aggregator, log *slog.Logger) (*metrics.Metrics, error) {
+	mc := cfg.Metrics
 	m := metrics.New(metrics.Options{})
 	watchIndexer(m, sink)
-	srv, err := metrics.Listen(mc.Listen, m, metrics.ServeOptions{AllowNonLoopback: mc.AllowNonLoopback})
+	so := metrics.ServeOptions{AllowNonLoopback: mc.AllowNonLoopback}
+	if traffic != nil {
+		var inputs []string
+		for _, b := range cfg.Buckets {
+			inputs = append(inputs, "s3://"+b.Name)
+		}
+		meta := report.Meta{Title: "VPC traffic (live)", Source: "live", Inputs: inputs,
+			Notes: []string{fmt.Sprintf("The last %s of record times, as this daemon read them since it started: the page is kept in memory only, so it starts empty after a restart.", mc.TrafficWindow)}}
+		so.Pages = map[string]http.Handler{"/traffic": report.Handler(traffic, meta)}
+	}
+	srv, err := metrics.Listen(mc.Listen, m, so)
 	if err != nil {
 		return nil, err
 	}

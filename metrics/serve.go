@@ -53,6 +53,9 @@ type ServeOptions struct {
 	// ShutdownTimeout bounds how long in-flight scrapes may take once the
 	// context is done; zero means 5 seconds.
 	ShutdownTimeout time.Duration
+	// Pages are more GET endpoints served on the same listener, under the
+	// same address rules, by path (the daemon's /traffic).
+	Pages map[string]http.Handler
 }
 
 // Handler returns the HTTP handler serving /metrics, /healthz and /readyz.
@@ -87,11 +90,20 @@ func Listen(addr string, m *Metrics, opts ServeOptions) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	handler := m.Handler()
+	if len(opts.Pages) > 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		for path, h := range opts.Pages {
+			mux.Handle("GET "+path, h)
+		}
+		handler = mux
+	}
 	return &Server{
 		ln:   ln,
 		opts: opts,
 		srv: &http.Server{
-			Handler:           m.Handler(),
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 	}, nil

@@ -78,6 +78,11 @@ type Aggregator struct {
 	lo, hi  int64 // smallest and largest bucket index seen
 	any     bool
 	widened bool // an explicit Interval had to be widened
+	// span ranks the talkers of the whole input (not kept for a rolling
+	// window, whose old records it could not forget): the page's default
+	// table is then exact for heavy talkers instead of a merge of 1,500
+	// interval lists.
+	span *sketch
 	sum     Summary
 	sets    [3]boundedSet // accounts, interfaces, regions
 	rules   map[string]*ruleInfo
@@ -338,6 +343,12 @@ func (a *Aggregator) AddFlow(f *Flow) {
 		b.talk = newSketch(byBytes, a.opts.Capacity)
 	}
 	b.talk.add(f.Talker, f.Counts)
+	if a.opts.Window == 0 {
+		if a.span == nil {
+			a.span = newSketch(byBytes, 16*a.opts.Capacity)
+		}
+		a.span.add(f.Talker, f.Counts)
+	}
 	if side == 1 {
 		if b.rej == nil {
 			b.rej = newSketch(byFlows, a.opts.Capacity/4)

@@ -148,8 +148,12 @@ func TestIntervalLadder(t *testing.T) {
 }
 
 // plant adds a transfer of bytes from src to dst in [t0, t0+60).
+func planted() Talker {
+	return Talker{Src: addr("10.0.9.9"), Dst: addr("198.51.100.200"), DstPort: 443, Proto: 6, Action: ActionAccept}
+}
+
 func plant(flows []Flow, t0 int64, bytes int64) []Flow {
-	k := Talker{Src: addr("10.0.9.9"), Dst: addr("198.51.100.200"), DstPort: 443, Proto: 6, Action: ActionAccept}
+	k := planted()
 	for i := range 10 {
 		flows = append(flows, Flow{Time: t0 + int64(i), Talker: k, Counts: Counts{Bytes: bytes / 10, Packets: bytes / 10000, Flows: 1}})
 	}
@@ -178,6 +182,10 @@ func TestPlantedPeakComesFirst(t *testing.T) {
 	assert.True(t, p.Top.Exact, "a heavy talker stays exact in a busy interval")
 	assert.Equal(t, int64(30_000_000), p.Top.Bytes)
 	assert.Equal(t, int64(10), p.Top.Flows)
+	whole := MergeTops([]IntervalTop{s.SpanTop}, 20)
+	assert.Equal(t, planted(), whole[0].Talker, "the whole span's biggest talker")
+	assert.False(t, whole[0].Approx)
+	assert.Equal(t, int64(30_000_000), whole[0].Bytes)
 	// Ten byte peaks, biggest first.
 	var last int64 = 1 << 62
 	n := 0

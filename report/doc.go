@@ -26,9 +26,15 @@
 // destination, destination port, protocol, action) are kept in a
 // Space-Saving sketch of Options.Capacity entries, each with a lower and an
 // upper bound of its bytes; an interval with at most Capacity talkers is
-// exact, and a heavy talker stays exact in a busy one. The page lists the
-// top Options.TopK of each interval with an upper bound for every talker it
-// leaves out; a window of several intervals merges those lists and marks a
-// row approximate exactly when its bytes, or its place in the list, could
-// differ from a full count.
+// exact, and a heavy talker stays exact in a busy one (a Bloom filter of
+// the talkers a sketch evicted tells a newcomer from a returning one). The
+// page lists the top Options.TopK of each interval with an upper bound for
+// every talker it leaves out; a window of several intervals merges those
+// lists and marks a row approximate exactly when its bytes, or its place in
+// the list, could differ from a full count. The whole span has a larger
+// sketch of its own, so the page's first table is exact for heavy talkers.
+//
+// The daemon's /traffic page (Options.Window) keeps the intervals of a
+// rolling window in memory only: it starts empty after a restart, and an
+// object read again after a failure counts again.
 package report

@@ -41,6 +41,7 @@ type pageData struct {
 	Addrs       []string    `json:"addrs"`
 	// Top holds per interval [rest, row...]; RejectTop likewise.
 	Top       [][]any          `json:"top"`
+	SpanTop   []any            `json:"spanTop"` // [rest, row...] of the whole span, or null
 	Rules     [][3]any         `json:"rules"`    // [id, level, description]
 	RuleHits  [][][4]int64     `json:"ruleHits"` // per interval [rule index, count, first, last]
 	Peaks     []peakJSON       `json:"peaks"`
@@ -198,6 +199,13 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		}
 		sort.Slice(hits, func(a, b int) bool { return hits[a][0] < hits[b][0] })
 		d.RuleHits[i] = hits
+	}
+	if len(s.SpanTop.Rows) > 0 {
+		d.SpanTop = []any{s.SpanTop.Rest}
+		for _, r := range s.SpanTop.Rows {
+			d.SpanTop = append(d.SpanTop, rowJSON(&addrs, r))
+			onPage[r.Src], onPage[r.Dst] = true, true
+		}
 	}
 	for _, p := range s.Peaks {
 		pj := peakJSON{Kind: p.Kind, I: p.Index, Value: p.Value}

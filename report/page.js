@@ -29,8 +29,9 @@
   // span renders a window [a, b) of times as "HH:MM–HH:MM", with dates when needed.
   function span(a, b) {
     var sameDay = day(a) === day(b - 1);
-    if (!multiDay && sameDay) return hhmm(a) + "–" + hhmm(b) + " UTC";
-    return day(a) + " " + hhmm(a) + "–" + (sameDay ? "" : day(b) + " ") + hhmm(b) + " UTC";
+    var end = hhmm(b) === "00:00" && sameDay ? "24:00" : hhmm(b);
+    if (!multiDay && sameDay) return hhmm(a) + "–" + end + " UTC";
+    return day(a) + " " + hhmm(a) + "–" + (sameDay ? "" : day(b) + " ") + end + " UTC";
   }
   function human(v, unit) {
     var u = unit === "bytes" ? ["B", "KB", "MB", "GB", "TB", "PB"] : ["", "k", "M", "G", "T", "P"];
@@ -46,10 +47,10 @@
 
   // ----- talkers: the same merge as report.MergeTops (window.go) -----
   // row: [src, dst, port, proto, action, bytes, packets, flows, hi, exact]
-  function mergeTops(i0, i1, keep) {
+  function mergeTops(lists, keep) {
     var hidden = 0, m = new Map();
-    for (var i = i0; i <= i1; i++) {
-      var t = D.top[i];
+    for (var i = 0; i < lists.length; i++) {
+      var t = lists[i];
       if (!t) continue;
       var rest = t[0];
       hidden += rest;
@@ -143,7 +144,7 @@
       ["alerts", num(s.Alerts)], ["accounts", num(s.Accounts)], ["interfaces", num(s.Interfaces)], ["regions", num(s.Regions)],
       ["span", spanText], ["bad lines", num(s.BadLines)]
     ];
-    if (s.Outside) items.push(["outside --from/--to", num(s.Outside)]);
+    if (s.Outside) items.push(["outside the window", num(s.Outside)]);
     var dl = el("dl");
     items.forEach(function (it) {
       dl.appendChild(el("div", { "data-field": it[0] }, [el("dt", { text: it[0] }), el("dd", { text: it[1] })]));
@@ -296,7 +297,9 @@
     sec.textContent = "";
     var ipId = state.ip ? D.addrs.indexOf(state.ip) : -1;
     var keep = state.ip ? function (a) { return a.src === ipId || a.dst === ipId; } : null;
-    var rows = N ? mergeTops(state.i0, state.i1, keep) : [];
+    // The whole span has a list of its own; a window merges its intervals'.
+    var lists = !state.sel && !state.ip && D.spanTop ? [D.spanTop] : D.top.slice(state.i0, state.i1 + 1);
+    var rows = N ? mergeTops(lists, keep) : [];
     sec.appendChild(el("h2", { text: "Top talkers" + (state.ip ? " with " + state.ip : "") }));
     if (state.ip) sec.appendChild(el("button", { type: "button", cls: "clear", onclick: function () { selectIP(""); } }, ["clear the address filter"]));
     var t = el("table");

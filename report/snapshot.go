@@ -72,6 +72,9 @@ type Snapshot struct {
 	Intervals []Interval
 	Rules     map[string]RuleInfo
 	Peaks     []Peak
+	// SpanTop lists the talkers of the whole span, from a sketch of its
+	// own; empty for a rolling window.
+	SpanTop IntervalTop
 	// AddrAlerts lists, per address, its kept alerts, newest first.
 	AddrAlerts map[netip.Addr]AddrAlerts
 	// AddrsDropped counts addresses whose alerts were not kept (the bound
@@ -166,6 +169,7 @@ func (a *Aggregator) Snapshot(meta Meta) *Snapshot {
 			}
 		}
 	}
+	s.SpanTop.Rows, s.SpanTop.Rest = a.span.top(k)
 	for id, r := range a.rules {
 		s.Rules[id] = RuleInfo{Level: r.level, Description: r.desc}
 	}

@@ -31,13 +31,18 @@ func ChromiumPath() string {
 
 // Page is a browser tab with what it has logged and requested so far.
 type Page struct {
-	Ctx context.Context
-	mu  sync.Mutex // guards the fields below
+	Ctx   context.Context
+	close func()
+	mu    sync.Mutex // guards the fields below
 	// errors are console errors and uncaught exceptions, as text.
 	errors []string
 	// requests are the URLs the page asked for, the page itself included.
 	requests []string
 }
+
+// Close stops the browser and waits for it to exit; the test's cleanup
+// does it too.
+func (p *Page) Close() { p.close() }
 
 // Errors returns the console errors and exceptions seen so far.
 func (p *Page) Errors() []string {
@@ -91,12 +96,12 @@ func NewPage(t testing.TB) *Page {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() {
+	p := &Page{Ctx: ctx, close: sync.OnceFunc(func() {
 		cancelTimeout()
 		cancelCtx()
-		cancelAlloc()
-	})
-	p := &Page{Ctx: ctx}
+		cancelAlloc() // waits for the browser to exit
+	})}
+	t.Cleanup(p.Close)
 	// Starting the browser first makes Listen see the tab's first events.
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium %s: %v", path, err)
