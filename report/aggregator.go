@@ -82,7 +82,7 @@ type Aggregator struct {
 	// window, whose old records it could not forget): the page's default
 	// table is then exact for heavy talkers instead of a merge of 1,500
 	// interval lists.
-	span *sketch
+	span    *sketch
 	sum     Summary
 	sets    [3]boundedSet // accounts, interfaces, regions
 	rules   map[string]*ruleInfo

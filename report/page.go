@@ -41,7 +41,7 @@ type pageData struct {
 	Addrs       []string    `json:"addrs"`
 	// Top holds per interval [rest, row...]; RejectTop likewise.
 	Top       [][]any          `json:"top"`
-	SpanTop   []any            `json:"spanTop"` // [rest, row...] of the whole span, or null
+	SpanTop   []any            `json:"spanTop"`  // [rest, row...] of the whole span, or null
 	Rules     [][3]any         `json:"rules"`    // [id, level, description]
 	RuleHits  [][][4]int64     `json:"ruleHits"` // per interval [rule index, count, first, last]
 	Peaks     []peakJSON       `json:"peaks"`
