@@ -210,6 +210,7 @@
         { label: "selected address (from the talker lists)", stroke: "#1f5fbf", width: 2, show: true, paths: uPlot.paths.stepped({ align: 1 }), value: function (u, v) { return v == null ? "" : human(v, unit()); } }
       ],
       hooks: {
+        ready: [function () { setTimeout(showSelectOnCharts, 0); }],
         setSelect: [function (u) {
           if (u.select.width < 2) return;
           var a = u.posToVal(u.select.left, "x"), b = u.posToVal(u.select.left + u.select.width, "x");

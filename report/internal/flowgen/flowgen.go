@@ -1,19 +1,17 @@
-// Command flowgen writes a day of synthetic VPC flow logs as a bucket mirror
+// Package flowgen writes a day of synthetic VPC flow logs as a bucket mirror
 // (AWSLogs/<account>/vpcflowlogs/<region>/YYYY/MM/DD/<one gzip file per
 // hour>): busy background traffic with a daily rhythm, a planted transfer of
 // 2.4 GB from 10.0.2.40 to 192.0.2.66 (an address of the shipped example
 // threat list) at 13:07-13:12 UTC, and a port scan rejected from
-// 203.0.113.99 at 03:40 UTC. The output depends only on the flags, so the
-// demo data in testdata/buckets/demo-vpc-flowlogs can be rebuilt and the
-// report benchmark reads the same traffic at any size.
-//
-//	go run ./report/internal/flowgen -out testdata/buckets/demo-vpc-flowlogs -records 12000
-package main
+// 203.0.113.99 at 03:40 UTC. The output depends only on the arguments, so
+// the demo data in testdata/buckets/demo-vpc-flowlogs can be rebuilt
+// (go test ./report -run TestDemo -update) and the report benchmark reads
+// the same traffic at any size.
+package flowgen
 
 import (
 	"bufio"
 	"compress/gzip"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -22,34 +20,14 @@ import (
 	"time"
 )
 
-func main() {
-	out := flag.String("out", "", "bucket mirror `DIR` to write (created)")
-	records := flag.Int("records", 12000, "background flow records over the day")
-	day := flag.String("day", "2024-03-05", "the `DATE` (UTC) of the flows")
-	seed := flag.Uint64("seed", 1, "random seed")
-	flag.Parse()
-	if *out == "" {
-		fmt.Fprintln(os.Stderr, "flowgen: -out DIR is required")
-		os.Exit(2)
-	}
-	d, err := time.Parse("2006-01-02", *day)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "flowgen: -day %q: want YYYY-MM-DD\n", *day)
-		os.Exit(2)
-	}
-	if err := Write(*out, d, *records, *seed); err != nil {
-		fmt.Fprintln(os.Stderr, "flowgen:", err)
-		os.Exit(1)
-	}
-}
-
 const (
 	account = "123456789012"
 	region  = "us-east-1"
 	header  = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
 )
 
-// Write writes the day's 24 hourly files under dir.
+// Write writes the 24 hourly files of day under dir: records background
+// flows spread over the day, plus the planted transfer and scan.
 func Write(dir string, day time.Time, records int, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 42))
 	// Records per minute follow a daily rhythm: quiet at night, busy in
