@@ -38,7 +38,7 @@ func summaryOf(t *testing.T, d map[string]any) map[string]any {
 
 func TestReportWritesPage(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.html")
-	code, stdout, errs := run(t, "", "report", "--quiet", "--out", out, "../../testdata/buckets", "../../testdata/alerts/vpcflow-pack-behaviour.log")
+	code, stdout, errs := run(t, "", "report", "--quiet", "--out", out, "../../testdata/buckets/my-vpc-flowlogs", "../../testdata/buckets/my-cloudtrail-bucket", "../../testdata/alerts/vpcflow-pack-behaviour.log")
 	require.Equal(t, 0, code, errs)
 	assert.Equal(t, out+": 49 records, 37 flows, 1373481128 bytes, 53 alerts, 36 intervals of 1m0s, 2024-03-05 10:00 to 2024-03-05 10:35 UTC, 0 bad lines\n", stdout)
 	d := pageData(t, out)
@@ -85,7 +85,7 @@ func TestReportNoFlows(t *testing.T) {
 func TestReportFromAlerts(t *testing.T) {
 	dir := t.TempDir()
 	alerts := filepath.Join(dir, "alerts.json")
-	code, _, errs := run(t, "", "replay", "--quiet", "--out", alerts, "--now", "2024-03-05T11:00:00Z", "../../testdata/buckets", "../../testdata/alerts/vpcflow-pack-behaviour.log")
+	code, _, errs := run(t, "", "replay", "--quiet", "--out", alerts, "--now", "2024-03-05T11:00:00Z", "../../testdata/buckets/my-vpc-flowlogs", "../../testdata/buckets/my-cloudtrail-bucket", "../../testdata/alerts/vpcflow-pack-behaviour.log")
 	require.Equal(t, 0, code, errs)
 	// The same alerts gzipped, with lines that are not alerts in between.
 	plain, err := os.ReadFile(alerts)
