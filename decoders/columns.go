@@ -60,6 +60,7 @@ type columnPlan struct {
 
 // columnsState is the per-stream state of the columns step.
 type columnsState struct {
+	header   []string    // the names of the last header line, nil before one
 	plan     *columnPlan // the layout in force: from the last header line, else initial
 	initial  *columnPlan
 	initDone bool
@@ -249,7 +250,24 @@ func (s *columnsStep) useHeader(r *runState, names []string) error {
 	}
 	cols, unknown := s.columns(names)
 	r.cols.plan = s.plan(r, cols, unknown, r.lineNo)
+	r.cols.header = names
 	return errSkip
+}
+
+// headerLine sets the layout from a header line given outside the stream
+// (OpenOptions.Header); it fails when line is not a header line.
+func (s *columnsStep) headerLine(r *runState, line []byte) error {
+	if !s.header {
+		return errors.New("this decoder reads no header lines")
+	}
+	names := s.headerNames(line)
+	if names == nil {
+		return fmt.Errorf("%q is not a header line (field names, at least one of them known)", line)
+	}
+	if err := s.useHeader(r, names); err != errSkip {
+		return err
+	}
+	return nil
 }
 
 func (s *columnsStep) apply(r *runState, ev *event.Event, c *stepState) error {

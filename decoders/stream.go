@@ -33,6 +33,15 @@ type OpenOptions struct {
 	// OnWarning receives problems that do not reject a record, such as
 	// unknown columns in a header (once per stream), as "path:line: reason".
 	OnWarning func(error)
+	// Header is a header line read before the stream, as if the stream
+	// began with it: logtest keeps the last header line typed for the
+	// lines that follow. Open fails when the chosen decoder takes no
+	// header lines or Header is not one.
+	Header []byte
+	// FirstLine is the line number of the stream's first line (default
+	// 1), for a stream that continues another: logtest numbers its input
+	// lines as typed.
+	FirstLine int
 }
 
 // Stream decodes the records of one file or object. It is used by one
@@ -92,7 +101,10 @@ func (s *Set) Open(origin event.Origin, r io.Reader, opts OpenOptions) (*Stream,
 		st.finish()
 		return nil, err
 	}
-	st.start(opts)
+	if err := st.start(opts); err != nil {
+		st.finish()
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -154,7 +166,7 @@ func (st *Stream) choose(s *Set, peek []byte) error {
 }
 
 // start prepares the run state, the steps and the framing.
-func (st *Stream) start(opts OpenOptions) {
+func (st *Stream) start(opts OpenOptions) error {
 	r := &st.run
 	r.path = st.path
 	r.syms = opts.Symbols
@@ -170,10 +182,33 @@ func (st *Stream) start(opts OpenOptions) {
 		dec := json.NewDecoder(st.src)
 		dec.UseNumber()
 		st.arr = &jsonArrayReader{dec: dec, array: st.in.array, bare: st.in.bareArray}
-		return
+		if opts.Header != nil {
+			return fmt.Errorf("%s: decoder %s: a header line applies to line framings", st.path, st.dec.name)
+		}
+		return nil
 	}
-	st.lines = lineReader{br: st.src, max: st.max}
+	st.lines = lineReader{br: st.src, max: st.max, n: max(opts.FirstLine-1, 0)}
+	if opts.Header != nil {
+		var cs *columnsStep
+		for _, s := range st.dec.steps {
+			if c, ok := s.(*columnsStep); ok {
+				cs = c
+			}
+		}
+		if cs == nil {
+			return fmt.Errorf("%s: decoder %s reads no header lines", st.path, st.dec.name)
+		}
+		r.lineNo = st.lines.n
+		if err := cs.headerLine(r, opts.Header); err != nil {
+			return fmt.Errorf("%s: decoder %s: %w", st.path, st.dec.name, err)
+		}
+	}
+	return nil
 }
+
+// Header returns the column names of the last header line of the stream
+// (or of OpenOptions.Header), nil before any.
+func (st *Stream) Header() []string { return st.run.cols.header }
 
 // Decoder returns the name of the decoder chosen for the stream.
 func (st *Stream) Decoder() string { return st.dec.name }

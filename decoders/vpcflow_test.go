@@ -291,3 +291,26 @@ func TestFlowGzipErrors(t *testing.T) {
 		assert.True(t, strings.HasPrefix(got.errs[0].Error(), "AWSLogs/x.log.gz:1: "), got.errs[0].Error())
 	})
 }
+
+// TestOpenWithHeader: OpenOptions.Header sets the columns as if the stream
+// began with that line; FirstLine numbers the lines.
+func TestOpenWithHeader(t *testing.T) {
+	set := loadRuleset(t)
+	const header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction"
+	line := []byte("5 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 4 1418530010 1418530070 ACCEPT OK egress\n")
+	got := decode(t, set, event.Origin{Path: "stdin"}, line, OpenOptions{Header: []byte(header), FirstLine: 7})
+	require.Len(t, got.events, 1, got.errs)
+	f, ok := got.events[0].Get("aws.flow_direction")
+	require.True(t, ok)
+	assert.Equal(t, "egress", string(f.Value))
+	assert.Equal(t, 7, got.events[0].Origin.Line)
+
+	st, err := set.Open(event.Origin{Path: "stdin"}, bytes.NewReader(line), OpenOptions{Header: []byte(header)})
+	require.NoError(t, err)
+	assert.Equal(t, strings.Fields(header), st.Header())
+
+	_, err = set.Open(event.Origin{Path: "stdin"}, bytes.NewReader(line), OpenOptions{Header: []byte("not a header")})
+	assert.ErrorContains(t, err, `stdin: decoder vpcflow: "not a header" is not a header line`)
+	_, err = set.Open(event.Origin{Path: "stdin"}, strings.NewReader(`{"integration":"aws"}`), OpenOptions{Header: []byte(header)})
+	assert.ErrorContains(t, err, "stdin: decoder wazuh-json reads no header lines")
+}

@@ -36,22 +36,32 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	w := bufio.NewWriter(out)
 	defer w.Flush()
+	// A flow-log header line sets the columns of the lines that follow, as
+	// in a file: the last one typed is kept with its decoder.
+	var header []byte
+	var headerDecoder string
 	n := 0
 	for sc.Scan() {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		n++
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
-		n++
 		origin := event.Origin{Path: "stdin", Line: n}
-		st, err := e.decoders.Open(origin, bytes.NewReader(line), decoders.OpenOptions{Symbols: e.rules.Symbols()})
+		oo := decoders.OpenOptions{Symbols: e.rules.Symbols(), FirstLine: n}
+		st, err := e.decoders.Open(origin, bytes.NewReader(line), oo)
+		if err == nil && header != nil && st.Decoder() == headerDecoder {
+			oo.Header = header
+			st, err = e.decoders.Open(origin, bytes.NewReader(line), oo)
+		}
 		if err != nil {
 			e.logtestError(w, opts, err)
 			continue
 		}
+		events, bad := 0, 0
 		var ev event.Event
 		for {
 			err := st.Next(&ev)
@@ -59,6 +69,7 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 				break
 			}
 			if err != nil {
+				bad++
 				e.logtestError(w, opts, err)
 				var se *decoders.StreamError
 				if errors.As(err, &se) {
@@ -66,13 +77,29 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 				}
 				continue
 			}
+			events++
 			e.logtestEvent(w, &ev, st.Decoder(), opts)
+		}
+		if names := st.Header(); events == 0 && bad == 0 && names != nil {
+			header, headerDecoder = append([]byte(nil), line...), st.Decoder()
+			logtestHeader(w, opts, headerDecoder, names)
 		}
 		if err := w.Flush(); err != nil {
 			return err
 		}
 	}
 	return sc.Err()
+}
+
+// logtestHeader says that a header line was read and what it sets.
+func logtestHeader(w io.Writer, opts LogtestOptions, decoder string, names []string) {
+	if opts.JSON {
+		b, _ := json.Marshal(map[string]any{"header": names, "decoder": decoder, "codemsg": 0, "alert": false})
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(w, "**Header line (decoder %s): the lines that follow are read with these %d columns, as in a file:\n\t%s\n\n",
+		decoder, len(names), strings.Join(names, " "))
 }
 
 func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, err error) {

@@ -58,3 +58,33 @@ func TestLogtestMatchesWazuhTranscript(t *testing.T) {
 	want := strings.TrimSpace(outputs[2])
 	assert.Equal(t, want, strings.TrimSpace(out.String()))
 }
+
+// TestLogtestHeaderLine: a flow-log header typed into logtest sets the
+// columns of the lines that follow, as in a file, and logtest says so; a
+// CloudTrail record in between is not affected, and lines are numbered as
+// typed.
+func TestLogtestHeaderLine(t *testing.T) {
+	const header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id flow-direction"
+	in := header + "\n" +
+		"3 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK vpc-0a1 ingress\n" +
+		`{"eventVersion":"1.08","eventSource":"ec2.amazonaws.com","eventName":"CreateVpc"}` + "\n\n" +
+		"3 123456789010 eni-1 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK vpc-0a1\n"
+	e, _ := newTestEngine(t, nil)
+	var out bytes.Buffer
+	require.NoError(t, e.Logtest(context.Background(), strings.NewReader(in), &out, LogtestOptions{}))
+	got := out.String()
+	assert.True(t, strings.HasPrefix(got, "**Header line (decoder vpcflow): the lines that follow are read with these 16 columns, as in a file:\n\t"+header+"\n\n"), got)
+	assert.Contains(t, got, "\taws.flow_direction: 'ingress'\n")
+	assert.Contains(t, got, "\taws.vpc_id: 'vpc-0a1'\n")
+	assert.Contains(t, got, "\taws.eventName: 'CreateVpc'\n", "a CloudTrail record is read as such")
+	assert.Contains(t, got, "No decoder matched: stdin:5: expected 16 fields, got 15\n", "the header is still in force, and line 5 is line 5")
+
+	// Without the header, the v3 line is refused by the default format.
+	out.Reset()
+	require.NoError(t, e.Logtest(context.Background(), strings.NewReader(in[len(header)+1:]), &out, LogtestOptions{}))
+	assert.Contains(t, out.String(), "stdin:1: expected 14 fields, got 16")
+
+	out.Reset()
+	require.NoError(t, e.Logtest(context.Background(), strings.NewReader(header+"\n"), &out, LogtestOptions{JSON: true}))
+	assert.Equal(t, `{"alert":false,"codemsg":0,"decoder":"vpcflow","header":["version","account-id","interface-id","srcaddr","dstaddr","srcport","dstport","protocol","packets","bytes","start","end","action","log-status","vpc-id","flow-direction"]}`+"\n", out.String())
+}
