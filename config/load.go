@@ -21,7 +21,7 @@ const (
 	DefaultInterval         = 10 * time.Minute
 	DefaultLookBack         = 24 * time.Hour
 	DefaultConcurrency      = 4
-	DefaultProgressInterval = 30 * time.Second
+	DefaultProgressInterval = 10 * time.Second
 	DefaultShutdownGrace    = 10 * time.Second
 	// DefaultQueueMarksRetention is SQS's default message retention.
 	DefaultQueueMarksRetention = 4 * 24 * time.Hour

@@ -226,6 +226,9 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 		return false, nil
 	case outcomeRetry:
 		c.retry.Add(1)
+		if j.scope != nil {
+			j.scope.retry.Add(1)
+		}
 		c.errors.Add(1)
 		j.incomplete()
 		d.opts.Metrics.Error(metrics.ErrorObject)
@@ -311,6 +314,9 @@ func (cm *committer) commit() error {
 	}
 	for _, res := range cm.done {
 		j := res.job
+		if j.scope != nil {
+			j.scope.objectDone(res)
+		}
 		if res.outcome == outcomeDone {
 			j.c.objects.Add(1)
 			j.c.lastDone.Store(time.Now().UnixNano())

@@ -111,12 +111,13 @@ type Daemon struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	mu             sync.Mutex // guards clients, warned, describeFailed, queueDays and queueSwept
+	mu             sync.Mutex // guards clients, warned, describeFailed, queueDays, queueSwept and older
 	clients        map[string]*Clients
 	warned         map[string]bool
 	describeFailed map[string]time.Time // bucket id + region -> last DescribeFlowLogs failure
 	queueDays      map[string]bool      // mark scopes of queue days whose time is recorded
 	queueSwept     map[string]bool      // mark scopes of queue days pruned
+	older          map[string]s3.Older  // scope id + window start -> objects before it
 
 	abortOnce sync.Once
 	abortCh   chan struct{}
@@ -171,7 +172,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
 		clients: map[string]*Clients{}, warned: map[string]bool{}, describeFailed: map[string]time.Time{},
-		queueDays: map[string]bool{}, queueSwept: map[string]bool{}, abortCh: make(chan struct{})}
+		queueDays: map[string]bool{}, queueSwept: map[string]bool{}, older: map[string]s3.Older{}, abortCh: make(chan struct{})}
 	for i := range d.cfg.Buckets {
 		if d.cfg.Buckets[i].SQS != nil {
 			d.hasQueues = true

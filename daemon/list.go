@@ -26,7 +26,7 @@ const (
 // produceBucket discovers a bucket's scopes and sends its objects that are
 // not done to jobs. Problems are logged, counted, and leave the bucket (or
 // the scope) for the next pass; the other buckets go on.
-func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<- *job, c *counters) []*scopeRun {
+func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<- *job, c *counters) *bucketRun {
 	log := d.log.With("bucket", b.Name, "type", string(b.Type))
 	ready := "s3 bucket " + b.Name + " (" + string(b.Type) + ")"
 	clients, err := d.clientsFor(ctx, b)
@@ -58,28 +58,25 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 	if len(scopes) == 0 && err == nil {
 		d.warnOnce("empty:"+b.ID(), "no account/region folders found", "bucket", b.Name, "under", lay.Base(), "service", s3.ServiceOf(b.Type))
 	}
-	since, err := d.since(b)
+	first, src, err := d.firstDay(b)
 	if err != nil {
 		c.errors.Add(1)
 		log.Error("state", "error", err.Error())
 		return nil
 	}
 	flows := map[string]map[string]flowlogs.FlowLog{} // region -> id -> flow log
-	var runs []*scopeRun
 	for _, sc := range scopes {
 		if ctx.Err() != nil || br.stopped.Load() {
 			break
 		}
 		sr := &scopeRun{scope: sc}
-		runs = append(runs, sr)
-		day, err := d.startDay(sc, since)
-		if err != nil {
+		br.scopes = append(br.scopes, sr)
+		if sr.win, err = d.window(sc, first, src); err != nil {
 			sr.incomplete.Store(true)
 			c.errors.Add(1)
 			log.Error("state", "error", err.Error())
 			continue
 		}
-		sr.startAfter = sc.StartAfter(day)
 		var fl map[string]flowlogs.FlowLog
 		if b.Type == event.LogTypeVPCFlow {
 			if fl, err = d.flowLogs(ctx, br, sc.Region, flows); err != nil {
@@ -97,41 +94,21 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 				d.opts.Metrics.Error(metrics.ErrorS3)
 				log.Error("listing failed", "prefix", sc.Prefix, "reason", reason(err), "error", err.Error())
 			}
+			continue
 		}
-	}
-	return runs
-}
-
-// since returns the first day read for the bucket: only_logs_after, else
-// the day of the bucket's first pass (UTC), recorded then, as Wazuh starts
-// from "today" without only_logs_after.
-func (d *Daemon) since(b *config.Bucket) (time.Time, error) {
-	if !b.OnlyLogsAfter.IsZero() {
-		return b.OnlyLogsAfter, nil
-	}
-	day, ok, err := d.opts.Store.Since(b.ID())
-	if err != nil || ok {
-		return day, err
-	}
-	day = utcDay(d.now())
-	return day, d.opts.Store.SetSince(b.ID(), day)
-}
-
-// startDay is the first day folder a scope is listed from: the look-back
-// window before its last complete pass, or the bucket's first day for a
-// scope never passed, but never before the bucket's first day.
-func (d *Daemon) startDay(sc s3.Scope, since time.Time) (time.Time, error) {
-	last, ok, err := d.opts.Store.LastPass(sc.ID())
-	if err != nil {
-		return time.Time{}, err
-	}
-	day := since
-	if ok {
-		if day = utcDay(last.Add(-d.cfg.LookBack)); day.Before(since) {
-			day = since
+		if sr.listed.Load() == 0 {
+			// An empty window: say what lies before it.
+			if sr.older, err = d.olderThan(ctx, br, sr); err != nil {
+				log.Debug("counting the objects before the window failed", "prefix", sc.Prefix, "error", err.Error())
+			} else {
+				sr.olderDone = true
+			}
 		}
+		log.Debug("scope listed", "account", sc.AccountID, "region", sc.Region, "prefix", sc.Prefix,
+			"window_start", day(sr.win.day), "window_from", string(sr.win.source), "start_after", sr.win.startAfter,
+			"listed", sr.listed.Load(), "already_read", sr.alreadyRead.Load())
 	}
-	return day, nil
+	return br
 }
 
 func utcDay(t time.Time) time.Time {
@@ -188,7 +165,7 @@ func (d *Daemon) flowLogs(ctx context.Context, br *bucketRun, region string, cac
 func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl map[string]flowlogs.FlowLog, jobs chan<- *job, c *counters) error {
 	b := br.cfg
 	ids := make([]state.ObjectID, 0, 1000)
-	return br.clients.S3.List(ctx, b.Name, sr.scope.Prefix, sr.startAfter, func(page []s3.Object) error {
+	return br.clients.S3.List(ctx, b.Name, sr.scope.Prefix, sr.win.startAfter, func(page []s3.Object) error {
 		ids = ids[:0]
 		for _, o := range page {
 			ids = append(ids, state.ObjectID{Bucket: o.Bucket, Key: o.Key, ETag: o.ETag})
@@ -198,7 +175,9 @@ func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl 
 			return fmt.Errorf("state: %w", err)
 		}
 		for i, o := range page {
-			if done[i] {
+			sr.listed.Add(1)
+			if done[i] || sr.win.known(o.Key) {
+				sr.alreadyRead.Add(1)
 				if b.RemoveFromBucket {
 					d.removeLeftover(ctx, br, o)
 				}
@@ -207,6 +186,7 @@ func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl 
 			ki, _ := sr.scope.ParseKey(o.Key)
 			f, known := fl[ki.FlowLogID]
 			if b.Type == event.LogTypeVPCFlow && b.FlowLogFiles == config.FlowLogFilesDescribed && !known {
+				sr.listed.Add(-1)
 				continue
 			}
 			if br.stopped.Load() {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/collector/s3"
+	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/event"
 )
@@ -37,6 +38,8 @@ type counters struct {
 	// lastDone is when the last object was committed (unix nanoseconds,
 	// wall clock), for rates.
 	lastDone atomic.Int64
+	// flights are the objects being read.
+	flights flights
 }
 
 func (c *counters) snapshot() PassStats {
@@ -52,15 +55,47 @@ type bucketRun struct {
 	// stopped is set by a bad object without skip_on_error: the rest of
 	// the bucket waits for the next pass.
 	stopped atomic.Bool
+	// scopes are the bucket's listings in this pass (nil for a queue's).
+	scopes []*scopeRun
 }
 
 // scopeRun is one account/region listing during a pass.
 type scopeRun struct {
-	scope      s3.Scope
-	startAfter string
+	scope s3.Scope
+	win   window
 	// incomplete is set when the listing failed or an object of it was not
 	// done; the scope's pass time then does not advance.
 	incomplete atomic.Bool
+	// What the pass found and did in the scope, for its bucket's pass line.
+	listed, alreadyRead, read, bad, retry, records, alerts, bytes atomic.Int64
+	// older is what the scope holds before the window, counted when the
+	// window was empty (olderDone).
+	older     s3.Older
+	olderDone bool
+	// top is the object with the most alerts so far.
+	top atomic.Pointer[scopeTop]
+}
+
+// objectDone adds a committed object's counts to the scope.
+func (sr *scopeRun) objectDone(res *result) {
+	if res.outcome == outcomeBad {
+		sr.bad.Add(1)
+	} else {
+		sr.read.Add(1)
+	}
+	sr.records.Add(res.stats.Records)
+	sr.alerts.Add(res.stats.Alerts)
+	sr.bytes.Add(res.stats.Bytes)
+	t := &scopeTop{key: res.job.obj.Key, records: res.stats.Records, alerts: res.stats.Alerts, compressed: res.job.obj.Size, size: res.stats.Bytes}
+	for {
+		old := sr.top.Load()
+		if old != nil && old.alerts >= t.alerts {
+			return
+		}
+		if sr.top.CompareAndSwap(old, t) {
+			return
+		}
+	}
 }
 
 // job is one object to read.
@@ -145,13 +180,15 @@ func (d *Daemon) pass(ctx context.Context, cm *committer) (PassResult, error) {
 		case <-prodCtx.Done():
 		}
 	}()
-	var scopes []*scopeRun
+	var buckets []*bucketRun
 	for i := range d.cfg.Buckets {
 		if prodCtx.Err() != nil {
 			break
 		}
 		if b := &d.cfg.Buckets[i]; b.Listing {
-			scopes = append(scopes, d.produceBucket(prodCtx, b, jobs, &c)...)
+			if br := d.produceBucket(prodCtx, b, jobs, &c); br != nil {
+				buckets = append(buckets, br)
+			}
 		}
 	}
 	close(jobs)
@@ -163,7 +200,10 @@ func (d *Daemon) pass(ctx context.Context, cm *committer) (PassResult, error) {
 		return PassResult{Stats: c.snapshot(), Duration: d.now().Sub(start)}, commitErr
 	}
 	if ctx.Err() == nil {
-		d.finishScopes(start, scopes, &c)
+		d.finishScopes(start, buckets, &c)
+	}
+	for _, br := range buckets {
+		d.logBucket(br)
 	}
 	res := PassResult{Stats: c.snapshot(), Duration: d.now().Sub(start)}
 	d.logPass(res)
@@ -172,19 +212,26 @@ func (d *Daemon) pass(ctx context.Context, cm *committer) (PassResult, error) {
 
 // finishScopes records the pass of every scope that was listed completely
 // and whose objects are all done, and prunes marks no listing can reach.
-func (d *Daemon) finishScopes(start time.Time, scopes []*scopeRun, c *counters) {
+func (d *Daemon) finishScopes(start time.Time, buckets []*bucketRun, c *counters) {
 	pruned := 0
-	for _, s := range scopes {
-		if s.incomplete.Load() {
-			continue
+	for _, br := range buckets {
+		for _, s := range br.scopes {
+			if s.incomplete.Load() {
+				continue
+			}
+			older := int64(-1)
+			if s.olderDone {
+				older = int64(s.older.Count)
+			}
+			n, err := d.opts.Store.ListingDone(s.scope.ID(), state.PassSummary{Start: start, StartAfter: s.win.startAfter,
+				Listed: s.listed.Load(), Read: s.read.Load() + s.bad.Load(), AlreadyRead: s.alreadyRead.Load(), Older: older})
+			if err != nil {
+				d.log.Error("state: recording the pass failed", "scope", s.scope.ID(), "error", err.Error())
+				c.errors.Add(1)
+				continue
+			}
+			pruned += n
 		}
-		n, err := d.opts.Store.PassDone(s.scope.ID(), start, s.startAfter)
-		if err != nil {
-			d.log.Error("state: recording the pass failed", "scope", s.scope.ID(), "error", err.Error())
-			c.errors.Add(1)
-			continue
-		}
-		pruned += n
 	}
 	// Scopes not seen for long (an account or region no longer read) are
 	// forgotten; the window is far beyond any look-back.
@@ -215,7 +262,10 @@ func (d *Daemon) logPass(r PassResult) {
 		"objects_per_s", rate(s.Objects), "records_per_s", rate(s.Records))
 }
 
-// progress logs a progress line every ProgressInterval until stopped.
+// progress logs a progress line every ProgressInterval until stopped:
+// objects done of those listed so far, and the records and bytes read,
+// those of the objects still being read included, so that a long object
+// shows progress too.
 func (d *Daemon) progress(c *counters) (stop func()) {
 	if d.cfg.ProgressInterval <= 0 {
 		return func() {}
@@ -233,13 +283,25 @@ func (d *Daemon) progress(c *counters) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				s := c.snapshot()
-				el := time.Since(began).Seconds()
-				d.log.Info("progress", "objects_done", s.Objects, "objects_listed", s.Listed,
-					"records", s.Records, "alerts", s.Alerts, "bytes", s.Bytes,
-					"records_per_s", int64(float64(s.Records)/el), "elapsed", time.Duration(el*float64(time.Second)).Round(time.Second).String())
+				d.log.Info("progress", progressAttrs(c, began)...)
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// progressAttrs are the fields of a progress line.
+func progressAttrs(c *counters, began time.Time) []any {
+	s := c.snapshot()
+	n, recs, bytes, oldest := c.flights.snapshot()
+	el := time.Since(began).Seconds()
+	records := s.Records + recs
+	attrs := []any{"objects_done", s.Objects, "objects_total", s.Listed, "in_flight", n,
+		"records", records, "bytes", s.Bytes + bytes, "alerts", s.Alerts,
+		"records_per_s", int64(float64(records) / el), "elapsed", time.Duration(el * float64(time.Second)).Round(time.Second).String()}
+	if oldest != nil {
+		attrs = append(attrs, "longest_object", oldest.key, "longest_object_records", oldest.watch.Records.Load(),
+			"longest_object_bytes", oldest.watch.Bytes.Load(), "longest_object_for", time.Since(oldest.started).Round(time.Second).String())
+	}
+	return attrs
 }

@@ -500,21 +500,22 @@ func (q *queueRun) progress(began time.Time) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(q.d.cfg.ProgressInterval)
 		defer t.Stop()
-		var last int64
+		var last int64 = -1
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
 			}
+			// Quiet while nothing moves: neither a done object nor a
+			// record of one in flight.
 			s := q.c.snapshot()
-			if s.Objects == last {
+			_, recs, _, _ := q.c.flights.snapshot()
+			if s.Objects+s.Records+recs == last {
 				continue
 			}
-			last = s.Objects
-			el := time.Since(began).Seconds()
-			q.log.Info("queue progress", "objects_done", s.Objects, "records", s.Records, "alerts", s.Alerts,
-				"bytes", s.Bytes, "errors", s.Errors, "records_per_s", int64(float64(s.Records)/el))
+			last = s.Objects + s.Records + recs
+			q.log.Info("queue progress", append(progressAttrs(&q.c, began), "errors", s.Errors)...)
 		}
 	}()
 	return func() { close(done); wg.Wait() }

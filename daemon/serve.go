@@ -162,6 +162,7 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		if (failures > 0 || res.Stats.Retry > 0) && runCtx.Err() == nil {
 			code = 1
 		}
+		logOnce(log, res, code)
 	} else if err := d.Run(runCtx); err != nil {
 		return 1, err
 	}
@@ -169,6 +170,20 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		return 1, fmt.Errorf("output: %w", err)
 	}
 	return code, nil
+}
+
+// logOnce ends `run --once` with a summary of the pass and the queues,
+// and why the exit status is not 0.
+func logOnce(log *slog.Logger, res PassResult, code int) {
+	s := res.Stats
+	attrs := []any{"exit", code, "objects", s.Objects, "bad_objects", s.BadObjects, "retry", s.Retry, "errors", s.Errors,
+		"records", s.Records, "alerts", s.Alerts, "bad_lines", s.BadLines, "bytes", s.Bytes,
+		"duration", res.Duration.Round(time.Millisecond).String()}
+	if code != 0 {
+		log.Warn("run --once done: objects or buckets were left unread (see the errors above); they are read by the next run", attrs...)
+		return
+	}
+	log.Info("run --once done", attrs...)
 }
 
 // idSource returns the alert id source, seeded with the high-water mark

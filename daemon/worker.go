@@ -80,7 +80,10 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if j.bucket.cfg.DiscardRegex != nil {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
-	st, err := d.opts.Processor.Process(ctx, j.origin, br, sink)
+	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key))
+	st, err := d.opts.Processor.Process(engine.WithWatch(ctx, &fl.watch), j.origin, br, sink)
+	j.c.flights.end(fl)
+	fl.finish()
 	res.stats = st
 	if ds, ok := sink.(*discardSink); ok {
 		res.stats.Alerts -= ds.dropped

@@ -201,8 +201,15 @@ func (e *SinkError) Unwrap() error { return e.Err }
 // as a *decoders.StreamError, after the alerts of everything read before it
 // were written; a stream no decoder accepts is returned before anything is
 // read; a sink error stops processing and is returned as a *SinkError.
+//
+// A Watch in ctx (WithWatch) sees the call's progress and bad records.
 func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (stats Stats, err error) {
-	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: e.opts.OnError})
+	watch, _ := ctx.Value(watchKey{}).(*Watch)
+	onError := e.opts.OnError
+	if watch != nil && watch.OnError != nil {
+		onError = watch.OnError
+	}
+	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: onError})
 	if err != nil {
 		return stats, err
 	}
@@ -214,11 +221,15 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 	defer func() {
 		stats.Bytes = st.BytesRead()
 		stats.Records = st.Records()
+		watch.report(stats)
 	}()
 	var streamErr error
 	for n := 0; ; n++ {
-		if n&1023 == 0 && ctx.Err() != nil {
-			return stats, ctx.Err()
+		if n&1023 == 0 {
+			if ctx.Err() != nil {
+				return stats, ctx.Err()
+			}
+			watch.report(Stats{Bytes: st.BytesRead(), Records: st.Records(), Alerts: stats.Alerts})
 		}
 		err := st.Next(&w.ev)
 		if err != nil {
@@ -228,13 +239,13 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 			var re *decoders.RecordError
 			if errors.As(err, &re) {
 				stats.BadLines++
-				e.opts.OnError(err)
+				onError(err)
 				continue
 			}
 			var se *decoders.StreamError
 			if errors.As(err, &se) {
 				stats.BadLines++
-				e.opts.OnError(err)
+				onError(err)
 				streamErr = err
 				break
 			}
@@ -269,6 +280,34 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 		}
 	}
 	return stats, streamErr
+}
+
+// Watch is what one Process call reports while it runs, for a caller that
+// logs the progress of long objects or handles bad records per object. Put
+// it in Process's context with WithWatch.
+type Watch struct {
+	// Records, Bytes and Alerts are the call's Stats so far, updated every
+	// 1024 records and at the end.
+	Records, Bytes, Alerts atomic.Int64
+	// OnError, when set, receives the call's bad records instead of
+	// Options.OnError.
+	OnError func(err error)
+}
+
+func (w *Watch) report(s Stats) {
+	if w == nil {
+		return
+	}
+	w.Records.Store(s.Records)
+	w.Bytes.Store(s.Bytes)
+	w.Alerts.Store(s.Alerts)
+}
+
+type watchKey struct{}
+
+// WithWatch returns ctx carrying w for Process.
+func WithWatch(ctx context.Context, w *Watch) context.Context {
+	return context.WithValue(ctx, watchKey{}, w)
 }
 
 // appendAlert renders the alert into w.line and returns it.

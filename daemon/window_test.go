@@ -1,0 +1,224 @@
+package daemon
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/collector/state"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/output"
+)
+
+// logDaemon is a testDaemon on a directory that outlives it, whose log the
+// test reads: a test restarts it with another configuration, as an
+// operator would.
+type logDaemon struct {
+	*testDaemon
+	logs  *syncBuffer
+	close func()
+}
+
+func openLogDaemon(t *testing.T, dir, yml string, now time.Time) *logDaemon {
+	t.Helper()
+	cfg, err := config.Load(writeConfig(t, dir, yml))
+	require.NoError(t, err)
+	store, err := state.Open(cfg.StatePath)
+	require.NoError(t, err)
+	file, _, err := output.OpenFile(cfg.Output.File.Path, output.FileOptions{Fsync: true}, nil)
+	require.NoError(t, err)
+	proc, err := NewEngine(cfg, 0, nil)
+	require.NoError(t, err)
+	ld := &logDaemon{testDaemon: &testDaemon{store: store, alerts: cfg.Output.File.Path, now: now}, logs: new(syncBuffer)}
+	ld.Daemon, err = New(Options{Config: cfg, Processor: proc, Sink: file, File: file, Store: store,
+		Now:    func() time.Time { return ld.now },
+		Logger: slog.New(slog.NewJSONHandler(ld.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
+	ld.close = func() { file.Close(); store.Close() }
+	t.Cleanup(ld.close)
+	return ld
+}
+
+// lines returns the log records with message msg, and forgets the log.
+func (ld *logDaemon) lines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(ld.logs.String()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
+		if m["msg"] == msg || strings.HasPrefix(m["msg"].(string), msg) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (ld *logDaemon) reset() { ld.logs.mu.Lock(); ld.logs.b.Reset(); ld.logs.mu.Unlock() }
+
+// TestOnlyLogsAfterLikeWazuh follows a new user with a bucket of last
+// week's logs. The first pass (no only_logs_after) reads nothing and says
+// why; setting only_logs_after to an earlier day reads the unread objects
+// from that day on, even though the state remembers the first pass (Wazuh
+// keeps no marker while it has processed no key); a later, still earlier
+// only_logs_after reads only what was never read, although the marks of
+// what was read are pruned by then.
+func TestOnlyLogsAfterLikeWazuh(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	b := srv.NewBucket(t, "olda-it")
+	dir := t.TempDir()
+	keys := map[string]string{}
+	for i, day := range []string{"2024-02-26", "2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01"} {
+		k := flowKey("111111111111", "us-east-1", day, "fl-1", i)
+		srv.Put(t, b, k, gz(t, flowBody("111111111111", 2, 100, true)))
+		keys[day] = k
+	}
+	conf := func(onlyLogsAfter string) string {
+		extra := ""
+		if onlyLogsAfter != "" {
+			extra = ", only_logs_after: " + onlyLogsAfter
+		}
+		return fmt.Sprintf("state: s.db\nlook_back: 1d\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s, service_endpoint: %q%s}]\n", b, srv.Endpoint, extra)
+	}
+
+	// 1. No only_logs_after: the window starts today; nothing is read,
+	// and the daemon says what lies before the window and what to do.
+	now := time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
+	ld := openLogDaemon(t, dir, conf(""), now)
+	assert.Equal(t, int64(0), ld.pass(t).Stats.Objects)
+	line := ld.lines(t, "bucket pass")
+	require.Len(t, line, 1)
+	assert.Equal(t, map[string]any{"bucket": b, "type": "vpcflow", "prefix": "AWSLogs/", "scopes": 1.0,
+		"window_start": "2024-03-05", "window_from": "default first-pass day", "listed": 0.0, "read": 0.0,
+		"already_read": 0.0, "bad": 0.0, "retry": 0.0, "records": 0.0, "alerts": 0.0,
+		"older": "5", "older_oldest": "2024-02-26", "older_newest": "2024-03-01"}, pick(line[0], "time", "level", "msg"))
+	warn := ld.lines(t, "nothing read: objects exist only before the window start")
+	require.Len(t, warn, 1)
+	assert.Equal(t, "WARN", warn[0]["level"])
+	assert.Equal(t, "not set (the default is the day of the bucket's first pass)", warn[0]["only_logs_after"])
+	assert.Equal(t, "111111111111/us-east-1", warn[0]["accounts_regions"])
+	assert.Contains(t, warn[0]["hint"], "only_logs_after: 2024-FEB-26")
+
+	// The same pass again: the warning is not repeated.
+	ld.reset()
+	ld.now = now.Add(10 * time.Minute)
+	ld.pass(t)
+	again := ld.lines(t, "nothing read")
+	require.Len(t, again, 1)
+	assert.Equal(t, "DEBUG", again[0]["level"], "warned once per window start")
+	ld.close()
+
+	// 2. only_logs_after before the remembered first day: the objects
+	// from that day on are read.
+	ld = openLogDaemon(t, dir, conf("2024-FEB-28"), now.Add(20*time.Minute))
+	assert.Equal(t, int64(3), ld.pass(t).Stats.Objects)
+	assert.Equal(t, map[string]int{keys["2024-02-28"]: 2, keys["2024-02-29"]: 2, keys["2024-03-01"]: 2}, ld.files(t))
+	line = ld.lines(t, "bucket pass")
+	require.Len(t, line, 1)
+	assert.Equal(t, "configured, before the first day read", line[0]["window_from"])
+	assert.Equal(t, "2024-02-28", line[0]["window_start"])
+	assert.Equal(t, 3.0, line[0]["read"])
+	assert.Equal(t, 3.0, line[0]["listed"])
+	assert.Empty(t, ld.lines(t, "nothing read"))
+
+	// The next pass starts from the state again.
+	ld.reset()
+	ld.now = now.Add(30 * time.Minute)
+	assert.Equal(t, int64(0), ld.pass(t).Stats.Objects)
+	line = ld.lines(t, "bucket pass")
+	assert.Equal(t, "state", line[0]["window_from"])
+	assert.Equal(t, "2024-03-04", line[0]["window_start"])
+
+	// Days later the marks of 02-28 … 03-01 are pruned.
+	ld.now = now.AddDate(0, 0, 5)
+	ld.pass(t)
+	n, err := ld.store.Count()
+	require.NoError(t, err)
+	assert.Equal(t, 0, n, "marks before the window are pruned")
+	ld.close()
+
+	// 3. An even earlier only_logs_after reads only what was never read:
+	// 02-26 and 02-27, not 02-28 … 03-01 again.
+	ld = openLogDaemon(t, dir, conf("2024-02-26"), now.AddDate(0, 0, 5).Add(time.Hour))
+	assert.Equal(t, int64(2), ld.pass(t).Stats.Objects)
+	for day, k := range keys {
+		assert.Equal(t, 2, ld.files(t)[k], "%s: every alert once", day)
+	}
+	line = ld.lines(t, "bucket pass")
+	assert.Equal(t, 5.0, line[0]["listed"])
+	assert.Equal(t, 2.0, line[0]["read"])
+	assert.Equal(t, 3.0, line[0]["already_read"], "known from the state although their marks are pruned")
+}
+
+// pick returns m without the keys given.
+func pick(m map[string]any, drop ...string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for _, k := range drop {
+		delete(out, k)
+	}
+	return out
+}
+
+// TestProgressAndBadRecords: a long object shows progress on the timer
+// while it is read (records of the object in flight), and bad records are
+// logged a few per object, with every object that had any named with its
+// count.
+func TestProgressAndBadRecords(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	b := srv.NewBucket(t, "progress-it")
+	dir := t.TempDir()
+	big := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1)
+	srv.Put(t, b, big, gz(t, flowBody("111111111111", 150000, 1, true)))
+	var bad1, bad2 strings.Builder
+	bad1.WriteString(flowHeader + "\n")
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&bad1, "2 111111111111 eni-1 10.0.0.1 not-an-address 1 2 6 1 1 1709633700 1709633760 ACCEPT OK\n")
+	}
+	bad2.WriteString(flowHeader + "\nnot a flow line at all\n")
+	k1 := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-2", 2)
+	k2 := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-3", 3)
+	srv.Put(t, b, k1, gz(t, []byte(bad1.String())))
+	srv.Put(t, b, k2, gz(t, []byte(bad2.String())))
+	ld := openLogDaemon(t, dir, fmt.Sprintf("state: s.db\nprogress_interval: 20ms\nconcurrency: 1\noutputs: {file: {path: a.json}}\n"+
+		"buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, service_endpoint: %q}]\n", b, srv.Endpoint),
+		time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC))
+	res := ld.pass(t)
+	assert.Equal(t, int64(3), res.Stats.Objects)
+
+	var during []map[string]any
+	for _, p := range ld.lines(t, "progress") {
+		if p["longest_object"] == "s3://"+b+"/"+big && p["longest_object_records"].(float64) > 0 {
+			during = append(during, p)
+		}
+	}
+	require.NotEmpty(t, during, "a progress line while the long object was read")
+	assert.Less(t, during[0]["longest_object_records"].(float64), 150002.0)
+	assert.Equal(t, 1.0, during[0]["in_flight"])
+	assert.GreaterOrEqual(t, during[0]["records"].(float64), during[0]["longest_object_records"].(float64))
+
+	perRecord := ld.lines(t, "bad record")
+	byKey := map[string]int{}
+	for _, l := range perRecord {
+		byKey[l["key"].(string)]++
+	}
+	assert.Equal(t, map[string]int{k1: 5, k2: 1}, byKey, "at most five per object")
+	counts := map[string]float64{}
+	for _, l := range ld.lines(t, "object has bad records") {
+		counts[l["key"].(string)] = l["bad_records"].(float64)
+	}
+	assert.Equal(t, map[string]float64{k1: 12, k2: 1}, counts, "every object with bad records is named with its count")
+}
