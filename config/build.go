@@ -1,13 +1,13 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/metrics"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // builder turns specs into a Config, collecting every problem.
@@ -42,25 +43,25 @@ func (b *builder) abs(p string) string {
 }
 
 // pos returns the position of the YAML key path, or of its nearest parent.
-func (b *builder) pos(path ...any) string {
+func (b *builder) pos(path ...any) specfile.Pos {
 	if b.root == nil {
-		return b.file
+		return specfile.Pos{File: b.file}
 	}
 	n, _ := nodeAt(b.root, path...)
-	return nodePos(b.file, n)
+	return specfile.Pos{File: b.file, Line: n.Line, Column: n.Column}
 }
 
-func (b *builder) errf(pos, key, format string, args ...any) {
-	b.errs = append(b.errs, &Error{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)})
+func (b *builder) errf(pos specfile.Pos, key, format string, args ...any) {
+	b.errs = append(b.errs, specfile.Errorf(pos, key, format, args...))
 }
 
 // bucketSrc says where a bucket spec came from, for error messages.
 type bucketSrc struct {
-	pos func(key string) string // position of a key of the bucket
-	key func(key string) string // the key as the user wrote it, e.g. buckets[1].regions
+	pos func(key string) specfile.Pos // position of a key of the bucket
+	key func(key string) string       // the key as the user wrote it, e.g. buckets[1].regions
 	// sub is the position of a nested key (sqs, visibility_timeout); nil
 	// for buckets of an ossec.conf, which have none.
-	sub func(path ...any) string
+	sub func(path ...any) specfile.Pos
 }
 
 func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, error) {
@@ -135,7 +136,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 		}
 		mc := metrics.Config{Listen: cfg.Metrics.Listen, AllowNonLoopback: cfg.Metrics.AllowNonLoopback}
 		if err := mc.Validate(); err != nil {
-			b.errf(b.pos("metrics", "listen"), "metrics.listen", "%s", strings.TrimPrefix(err.Error(), "listen: "))
+			b.place(err, "metrics", func(key string) specfile.Pos { return b.pos(keyPath("metrics." + key)...) })
 		}
 	}
 	b.buildOutputs(spec.Outputs, &cfg.Output)
@@ -144,7 +145,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	for i, bs := range spec.Buckets {
 		i := i
 		src := bucketSrc{
-			pos: func(key string) string {
+			pos: func(key string) specfile.Pos {
 				if key == "" {
 					return b.pos("buckets", i)
 				}
@@ -157,7 +158,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 				}
 				return k
 			},
-			sub: func(path ...any) string {
+			sub: func(path ...any) specfile.Pos {
 				return b.pos(append([]any{"buckets", i}, path...)...)
 			},
 		}
@@ -176,7 +177,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 		b.errf(b.pos("buckets"), "buckets", "%s", msg)
 	}
 	if len(b.errs) > 0 {
-		return nil, errors.Join(b.errs...)
+		return nil, specfile.Join(b.errs...)
 	}
 	return cfg, nil
 }
@@ -210,9 +211,7 @@ func (b *builder) buildOutputs(s outputsSpec, o *Output) {
 			ic.Queue.Dir = b.abs(ic.Queue.Dir)
 		}
 		if err := ic.Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				b.errf(b.pos("outputs", "indexer"), "outputs.indexer", "%s", line)
-			}
+			b.place(err, "outputs.indexer", func(key string) specfile.Pos { return b.pos(keyPath("outputs.indexer." + key)...) })
 		}
 		o.Indexer = &ic
 	}
@@ -276,7 +275,7 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 		RoleARN:          s.RoleARN,
 		ExternalID:       s.ExternalID,
 		RemoveFromBucket: removeDefault,
-		Pos:              src.pos(""),
+		Pos:              src.pos("").String(),
 	}
 	setBool(&bk.RemoveFromBucket, s.RemoveFromBucket)
 	switch t := event.LogType(strings.ToLower(s.Type)); t {
@@ -412,7 +411,7 @@ func (b *builder) buildSQS(cfg *Config, s *sqsSpec, src bucketSrc) *sqs.Config {
 		c.QuarantineFile = filepath.Join(filepath.Dir(cfg.StatePath), "quarantine", QueueName(c.QueueURL)+".jsonl")
 	}
 	c = c.WithDefaults()
-	pos := func(key string) string {
+	pos := func(key string) specfile.Pos {
 		if src.sub == nil {
 			return src.pos("")
 		}
@@ -422,14 +421,7 @@ func (b *builder) buildSQS(cfg *Config, s *sqsSpec, src bucketSrc) *sqs.Config {
 		return src.sub("sqs", key)
 	}
 	if err := c.Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			var fe *sqs.FieldError
-			if errors.As(e, &fe) {
-				b.errf(pos(fe.Key), src.key("sqs."+fe.Key), "%s", fe.Msg)
-			} else {
-				b.errf(pos(""), src.key("sqs"), "%v", e)
-			}
-		}
+		b.place(err, src.key("sqs"), pos)
 		return nil
 	}
 	if b.queues == nil {
@@ -467,12 +459,40 @@ func QueueName(queueURL string) string {
 	}, name)
 }
 
-// unjoin returns the errors joined in err, or err alone.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
+// place adds the errors of a block's Validate (each a *specfile.Error with
+// a key relative to the block and no position) under the block's key,
+// where pos places them.
+func (b *builder) place(err error, block string, pos func(key string) specfile.Pos) {
+	for _, e := range specfile.Flatten(err) {
+		se, ok := e.(*specfile.Error)
+		if !ok {
+			b.errs = append(b.errs, &specfile.Error{Pos: pos(""), Key: block, Err: e})
+			continue
+		}
+		se.Pos = pos(se.Key)
+		se.Key = specfile.JoinKey(block, se.Key)
+		b.errs = append(b.errs, se)
 	}
-	return []error{err}
+}
+
+// keyPath splits a key path such as "outputs.indexer.urls[1]" into the
+// steps nodeAt takes.
+func keyPath(key string) []any {
+	var out []any
+	for _, part := range strings.Split(key, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		if name != "" {
+			out = append(out, name)
+		}
+		for rest != "" {
+			idx, after, _ := strings.Cut(rest, "]")
+			if i, err := strconv.Atoi(idx); err == nil {
+				out = append(out, i)
+			}
+			_, rest, _ = strings.Cut(after, "[")
+		}
+	}
+	return out
 }
 
 // cleanPrefix trims a path and gives it one trailing slash, as Wazuh does.

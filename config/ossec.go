@@ -3,13 +3,14 @@ package config
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // wodle is the <wodle name="aws-s3"> block of an ossec.conf.
@@ -75,8 +76,8 @@ func parseOssec(file string, data []byte) (*wodle, error) {
 			continue
 		}
 		if found != nil {
-			return nil, &Error{Pos: xpos(file, el), Key: `<wodle name="aws-s3">`,
-				Msg: fmt.Sprintf("a second aws-s3 wodle (the first is at line %d); merge their buckets into one", found.line)}
+			return nil, specfile.Errorf(xpos(file, el), `<wodle name="aws-s3">`,
+				"a second aws-s3 wodle (the first is at line %d); merge their buckets into one", found.line)
 		}
 		found = el
 	}
@@ -114,7 +115,9 @@ func readElem(d *xml.Decoder, se xml.StartElement, line, col int) (*xmlElem, err
 	}
 }
 
-func xpos(file string, e *xmlElem) string { return fmt.Sprintf("%s:%d", file, e.line) }
+// xpos is the position of an element: Go's XML decoder gives its line; its
+// column is left out, as it points after the tag.
+func xpos(file string, e *xmlElem) specfile.Pos { return specfile.Pos{File: file, Line: e.line} }
 
 // bucketElems maps the elements of <bucket> to the spec field they set.
 var bucketElems = map[string]func(s *bucketSpec, e *xmlElem) error{
@@ -165,7 +168,7 @@ func readWodle(file string, el *xmlElem) (*wodle, error) {
 	w := &wodle{file: file}
 	var errs []error
 	errf := func(e *xmlElem, key, format string, args ...any) {
-		errs = append(errs, &Error{Pos: xpos(file, e), Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, specfile.Errorf(xpos(file, e), key, format, args...))
 	}
 	seen := map[string]bool{}
 	nb := 0
@@ -216,7 +219,7 @@ func readWodle(file string, el *xmlElem) (*wodle, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, specfile.Join(errs...)
 	}
 	return w, nil
 }
@@ -224,9 +227,9 @@ func readWodle(file string, el *xmlElem) (*wodle, error) {
 func readBucket(file string, el *xmlElem, n int) (ossecBucket, []error) {
 	var errs []error
 	label := fmt.Sprintf("<bucket> %d", n)
-	pos := map[string]string{"": xpos(file, el), "type": xpos(file, el)}
+	pos := map[string]specfile.Pos{"": xpos(file, el), "type": xpos(file, el)}
 	ob := ossecBucket{src: bucketSrc{
-		pos: func(key string) string {
+		pos: func(key string) specfile.Pos {
 			if p, ok := pos[key]; ok {
 				return p
 			}
@@ -244,23 +247,23 @@ func readBucket(file string, el *xmlElem, n int) (ossecBucket, []error) {
 	for _, k := range el.kids {
 		key := label + " <" + k.name + ">"
 		if credentialElems[k.name] {
-			errs = append(errs, &Error{Pos: xpos(file, k), Key: key,
-				Msg: "credentials in the configuration are not supported: use aws_profile, iam_role_arn or the AWS SDK's environment"})
+			errs = append(errs, specfile.Errorf(xpos(file, k), key,
+				"credentials in the configuration are not supported: use aws_profile, iam_role_arn or the AWS SDK's environment"))
 			continue
 		}
 		set, ok := bucketElems[k.name]
 		if !ok {
-			errs = append(errs, &Error{Pos: xpos(file, k), Key: key, Msg: "unknown element (accepted: " + acceptedBucketElems() + ")"})
+			errs = append(errs, specfile.Errorf(xpos(file, k), key, "unknown element (accepted: %s)", acceptedBucketElems()))
 			continue
 		}
 		if seen[k.name] {
-			errs = append(errs, &Error{Pos: xpos(file, k), Key: key, Msg: "repeated"})
+			errs = append(errs, specfile.Errorf(xpos(file, k), key, "repeated"))
 			continue
 		}
 		seen[k.name] = true
 		pos[k.name] = xpos(file, k)
 		if err := set(&ob.spec, k); err != nil {
-			errs = append(errs, &Error{Pos: xpos(file, k), Key: key, Msg: err.Error()})
+			errs = append(errs, &specfile.Error{Pos: xpos(file, k), Key: key, Err: err})
 		}
 	}
 	return ob, errs

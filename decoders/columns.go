@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // The columns step: a flow-log line split on runs of spaces and tabs, each
@@ -78,13 +79,13 @@ func validateColumns(c *checker, s *ColumnsSpec) {
 	}
 	known := map[string]bool{}
 	for i, f := range s.Fields {
-		fc := &checker{d: c.d, path: joinPath(c.path, "fields"), node: f.Node}
+		fc := &checker{d: c.d, path: specfile.JoinKey(c.path, "fields"), node: f.Node}
 		if !columnNameRE.MatchString(f.Name) {
 			fc.errorf("", "invalid field name %q (lower-case letters, digits and single hyphens)", f.Name)
 		}
 		if _, ok := fieldTypes[f.Type]; !ok {
-			c.d.errorf(valueNode(valueNode(c.node, "fields"), f.Name), joinPath(c.path, "fields."+f.Name),
-				"unknown type %q (expected one of [%s])", f.Type, strings.Join(sortedKeys(fieldTypes), " "))
+			c.d.Errorf(valueNode(valueNode(c.node, "fields"), f.Name), specfile.JoinKey(c.path, "fields."+f.Name),
+				"unknown type %q (expected one of [%s])", f.Type, strings.Join(specfile.SortedKeys(fieldTypes), " "))
 		}
 		known[s.Fields[i].Name] = true
 	}

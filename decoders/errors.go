@@ -40,37 +40,6 @@ func (e *StreamError) Error() string {
 // Unwrap returns the underlying error.
 func (e *StreamError) Unwrap() error { return e.Err }
 
-// LoadError is one problem found while loading a decoder file. Load joins
-// all of them with errors.Join so that one run shows every problem.
-type LoadError struct {
-	File    string // path of the file inside the fs.FS given to Load
-	Line    int    // 1-based; 0 when unknown
-	Column  int    // 1-based; 0 when unknown
-	Decoder string // the decoder's name, when known
-	Err     error
-}
-
-// Error returns "file:line:col: decoder name: message".
-func (e *LoadError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Column > 0 {
-			fmt.Fprintf(&b, ":%d", e.Column)
-		}
-	}
-	b.WriteString(": ")
-	if e.Decoder != "" {
-		fmt.Fprintf(&b, "decoder %s: ", e.Decoder)
-	}
-	b.WriteString(e.Err.Error())
-	return b.String()
-}
-
-// Unwrap returns the underlying error.
-func (e *LoadError) Unwrap() error { return e.Err }
-
 // gzipError marks an error of the gzip layer so that messages say where the
 // stream broke ("unexpected EOF in gzip stream").
 type gzipError struct{ err error }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // stepKind is one row of the step table: how to make, validate and compile
@@ -110,7 +111,7 @@ func validateSet(c *checker, s *SetSpec) {
 	case s.Origin != "":
 		if _, ok := originFields[s.Origin]; !ok {
 			c.errorf("origin", "unknown origin value %q (expected one of [%s])", s.Origin,
-				strings.Join(sortedKeys(originFields), " "))
+				strings.Join(specfile.SortedKeys(originFields), " "))
 		}
 	}
 }
@@ -154,7 +155,7 @@ var kindNames = map[string]kindMask{
 func (c *checker) kinds(key string, names []string) {
 	for _, n := range names {
 		if _, ok := kindNames[n]; !ok {
-			c.errorf(key, "unknown kind %q (expected one of [%s])", n, strings.Join(sortedKeys(kindNames), " "))
+			c.errorf(key, "unknown kind %q (expected one of [%s])", n, strings.Join(specfile.SortedKeys(kindNames), " "))
 		}
 	}
 }
@@ -224,7 +225,7 @@ var timeFormats = map[string]timeFormat{"unix": timeUnix, "rfc3339": timeRFC3339
 func validateEventTime(c *checker, s *EventTimeSpec) {
 	c.fieldList("fields", s.Fields)
 	if _, ok := timeFormats[s.Format]; !ok {
-		c.errorf("format", "unknown time format %q (expected one of [%s])", s.Format, strings.Join(sortedKeys(timeFormats), " "))
+		c.errorf("format", "unknown time format %q (expected one of [%s])", s.Format, strings.Join(specfile.SortedKeys(timeFormats), " "))
 	}
 }
 

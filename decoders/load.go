@@ -8,9 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -18,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // Set is a loaded set of decoders. It is read-only and safe for concurrent
@@ -66,8 +65,8 @@ type input struct {
 
 // Load reads every *.yml file directly under dir in fsys, in name order, and
 // compiles each into a decoder. It returns every problem found, each a
-// *LoadError naming the file, the position and the decoder, joined with
-// errors.Join.
+// *specfile.Error naming the file, the position and the decoder, joined
+// with specfile.Join.
 func Load(fsys fs.FS, dir string) (*Set, error) {
 	names, err := fs.Glob(fsys, path.Join(dir, "*.yml"))
 	if err != nil {
@@ -83,7 +82,7 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 	for _, name := range names {
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			errs = append(errs, &LoadError{File: name, Err: err})
+			errs = append(errs, &specfile.Error{Pos: specfile.Pos{File: name}, Err: err})
 			continue
 		}
 		dec, spec, ferrs := parseDecoder(name, data)
@@ -93,8 +92,8 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		}
 		if prev, ok := byName[spec.Name]; ok {
 			n := valueNode(spec.Node, "name")
-			errs = append(errs, &LoadError{File: name, Line: n.Line, Column: n.Column, Decoder: spec.Name,
-				Err: fmt.Errorf("name: duplicate decoder name, first declared in %s", prev)})
+			errs = append(errs, &specfile.Error{Pos: specfile.Pos{File: name, Line: n.Line, Column: n.Column},
+				Subject: "decoder " + spec.Name, Key: "name", Err: fmt.Errorf("duplicate decoder name, first declared in %s", prev)})
 			continue
 		}
 		byName[spec.Name] = name
@@ -102,7 +101,7 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 			set.decoders = append(set.decoders, dec)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := specfile.Join(errs...); err != nil {
 		return nil, err
 	}
 	for _, d := range set.decoders {
@@ -148,53 +147,34 @@ func (s *Set) Names() []string {
 
 // parseDecoder decodes, validates and compiles one file.
 func parseDecoder(file string, data []byte) (*Decoder, *DecoderSpec, []error) {
-	d := &specDecoder{file: file, data: data}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, []error{yamlSyntaxError(file, err)}
+	root, err := specfile.Parse(file, data)
+	if err != nil {
+		return nil, nil, []error{err}
 	}
-	root := resolve(&doc)
 	if root == nil {
-		return nil, nil, []error{&LoadError{File: file, Err: errors.New("empty file")}}
+		return nil, nil, []error{&specfile.Error{Pos: specfile.Pos{File: file}, Err: errors.New("empty file")}}
 	}
+	d := specfile.NewDecoder(file, data)
 	spec := &DecoderSpec{}
-	if root.Kind == yaml.MappingNode {
-		// Learn the name first so that every message can carry it.
-		if n := valueNode(root, "name"); n != root && n != nil && n.Kind == yaml.ScalarNode {
-			d.decoder = n.Value
-		}
+	// Learn the name first so that every message can carry it.
+	if n := specfile.Value(root, "name"); n != nil && n.Kind == yaml.ScalarNode {
+		d.Subject = "decoder " + n.Value
 	}
-	d.decode(root, "", spec)
+	d.Decode(root, "", spec)
 	if root.Kind != yaml.MappingNode {
-		return nil, spec, d.errs
+		return nil, spec, d.Errors()
 	}
 	// Validate what could be decoded, so that one run shows every problem.
 	dec := compileDecoder(d, file, spec)
-	if len(d.errs) > 0 {
-		return nil, spec, d.errs
+	if len(d.Errors()) > 0 {
+		return nil, spec, d.Errors()
 	}
 	return dec, spec, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// yamlSyntaxError turns yaml.v3's "yaml: line N: msg" into file:N: msg.
-func yamlSyntaxError(file string, err error) error {
-	msg := err.Error()
-	e := &LoadError{File: file}
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	e.Err = errors.New(msg)
-	return e
-}
-
 // checker reports problems of one part of a spec with its position.
 type checker struct {
-	d    *specDecoder
+	d    *specfile.Decoder
 	path string
 	node *yaml.Node
 }
@@ -206,9 +186,9 @@ func (c *checker) errorf(key, format string, args ...any) {
 	p := c.path
 	if key != "" {
 		n = valueNode(c.node, key)
-		p = joinPath(p, key)
+		p = specfile.JoinKey(p, key)
 	}
-	c.d.errorf(n, p, format, args...)
+	c.d.Errorf(n, p, format, args...)
 }
 
 // fieldName checks a dotted event field name.
@@ -232,7 +212,7 @@ func (c *checker) optionalPrefix(key, name string) {
 	}
 }
 
-func compileDecoder(d *specDecoder, file string, spec *DecoderSpec) *Decoder {
+func compileDecoder(d *specfile.Decoder, file string, spec *DecoderSpec) *Decoder {
 	top := &checker{d: d, node: spec.Node}
 	if spec.Name == "" {
 		top.errorf("", "missing name")
@@ -277,11 +257,11 @@ func compileDecoder(d *specDecoder, file string, spec *DecoderSpec) *Decoder {
 				}
 			}
 		}
-		before := len(d.errs)
+		before := len(d.Errors())
 		kind.validate(c, st.Args)
 		// Compile even an invalid step, for the problems only compiling
 		// finds (regular expressions); keep it only when all is well.
-		if s := kind.compile(c, st.Args); s != nil && len(d.errs) == before {
+		if s := kind.compile(c, st.Args); s != nil && len(d.Errors()) == before {
 			dec.steps = append(dec.steps, s)
 		}
 	}
@@ -341,9 +321,9 @@ func compileInput(c *checker, in *InputSpec) *input {
 	f, ok := framings[in.Framing]
 	if !ok {
 		if in.Framing == "" {
-			c.errorf("", "missing framing (one of [%s])", strings.Join(sortedKeys(framings), " "))
+			c.errorf("", "missing framing (one of [%s])", strings.Join(specfile.SortedKeys(framings), " "))
 		} else {
-			c.errorf("framing", "unknown framing %q (expected one of [%s])", in.Framing, strings.Join(sortedKeys(framings), " "))
+			c.errorf("framing", "unknown framing %q (expected one of [%s])", in.Framing, strings.Join(specfile.SortedKeys(framings), " "))
 		}
 	}
 	ci.framing = f
@@ -377,49 +357,5 @@ func exprError(c *checker, n *yaml.Node, key string, err error) {
 		c.errorf(key, "%v", err)
 		return
 	}
-	pos := *n
-	pos.Line, pos.Column = exprPosition(c.d.data, n, fe.Line, fe.Column)
-	c.d.add(&pos, joinPath(c.path, key), errors.New(fe.Message+fe.Snippet))
-}
-
-// exprPosition maps a position inside a scalar's value (1-based line,
-// 0-based column in runes, as expr reports it) to the file. Plain and
-// quoted scalars start at the node; block scalars start on the next line at
-// their indentation, and folded ones (>) joined their lines with spaces.
-func exprPosition(data []byte, n *yaml.Node, line, col int) (int, int) {
-	switch n.Style {
-	case yaml.LiteralStyle, yaml.FoldedStyle:
-	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		if line == 1 {
-			return n.Line, n.Column + 1 + col
-		}
-		return n.Line + line - 1, col + 1
-	default:
-		if line == 1 {
-			return n.Line, n.Column + col
-		}
-		return n.Line + line - 1, col + 1
-	}
-	// Block scalar: find the offset in the value, then walk the source lines.
-	lines := strings.Split(n.Value, "\n")
-	off := col
-	for i := 0; i < line-1 && i < len(lines); i++ {
-		off += utf8.RuneCountInString(lines[i]) + 1
-	}
-	src := strings.Split(string(data), "\n")
-	for l := n.Line; l < len(src); l++ { // src[l] is file line l+1
-		text := src[l]
-		body := strings.TrimLeft(text, " ")
-		if body == "" {
-			off--
-			continue
-		}
-		indent := len(text) - len(body)
-		if w := utf8.RuneCountInString(body); off <= w {
-			return l + 1, indent + off + 1
-		} else {
-			off -= w + 1
-		}
-	}
-	return n.Line + 1, 1
+	c.d.AddAt(n, fe.Line, fe.Column, specfile.JoinKey(c.path, key), errors.New(fe.Message+fe.Snippet))
 }

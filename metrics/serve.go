@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // DefaultAddr is where the endpoint listens when no address is configured.
@@ -31,10 +33,12 @@ type Config struct {
 	AllowNonLoopback bool `yaml:"allow_non_loopback"`
 }
 
-// Validate checks the listen address; errors name the key.
+// Validate checks the listen address. The error is a *specfile.Error
+// naming the key (listen) and no position: the configuration that holds
+// the section adds it.
 func (c Config) Validate() error {
 	if err := checkAddr(c.addr(), c.AllowNonLoopback); err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return &specfile.Error{Key: "listen", Err: err}
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // Aggregates are the correlation kinds Wazuh lacks: a count, a count of
@@ -174,12 +176,12 @@ func (ld *loader) aggregate(r *Rule, rs *RuleSpec) []error {
 	return errs
 }
 
-// atIn returns a posError at key inside the mapping of parent ("" = the
+// atIn returns an error at key inside the mapping of parent ("" = the
 // parent's value).
 func (rs *RuleSpec) atIn(parent, key string, err error) error {
-	n := valueNode(rs.node, parent)
+	n := specfile.Value(rs.Node, parent)
 	if key != "" {
-		if v := valueNode(n, key); v != nil {
+		if v := specfile.Value(n, key); v != nil {
 			n = v
 		}
 	}
@@ -190,7 +192,9 @@ func (rs *RuleSpec) atIn(parent, key string, err error) error {
 	if key != "" {
 		field += "." + key
 	}
-	return &posError{line: n.Line, col: n.Column, rule: rs.ID, field: field, err: err}
+	e := &specfile.Error{Subject: ruleSubject(rs.ID), Key: field, Err: err}
+	e.Line, e.Column = n.Line, n.Column
+	return e
 }
 
 // aggState is the mutable state of one aggregate rule.

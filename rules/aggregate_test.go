@@ -140,7 +140,7 @@ func TestAggregateSpecErrors(t *testing.T) {
 		{"      kind: count\n      threshold: 2\n      time: wall\n", `aggregate.time: unknown time "wall", expected one of [event processing]`},
 		{"      kind: count\n      threshold: 2\n      cooldown: -5\n", "aggregate.cooldown: cooldown must be ≥ 0 seconds"},
 		{"      kind: count\n      threshold: 2\n      max_groups: -1\n", "aggregate.max_groups: max_groups must be ≥ 1"},
-		{"      kind: count\n      threshold: 2\n      window: 5\n", `unknown field "window"`},
+		{"      kind: count\n      threshold: 2\n      window: 5\n", `aggregate: unknown key "window" (expected one of [cooldown`},
 	}
 	for _, c := range cases {
 		t.Run(c.msg, func(t *testing.T) {

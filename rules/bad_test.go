@@ -26,7 +26,7 @@ func loadFile(t *testing.T, dir, name string) (*Set, error) {
 
 func TestBadRuleFiles(t *testing.T) {
 	cases := map[string][]string{
-		"unknown-field.yml":                {`rules/unknown-field.yml:3:5: rule 100: unknown field "levle", expected one of [id level if_sid`},
+		"unknown-field.yml":                {`rules/unknown-field.yml:3:5: rule 100: unknown key "levle" (expected one of [aggregate condition description`},
 		"duplicate-id.yml":                 {`rules/duplicate-id.yml:5:9: rule 100: id: duplicate rule id (first defined at rules/duplicate-id.yml:2); use overwrite: true to replace it`},
 		"unknown-parent.yml":               {`rules/unknown-parent.yml:4:13: rule 100: if_sid: unknown parent rule 99999`},
 		"cycle.yml":                        {`rules/cycle.yml:4:13: rule 100: if_sid: rule parents form a cycle through rule 100`},
@@ -41,8 +41,8 @@ func TestBadRuleFiles(t *testing.T) {
 			`rules/bad-level.yml:4:14: rule 100: options: unknown option "nofulllog"`,
 		},
 		"unknown-mitre.yml":      {`rules/unknown-mitre.yml:4:12: rule 100: mitre: unknown MITRE technique "T0000" (add it to mitre.yml)`},
-		"level-not-a-number.yml": {"rules/level-not-a-number.yml:3:1: rule 100: cannot unmarshal !!str `abc` into int"},
-		"yaml-syntax.yml":        {"rules/yaml-syntax.yml:1:1: did not find expected '-' indicator"},
+		"level-not-a-number.yml": {`rules/level-not-a-number.yml:3:12: rule 100: level: expected a whole number, got "abc"`},
+		"yaml-syntax.yml":        {"rules/yaml-syntax.yml:1: did not find expected '-' indicator"},
 		"overwrite-missing.yml":  {`rules/overwrite-missing.yml:4:16: rule 100: overwrite: no earlier rule with this id to overwrite`},
 		"folded-condition.yml":   {`rules/folded-condition.yml:6:7: rule 900100: condition: unknown function is_privat, expected a helper (cidr_list_value, cidr_match,`},
 		"pack-parent.yml":        {`rules/pack-parent.yml:5:13: rule 900100: if_sid: parent in another pack: rule 900100 is in pack my-pack, rule 80401 in the stock rules (no pack)`},

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // ErrUnknownField is wrapped by every reference to a field that no decoder
@@ -23,18 +24,18 @@ var ErrUnknownField = errors.New("unknown field")
 type fieldChecker struct {
 	schemas []*event.Schema
 	rs      *RuleSpec
-	lines   [][]byte
+	data    []byte // the file, for positions inside scalars
 	errs    []error
 }
 
 // checkFields reports every field of the rule that no schema knows: in
 // the condition (at the field, with expr's caret), in $(…) templates, in
 // same_field/different_field and in the aggregate block.
-func (ld *loader) checkFields(r *Rule, rs *RuleSpec, fspec *FileSpec, lines [][]byte) []error {
+func (ld *loader) checkFields(r *Rule, rs *RuleSpec, fspec *FileSpec, data []byte) []error {
 	if ld.set.opts.Fields == nil {
 		return nil
 	}
-	fc := &fieldChecker{schemas: []*event.Schema{ld.set.opts.Fields}, rs: rs, lines: lines}
+	fc := &fieldChecker{schemas: []*event.Schema{ld.set.opts.Fields}, rs: rs, data: data}
 	if len(rs.ExpectFields)+len(fspec.ExpectFields) > 0 {
 		own := event.NewSchema()
 		for _, n := range append(append([]string{}, fspec.ExpectFields...), rs.ExpectFields...) {
@@ -47,26 +48,26 @@ func (ld *loader) checkFields(r *Rule, rs *RuleSpec, fspec *FileSpec, lines [][]
 			if !fc.known(ref.name) {
 				msg := fc.message(ref.name)
 				xe := locError(c.src, ref.loc, msg)
-				pe := conditionError(rs, lines, xe).(*posError)
-				pe.err = fmt.Errorf("%w%s", msg, xe.snippet)
+				pe := conditionError(rs, data, xe).(*specfile.Error)
+				pe.Err = fmt.Errorf("%w%s", msg, xe.snippet)
 				fc.errs = append(fc.errs, pe)
 			}
 		}
 	}
-	if n := valueNode(rs.node, "description"); n != nil {
+	if n := specfile.Value(rs.Node, "description"); n != nil {
 		for _, seg := range r.tmpl {
 			if seg.field && !fc.known(seg.text) {
 				xl, xc := textPosition(rs.Description, seg.off)
-				line, col := scalarPosition(n, lines, xl, xc)
-				fc.errs = append(fc.errs, &posError{line: line, col: col, rule: rs.ID, field: "description",
-					err: fc.message(seg.text)})
+				e := &specfile.Error{Subject: ruleSubject(rs.ID), Key: "description", Err: fc.message(seg.text)}
+				e.Line, e.Column = specfile.ValuePos(data, n, xl, xc)
+				fc.errs = append(fc.errs, e)
 			}
 		}
 	}
-	fc.list("same_field", rs.node, rs.SameField)
-	fc.list("different_field", rs.node, rs.DifferentField)
+	fc.list("same_field", rs.Node, rs.SameField)
+	fc.list("different_field", rs.Node, rs.DifferentField)
 	if a := rs.Aggregate; a != nil {
-		an := valueNode(rs.node, "aggregate")
+		an := specfile.Value(rs.Node, "aggregate")
 		if a.Field != "" && !fc.known(a.Field) {
 			fc.errs = append(fc.errs, rs.atIn("aggregate", "field", fc.message(a.Field)))
 		}
@@ -77,7 +78,7 @@ func (ld *loader) checkFields(r *Rule, rs *RuleSpec, fspec *FileSpec, lines [][]
 
 // list checks a list of field names written under key of mapping n.
 func (fc *fieldChecker) list(key string, n *yaml.Node, names []string) {
-	seq := valueNode(n, key[strings.LastIndexByte(key, '.')+1:])
+	seq := specfile.Value(n, key[strings.LastIndexByte(key, '.')+1:])
 	for i, name := range names {
 		if fc.known(name) {
 			continue
@@ -86,11 +87,11 @@ func (fc *fieldChecker) list(key string, n *yaml.Node, names []string) {
 		if seq != nil && seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
 			at = seq.Content[i]
 		}
-		line, col := 0, 0
+		e := &specfile.Error{Subject: ruleSubject(fc.rs.ID), Key: key, Err: fc.message(name)}
 		if at != nil {
-			line, col = at.Line, at.Column
+			e.Line, e.Column = at.Line, at.Column
 		}
-		fc.errs = append(fc.errs, &posError{line: line, col: col, rule: fc.rs.ID, field: key, err: fc.message(name)})
+		fc.errs = append(fc.errs, e)
 	}
 }
 

@@ -3,7 +3,6 @@ package rules
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io/fs"
 	"path"
 	"strings"
@@ -81,14 +80,14 @@ func loadLists(fsys fs.FS, dir string, into map[string]*List) error {
 	}
 	return fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return inFile(p, err)
 		}
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
 		data, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return inFile(p, err)
 		}
 		rel := strings.TrimPrefix(p, path.Clean(dir)+"/")
 		into[rel] = parseList(rel, data)

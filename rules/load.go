@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,9 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // Sentinel errors callers can test with errors.Is.
@@ -46,8 +44,8 @@ type MitreSpec struct {
 }
 
 // Load reads, validates and compiles the layers. Every problem is
-// returned at once (errors.Join), each prefixed "file:line:col: rule ID:
-// field:".
+// returned at once (specfile.Join), each a *specfile.Error that reads
+// "file:line:col: rule ID: field: …".
 func Load(layers []Layer, opts Options) (*Set, error) {
 	if opts.LogAlertLevel == 0 {
 		opts.LogAlertLevel = 3
@@ -87,7 +85,7 @@ func Load(layers []Layer, opts Options) (*Set, error) {
 		errs = append(errs, ld.link()...)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(append(errs, s.fieldErrs...)...)
+		return nil, specfile.Join(append(errs, s.fieldErrs...)...)
 	}
 	s.buildGroups()
 	s.st = s.newState()
@@ -140,13 +138,11 @@ func loadMitre(l Layer, into map[string]MitreSpec) error {
 	}
 	data, err := fs.ReadFile(l.FS, name)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return inFile(name, err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	m := map[string]MitreSpec{}
-	if err := dec.Decode(&m); err != nil && err.Error() != "EOF" {
-		return &fileError{file: name, err: yamlError(err)}
+	if err := specfile.DecodeFile(name, data, &m); err != nil {
+		return err
 	}
 	for k, v := range m {
 		into[k] = v
@@ -157,7 +153,7 @@ func loadMitre(l Layer, into map[string]MitreSpec) error {
 func (ld *loader) loadLayer(l Layer) []error {
 	entries, err := fs.ReadDir(l.FS, l.RulesDir)
 	if err != nil {
-		return []error{fmt.Errorf("%s: %w", l.RulesDir, err)}
+		return []error{inFile(l.RulesDir, err)}
 	}
 	var errs []error
 	for _, e := range entries {
@@ -168,27 +164,26 @@ func (ld *loader) loadLayer(l Layer) []error {
 		p := path.Join(l.RulesDir, n)
 		data, err := fs.ReadFile(l.FS, p)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			errs = append(errs, inFile(p, err))
 			continue
 		}
 		for _, err := range ld.loadFile(p, data) {
-			errs = append(errs, &fileError{file: p, err: err})
+			errs = append(errs, inFile(p, err))
 		}
 	}
 	return errs
 }
 
 func (ld *loader) loadFile(file string, data []byte) []error {
-	specs, fspec, errs := parseFile(data)
+	specs, fspec, errs := parseFile(file, data)
 	if fspec == nil {
 		return errs
 	}
 	if fspec.Pack != "" {
 		ld.packs[fspec.Pack] = true
 	}
-	lines := bytes.Split(data, []byte("\n"))
 	for _, rs := range specs {
-		errs = append(errs, ld.addRule(file, lines, fspec, rs)...)
+		errs = append(errs, ld.addRule(file, data, fspec, rs)...)
 	}
 	return errs
 }
@@ -196,7 +191,7 @@ func (ld *loader) loadFile(file string, data []byte) []error {
 // addRule validates and compiles one spec, adding a rule or overwriting
 // an earlier one in place. A rule of a disabled pack (and an overwrite of
 // one) is dropped without being compiled.
-func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *RuleSpec) []error {
+func (ld *loader) addRule(file string, data []byte, fspec *FileSpec, rs *RuleSpec) []error {
 	s := ld.set
 	var errs []error
 	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }
@@ -233,7 +228,7 @@ func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *Rule
 	} else if *rs.Level < 0 || *rs.Level > 16 {
 		fail("level", fmt.Errorf("level %d is outside 0–16", *rs.Level))
 	}
-	r := &Rule{id: rs.ID, file: file, line: rs.node.Line, description: rs.Description, spec: rs, pack: fspec.Pack}
+	r := &Rule{id: rs.ID, file: file, line: rs.Node.Line, description: rs.Description, spec: rs, pack: fspec.Pack}
 	if old != nil {
 		r.pack = old.pack
 	}
@@ -263,7 +258,7 @@ func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *Rule
 	if strings.TrimSpace(rs.Condition) != "" {
 		cond, xerrs := ld.ce.compileCondition(rs.Condition)
 		for _, xe := range xerrs {
-			errs = append(errs, conditionError(rs, lines, xe))
+			errs = append(errs, conditionError(rs, data, xe))
 		}
 		r.cond = cond
 	}
@@ -281,8 +276,8 @@ func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *Rule
 			fail("expect_fields", fmt.Errorf("%q is not a field name", n))
 		}
 	}
-	for _, fe := range ld.checkFields(r, rs, fspec, lines) {
-		s.fieldErrs = append(s.fieldErrs, &fileError{file: file, err: fe})
+	for _, fe := range ld.checkFields(r, rs, fspec, data) {
+		s.fieldErrs = append(s.fieldErrs, inFile(file, fe))
 	}
 	if len(errs) > 0 {
 		return errs
@@ -305,7 +300,7 @@ func (ld *loader) addRule(file string, lines [][]byte, fspec *FileSpec, rs *Rule
 	if ld.where == nil {
 		ld.where = map[*Rule]string{}
 	}
-	ld.where[r] = fmt.Sprintf("%s:%d", file, rs.node.Line)
+	ld.where[r] = fmt.Sprintf("%s:%d", file, rs.Node.Line)
 	return nil
 }
 
@@ -416,72 +411,15 @@ func splitGroups(fileGroup, groups []string) (all, plain []string, comp []Compli
 	return all, plain, comp
 }
 
-// conditionError places an expr error in the .yml file.
-func conditionError(rs *RuleSpec, lines [][]byte, xe *exprError) error {
-	n := valueNode(rs.node, "condition")
-	line, col := rs.node.Line, rs.node.Column
-	if n != nil {
-		line, col = scalarPosition(n, lines, xe.line, xe.col)
+// conditionError places an expr error in the .yml file: a block scalar's
+// text starts on the line after its key, a flow scalar on the key's line.
+func conditionError(rs *RuleSpec, data []byte, xe *exprError) error {
+	e := &specfile.Error{Subject: ruleSubject(rs.ID), Key: "condition", Err: errors.New(xe.String())}
+	e.Line, e.Column = rs.Node.Line, rs.Node.Column
+	if n := specfile.Value(rs.Node, "condition"); n != nil {
+		e.Line, e.Column = specfile.ValuePos(data, n, xe.line, xe.col)
 	}
-	return &posError{line: line, col: col, rule: rs.ID, field: "condition", err: errors.New(xe.String())}
-}
-
-// scalarPosition maps a position inside a scalar's value (1-based line,
-// 0-based column) to the file: a block scalar's text starts on the line
-// after its key, a flow scalar on the key's line (after its quote).
-func scalarPosition(n *yaml.Node, lines [][]byte, xline, xcol int) (line, col int) {
-	xe := &exprError{line: xline, col: xcol}
-	switch n.Style {
-	case yaml.FoldedStyle:
-		// Folding joined the block's lines with spaces: find the line
-		// the column falls in.
-		return foldedPosition(lines, n.Line, xe)
-	case yaml.LiteralStyle:
-		// The block's indentation is that of its first line.
-		indent := 0
-		if n.Line < len(lines) {
-			l := lines[n.Line]
-			indent = len(l) - len(bytes.TrimLeft(l, " "))
-		}
-		return n.Line + xe.line, indent + xe.col + 1
-	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		if xe.line > 1 {
-			return n.Line + xe.line - 1, xe.col + 1
-		}
-		return n.Line, n.Column + 1 + xe.col
-	default:
-		if xe.line > 1 {
-			return n.Line + xe.line - 1, xe.col + 1
-		}
-		return n.Line, n.Column + xe.col
-	}
-}
-
-// foldedPosition maps a position in a folded block scalar (">"), whose
-// lines YAML joins with single spaces, back to the file. key is the 1-based
-// line of the block's indicator; its text starts on the next line.
-func foldedPosition(lines [][]byte, key int, xe *exprError) (int, int) {
-	indent := -1
-	offset := 0 // start of the current file line in the folded text
-	for i := key; i < len(lines); i++ {
-		l := lines[i]
-		text := bytes.TrimLeft(l, " ")
-		ind := len(l) - len(text)
-		if len(bytes.TrimSpace(l)) == 0 {
-			continue
-		}
-		if indent < 0 {
-			indent = ind
-		} else if ind < indent {
-			break
-		}
-		text = bytes.TrimRight(text, " \r")
-		if xe.col < offset+len(text) || i+1 == len(lines) {
-			return i + 1, ind + (xe.col - offset) + 1
-		}
-		offset += len(text) + 1
-	}
-	return key + 1, xe.col + 1
+	return e
 }
 
 // link resolves parents, rejects cycles and orders siblings.
@@ -501,7 +439,7 @@ func (ld *loader) link() []error {
 				if len(r.ifSID) == 0 {
 					key = "if_matched_sid"
 				}
-				errs = append(errs, &fileError{file: r.file, err: r.spec.at(key, fmt.Errorf("%w %s", ErrUnknownParent, id))})
+				errs = append(errs, inFile(r.file, r.spec.at(key, fmt.Errorf("%w %s", ErrUnknownParent, id))))
 				continue
 			}
 			if p.pack != r.pack {
@@ -509,8 +447,8 @@ func (ld *loader) link() []error {
 				if len(r.ifSID) == 0 {
 					key = "if_matched_sid"
 				}
-				errs = append(errs, &fileError{file: r.file, err: r.spec.at(key, fmt.Errorf("%w: rule %s is in %s, rule %s in %s",
-					ErrPackParent, r.id, packLabel(r.pack), p.id, packLabel(p.pack)))})
+				errs = append(errs, inFile(r.file, r.spec.at(key, fmt.Errorf("%w: rule %s is in %s, rule %s in %s",
+					ErrPackParent, r.id, packLabel(r.pack), p.id, packLabel(p.pack)))))
 				continue
 			}
 			r.parents = append(r.parents, p)
@@ -519,13 +457,13 @@ func (ld *loader) link() []error {
 			t, ok := s.byID[r.ifMatched]
 			if !ok {
 				if len(r.ifSID) > 0 {
-					errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_matched_sid", fmt.Errorf("%w %s", ErrUnknownParent, r.ifMatched))})
+					errs = append(errs, inFile(r.file, r.spec.at("if_matched_sid", fmt.Errorf("%w %s", ErrUnknownParent, r.ifMatched))))
 				}
 				continue
 			}
 			if t.pack != r.pack {
-				errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_matched_sid", fmt.Errorf("%w: rule %s is in %s, rule %s in %s",
-					ErrPackParent, r.id, packLabel(r.pack), t.id, packLabel(t.pack)))})
+				errs = append(errs, inFile(r.file, r.spec.at("if_matched_sid", fmt.Errorf("%w: rule %s is in %s, rule %s in %s",
+					ErrPackParent, r.id, packLabel(r.pack), t.id, packLabel(t.pack)))))
 				continue
 			}
 			r.corr.target = t
@@ -560,7 +498,7 @@ func (ld *loader) link() []error {
 	}
 	for _, r := range s.rules {
 		if color[r.index] == white && !visit(r) {
-			errs = append(errs, &fileError{file: r.file, err: r.spec.at("if_sid", fmt.Errorf("%w through rule %s", ErrCycle, r.id))})
+			errs = append(errs, inFile(r.file, r.spec.at("if_sid", fmt.Errorf("%w through rule %s", ErrCycle, r.id))))
 			return errs
 		}
 	}

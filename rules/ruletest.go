@@ -129,8 +129,8 @@ func (s *Set) RunTests(decode func(TestInput) (*event.Event, error), now time.Ti
 
 func (s *Set) runCase(r *Rule, tc *TestCaseSpec, noMatch bool, decode func(TestInput) (*event.Event, error), now time.Time) TestResult {
 	res := TestResult{File: r.file, RuleID: r.id, Name: tc.Name, NoMatch: noMatch}
-	if tc.node != nil {
-		res.Line = tc.node.Line
+	if tc.Node != nil {
+		res.Line = tc.Node.Line
 	}
 	events, err := s.caseEvents(r, tc, res.Line, decode)
 	if err != nil {

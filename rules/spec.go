@@ -1,14 +1,13 @@
 package rules
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // FileSpec is one rule file as written (README.md documents every key).
@@ -56,7 +55,8 @@ type RuleSpec struct {
 	// same key for every rule of a file).
 	ExpectFields []string `yaml:"expect_fields"`
 
-	node *yaml.Node // the rule's mapping, for positions
+	// Node is the rule's mapping, for positions.
+	Node *yaml.Node `yaml:"-"`
 }
 
 // TestsSpec holds a rule's inline tests.
@@ -89,129 +89,88 @@ type TestCaseSpec struct {
 	// checks the last result (for frequency rules). Default 1.
 	Repeat int `yaml:"repeat"`
 
-	node *yaml.Node
+	// Node is the test's mapping, for positions.
+	Node *yaml.Node `yaml:"-"`
 }
 
 // IDList is one rule id or a list of them (if_sid: 80200 or [80200, 80201]).
 type IDList []string
 
-// UnmarshalYAML accepts a scalar (also "a, b" or "a b" as Wazuh does) or a
+// DecodeNode accepts a scalar (also "a, b" or "a b" as Wazuh does) or a
 // sequence of scalars.
-func (l *IDList) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
+func (l *IDList) DecodeNode(d *specfile.Decoder, n *yaml.Node, key string) {
+	switch {
+	case specfile.IsNull(n):
+	case n.Kind == yaml.ScalarNode:
 		*l = strings.FieldsFunc(n.Value, func(r rune) bool { return r == ',' || r == ' ' })
-		return nil
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode:
 		out := make([]string, 0, len(n.Content))
-		for _, c := range n.Content {
-			if c.Kind != yaml.ScalarNode {
-				return &posError{line: c.Line, col: c.Column, err: errors.New("expected a rule id")}
+		for i, c := range n.Content {
+			if c = specfile.Resolve(c); c.Kind != yaml.ScalarNode {
+				d.Errorf(c, key+"["+strconv.Itoa(i)+"]", "expected a rule id")
+				continue
 			}
 			out = append(out, c.Value)
 		}
 		*l = out
-		return nil
+	default:
+		d.Errorf(n, key, "expected a rule id or a list of rule ids")
 	}
-	return &posError{line: n.Line, col: n.Column, err: errors.New("expected a rule id or a list of rule ids")}
 }
 
-// posError is an error at a line and column of the current file.
-type posError struct {
-	line, col int
-	rule      string // rule id, if known
-	field     string // YAML key, if known
-	err       error
-}
-
-func (e *posError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d:%d: ", e.line, e.col)
-	if e.rule != "" {
-		fmt.Fprintf(&b, "rule %s: ", e.rule)
+// inFile places err in file: an *specfile.Error without a file gets it,
+// any other error is wrapped in one.
+func inFile(file string, err error) error {
+	if e, ok := err.(*specfile.Error); ok {
+		if e.File == "" {
+			e.File = file
+		}
+		return e
 	}
-	if e.field != "" {
-		fmt.Fprintf(&b, "%s: ", e.field)
+	return &specfile.Error{Pos: specfile.Pos{File: file}, Err: err}
+}
+
+// ruleSubject is the Subject of the errors of rule id.
+func ruleSubject(id string) string {
+	if id == "" {
+		return ""
 	}
-	b.WriteString(e.err.Error())
-	return b.String()
+	return "rule " + id
 }
-
-func (e *posError) Unwrap() error { return e.err }
-
-// fileError prefixes a file name: "ruleset/rules/x.yml:12:3: rule 1: …".
-type fileError struct {
-	file string
-	err  error
-}
-
-func (e *fileError) Error() string {
-	var pe *posError
-	if errors.As(e.err, &pe) && pe == e.err {
-		return e.file + ":" + pe.Error()
-	}
-	return e.file + ": " + e.err.Error()
-}
-
-func (e *fileError) Unwrap() error { return e.err }
 
 // parseFile decodes one rule file strictly. It returns the specs it could
-// decode, the file-level keys (Rules emptied) and every problem found.
-func parseFile(data []byte) ([]*RuleSpec, *FileSpec, []error) {
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
-		if err.Error() == "EOF" {
-			return nil, nil, nil
-		}
-		return nil, nil, []error{yamlError(err)}
+// decode (a rule with a problem is left out), the file-level keys (Rules
+// emptied) and every problem found.
+func parseFile(file string, data []byte) ([]*RuleSpec, *FileSpec, []error) {
+	root, err := specfile.Parse(file, data)
+	if err != nil {
+		return nil, nil, []error{err}
 	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		return nil, nil, nil
 	}
-	root := doc.Content[0]
-	var errs []error
-	if err := checkKnown(root, reflect.TypeOf(FileSpec{}), ""); err != nil {
-		errs = append(errs, err...)
-	}
+	d := specfile.NewDecoder(file, data)
 	var fs FileSpec
-	if err := root.Decode(&fs); err != nil {
-		return nil, nil, append(errs, yamlError(err))
-	}
+	d.Decode(root, "", &fs)
 	if fs.Pack != "" && !validPackName(fs.Pack) {
-		n := valueNode(root, "pack")
-		errs = append(errs, &posError{line: n.Line, col: n.Column, field: "pack",
-			err: fmt.Errorf("pack name %q must be lower-case letters, digits and '-'", fs.Pack)})
+		d.Errorf(specfile.Value(root, "pack"), "pack", "pack name %q must be lower-case letters, digits and '-'", fs.Pack)
 	}
 	var specs []*RuleSpec
 	for i := range fs.Rules {
 		n := &fs.Rules[i]
-		id := scalarOf(n, "id")
-		if kerrs := checkKnown(n, reflect.TypeOf(RuleSpec{}), id); kerrs != nil {
-			errs = append(errs, kerrs...)
-			continue
+		d.Subject = ""
+		if id := specfile.Value(n, "id"); id != nil && id.Kind == yaml.ScalarNode {
+			d.Subject = ruleSubject(id.Value)
 		}
+		before := len(d.Errors())
 		rs := &RuleSpec{}
-		if err := n.Decode(rs); err != nil {
-			errs = append(errs, withRule(yamlError(err), id))
-			continue
+		d.Decode(n, "", rs)
+		if len(d.Errors()) == before {
+			specs = append(specs, rs)
 		}
-		rs.node = n
-		if rs.Tests != nil {
-			tn := valueNode(n, "tests")
-			for k, list := range [][]TestCaseSpec{rs.Tests.Match, rs.Tests.NoMatch} {
-				ln := valueNode(tn, []string{"match", "no_match"}[k])
-				for j := range list {
-					if ln != nil && j < len(ln.Content) {
-						list[j].node = ln.Content[j]
-					}
-				}
-			}
-		}
-		specs = append(specs, rs)
 	}
 	fs.Rules = nil
-	return specs, &fs, errs
+	return specs, &fs, d.Errors()
 }
 
 // validPackName reports whether name is a pack name: lower-case letters,
@@ -229,148 +188,20 @@ func validPackName(name string) bool {
 	return name != "" && name != PackAll
 }
 
-func withRule(err error, id string) error {
-	var pe *posError
-	if errors.As(err, &pe) && pe.rule == "" {
-		pe.rule = id
-	}
-	return err
-}
-
-// yamlError turns a yaml.v3 error ("yaml: line 3: …") into a posError.
-func yamlError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		line := 0
-		msg := te.Errors[0]
-		if strings.HasPrefix(msg, "line ") {
-			rest := msg[5:]
-			if i := strings.IndexByte(rest, ':'); i > 0 {
-				line, _ = strconv.Atoi(rest[:i])
-				msg = strings.TrimSpace(rest[i+1:])
-			}
-		}
-		return &posError{line: line, col: 1, err: errors.New(msg)}
-	}
-	var pe *posError
-	if errors.As(err, &pe) {
-		return pe
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if strings.HasPrefix(msg, "line ") {
-		rest := msg[5:]
-		if i := strings.IndexByte(rest, ':'); i > 0 {
-			line, _ = strconv.Atoi(rest[:i])
-			msg = strings.TrimSpace(rest[i+1:])
-		}
-	}
-	return &posError{line: line, col: 1, err: errors.New(msg)}
-}
-
-// checkKnown reports mapping keys that t has no yaml field for, and
-// duplicate keys, recursing into struct, pointer and slice fields. yaml.v3
-// only checks known fields on a Decoder, not on Node.Decode.
-func checkKnown(n *yaml.Node, t reflect.Type, rule string) []error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if n == nil || t == reflect.TypeOf(yaml.Node{}) {
-		return nil
-	}
-	var errs []error
-	switch t.Kind() {
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return []error{&posError{line: n.Line, col: n.Column, rule: rule, err: errors.New("expected a mapping")}}
-		}
-		fields := map[string]reflect.Type{}
-		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if tag == "" || tag == "-" || !f.IsExported() {
-				continue
-			}
-			fields[tag] = f.Type
-			names = append(names, tag)
-		}
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			ft, ok := fields[k.Value]
-			if !ok {
-				errs = append(errs, &posError{line: k.Line, col: k.Column, rule: rule,
-					err: fmt.Errorf("unknown field %q, expected one of %v", k.Value, names)})
-				continue
-			}
-			if seen[k.Value] {
-				errs = append(errs, &posError{line: k.Line, col: k.Column, rule: rule,
-					err: fmt.Errorf("field %q given twice", k.Value)})
-			}
-			seen[k.Value] = true
-			if ft == reflect.TypeOf(IDList{}) {
-				continue
-			}
-			errs = append(errs, checkKnown(v, ft, rule)...)
-		}
-	case reflect.Slice:
-		if n.Kind == yaml.SequenceNode && t.Elem().Kind() == reflect.Struct {
-			for _, c := range n.Content {
-				errs = append(errs, checkKnown(c, t.Elem(), rule)...)
-			}
-		}
-	}
-	return errs
-}
-
-// valueNode returns the value of key in mapping n, or nil.
-func valueNode(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// keyNode returns the key node of key in mapping n, or nil.
-func keyNode(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return nil
-}
-
-func scalarOf(n *yaml.Node, key string) string {
-	if v := valueNode(n, key); v != nil && v.Kind == yaml.ScalarNode {
-		return v.Value
-	}
-	return ""
-}
-
-// at returns a posError at the value of key in the rule (or at the rule).
+// at returns an error at the value of key in the rule (or at the rule).
 func (rs *RuleSpec) at(key string, err error) error {
-	n := valueNode(rs.node, key)
+	n := specfile.Value(rs.Node, key)
 	if n == nil {
-		n = keyNode(rs.node, key)
+		n = specfile.KeyNode(rs.Node, key)
 	}
 	if n == nil {
-		n = rs.node
+		n = rs.Node
 	}
-	line, col := 0, 0
+	e := &specfile.Error{Subject: ruleSubject(rs.ID), Key: key, Err: err}
 	if n != nil {
-		line, col = n.Line, n.Column
+		e.Line, e.Column = n.Line, n.Column
 	}
-	return &posError{line: line, col: col, rule: rs.ID, field: key, err: err}
+	return e
 }
 
 // nodeJSON renders a YAML mapping as JSON text with the keys in document

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,12 +9,11 @@ import (
 	"log/slog"
 	"os"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/output"
 	"github.com/vpcalertd/vpcalertd/output/indexer"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 func runReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -137,10 +135,8 @@ func (f *indexerFlags) open(ctx context.Context, stderr io.Writer) (*indexer.Sin
 		if err != nil {
 			return nil, fmt.Errorf("--indexer-config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.config, err)
+		if err := specfile.DecodeFile(f.config, data, &cfg); err != nil {
+			return nil, err
 		}
 	}
 	if f.url != "" {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // Defaults applied by Config.WithDefaults to zero values.
@@ -86,21 +88,14 @@ func (c Config) WithDefaults() Config {
 
 var regionRe = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$`)
 
-// FieldError is one problem with one setting of a Config; Error reads
-// "key: message".
-type FieldError struct {
-	Key string // the setting's YAML key, e.g. visibility_timeout
-	Msg string
-}
-
-func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
-
 // Validate checks every setting and returns all problems at once, joined,
-// each a *FieldError naming its key. Call it on the result of WithDefaults.
+// each a *specfile.Error naming its YAML key (e.g. visibility_timeout) and
+// no position: the configuration that holds the settings adds it. Call it
+// on the result of WithDefaults.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, specfile.Errorf(specfile.Pos{}, key, format, args...))
 	}
 	if c.QueueURL == "" {
 		bad("queue_url", "required")

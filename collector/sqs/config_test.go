@@ -8,7 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 func TestConfigYAMLAndDefaults(t *testing.T) {
@@ -22,9 +23,7 @@ wait_time: 10s
 retry_delay: 30s
 `
 	var cfg Config
-	dec := yaml.NewDecoder(strings.NewReader(src))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(&cfg))
+	require.NoError(t, specfile.DecodeFile("q.yml", []byte(src), &cfg))
 	cfg = cfg.WithDefaults()
 	require.NoError(t, cfg.Validate())
 	assert.Equal(t, Config{
@@ -46,11 +45,9 @@ retry_delay: 30s
 	require.NoError(t, min.Validate())
 
 	var bad Config
-	dec = yaml.NewDecoder(strings.NewReader("queue_url: x\nvisibilty_timeout: 1m\n"))
-	dec.KnownFields(true)
-	err := dec.Decode(&bad)
+	err := specfile.DecodeFile("q.yml", []byte("queue_url: x\nvisibilty_timeout: 1m\n"), &bad)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "line 2: field visibilty_timeout not found")
+	assert.Contains(t, err.Error(), `q.yml:2:1: unknown key "visibilty_timeout"`)
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // Config configures the indexer output. It is the `indexer:` block of the
@@ -221,13 +223,14 @@ func (c *Config) urls() []string {
 	return append(out, c.URLs...)
 }
 
-// Validate reports every problem in c, each naming its key (relative to the
-// indexer block: "batch.max_bytes", "tls.cert_file", ...). Zero values are
-// valid: they mean the default.
+// Validate reports every problem in c, each a *specfile.Error naming its
+// key relative to the indexer block ("batch.max_bytes", "tls.cert_file",
+// ...) and no position: the configuration that holds the block adds it.
+// Zero values are valid: they mean the default.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, specfile.Errorf(specfile.Pos{}, key, format, args...))
 	}
 	if len(c.urls()) == 0 {
 		bad("url", "required: the indexer's base URL, e.g. https://wazuh-indexer:9200")
@@ -374,11 +377,11 @@ func ParseByteSize(s string) (ByteSize, error) {
 // UnmarshalYAML accepts an integer or a string with a unit.
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a size such as 5MiB", n.Line)
+		return errors.New("expected a size such as 5MiB")
 	}
 	v, err := ParseByteSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return err
 	}
 	*b = v
 	return nil

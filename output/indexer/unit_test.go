@@ -1,7 +1,6 @@
 package indexer
 
 import (
-	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -9,10 +8,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 func TestDocID(t *testing.T) {
@@ -159,9 +158,7 @@ auth: {username: admin, password_file: /etc/vpcalertd/indexer-password}
 geoip: {database: /usr/share/GeoIP/GeoLite2-City.mmdb}
 `
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(src)))
-	dec.KnownFields(true)
-	require.NoError(t, dec.Decode(&c))
+	require.NoError(t, specfile.DecodeFile("i.yml", []byte(src), &c))
 	require.NoError(t, c.Validate())
 	assert.Equal(t, ByteSize(10<<20), c.Batch.MaxBytes)
 	assert.Equal(t, ByteSize(2<<30), c.Queue.MaxBytes)
@@ -171,13 +168,15 @@ geoip: {database: /usr/share/GeoIP/GeoLite2-City.mmdb}
 	assert.Equal(t, PipelineInputFilebeat, d.PipelineInput)
 	assert.Equal(t, DefaultIndexPrefix, d.IndexPrefix)
 
-	dec = yaml.NewDecoder(strings.NewReader("batch: {max_bytes: lots}\n"))
-	err := dec.Decode(&c)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `line 1: invalid size "lots"`)
-	dec = yaml.NewDecoder(strings.NewReader("password: x\n"))
-	dec.KnownFields(true)
-	require.Error(t, dec.Decode(&c), "unknown keys are refused")
+	// As the daemon's configuration reads it: strictly, with positions.
+	for src, want := range map[string]string{
+		"batch: {max_bytes: lots}\n": `i.yml:1:20: batch.max_bytes: invalid size "lots": expected a number of bytes or one with a unit such as 5MiB`,
+		"password: x\n":              `i.yml:1:1: unknown key "password" (expected one of [auth batch`,
+	} {
+		err := specfile.DecodeFile("i.yml", []byte(src), new(Config))
+		require.Error(t, err, src)
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 func TestDefaults(t *testing.T) {
