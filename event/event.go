@@ -2,7 +2,6 @@ package event
 
 import (
 	"strconv"
-	"strings"
 )
 
 // LogType says which kind of AWS log a raw record is.
@@ -108,12 +107,15 @@ func IsSafe(b []byte) bool {
 	return true
 }
 
-// Get returns the first field whose key equals name case-insensitively, as
-// Wazuh's FindField does. Empty objects are not fields.
+// Get returns the first field whose key equals name when ASCII letters are
+// compared ignoring case, as Wazuh's FindField (src/analysisd/decoders/
+// decoder.c, v4.14.7) does with strcasecmp in the C locale, over the
+// decoded fields before they are nested into the alert's data
+// (docs/wazuh-compat.md). Empty objects are not fields.
 func (e *Event) Get(name string) (*Field, bool) {
 	for i := range e.Fields {
 		f := &e.Fields[i]
-		if f.Kind != EmptyObject && strings.EqualFold(f.Key, name) {
+		if f.Kind != EmptyObject && asciiEqualFold(f.Key, name) {
 			return f, true
 		}
 	}
@@ -151,7 +153,8 @@ func (e *Event) Clone() *Event {
 }
 
 // Symbols maps field names to small integer ids so that rules can find a
-// field by comparing integers. Names are case-insensitive, as in Wazuh. A
+// field by comparing integers. Names are case-insensitive for ASCII letters
+// only, as in Wazuh (see Event.Get). A
 // Symbols is built while a ruleset loads and is read-only afterwards; the
 // nil *Symbols resolves every name to NoSym. Intern is for load time only:
 // it must not run concurrently with lookups.
@@ -165,7 +168,7 @@ func NewSymbols() *Symbols { return &Symbols{ids: map[string]int32{}} }
 
 // Intern returns the id of name, adding it if needed.
 func (s *Symbols) Intern(name string) int32 {
-	low := strings.ToLower(name)
+	low := asciiLower(name)
 	if id, ok := s.ids[low]; ok {
 		return id
 	}
@@ -187,7 +190,7 @@ func (s *Symbols) Lookup(name string) int32 {
 	if !hasUpper(name) {
 		return NoSym
 	}
-	if id, ok := s.ids[strings.ToLower(name)]; ok {
+	if id, ok := s.ids[asciiLower(name)]; ok {
 		return id
 	}
 	return NoSym
@@ -223,6 +226,20 @@ func (s *Symbols) Len() int {
 		return 0
 	}
 	return len(s.names)
+}
+
+// asciiLower lowers the ASCII letters of s, leaving every other byte.
+func asciiLower(s string) string {
+	if !hasUpper(s) {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func hasUpper(s string) bool {

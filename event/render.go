@@ -2,11 +2,11 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // AppendWodleJSON appends the event as the Wazuh AWS collector serialises it
@@ -15,111 +15,20 @@ import (
 // kept. This is the text Wazuh stores as full_log and previous_output
 // (reference/wazuh.md §1.2).
 func (e *Event) AppendWodleJSON(dst []byte) []byte {
-	return e.appendNested(dst, wodleStyle, nil)
+	return e.appendNested(dst, wodleStyle, nil, nil)
 }
 
 // AppendDataJSON appends the alert's data object as analysisd writes it
-// (reference/wazuh.md §4.3): compact JSON, every scalar a string, arrays kept
+// (docs/wazuh-compat.md): compact JSON, every scalar a string, arrays kept
 // as arrays with their element types, empty strings and empty objects
-// dropped, the first occurrence of a key winning.
+// dropped. Fields are placed in order as Wazuh's W_JSON_AddField places
+// them: a name equal to an earlier one but for ASCII letter case is that
+// name (a repeated leaf is dropped, a nested field goes into the earlier
+// object, or is dropped when the earlier member is not an object), and the
+// first spelling stays. A string that starts with '[' is written as JSON
+// when cJSON reads all of it as an array (appendCJSONArray).
 func (e *Event) AppendDataJSON(dst []byte) []byte {
-	return e.appendNested(dst, dataStyle, nil)
-}
-
-// DataWriter renders data objects like AppendDataJSON, remembering the layout
-// of the last event: when the next event has the same keys (every record of
-// one flow-log file does), only the values are written between the
-// remembered fragments. A DataWriter is for one goroutine.
-type DataWriter struct {
-	layout uint64 // the Event.Layout learned, 0 if none
-	keys   []string
-	skips  []bool
-	frags  [][]byte // frags[i] precedes the value of field i; nil when it is skipped
-	end    []byte   // closes the objects after the last value
-	ok     bool     // the layout streams (no tree fallback)
-	spans  []span
-	buf    []byte
-}
-
-type span struct{ field, start, end int }
-
-// Append appends e's data object to dst.
-func (w *DataWriter) Append(dst []byte, e *Event) []byte {
-	if !w.same(e) {
-		w.learn(e)
-	}
-	if !w.ok {
-		return e.AppendDataJSON(dst)
-	}
-	for i := range e.Fields {
-		if w.skips[i] {
-			continue
-		}
-		dst = append(dst, w.frags[i]...)
-		dst = appendValue(dst, &e.Fields[i], dataStyle)
-	}
-	return append(dst, w.end...)
-}
-
-func (w *DataWriter) same(e *Event) bool {
-	if len(e.Fields) != len(w.keys) || len(w.keys) == 0 {
-		return false
-	}
-	if e.Layout != 0 && e.Layout == w.layout {
-		// Same keys by the decoder's promise; only which values are empty
-		// may differ.
-		for i := range e.Fields {
-			if skip(&e.Fields[i], dataStyle) != w.skips[i] {
-				return false
-			}
-		}
-		return true
-	}
-	for i := range e.Fields {
-		f := &e.Fields[i]
-		if !sameString(f.Key, w.keys[i]) || skip(f, dataStyle) != w.skips[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// sameString compares two strings, first by where they are stored: a
-// decoder hands out the same key strings for every record of a file.
-func sameString(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return unsafe.StringData(a) == unsafe.StringData(b) || a == b
-}
-
-// learn renders e once, recording where each value went, and keeps the
-// bytes between values as the layout.
-func (w *DataWriter) learn(e *Event) {
-	w.layout = e.Layout
-	w.keys = w.keys[:0]
-	w.skips = w.skips[:0]
-	w.frags = w.frags[:0]
-	w.spans = w.spans[:0]
-	for i := range e.Fields {
-		w.keys = append(w.keys, e.Fields[i].Key)
-		w.skips = append(w.skips, skip(&e.Fields[i], dataStyle))
-		w.frags = append(w.frags, nil)
-	}
-	if w.spans == nil {
-		w.spans = make([]span, 0, 32)
-	}
-	w.buf = e.appendNested(w.buf[:0], dataStyle, &w.spans)
-	w.ok = w.spans != nil
-	if !w.ok {
-		return
-	}
-	prev := 0
-	for _, sp := range w.spans {
-		w.frags[sp.field] = append([]byte(nil), w.buf[prev:sp.start]...)
-		prev = sp.end
-	}
-	w.end = append(w.end[:0], w.buf[prev:]...)
+	return e.appendNested(dst, dataStyle, nil, nil)
 }
 
 type style uint8
@@ -139,33 +48,73 @@ func skip(f *Field, st style) bool {
 
 // appendNested re-nests the flat dotted keys. Fields of one object are
 // contiguous in every event a decoder produces, so the object is written in
-// one pass with a stack of open path segments. An event that breaks that (a
-// key re-opening an object already closed, a scalar and an object under the
-// same key, the same key twice in a row, or nesting deeper than the stack) is
-// written through a tree instead, which keeps the first occurrence of every
-// key as analysisd does.
+// one pass with a stack of open path segments, remembering the names
+// written at each open level. When a name equals one already written at its
+// level (ignoring ASCII letter case in the data style: a key re-opening an
+// object already closed, a scalar and an object under one name, a repeated
+// key), or the event nests deeper than the stack holds, the event is
+// written through a dataTree instead, which places fields exactly as
+// Wazuh's W_JSON_AddField does. Both ways give the same bytes.
 // When spans is not nil, it receives where each field's value was written
-// (dst offsets), or is set to nil when the tree was used.
-func (e *Event) appendNested(dst []byte, st style, spans *[]span) []byte {
+// (dst offsets), in the order written. sc is scratch space, or nil.
+func (e *Event) appendNested(dst []byte, st style, spans *[]span, sc *scratch) []byte {
+	if sc == nil {
+		sc = scratchPool.Get().(*scratch)
+		defer scratchPool.Put(sc)
+	}
 	start := len(dst)
+	if out, ok := e.appendStream(dst, st, spans, sc); ok {
+		return out
+	}
+	if spans != nil {
+		*spans = (*spans)[:0]
+	}
+	sc.tree.build(e, st)
+	return sc.tree.appendTo(dst[:start], e, 0, st, spans)
+}
+
+// scratch is the reusable memory of appendNested.
+type scratch struct {
+	sibs []string // names written at the open levels, outermost first
+	tree dataTree
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// nameBit maps a name to one of 64 bits, the same for names equal but for
+// ASCII letter case, so that most names need no comparison with the others
+// of their level.
+func nameBit(name string) uint64 {
+	if name == "" {
+		return 1
+	}
+	first, last := name[0]|0x20, name[len(name)-1]|0x20
+	return 1 << ((uint(len(name))*7 + uint(first)*3 + uint(last)) & 63)
+}
+
+// streamDepth is how many open objects appendStream follows.
+const streamDepth = 16
+
+// appendStream is appendNested's one pass; it returns false when the event
+// needs the tree.
+func (e *Event) appendStream(dst []byte, st style, spans *[]span, sc *scratch) ([]byte, bool) {
+	fold := st == dataStyle
 	dst = append(dst, '{')
-	var open [16]string // open object segments below the root
-	var closedBuf [8]string
-	closed := closedBuf[:0] // full paths of objects closed so far
+	var open [streamDepth]string          // open object segments below the root
+	var levelStart [streamDepth + 1]int32 // where each level's names start in sibs
+	var masks [streamDepth + 1]uint64     // nameBit of each level's names
+	sibs := sc.sibs[:0]
+	defer func() { sc.sibs = sibs[:0] }()
 	depth := 0
 	first := true
-	prev := ""
 	for i := range e.Fields {
 		f := &e.Fields[i]
 		if skip(f, st) {
 			continue
 		}
 		key := f.Key
-		if key == prev {
-			return e.tree(dst[:start], st, spans)
-		}
-		// Find how many open segments the key shares; pos is where the
-		// unshared part of key starts.
+		// Find how many open segments the key continues; pos is where the
+		// rest of key starts.
 		common, pos := 0, 0
 		for common < depth {
 			seg := open[common]
@@ -176,124 +125,55 @@ func (e *Event) appendNested(dst []byte, st style, spans *[]span) []byte {
 			common++
 		}
 		for depth > common {
-			// The object prev[:end] closes.
-			end := 0
-			for d := 0; d < depth; d++ {
-				end += len(open[d]) + 1
-			}
-			closed = append(closed, prev[:end-1])
+			sibs = sibs[:levelStart[depth]]
+			masks[depth] = 0
 			dst = append(dst, '}')
 			depth--
 			first = false
 		}
-		// Open the remaining parent segments.
+		// Open the remaining parent segments, then write the leaf; a name
+		// the level already has sends the event to the tree.
 		for {
 			dot := strings.IndexByte(key[pos:], '.')
+			name := key[pos:]
+			if dot >= 0 {
+				name = key[pos : pos+dot]
+			}
+			if bit := nameBit(name); masks[depth]&bit == 0 {
+				masks[depth] |= bit
+			} else {
+				for _, s := range sibs[levelStart[depth]:] {
+					if len(s) == len(name) && (s == name || (fold && asciiEqualFold(s, name))) {
+						return dst, false
+					}
+				}
+			}
+			sibs = append(sibs, name)
+			dst = appendKey(dst, name, first, st)
 			if dot < 0 {
 				break
 			}
-			if depth == len(open) || isClosed(closed, key[:pos+dot]) {
-				return e.tree(dst[:start], st, spans)
+			if depth == streamDepth {
+				return dst, false
 			}
-			seg := key[pos : pos+dot]
-			dst = appendKey(dst, seg, first, st)
 			dst = append(dst, '{')
-			open[depth] = seg
+			open[depth] = name
 			depth++
+			levelStart[depth] = int32(len(sibs))
 			first = true
 			pos += dot + 1
 		}
-		if len(closed) > 0 && isClosed(closed, key) {
-			return e.tree(dst[:start], st, spans)
-		}
-		dst = appendKey(dst, key[pos:], first, st)
 		vstart := len(dst)
 		dst = appendValue(dst, f, st)
 		if spans != nil {
 			*spans = append(*spans, span{field: i, start: vstart, end: len(dst)})
 		}
 		first = false
-		prev = key
 	}
 	for ; depth > 0; depth-- {
 		dst = append(dst, '}')
 	}
-	return append(dst, '}')
-}
-
-func (e *Event) tree(dst []byte, st style, spans *[]span) []byte {
-	if spans != nil {
-		*spans = nil
-	}
-	return e.appendTree(dst, st)
-}
-
-func isClosed(closed []string, path string) bool {
-	for _, c := range closed {
-		if c == path {
-			return true
-		}
-	}
-	return false
-}
-
-// node is one object of the fallback tree.
-type node struct {
-	keys  []string
-	kids  map[string]*node
-	leafs map[string]*Field
-}
-
-func (e *Event) appendTree(dst []byte, st style) []byte {
-	root := &node{kids: map[string]*node{}, leafs: map[string]*Field{}}
-	for i := range e.Fields {
-		f := &e.Fields[i]
-		if skip(f, st) {
-			continue
-		}
-		segs := strings.Split(f.Key, ".")
-		n := root
-		ok := true
-		for _, s := range segs[:len(segs)-1] {
-			if _, scalar := n.leafs[s]; scalar {
-				ok = false // an intermediate node already holds a scalar
-				break
-			}
-			c, found := n.kids[s]
-			if !found {
-				c = &node{kids: map[string]*node{}, leafs: map[string]*Field{}}
-				n.kids[s] = c
-				n.keys = append(n.keys, s)
-			}
-			n = c
-		}
-		last := segs[len(segs)-1]
-		if !ok {
-			continue
-		}
-		if _, dup := n.leafs[last]; dup {
-			continue // the first occurrence wins
-		}
-		if _, obj := n.kids[last]; obj {
-			continue
-		}
-		n.leafs[last] = f
-		n.keys = append(n.keys, last)
-	}
-	return root.append(dst, st)
-}
-
-func (n *node) append(dst []byte, st style) []byte {
-	dst = append(dst, '{')
-	for i, k := range n.keys {
-		dst = appendKey(dst, k, i == 0, st)
-		if c, ok := n.kids[k]; ok {
-			dst = c.append(dst, st)
-		} else {
-			dst = appendValue(dst, n.leafs[k], st)
-		}
-	}
-	return append(dst, '}')
+	return append(dst, '}'), true
 }
 
 func appendKey(dst []byte, k string, first bool, st style) []byte {
@@ -329,16 +209,23 @@ func appendValue(dst []byte, f *Field, st style) []byte {
 	}
 	switch f.Kind {
 	case Array:
+		// A decoder's array is JSON cJSON reads; should one not be, it is
+		// still written as the array it is.
+		if out, ok, _ := appendCJSONArray(dst, f.Value); ok {
+			return out
+		}
 		return appendReformatted(dst, f.Value, dataStyle)
 	case Number:
 		dst = append(dst, '"')
 		dst = AppendNumberText(dst, f.Value)
 		return append(dst, '"')
 	case String:
-		// analysisd turns a value that starts with '[' and parses as a JSON
-		// array back into an array.
-		if len(f.Value) > 0 && f.Value[0] == '[' && validArray(f.Value) {
-			return appendReformatted(dst, f.Value, dataStyle)
+		// W_JSON_AddField turns a value that cJSON reads as one whole
+		// array back into JSON.
+		if len(f.Value) > 0 && f.Value[0] == '[' {
+			if out, ok, _ := appendCJSONArray(dst, f.Value); ok {
+				return out
+			}
 		}
 		return AppendCJSONString(dst, f.Value)
 	default:
@@ -380,6 +267,13 @@ func AppendPythonString[S ~string | ~[]byte](dst []byte, s S) []byte {
 // characters escaped, everything else (UTF-8, '/') raw.
 func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendEscaped appends s escaped as cJSON's print_string_ptr escapes it,
+// without the quotes.
+func appendEscaped[S ~string | ~[]byte](dst []byte, s S) []byte {
 	last := 0
 	i := 0
 	// Skip 8 bytes at a time while none needs escaping.
@@ -399,8 +293,7 @@ func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 		dst = appendControl(dst, c, false)
 		last = i + 1
 	}
-	dst = append(dst, s[last:]...)
-	return append(dst, '"')
+	return append(dst, s[last:]...)
 }
 
 // needsEscape8 reports whether one of the 8 bytes in x is below 0x20, a
@@ -497,21 +390,13 @@ func appendReformatted(dst, js []byte, st style) []byte {
 	return dst
 }
 
-// appendCJSONNumber prints a number as cJSON does: "%d" when it equals its
-// int value, else "%1.15g" (or "%1.17g" when 15 digits do not round-trip).
+// appendCJSONNumber prints a number literal as cJSON does (appendCJSONFloat).
 func appendCJSONNumber(dst, lit []byte) []byte {
 	v, err := strconv.ParseFloat(string(lit), 64)
-	if err != nil {
+	if err != nil && !math.IsInf(v, 0) {
 		return append(dst, lit...)
 	}
-	if v >= -2147483648 && v <= 2147483647 && v == float64(int64(v)) {
-		return strconv.AppendInt(dst, int64(v), 10)
-	}
-	s := strconv.FormatFloat(v, 'g', 15, 64)
-	if back, _ := strconv.ParseFloat(s, 64); back != v {
-		s = strconv.FormatFloat(v, 'g', 17, 64)
-	}
-	return append(dst, s...)
+	return appendCJSONFloat(dst, v)
 }
 
 func stringEnd(js []byte, i int) int {
@@ -581,9 +466,4 @@ func unquote(q []byte) (string, bool) {
 		}
 	}
 	return b.String(), true
-}
-
-// validArray reports whether v is one complete JSON array.
-func validArray(v []byte) bool {
-	return json.Valid(v)
 }

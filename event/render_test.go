@@ -14,7 +14,7 @@ import (
 
 // flatten turns a JSON object into an Event the way a decoder does: keys in
 // document order, dotted paths, JSON kinds kept.
-func flatten(t *testing.T, js []byte) *Event {
+func flatten(t testing.TB, js []byte) *Event {
 	t.Helper()
 	d := json.NewDecoder(bytes.NewReader(js))
 	d.UseNumber()
@@ -80,7 +80,7 @@ func flatten(t *testing.T, js []byte) *Event {
 	return ev
 }
 
-func readLines(t *testing.T, path string) []string {
+func readLines(t testing.TB, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
