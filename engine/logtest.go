@@ -144,9 +144,11 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 			RulesDebug []string          `json:"rules_debug,omitempty"`
 			Codemsg    int               `json:"codemsg"`
 			Packs      []json.RawMessage `json:"pack_outputs,omitempty"`
+			DataNotes  []string          `json:"data_notes,omitempty"`
 		}{Output: alertJSON, Alert: m.Alert, Decoder: decoder, Packs: packJSON}
 		if opts.Verbose {
 			res.RulesDebug = traceLines(&tr)
+			res.DataNotes = dataNoteLines(ev)
 		}
 		b, _ := json.Marshal(res)
 		fmt.Fprintf(w, "%s\n", b)
@@ -164,6 +166,7 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 	}
 	fmt.Fprintln(w)
 	if opts.Verbose {
+		writeDataNotes(w, ev)
 		fmt.Fprintln(w, "**Rule debugging:")
 		for _, l := range traceLines(&tr) {
 			if strings.HasPrefix(l, "*") {
@@ -243,23 +246,6 @@ func traceLines(tr *rules.Trace) []string {
 			out = append(out, fmt.Sprintf("*Rule %s not matched: %s", s.Rule.ID(), s.Reason()))
 		}
 	}
-	return out
-}
-
-// decodedFields lists the event's fields as logtest's phase 2 does: the
-// alert's data flattened with dots, sorted by name.
-func decodedFields(ev *event.Event) [][2]string {
-	var out [][2]string
-	seen := map[string]bool{}
-	for i := range ev.Fields {
-		f := &ev.Fields[i]
-		if f.Kind == event.EmptyObject || (f.Kind == event.String && len(f.Value) == 0) || seen[f.Key] {
-			continue
-		}
-		seen[f.Key] = true
-		out = append(out, [2]string{f.Key, f.Text()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
 }
 

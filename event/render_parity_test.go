@@ -162,3 +162,21 @@ func TestDataJSONStringArrays(t *testing.T) {
 		})
 	}
 }
+
+// DataNotes names every field the data drops, merges, or reads as an array
+// or not, with what logtest -v prints for it.
+func TestDataNotes(t *testing.T) {
+	ev := fields("a", "1", "a", "2", "A.b", "3", "n.x", "4", "N.y", "[1", "s", "[1]\x00x", "t", "[true]", "u", "@[1]", "e", "")
+	var got []string
+	for _, n := range ev.DataNotes() {
+		got = append(got, n.Message(ev))
+	}
+	assert.Equal(t, []string{
+		"a: not in the alert's data: a field of that name came first (Wazuh keeps the first)",
+		"A.b: not in the alert's data: a came first holding a value, not an object (Wazuh compares names ignoring case)",
+		"N.y: in the alert's data as n.y (Wazuh compares names ignoring case; the first spelling stays)",
+		"N.y: stays a string in the alert's data: cJSON cannot read it as JSON (it ends too early)",
+		"s: stays a string in the alert's data: its array ends after 3 of its 5 bytes and Wazuh turns a string into JSON only when nothing follows",
+		"t: written as a JSON array in the alert's data (the string is one whole JSON array for cJSON)",
+	}, got)
+}
