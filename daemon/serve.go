@@ -20,6 +20,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
 	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/decoders/parquet"
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/internal/filelock"
 	"github.com/vpcalertd/vpcalertd/metrics"
@@ -35,7 +36,8 @@ func NewEngine(cfg *config.Config, idOffset int64, onError func(error)) (Process
 
 // newEngine is NewEngine with an observer (the /traffic page's aggregator).
 func newEngine(cfg *config.Config, idOffset int64, onError func(error), obs engine.Observer) (Processor, error) {
-	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks, Observer: obs}
+	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks, Observer: obs,
+		OpenTable: parquet.Open}
 	if cfg.Ruleset != "" {
 		opts.Ruleset = os.DirFS(cfg.Ruleset)
 	}

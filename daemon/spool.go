@@ -257,3 +257,24 @@ func grow(b []byte, n int) []byte {
 	}
 	return b[:n]
 }
+
+// spoolObject copies an object's bytes into a file of the spool folder,
+// for a reader that needs random access (Parquet is read from its footer).
+// The file is unlinked at once: closing it frees the disk, and a crash
+// leaves nothing behind.
+func spoolObject(dir string, r io.Reader) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "object-*.spool")
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return f, nil
+}

@@ -74,6 +74,20 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 			return d.bad(res, ErrNotGzip)
 		}
 	}
+	var in io.Reader = br
+	if magic, _ := br.Peek(4); string(magic) == "PAR1" {
+		// Parquet is read from its footer: the object goes to the spool
+		// folder first (disk, not memory, whatever its size).
+		f, err := spoolObject(d.opts.SpoolDir, br)
+		if err != nil {
+			if r.Err() != nil {
+				err = r.Err()
+			}
+			return d.failed(res, ctx, err)
+		}
+		defer f.Close()
+		in = f
+	}
 	sp := newSpool(d.opts.SpoolDir, d.opts.SpoolMemory)
 	res.spool = sp
 	var sink alert.Sink = sp
@@ -81,7 +95,7 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key))
-	st, err := d.opts.Processor.Process(engine.WithWatch(ctx, &fl.watch), j.origin, br, sink)
+	st, err := d.opts.Processor.Process(engine.WithWatch(ctx, &fl.watch), j.origin, in, sink)
 	j.c.flights.end(fl)
 	fl.finish()
 	res.stats = st

@@ -43,6 +43,8 @@ type columnsStep struct {
 	underscores  bool
 	types        map[string]fieldType // by hyphenated name
 	defaultCols  []column             // keys and types of default_format; syms per stream
+	null         []byte               // the text of a table's null values
+	nullSafe     bool
 }
 
 // column is one column of a plan.
@@ -104,7 +106,7 @@ func validateColumns(c *checker, s *ColumnsSpec) {
 
 func compileColumns(_ *checker, s *ColumnsSpec) step {
 	st := &columnsStep{into: s.Into, probe: s.Into + ".\x00", header: s.Header, originFormat: s.OriginFormat,
-		underscores: s.Underscores, types: map[string]fieldType{}}
+		underscores: s.Underscores, types: map[string]fieldType{}, null: []byte(s.NullValue), nullSafe: event.IsSafe([]byte(s.NullValue))}
 	if s.Into == "" {
 		st.probe = "\x00"
 	}
@@ -188,7 +190,11 @@ func (s *columnsStep) plan(r *runState, cols []column, unknown []string, line in
 		}
 	}
 	if len(fresh) > 0 && r.warn != nil {
-		r.warn(fmt.Errorf("%s:%d: unknown columns %s kept as strings", r.path, line, strings.Join(fresh, ", ")))
+		where := fmt.Sprintf("%s:%d", r.path, line)
+		if line == 0 {
+			where = r.path
+		}
+		r.warn(fmt.Errorf("%s: unknown columns %s kept as strings", where, strings.Join(fresh, ", ")))
 	}
 	return p
 }
@@ -273,6 +279,9 @@ func (s *columnsStep) headerLine(r *runState, line []byte) error {
 
 func (s *columnsStep) apply(r *runState, ev *event.Event, c *stepState) error {
 	r.consumed = true
+	if r.row != nil {
+		return s.applyRow(r, ev, c)
+	}
 	line := r.line
 	if s.header {
 		i := 0

@@ -96,7 +96,7 @@ func columnsFields(sc *event.Schema, s *ColumnsSpec, _ *DecoderSpec) {
 }
 
 var columnsKind = func() stepKind {
-	k := recordKindOf([]framing{framingLines}, validateColumns, compileColumns, columnsFields)
+	k := recordKindOf([]framing{framingLines, framingParquet}, validateColumns, compileColumns, columnsFields)
 	k.checksUTF8 = true
 	return k
 }()

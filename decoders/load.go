@@ -46,12 +46,14 @@ const (
 	framingLines     framing = iota + 1 // one record per text line
 	framingJSONLines                    // one JSON value per line
 	framingJSONArray                    // the elements of an array in one JSON document
+	framingParquet                      // the rows of a Parquet file (table.go)
 )
 
 var framings = map[string]framing{
 	"lines":      framingLines,
 	"json_lines": framingJSONLines,
 	"json_array": framingJSONArray,
+	"parquet":    framingParquet,
 }
 
 // input is a compiled InputSpec.
@@ -305,15 +307,18 @@ func framingName(f framing) string {
 
 // matchEnv is what an input's when condition sees (README.md, "inputs").
 type matchEnv struct {
-	Type         string  `expr:"type"`
-	Bucket       string  `expr:"bucket"`
-	Key          string  `expr:"key"`
-	Path         string  `expr:"path"`
-	AccountID    string  `expr:"account_id"`
-	AccountAlias string  `expr:"account_alias"`
-	Region       string  `expr:"region"`
-	LogFormat    string  `expr:"log_format"`
-	Content      content `expr:"content"`
+	Type         string `expr:"type"`
+	Bucket       string `expr:"bucket"`
+	Key          string `expr:"key"`
+	Path         string `expr:"path"`
+	AccountID    string `expr:"account_id"`
+	AccountAlias string `expr:"account_alias"`
+	Region       string `expr:"region"`
+	LogFormat    string `expr:"log_format"`
+	// Format is "parquet" for a stream that starts with Parquet's magic
+	// (after decompression), else "".
+	Format  string  `expr:"format"`
+	Content content `expr:"content"`
 }
 
 func compileInput(c *checker, in *InputSpec) *input {
@@ -332,7 +337,7 @@ func compileInput(c *checker, in *InputSpec) *input {
 		c.errorf("", "json_array needs array (the member holding the records) or bare_array: true")
 	case f != framingJSONArray && (in.Array != "" || in.BareArray):
 		c.errorf("framing", "array and bare_array apply to json_array framing only")
-	case f == framingJSONArray && in.StripPrefix != "":
+	case (f == framingJSONArray || f == framingParquet) && in.StripPrefix != "":
 		c.errorf("strip_prefix", "strip_prefix applies to line framings only")
 	}
 	if in.When == "" {

@@ -38,7 +38,7 @@ func TestLoadBad(t *testing.T) {
 		},
 		"missing-name.yml": {
 			"bad/missing-name.yml:1:1: missing name",
-			"bad/missing-name.yml:2:5: inputs[0]: missing framing (one of [json_array json_lines lines])",
+			"bad/missing-name.yml:2:5: inputs[0]: missing framing (one of [json_array json_lines lines parquet])",
 		},
 		"bad-field-table.yml": {
 			`bad/bad-field-table.yml:8:15: decoder bad-field-table: steps[0].columns.header: expected true or false, got "maybe"`,
@@ -59,7 +59,7 @@ func TestLoadBad(t *testing.T) {
 		"bad-values.yml": {
 			`bad/bad-values.yml:1:7: decoder bad values!: name: invalid name "bad values!" (letters, digits, '-' and '_')`,
 			"bad/bad-values.yml:4:14: decoder bad values!: inputs[0].framing: array and bare_array apply to json_array framing only",
-			`bad/bad-values.yml:8:14: decoder bad values!: inputs[1].framing: unknown framing "xml" (expected one of [json_array json_lines lines])`,
+			`bad/bad-values.yml:8:14: decoder bad values!: inputs[1].framing: unknown framing "xml" (expected one of [json_array json_lines lines parquet])`,
 			"bad/bad-values.yml:11:43: decoder bad values!: steps[1].copy.regex: error parsing regexp: missing closing ): `(`",
 			`bad/bad-values.yml:11:55: decoder bad values!: steps[1].copy.kinds: unknown kind "text" (expected one of [array bool null number string])`,
 			`bad/bad-values.yml:12:31: decoder bad values!: steps[2].wrap.key: key "a.b" must be one name, without dots`,

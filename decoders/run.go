@@ -31,6 +31,7 @@ type runState struct {
 	// positioned at the record (json_array framing).
 	line     []byte
 	lineNo   int
+	row      []TableValue // parquet framing: the row, one value per column
 	json     *jsonArrayReader
 	consumed bool
 

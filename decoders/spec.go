@@ -134,12 +134,15 @@ type UnwrapListsSpec struct {
 
 // ColumnsSpec splits a text line into whitespace-separated columns.
 type ColumnsSpec struct {
-	Into          string     `yaml:"into"`
-	Header        bool       `yaml:"header"`
-	OriginFormat  bool       `yaml:"origin_format"`
-	DefaultFormat string     `yaml:"default_format"`
-	Underscores   bool       `yaml:"underscores"`
-	Fields        FieldTable `yaml:"fields"`
+	Into          string `yaml:"into"`
+	Header        bool   `yaml:"header"`
+	OriginFormat  bool   `yaml:"origin_format"`
+	DefaultFormat string `yaml:"default_format"`
+	Underscores   bool   `yaml:"underscores"`
+	// NullValue is the text of a null (or empty) value of a table
+	// (parquet framing): "-", as flow-log text writes a missing value.
+	NullValue string     `yaml:"null_value"`
+	Fields    FieldTable `yaml:"fields"`
 
 	Node *yaml.Node `yaml:"-"`
 }

@@ -42,6 +42,15 @@ type OpenOptions struct {
 	// 1), for a stream that continues another: logtest numbers its input
 	// lines as typed.
 	FirstLine int
+	// OpenTable reads the columnar files of the parquet framing (package
+	// decoders/parquet's Open); nil: such a stream ends with
+	// ErrNoTableReader.
+	OpenTable TableOpener
+	// TempDir holds the copy of a Parquet stream that is not a file (a
+	// compressed or network stream), which needs random access; default
+	// os.TempDir(). The copy is unlinked at once and freed at the end of
+	// the stream.
+	TempDir string
 }
 
 // Stream decodes the records of one file or object. It is used by one
@@ -62,6 +71,7 @@ type Stream struct {
 	pooled     bool // src and raw come from bufPool
 	lines      lineReader
 	arr        *jsonArrayReader
+	table      *tableState
 	max        int
 	records    int64
 	pending    error // returned by the next call to Next
@@ -100,6 +110,12 @@ func (s *Set) Open(origin event.Origin, r io.Reader, opts OpenOptions) (*Stream,
 	if err := st.choose(s, peek); err != nil {
 		st.finish()
 		return nil, err
+	}
+	if st.in.framing == framingParquet {
+		if err := st.openTable(r, peek, opts); err != nil {
+			st.finish()
+			return nil, err
+		}
 	}
 	if err := st.start(opts); err != nil {
 		st.finish()
@@ -147,6 +163,9 @@ func (st *Stream) choose(s *Set, peek []byte) error {
 		AccountID: st.origin.AccountID, AccountAlias: st.origin.AccountAlias, Region: st.origin.Region,
 		LogFormat: st.origin.LogFormat,
 	}
+	if len(peek) >= len(parquetMagic) && string(peek[:len(parquetMagic)]) == parquetMagic {
+		env.Format = "parquet"
+	}
 	if st.origin.Type == event.LogTypeUnknown {
 		env.Content = sniff(peek, s.prefixes)
 	}
@@ -177,6 +196,15 @@ func (st *Stream) start(opts OpenOptions) error {
 	st.states = make([]stepState, len(st.dec.steps))
 	for i, s := range st.dec.steps {
 		s.prepare(r, &st.states[i])
+	}
+	if st.in.framing == framingParquet {
+		if opts.Header != nil {
+			return fmt.Errorf("%s: decoder %s: a header line applies to line framings", st.path, st.dec.name)
+		}
+		if st.table != nil {
+			st.planTable()
+		}
+		return nil
 	}
 	if st.in.framing == framingJSONArray {
 		dec := json.NewDecoder(st.src)
@@ -215,6 +243,9 @@ func (st *Stream) Decoder() string { return st.dec.name }
 
 // BytesRead returns how many decompressed bytes have been consumed.
 func (st *Stream) BytesRead() int64 {
+	if st.table != nil {
+		return st.table.size
+	}
 	if st.arr != nil {
 		return st.arr.dec.InputOffset()
 	}
@@ -238,6 +269,9 @@ func (st *Stream) Next(ev *event.Event) error {
 	if st.done {
 		st.finish()
 		return io.EOF
+	}
+	if st.table != nil {
+		return st.nextRow(ev)
 	}
 	if st.arr != nil {
 		return st.nextElement(ev)
@@ -348,6 +382,11 @@ var streamSeq atomic.Uint64
 
 // finish ends the stream and gives its buffers back.
 func (st *Stream) finish() {
+	if t := st.table; t != nil && t.close != nil {
+		t.tbl.Close()
+		t.close()
+		t.close = nil
+	}
 	if st.src == nil {
 		st.done = true
 		return

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
@@ -55,6 +56,12 @@ type Options struct {
 	// Observer, when set, sees every decoded event and every alert the sink
 	// accepted (the traffic report aggregates them). Nil costs nothing.
 	Observer Observer
+	// OpenTable reads Parquet flow logs (decoders/parquet.Open; the
+	// programs set it). Nil: a Parquet stream is refused with
+	// decoders.ErrNoTableReader. It is an option so that the Parquet
+	// library, slow to compile, stays out of the packages that do not need
+	// it.
+	OpenTable decoders.TableOpener
 }
 
 // Observer watches what Process does, like a sink that also sees the events

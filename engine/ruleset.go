@@ -131,7 +131,7 @@ func (e *Engine) decodeTestInput(in rules.TestInput) (*event.Event, error) {
 		origin.Type = event.LogTypeWazuhJSON
 		data = in.Event
 	}
-	st, err := e.decoders.Open(origin, bytes.NewReader(data), decoders.OpenOptions{Symbols: e.rules.Symbols()})
+	st, err := e.decoders.Open(origin, bytes.NewReader(data), decoders.OpenOptions{Symbols: e.rules.Symbols(), OpenTable: e.opts.OpenTable})
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/decoders/parquet"
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/event"
 )
@@ -53,7 +54,7 @@ func (f *engineFlags) registerNow(fs *flag.FlagSet) {
 
 // options turns the flags into engine options.
 func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
-	opts := engine.Options{ManagerName: f.managerName, DisabledPacks: f.noPacks}
+	opts := engine.Options{ManagerName: f.managerName, DisabledPacks: f.noPacks, OpenTable: parquet.Open}
 	if f.ruleset != "" {
 		if _, err := os.Stat(f.ruleset); err != nil {
 			return opts, fmt.Errorf("--ruleset: %w", err)

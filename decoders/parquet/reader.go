@@ -1,0 +1,374 @@
+package parquet
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// readBufferSize is the read buffer of each column chunk: pages are read
+// through it, one column at a time.
+const readBufferSize = 64 << 10
+
+// MaxRowGroupBytes bounds the uncompressed size a row group may declare:
+// a footer that claims more is damaged (AWS writes row groups of a few
+// MB) and would make a reader allocate without bound.
+const MaxRowGroupBytes = 1 << 30
+
+// ErrDamaged marks the errors of a file whose content is not what its
+// footer says (a page that does not decode, fewer values than rows).
+var ErrDamaged = errors.New("damaged")
+
+// Open reads the footer of the Parquet file of size bytes behind r and
+// returns its rows. Only flat columns of integers and strings can be read
+// (decoders.TableColumn.Class); the others are described, and reading a
+// row fails on them. Memory is one page per column at a time, plus each
+// column chunk's dictionary, whatever the file's size.
+func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			t, err = nil, fmt.Errorf("%w footer: %v", ErrDamaged, p)
+		}
+	}()
+	f, err := pq.OpenFile(r, size, pq.SkipPageIndex(true), pq.SkipBloomFilters(true), pq.ReadBufferSize(readBufferSize))
+	if err != nil {
+		return nil, err
+	}
+	tb := &table{f: f, group: -1}
+	for _, c := range f.Root().Columns() {
+		tc, cur := describe(c)
+		tb.cols = append(tb.cols, tc)
+		tb.cursors = append(tb.cursors, cur)
+	}
+	for i, rg := range f.Metadata().RowGroups {
+		if rg.TotalByteSize > MaxRowGroupBytes || rg.TotalByteSize < 0 {
+			return nil, fmt.Errorf("row group %d declares %d bytes (more than %d): %w footer", i+1, rg.TotalByteSize, MaxRowGroupBytes, ErrDamaged)
+		}
+	}
+	return tb, nil
+}
+
+// describe returns what a top-level column is and its cursor.
+func describe(c *pq.Column) (decoders.TableColumn, *cursor) {
+	tc := decoders.TableColumn{Name: c.Name()}
+	cur := &cursor{name: c.Name(), leaf: -1}
+	switch {
+	case !c.Leaf():
+		tc.Type = "a group"
+		return tc, cur
+	case c.Repeated():
+		tc.Type = "repeated " + c.Type().Kind().String()
+		return tc, cur
+	}
+	kind := c.Type().Kind()
+	tc.Type = kind.String()
+	if lt := c.Type().LogicalType(); lt != nil && lt.Value != nil {
+		tc.Type += " (" + lt.String() + ")"
+		if it, ok := lt.Value.(*format.IntType); ok && !it.IsSigned {
+			cur.unsigned = true
+		}
+	}
+	switch kind {
+	case pq.Int32, pq.Int64:
+		tc.Class = decoders.ColumnInteger
+	case pq.ByteArray, pq.FixedLenByteArray:
+		tc.Class = decoders.ColumnText
+	default:
+		return tc, cur
+	}
+	cur.leaf, cur.kind, cur.maxDef = c.Index(), kind, byte(c.MaxDefinitionLevel())
+	return tc, cur
+}
+
+// table reads a file's rows, row group by row group.
+type table struct {
+	f       *pq.File
+	cols    []decoders.TableColumn
+	cursors []*cursor
+	group   int   // the current row group, -1 before the first
+	row     int64 // rows read in the current row group
+	rows    int64 // rows of the current row group
+}
+
+var _ decoders.Table = (*table)(nil)
+
+func (t *table) Columns() []decoders.TableColumn { return t.cols }
+
+func (t *table) NumRows() int64 { return t.f.NumRows() }
+
+func (t *table) RowGroup() int { return max(t.group, 0) }
+
+// Next reads the next row.
+func (t *table) Next(row []decoders.TableValue) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w page: %v", ErrDamaged, p)
+		}
+	}()
+	for t.row >= t.rows {
+		if err := t.nextGroup(); err != nil {
+			return err
+		}
+	}
+	for i, c := range t.cursors {
+		if err := c.next(&row[i]); err != nil {
+			return fmt.Errorf("column %s: %w", c.name, err)
+		}
+	}
+	t.row++
+	return nil
+}
+
+// nextGroup moves to the next row group, or returns io.EOF.
+func (t *table) nextGroup() error {
+	groups := t.f.RowGroups()
+	if t.group+1 >= len(groups) {
+		t.closePages()
+		return io.EOF
+	}
+	t.group++
+	t.closePages()
+	rg := groups[t.group]
+	t.row, t.rows = 0, rg.NumRows()
+	chunks := rg.ColumnChunks()
+	for _, c := range t.cursors {
+		if c.leaf < 0 {
+			continue
+		}
+		if c.leaf >= len(chunks) {
+			return fmt.Errorf("column %s: no column chunk in the row group: %w", c.name, ErrDamaged)
+		}
+		c.pages = chunks[c.leaf].Pages()
+	}
+	return nil
+}
+
+func (t *table) closePages() {
+	for _, c := range t.cursors {
+		c.reset()
+	}
+}
+
+// Close releases the pages being read.
+func (t *table) Close() error {
+	t.closePages()
+	return nil
+}
+
+// cursor reads one column's values, one page at a time.
+type cursor struct {
+	name     string
+	leaf     int // the leaf column index; -1 for a column that cannot be read
+	kind     pq.Kind
+	unsigned bool
+	maxDef   byte
+
+	pages pq.Pages
+	page  pq.Page
+	n     int    // rows in the page
+	i     int    // the next row of the page
+	j     int    // the next non-null value of the page
+	defs  []byte // definition levels, nil when every row has a value
+
+	// the page's values, by how they are stored
+	dictIdx []int32 // dictionary indexes into dict
+	i32     []int32
+	i64     []int64
+	data    []byte
+	offs    []uint32 // byte arrays: offs[k]..offs[k+1] in data
+	size    int      // fixed-length byte arrays: the length
+	nvals   int      // values stored (the rows that are not null)
+
+	dictSrc pq.Dictionary // the dictionary dict was made from
+	dict    []decoders.TableValue
+	dictBuf []byte
+	num     []byte // the text of the last plain integer
+}
+
+func (c *cursor) reset() {
+	if c.page != nil {
+		pq.Release(c.page)
+		c.page = nil
+	}
+	if c.pages != nil {
+		c.pages.Close()
+		c.pages = nil
+	}
+	c.n, c.i, c.j = 0, 0, 0
+	c.dictSrc, c.dict = nil, c.dict[:0]
+}
+
+// next reads the value of the next row.
+func (c *cursor) next(v *decoders.TableValue) error {
+	if c.leaf < 0 {
+		return errors.New("the column cannot be read")
+	}
+	for c.i >= c.n {
+		if err := c.load(); err != nil {
+			return err
+		}
+	}
+	i := c.i
+	c.i++
+	if c.defs != nil && c.defs[i] != c.maxDef {
+		*v = decoders.TableValue{Null: true}
+		return nil
+	}
+	j := c.j
+	c.j++
+	if j >= c.nvals {
+		return fmt.Errorf("page has %d values for more rows: %w", c.nvals, ErrDamaged)
+	}
+	switch {
+	case c.dictIdx != nil:
+		k := c.dictIdx[j]
+		if k < 0 || int(k) >= len(c.dict) {
+			return fmt.Errorf("dictionary index %d out of %d entries: %w", k, len(c.dict), ErrDamaged)
+		}
+		*v = c.dict[k]
+	case c.kind == pq.Int32:
+		c.num = c.appendInt32(c.num[:0], c.i32[j])
+		*v = decoders.TableValue{Text: c.num, Safe: true}
+	case c.kind == pq.Int64:
+		c.num = c.appendInt64(c.num[:0], c.i64[j])
+		*v = decoders.TableValue{Text: c.num, Safe: true}
+	case c.kind == pq.ByteArray:
+		start, end := c.offs[j], c.offs[j+1]
+		if start > end || int(end) > len(c.data) {
+			return fmt.Errorf("value %d of the page: %w", j, ErrDamaged)
+		}
+		b := c.data[start:end:end]
+		*v = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
+	default:
+		b := c.data[j*c.size : (j+1)*c.size]
+		*v = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
+	}
+	return nil
+}
+
+func (c *cursor) appendInt32(dst []byte, v int32) []byte {
+	if c.unsigned {
+		return strconv.AppendUint(dst, uint64(uint32(v)), 10)
+	}
+	return strconv.AppendInt(dst, int64(v), 10)
+}
+
+func (c *cursor) appendInt64(dst []byte, v int64) []byte {
+	if c.unsigned {
+		return strconv.AppendUint(dst, uint64(v), 10)
+	}
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// load reads the next page of the column.
+func (c *cursor) load() error {
+	if c.page != nil {
+		pq.Release(c.page)
+		c.page = nil
+	}
+	if c.pages == nil {
+		return fmt.Errorf("no pages: %w", ErrDamaged)
+	}
+	p, err := c.pages.ReadPage()
+	if err == io.EOF {
+		return fmt.Errorf("the column chunk ends before the row group: %w", ErrDamaged)
+	}
+	if err != nil {
+		return err
+	}
+	c.page = p
+	c.n, c.i, c.j = int(p.NumRows()), 0, 0
+	c.defs = nil
+	if c.maxDef > 0 {
+		c.defs = p.DefinitionLevels()
+		if len(c.defs) < c.n {
+			return fmt.Errorf("page has %d definition levels for %d rows: %w", len(c.defs), c.n, ErrDamaged)
+		}
+	}
+	data := p.Data()
+	c.dictIdx, c.i32, c.i64, c.data, c.offs = nil, nil, nil, nil, nil
+	if d := p.Dictionary(); d != nil {
+		if d != c.dictSrc {
+			if err := c.loadDict(d); err != nil {
+				return err
+			}
+		}
+		c.dictIdx = data.Int32()
+		c.nvals = len(c.dictIdx)
+		return nil
+	}
+	switch c.kind {
+	case pq.Int32:
+		c.i32 = data.Int32()
+		c.nvals = len(c.i32)
+	case pq.Int64:
+		c.i64 = data.Int64()
+		c.nvals = len(c.i64)
+	case pq.ByteArray:
+		c.data, c.offs = data.ByteArray()
+		c.nvals = max(len(c.offs)-1, 0)
+	default:
+		c.data, c.size = data.FixedLenByteArray()
+		c.nvals = 0
+		if c.size > 0 {
+			c.nvals = len(c.data) / c.size
+		}
+	}
+	return nil
+}
+
+// loadDict makes the text of every entry of a dictionary, once per column
+// chunk: a dictionary-encoded row then costs one index.
+func (c *cursor) loadDict(d pq.Dictionary) error {
+	c.dictSrc = d
+	c.dict = c.dict[:0]
+	c.dictBuf = c.dictBuf[:0]
+	vals := d.Page().Data()
+	add := func(b []byte, safe bool) {
+		c.dict = append(c.dict, decoders.TableValue{Text: b, Safe: safe})
+	}
+	switch c.kind {
+	case pq.Int32, pq.Int64:
+		var ends []int
+		switch c.kind {
+		case pq.Int32:
+			for _, v := range vals.Int32() {
+				c.dictBuf = c.appendInt32(c.dictBuf, v)
+				ends = append(ends, len(c.dictBuf))
+			}
+		default:
+			for _, v := range vals.Int64() {
+				c.dictBuf = c.appendInt64(c.dictBuf, v)
+				ends = append(ends, len(c.dictBuf))
+			}
+		}
+		start := 0
+		for _, end := range ends {
+			add(c.dictBuf[start:end:end], true)
+			start = end
+		}
+	case pq.ByteArray:
+		data, offs := vals.ByteArray()
+		for k := 0; k+1 < len(offs); k++ {
+			if offs[k] > offs[k+1] || int(offs[k+1]) > len(data) {
+				return fmt.Errorf("dictionary entry %d: %w", k, ErrDamaged)
+			}
+			b := data[offs[k]:offs[k+1]:offs[k+1]]
+			add(b, event.IsSafe(b))
+		}
+	default:
+		data, size := vals.FixedLenByteArray()
+		for k := 0; size > 0 && (k+1)*size <= len(data); k++ {
+			b := data[k*size : (k+1)*size : (k+1)*size]
+			add(b, event.IsSafe(b))
+		}
+	}
+	return nil
+}
