@@ -24,7 +24,7 @@ const MaxRowGroupBytes = 1 << 30
 
 // ErrDamaged marks the errors of a file whose content is not what its
 // footer says (a page that does not decode, fewer values than rows).
-var ErrDamaged = errors.New("damaged")
+var ErrDamaged = errors.New("the file is damaged")
 
 // Open reads the footer of the Parquet file of size bytes behind r and
 // returns its rows. Only flat columns of integers and strings can be read
@@ -34,14 +34,17 @@ var ErrDamaged = errors.New("damaged")
 func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			t, err = nil, fmt.Errorf("%w footer: %v", ErrDamaged, p)
+			t, err = nil, fmt.Errorf("footer: %v: %w", p, ErrDamaged)
 		}
 	}()
+	if err := checkFooter(r, size); err != nil {
+		return nil, err
+	}
 	f, err := pq.OpenFile(r, size, pq.SkipPageIndex(true), pq.SkipBloomFilters(true), pq.ReadBufferSize(readBufferSize))
 	if err != nil {
 		return nil, err
 	}
-	tb := &table{f: f, group: -1}
+	tb := &table{f: f, r: r, size: size, group: -1}
 	for _, c := range f.Root().Columns() {
 		tc, cur := describe(c)
 		tb.cols = append(tb.cols, tc)
@@ -49,7 +52,7 @@ func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
 	}
 	for i, rg := range f.Metadata().RowGroups {
 		if rg.TotalByteSize > MaxRowGroupBytes || rg.TotalByteSize < 0 {
-			return nil, fmt.Errorf("row group %d declares %d bytes (more than %d): %w footer", i+1, rg.TotalByteSize, MaxRowGroupBytes, ErrDamaged)
+			return nil, fmt.Errorf("footer: row group %d declares %d bytes (more than %d): %w", i+1, rg.TotalByteSize, MaxRowGroupBytes, ErrDamaged)
 		}
 	}
 	return tb, nil
@@ -90,6 +93,8 @@ func describe(c *pq.Column) (decoders.TableColumn, *cursor) {
 // table reads a file's rows, row group by row group.
 type table struct {
 	f       *pq.File
+	r       io.ReaderAt
+	size    int64
 	cols    []decoders.TableColumn
 	cursors []*cursor
 	group   int   // the current row group, -1 before the first
@@ -109,7 +114,7 @@ func (t *table) RowGroup() int { return max(t.group, 0) }
 func (t *table) Next(row []decoders.TableValue) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w page: %v", ErrDamaged, p)
+			err = fmt.Errorf("page: %v: %w", p, ErrDamaged)
 		}
 	}()
 	for t.row >= t.rows {
@@ -138,13 +143,27 @@ func (t *table) nextGroup() error {
 	rg := groups[t.group]
 	t.row, t.rows = 0, rg.NumRows()
 	chunks := rg.ColumnChunks()
+	meta := t.f.Metadata().RowGroups[t.group].Columns
 	for _, c := range t.cursors {
 		if c.leaf < 0 {
 			continue
 		}
-		if c.leaf >= len(chunks) {
+		if c.leaf >= len(chunks) || c.leaf >= len(meta) {
 			return fmt.Errorf("column %s: no column chunk in the row group: %w", c.name, ErrDamaged)
 		}
+		// Where the library reads the chunk from: its dictionary page when
+		// it has one, else its first data page.
+		md := &meta[c.leaf].MetaData
+		off := md.DataPageOffset
+		if md.DictionaryPageOffset != 0 {
+			off = md.DictionaryPageOffset
+		}
+		if off < 4 || md.TotalCompressedSize < 0 || off > t.size-8-md.TotalCompressedSize {
+			return fmt.Errorf("column %s: the column chunk's %d bytes at byte %d are not inside the file: %w",
+				c.name, md.TotalCompressedSize, off, ErrDamaged)
+		}
+		c.check = checkPages(t.r, off, md.TotalCompressedSize, t.rows)
+		c.read = 0
 		c.pages = chunks[c.leaf].Pages()
 	}
 	return nil
@@ -172,6 +191,8 @@ type cursor struct {
 
 	pages pq.Pages
 	page  pq.Page
+	check pageCheck // of the chunk's page headers
+	read  int       // data pages read from the chunk
 	n     int    // rows in the page
 	i     int    // the next row of the page
 	j     int    // the next non-null value of the page
@@ -276,6 +297,10 @@ func (c *cursor) load() error {
 	if c.pages == nil {
 		return fmt.Errorf("no pages: %w", ErrDamaged)
 	}
+	if c.check.good >= 0 && c.read >= c.check.good {
+		return c.check.err
+	}
+	c.read++
 	p, err := c.pages.ReadPage()
 	if err == io.EOF {
 		return fmt.Errorf("the column chunk ends before the row group: %w", ErrDamaged)

@@ -1,0 +1,122 @@
+package parquet
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// chunkOffset returns where column col's chunk of row group rg starts, and
+// its length.
+func chunkOffset(t *testing.T, data []byte, rg, col int) (int64, int64) {
+	t.Helper()
+	f, err := pq.OpenFile(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	md := f.Metadata().RowGroups[rg].Columns[col].MetaData
+	start := md.DataPageOffset
+	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+		start = md.DictionaryPageOffset
+	}
+	return start, md.TotalCompressedSize
+}
+
+// TestBadFiles: a damaged Parquet file is named with its row group and row;
+// the rows before the damage are kept and the rest is counted as not read.
+func TestBadFiles(t *testing.T) {
+	set := loadSet(t)
+	text := flowText(t, strings.Fields("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"), 300, 11)
+	good := toParquet(t, text, WriteOptions{RowGroupRows: 100})
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "b", Key: "k.log.parquet", Path: "s3://b/k.log.parquet"}
+
+	damagedPages := bytes.Clone(good)
+	off, n := chunkOffset(t, damagedPages, 1, 3) // row group 2, srcaddr
+	for i := off + n/2; i < off+n; i++ {
+		damagedPages[i] ^= 0x5a
+	}
+	damagedData := bytes.Clone(good)
+	off, _ = chunkOffset(t, damagedData, 1, 4) // row group 2, dstaddr: inside its first page's data
+	var proto thrift.CompactProtocol
+	br := proto.NewReaderFromBytes(damagedData[off:])
+	var hdr format.PageHeader
+	require.NoError(t, thrift.NewDecoder(br).Decode(&hdr))
+	for i := off + int64(br.BytesRead()) + 10; i < off+int64(br.BytesRead())+14; i++ {
+		damagedData[i] ^= 0xff
+	}
+	damagedHeader := bytes.Clone(good)
+	off, _ = chunkOffset(t, damagedHeader, 2, 0) // row group 3, version: its first page header
+	for i := off; i < off+8; i++ {
+		damagedHeader[i] = 0xff
+	}
+	type doubleRow struct {
+		Version int32   `parquet:"version,optional"`
+		Srcport float64 `parquet:"srcport,optional"`
+	}
+	var doubles bytes.Buffer
+	require.NoError(t, pq.Write(&doubles, []doubleRow{{2, 22}, {2, 443}}))
+
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		events int
+		errs   []string // a prefix of each error
+		suffix string   // the end of the last error
+	}{{
+		name: "truncated", data: good[:len(good)/2],
+		errs:   []string{"s3://b/k.log.parquet: not a readable Parquet file: "},
+		suffix: "(the whole file is skipped)",
+	}, {
+		name: "footer only", data: append([]byte("PAR1"), good[len(good)-200:]...),
+		errs:   []string{"s3://b/k.log.parquet: not a readable Parquet file: "},
+		suffix: "(the whole file is skipped)",
+	}, {
+		name: "damaged pages", data: damagedPages, events: 100,
+		errs:   []string{"s3://b/k.log.parquet: row group 2, row 101: column srcaddr: "},
+		suffix: "(200 rows not read)",
+	}, {
+		name: "damaged page data", data: damagedData, events: 100,
+		errs:   []string{"s3://b/k.log.parquet: row group 2, row 101: column dstaddr: "},
+		suffix: "(200 rows not read)",
+	}, {
+		name: "damaged page header", data: damagedHeader, events: 200,
+		errs:   []string{"s3://b/k.log.parquet: row group 3, row 201: column version: "},
+		suffix: "(100 rows not read)",
+	}, {
+		name: "wrong column type", data: doubles.Bytes(),
+		errs: []string{"s3://b/k.log.parquet: row group 1, row 1: column srcport is DOUBLE, but field srcport holds integers " +
+			"(an INT32, INT64 or string column) (2 rows not read)"},
+	}, {
+		name: "not Parquet", data: text,
+		errs: []string{"s3://b/k.log.parquet: not a Parquet file: it does not start with PAR1 (the whole file is skipped)"},
+	}, {
+		name: "empty", data: nil,
+		errs: []string{"s3://b/k.log.parquet:1: empty file"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decodeAll(t, set, origin, bytes.NewReader(tc.data))
+			t.Logf("%q", got.errs)
+			require.Len(t, got.events, tc.events)
+			require.Len(t, got.errs, len(tc.errs), "%q", got.errs)
+			for i, prefix := range tc.errs {
+				require.True(t, strings.HasPrefix(got.errs[i], prefix), "%q does not start with %q", got.errs[i], prefix)
+			}
+			require.True(t, strings.HasSuffix(got.errs[len(got.errs)-1], tc.suffix), "%q", got.errs)
+			// The rows before the damage are the file's first rows.
+			if tc.events > 0 {
+				textOrigin := origin
+				textOrigin.Key = "k.log"
+				want := decodeAll(t, set, textOrigin, bytes.NewReader(text))
+				require.Len(t, want.events, 300)
+				for i, ev := range got.events {
+					require.Equal(t, want.events[i].Fields[5:], ev.Fields[5:])
+				}
+			}
+		})
+	}
+}

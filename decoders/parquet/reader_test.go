@@ -1,0 +1,216 @@
+package parquet
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// awsFile is a flow log AWS delivered as Parquet (testdata/SOURCES.md at
+// the repository's root says where it comes from).
+const awsFile = "testdata/111111111111_vpcflowlogs_eu-west-3_fl-032a163fae170ae52_20220831T1255Z_2ad4bef5.parquet"
+
+// awsFileText is the same records as flow-log text, read off the file
+// with another reader (pyarrow).
+const awsFileText = `version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
+2 111111111111 eni-03ef80ddb18bc0997 64.62.197.99 172.31.17.39 58938 20547 6 1 40 1661950735 1661950746 REJECT OK
+2 111111111111 eni-03ef80ddb18bc0997 172.31.17.39 78.197.123.35 4712 53198 6 13 2662 1661950735 1661950746 ACCEPT OK
+2 111111111111 eni-03ef80ddb18bc0997 78.197.123.35 172.31.17.39 53198 4712 6 18 4560 1661950735 1661950746 ACCEPT OK
+2 111111111111 eni-03ef80ddb18bc0997 167.94.138.130 172.31.17.39 46076 8849 6 1 44 1661950735 1661950746 REJECT OK
+2 111111111111 eni-03ef80ddb18bc0997 78.197.123.35 172.31.17.39 53205 4712 6 18 4560 1661950735 1661950746 ACCEPT OK
+2 111111111111 eni-03ef80ddb18bc0997 124.234.182.240 172.31.17.39 53094 2323 6 1 40 1661950735 1661950746 REJECT OK
+2 111111111111 eni-03ef80ddb18bc0997 172.31.17.39 78.197.123.35 4712 53205 6 12 2610 1661950735 1661950746 ACCEPT OK
+`
+
+// requireSameEvents checks that the Parquet events are the text events,
+// field for field, except log_info.log_file, which names each file.
+func requireSameEvents(t *testing.T, text, parquet *result, parquetKey string) {
+	t.Helper()
+	require.Equal(t, text.errs, parquet.errs)
+	require.Len(t, parquet.events, len(text.events))
+	for i, want := range text.events {
+		got := parquet.events[i]
+		require.Len(t, got.Fields, len(want.Fields), "event %d", i+1)
+		for j, wf := range want.Fields {
+			gf := got.Fields[j]
+			if wf.Key == "aws.log_info.log_file" {
+				require.Equal(t, parquetKey, string(gf.Value))
+				continue
+			}
+			require.Equal(t, [3]string{wf.Key, string(wf.Value), string(rune('0' + wf.Kind))},
+				[3]string{gf.Key, string(gf.Value), string(rune('0' + gf.Kind))}, "event %d field %d", i+1, j)
+			if gf.Safe {
+				require.True(t, event.IsSafe(gf.Value), "%s marked safe", gf.Key)
+			}
+		}
+		require.Equal(t, want.Time, got.Time)
+	}
+}
+
+// TestAWSFile: a flow log written by AWS gives the events of the same
+// records in text form.
+func TestAWSFile(t *testing.T) {
+	set := loadSet(t)
+	key := "AWSLogs/aws-account-id=111111111111/aws-service=vpcflowlogs/aws-region=eu-west-3/year=2022/month=08/day=31/" +
+		"111111111111_vpcflowlogs_eu-west-3_fl-032a163fae170ae52_20220831T1255Z_2ad4bef5.log.parquet"
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "b", Key: "k.log", AccountID: "111111111111", Region: "eu-west-3"}
+	text := decodeAll(t, set, origin, strings.NewReader(awsFileText))
+	require.Len(t, text.events, 7)
+	f, err := os.Open(awsFile)
+	require.NoError(t, err)
+	defer f.Close()
+	origin.Key = key
+	got := decodeAll(t, set, origin, f)
+	requireSameEvents(t, text, got, key)
+	require.Equal(t, "2022-08-31T12:59:06Z", valueOf(got.events[0], "aws.end"))
+	require.Equal(t, "64.62.197.99", valueOf(got.events[0], "aws.srcaddr"))
+}
+
+func valueOf(ev *event.Event, key string) string {
+	f, ok := ev.Get(key)
+	if !ok {
+		return "<absent>"
+	}
+	return string(f.Value)
+}
+
+// TestPandasFile: a file written by pandas, not AWS, with "None" strings in
+// integer columns: its good rows are read, its bad values named as in text.
+func TestPandasFile(t *testing.T) {
+	set := loadSet(t)
+	f, err := os.Open("testdata/vpcflow-v2-columns.flowlogs-reader-test.parquet")
+	require.NoError(t, err)
+	defer f.Close()
+	got := decodeAll(t, set, event.Origin{Path: "flows.parquet"}, f)
+	require.Len(t, got.events, 1)
+	require.Equal(t, "198.51.100.1", valueOf(got.events[0], "aws.srcaddr"))
+	require.Equal(t, "123456789010", valueOf(got.events[0], "aws.account_id"), "an integer account column is read as its text")
+	require.Equal(t, []string{
+		`flows.parquet: row group 1, row 2: field srcport: "None" is not an integer`,
+		`flows.parquet: row group 1, row 3: field packets: "None" is not an integer`,
+	}, got.errs)
+}
+
+// writeVariants are the shapes of Parquet files the same records are
+// written in.
+var writeVariants = map[string]WriteOptions{
+	"aws":          {},
+	"plain":        {Plain: true},
+	"null-strings": {NullStrings: true},
+	"row-groups":   {RowGroupRows: 70, PageBytes: 512},
+	"plain-pages":  {Plain: true, RowGroupRows: 100, PageBytes: 1024, NullStrings: true},
+	"snappy":       {Codec: &pq.Snappy},
+}
+
+// TestSameEvents: records give the same events in text and in Parquet,
+// for the default format, custom formats of every version, every field
+// AWS documents, and files of one or many row groups and pages.
+func TestSameEvents(t *testing.T) {
+	set := loadSet(t)
+	all, _ := fieldTable(t)
+	formats := map[string][]string{
+		"default": strings.Fields("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"),
+		"v5-custom": strings.Fields("version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport " +
+			"pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status region az-id flow-direction " +
+			"traffic-path pkt-src-aws-service pkt-dst-aws-service"),
+		"every-field": all,
+		"reordered":   {"end", "action", "srcaddr", "dstport", "reject-reason", "ecs-task-id", "tgw-id", "packets-lost-no-route"},
+	}
+	for fname, fields := range formats {
+		text := flowText(t, fields, 333, 7)
+		origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "b", Key: "f.log.gz", AccountID: "123456789012"}
+		want := decodeAll(t, set, origin, bytes.NewReader(text))
+		require.Empty(t, want.errs)
+		require.Len(t, want.events, 333)
+		for vname, opts := range writeVariants {
+			t.Run(fname+"/"+vname, func(t *testing.T) {
+				origin := origin
+				origin.Key = "f.log.parquet"
+				got := decodeAll(t, set, origin, bytes.NewReader(toParquet(t, text, opts)))
+				requireSameEvents(t, want, got, origin.Key)
+				require.Equal(t, int64(333), got.records)
+			})
+		}
+	}
+}
+
+// TestTableReader: the rows of the table, as text and nulls, page by page
+// and row group by row group, dictionary or plain.
+func TestTableReader(t *testing.T) {
+	fields := strings.Fields("version srcaddr srcport packets action")
+	text := flowText(t, fields, 1000, 3)
+	lines := strings.Split(strings.TrimSpace(string(text)), "\n")[1:]
+	for vname, opts := range writeVariants {
+		t.Run(vname, func(t *testing.T) {
+			data := toParquet(t, text, opts)
+			tbl, err := Open(bytes.NewReader(data), int64(len(data)))
+			require.NoError(t, err)
+			defer tbl.Close()
+			require.Equal(t, int64(1000), tbl.NumRows())
+			require.Equal(t, []decoders.TableColumn{
+				{Name: "version", Class: decoders.ColumnInteger, Type: "INT32 (INT(32,true))"},
+				{Name: "srcaddr", Class: decoders.ColumnText, Type: "BYTE_ARRAY (STRING)"},
+				{Name: "srcport", Class: decoders.ColumnInteger, Type: "INT32 (INT(32,true))"},
+				{Name: "packets", Class: decoders.ColumnInteger, Type: "INT64 (INT(64,true))"},
+				{Name: "action", Class: decoders.ColumnText, Type: "BYTE_ARRAY (STRING)"},
+			}, tbl.Columns())
+			row := make([]decoders.TableValue, 5)
+			groups := map[int]bool{}
+			for i, line := range lines {
+				require.NoError(t, tbl.Next(row), "row %d", i+1)
+				groups[tbl.RowGroup()] = true
+				for j, tok := range strings.Fields(line) {
+					v := row[j]
+					switch {
+					case tok == "-" && (j == 0 || j == 2 || j == 3 || opts.NullStrings):
+						require.True(t, v.Null, "row %d column %d", i+1, j)
+						require.Nil(t, v.Text)
+					default:
+						require.Equal(t, tok, string(v.Text), "row %d column %d", i+1, j)
+						require.Equal(t, event.IsSafe(v.Text), v.Safe)
+					}
+				}
+			}
+			require.Equal(t, io.EOF, tbl.Next(row))
+			require.Equal(t, io.EOF, tbl.Next(row), "io.EOF stays")
+			if opts.RowGroupRows > 0 {
+				require.Len(t, groups, int((1000+opts.RowGroupRows-1)/opts.RowGroupRows))
+			}
+		})
+	}
+}
+
+// TestUnreadableColumns: columns of other types are described, and are an
+// error only when read.
+func TestUnreadableColumns(t *testing.T) {
+	type row struct {
+		Srcport float64           `parquet:"srcport,optional"`
+		Action  string            `parquet:"action"`
+		Tags    []string          `parquet:"tags,list"`
+		Nested  struct{ A int32 } `parquet:"nested"`
+		Flag    bool              `parquet:"flag"`
+	}
+	var buf bytes.Buffer
+	require.NoError(t, pq.Write(&buf, []row{{Srcport: 22, Action: "ACCEPT"}}))
+	tbl, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	require.NoError(t, err)
+	var classes []decoders.ColumnClass
+	var types []string
+	for _, c := range tbl.Columns() {
+		classes = append(classes, c.Class)
+		types = append(types, c.Type)
+	}
+	require.Equal(t, []decoders.ColumnClass{decoders.ColumnOther, decoders.ColumnText, decoders.ColumnOther, decoders.ColumnOther, decoders.ColumnOther}, classes)
+	require.Equal(t, "DOUBLE", types[0])
+	require.Equal(t, "a group", types[2])
+	err = tbl.Next(make([]decoders.TableValue, 5))
+	require.EqualError(t, err, "column srcport: the column cannot be read")
+}
