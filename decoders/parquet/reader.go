@@ -193,10 +193,10 @@ type cursor struct {
 	page  pq.Page
 	check pageCheck // of the chunk's page headers
 	read  int       // data pages read from the chunk
-	n     int    // rows in the page
-	i     int    // the next row of the page
-	j     int    // the next non-null value of the page
-	defs  []byte // definition levels, nil when every row has a value
+	n     int       // rows in the page
+	i     int       // the next row of the page
+	j     int       // the next non-null value of the page
+	defs  []byte    // definition levels, nil when every row has a value
 
 	// the page's values, by how they are stored
 	dictIdx []int32 // dictionary indexes into dict
