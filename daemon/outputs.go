@@ -67,6 +67,7 @@ func watchIndexer(m *metrics.Metrics, s alert.Sink) {
 			docs = st.Written - st.Delivered - st.Duplicates - st.Dropped - st.DeadLettered
 			return max(docs, 0), st.QueuedBytes
 		})
+		m.IndexerRetrying(func() int64 { return ix.Stats().Retrying })
 	}
 }
 

@@ -95,6 +95,7 @@ type Metrics struct {
 	msgInFlight   prometheus.Gauge
 	indexerDocs   atomic.Int64                               // set by SetIndexerQueue
 	indexerFunc   atomic.Pointer[func() (docs, bytes int64)] // set by IndexerQueue
+	retryingFunc  atomic.Pointer[func() int64]               // set by IndexerRetrying
 	alertCounters sync.Map                                   // alertKey -> prometheus.Counter
 	ruleErrs      *ruleErrors
 
@@ -174,6 +175,15 @@ func New(opts Options) *Metrics {
 		Namespace: namespace, Subsystem: "indexer", Name: "queue_bytes",
 		Help: "Bytes in the indexer output's queue, not yet acknowledged by the indexer.",
 	}, func() float64 { _, b := m.indexerQueueNow(); return float64(b) })
+	indexerRetrying := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "indexer", Name: "documents_retrying",
+		Help: "Documents the indexer answered one by one with a transient error (429 throttling, 5xx, read-only index), waiting for their retry.",
+	}, func() float64 {
+		if f := m.retryingFunc.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	objectsInFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "objects_in_flight",
 		Help: "Objects being processed now.",
@@ -189,7 +199,7 @@ func New(opts Options) *Metrics {
 	}, func() float64 { return m.Lag().Seconds() })
 	m.ruleErrs = newRuleErrors()
 	m.reg.MustRegister(m.objects, m.bytes, m.records, m.alerts, m.errors, m.messages,
-		m.extensions, m.msgInFlight, indexerQueue, indexerBytes, objectsInFlight, oldestAge, lag, m.ruleErrs)
+		m.extensions, m.msgInFlight, indexerQueue, indexerBytes, indexerRetrying, objectsInFlight, oldestAge, lag, m.ruleErrs)
 	if !opts.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -323,6 +333,15 @@ func (m *Metrics) IndexerQueue(f func() (docs, bytes int64)) {
 		return
 	}
 	m.indexerFunc.Store(&f)
+}
+
+// IndexerRetrying makes the documents-retrying gauge call f at each
+// scrape.
+func (m *Metrics) IndexerRetrying(f func() int64) {
+	if m == nil {
+		return
+	}
+	m.retryingFunc.Store(&f)
 }
 
 func (m *Metrics) indexerQueueNow() (docs, bytes int64) {

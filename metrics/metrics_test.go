@@ -279,6 +279,12 @@ func TestIndexerQueueFunc(t *testing.T) {
 	docs, bytes = 0, 0
 	s = metricstest.Gather(t, m.Registry())
 	assert.Equal(t, 0.0, s.Get("vpcalertd_indexer_queue_bytes"))
+
+	assert.Equal(t, 0.0, s.Get("vpcalertd_indexer_documents_retrying"), "no source yet")
+	retrying := int64(12)
+	m.IndexerRetrying(func() int64 { return retrying })
+	s = metricstest.Gather(t, m.Registry())
+	assert.Equal(t, 12.0, s.Get("vpcalertd_indexer_documents_retrying"))
 }
 
 func TestRuleErrors(t *testing.T) {

@@ -290,6 +290,25 @@ func TestRetryStatuses(t *testing.T) {
 		assert.Equal(t, poison, entries[0].ID)
 		assert.Contains(t, entries[0].Reason, "gave up after 3 retries")
 	})
+	t.Run("item-429-never-counts-towards-max-item-retries", func(t *testing.T) {
+		srv := newServer(t, indexertest.Options{})
+		srv.SetItemHook(func(it indexertest.Item) *indexertest.ItemError {
+			if it.Attempt <= 6 {
+				return &indexertest.ItemError{Status: 429, Type: "es_rejected_execution_exception", Reason: "rejected execution of primary operation"}
+			}
+			return nil
+		})
+		cfg := fastConfig(srv.URL)
+		cfg.DeadLetter = filepath.Join(t.TempDir(), "dead.ndjson")
+		cfg.Retry.MaxItemRetries = 2
+		s, _ := newSink(t, cfg)
+		alerts := manyAlerts(t, 10)
+		writeAll(t, s, alerts)
+		require.NoError(t, s.Sync())
+		assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv), "throttled documents are waited for, never given up")
+		assert.Zero(t, s.Stats().DeadLettered)
+		assert.Empty(t, readDeadLetter(t, cfg.DeadLetter))
+	})
 	t.Run("413-splits-the-batch", func(t *testing.T) {
 		srv := newServer(t, indexertest.Options{MaxContentLength: 5000})
 		cfg := fastConfig(srv.URL)

@@ -140,7 +140,10 @@ type delivery struct {
 	groups  [][]int     // records still to send, by request; the first goes next
 	tries   map[int]int // per-item retries by record
 	attempt int         // consecutive failures, for the backoff
-	scratch []byte      // body of a partial group; never aliases b.body
+	// retrying is how many records of the first group wait for a
+	// per-item retry (counted in Stats.Retrying).
+	retrying int
+	scratch  []byte // body of a partial group; never aliases b.body
 }
 
 func (d *delivery) body(g []int) []byte {
@@ -162,6 +165,7 @@ func (s *Sink) send(b *batch) bool {
 		all[i] = i
 	}
 	d := &delivery{b: b, groups: [][]int{all}, tries: map[int]int{}}
+	defer func() { s.itemRetries.waiting(-int64(d.retrying)) }()
 	for len(d.groups) > 0 {
 		if s.ctx.Err() != nil {
 			return false
@@ -220,6 +224,8 @@ func (s *Sink) onResponse(d *delivery, g []int, resp *bulkResponse) bool {
 	if !ok {
 		return false
 	}
+	s.itemRetries.waiting(int64(len(retry) - d.retrying))
+	d.retrying = len(retry)
 	if len(retry) == 0 {
 		d.groups = d.groups[1:]
 		d.attempt = 0
@@ -227,6 +233,12 @@ func (s *Sink) onResponse(d *delivery, g []int, resp *bulkResponse) bool {
 	}
 	d.groups[0] = retry
 	s.stats.retries.Add(1)
+	if len(retry) < len(g) {
+		// Documents got through: the indexer takes work, so the waits
+		// start over instead of growing while it throttles part of
+		// each request (they grow only while nothing gets through).
+		d.attempt = 0
+	}
 	d.attempt++
 	return s.backoff(d.attempt-1, 0)
 }
@@ -253,6 +265,7 @@ func (s *Sink) settle(b *batch, g []int, resp *bulkResponse, tries map[int]int) 
 	var statuses []int
 	var errs [][]byte
 	var blocked string
+	var report retryCounts
 	for k, it := range resp.Items {
 		for _, r := range it {
 			out, reason := classifyItem(&r)
@@ -268,9 +281,15 @@ func (s *Sink) settle(b *batch, g []int, resp *bulkResponse, tries map[int]int) 
 				}
 			case itemRetry, itemBlock:
 				i := g[k]
-				tries[i]++
 				if out == itemBlock {
 					blocked = reason
+				} else {
+					report.add(r.Status, reason)
+				}
+				// 429 is backpressure, not a failure: it never counts
+				// towards max_item_retries.
+				if r.Status != http.StatusTooManyRequests {
+					tries[i]++
 				}
 				if max := s.cfg.Retry.MaxItemRetries; max > 0 && tries[i] > max {
 					dead, reasons, statuses, errs = append(dead, i), append(reasons, fmt.Sprintf("gave up after %d retries: %s", max, reason)), append(statuses, r.Status), append(errs, r.Error)
@@ -285,6 +304,7 @@ func (s *Sink) settle(b *batch, g []int, resp *bulkResponse, tries map[int]int) 
 	if blocked != "" {
 		s.health.set(stateBlocked, errors.New(blocked))
 	}
+	s.itemRetries.report(&report)
 	if len(dead) > 0 && !s.bury(b, dead, reasons, statuses, errs) {
 		return nil, false
 	}

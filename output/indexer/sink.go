@@ -43,8 +43,9 @@ type Sink struct {
 	rejected error         // permanent rejections not kept anywhere (no dead-letter file), for Sync
 	lastPut  uint64        // highest queue order returned by put
 
-	health health
-	stats  counters
+	health      health
+	itemRetries itemRetries
+	stats       counters
 }
 
 var _ alert.Sink = (*Sink)(nil)
@@ -61,6 +62,7 @@ type Stats struct {
 	Retries      int64 // requests and per-item retries
 	Requests     int64 // `_bulk` requests sent
 	QueuedBytes  int64 // bytes in the queue, not yet acknowledged
+	Retrying     int64 // documents waiting for a per-item retry now (429, 5xx, read-only index)
 }
 
 type counters struct {
@@ -86,6 +88,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	s := &Sink{cfg: cfg, log: logger, client: c, done: map[uint64]*batch{}, ackCh: make(chan struct{}),
 		closing: make(chan struct{}), wake: make(chan struct{}, 1), batches: make(chan *batch)}
 	s.health.log = logger
+	s.itemRetries.log, s.itemRetries.every = logger, retryReportEvery
 	if cfg.GeoIP.Database != "" {
 		if s.geo, err = openGeoDB(cfg.GeoIP.Database); err != nil {
 			return nil, fmt.Errorf("indexer: %w", err)
@@ -315,7 +318,7 @@ func (s *Sink) Stats() Stats {
 		Written: s.stats.written.Load(), Delivered: s.stats.delivered.Load(), Duplicates: s.stats.duplicates.Load(),
 		Dropped: s.stats.dropped.Load(), DeadLettered: s.stats.dead.Load(), Repaired: s.stats.repaired.Load(),
 		Truncated: s.stats.truncated.Load(), Retries: s.stats.retries.Load(), Requests: s.stats.requests.Load(),
-		QueuedBytes: s.q.used(),
+		QueuedBytes: s.q.used(), Retrying: s.itemRetries.retrying(),
 	}
 }
 

@@ -39,6 +39,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) 
 		return
 	}
 	s.mu.Unlock()
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
 
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/json" && ct != "application/x-ndjson" {

@@ -44,6 +44,11 @@ type Options struct {
 	// document (only its id, so duplicates are still conflicts). For
 	// benchmarks.
 	Discard bool
+	// Latency, when positive, delays every `_bulk` answer by this long, as
+	// a busy indexer's service time does: the rate a client reaches is
+	// then bounded by its batches and requests in flight, not by the CPU
+	// the test shares with the server.
+	Latency time.Duration
 }
 
 // Stats counts what the server saw.

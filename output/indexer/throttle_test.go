@@ -1,0 +1,142 @@
+package indexer
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/output/indexer/indexertest"
+)
+
+// throttleReason is what OpenSearch answers for a document its write
+// thread pool had no room for.
+const throttleReason = "rejected execution of primary operation [shard_detail=[wazuh-alerts-4.x-2024.03.05][0][P], " +
+	"shard_coordinating_and_primary_bytes=0, shard_operation_bytes=1024, shard_max_coordinating_and_primary_bytes=1]"
+
+// TestThrottlingWaitedOut: half of the documents are answered 429 for a
+// while (10 s, 3 s in -short), then none. Every alert is delivered once;
+// the throttling is reported while it lasts (a WARN at once with the
+// counts and the indexer's reason, then at most one per period) and by
+// the retrying gauge; and once it ends the backlog clears at the rate of
+// an unthrottled run measured in the same test, with the same indexer
+// (whose answers take a fixed time and which keeps no document, so that
+// the rate hangs on the requests and not on the CPU the test shares with
+// other work).
+func TestThrottlingWaitedOut(t *testing.T) {
+	throttle, n0 := 10*time.Second, 2000
+	if testing.Short() {
+		throttle = 3 * time.Second
+	}
+	srv := newServer(t, indexertest.Options{Latency: 250 * time.Millisecond, Discard: true})
+	var throttled atomic.Bool
+	srv.SetItemHook(func(it indexertest.Item) *indexertest.ItemError {
+		if throttled.Load() && rand.IntN(2) == 0 {
+			return &indexertest.ItemError{Status: 429, Type: "es_rejected_execution_exception", Reason: throttleReason}
+		}
+		return nil
+	})
+	// The default retry settings: what a user gets.
+	cfg := Config{URL: srv.URL, Batch: BatchConfig{MaxCount: 100, Interval: 10 * time.Millisecond}}
+	s, logs := newSink(t, cfg)
+	warnEvery := throttle / 4
+	s.itemRetries.every = warnEvery
+
+	alerts := manyAlerts(t, n0)
+	waitDelivered := func(n int64) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for s.Stats().Delivered < n {
+			require.True(t, time.Now().Before(deadline), "delivered %d of %d: %+v", s.Stats().Delivered, n, s.Stats())
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Now()
+	}
+
+	// Unthrottled: the reference rate, of delivering a backlog.
+	writeAll(t, s, alerts[:n0])
+	start, before := time.Now(), s.Stats().Delivered
+	r0 := float64(int64(n0)-before) / waitDelivered(int64(n0)).Sub(start).Seconds()
+
+	// Throttled, then not, with a backlog of about 3 s of unthrottled
+	// work: a delivery that takes seconds to resume after the throttling
+	// shows against it.
+	n1 := int(3*r0) + 200
+	alerts = append(alerts, manyAlerts(t, n0+n1)[n0:]...)
+	throttled.Store(true)
+	writeAll(t, s, alerts[n0:])
+	maxRetrying := int64(0)
+	for end := time.Now().Add(throttle); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		maxRetrying = max(maxRetrying, s.Stats().Retrying)
+	}
+	throttled.Store(false)
+	ended := time.Now()
+	backlog := int64(n0+n1) - s.Stats().Delivered
+	require.Greater(t, backlog, int64(n1/2), "the backlog at the end of the throttling is most of the alerts")
+	cleared := waitDelivered(int64(n0 + n1))
+	r1 := float64(backlog) / cleared.Sub(ended).Seconds()
+	t.Logf("unthrottled %.0f alerts/s; backlog of %d after %v of throttling cleared at %.0f alerts/s", r0, backlog, throttle, r1)
+	assert.GreaterOrEqual(t, r1, r0/2, "after the throttling, the backlog clears at the unthrottled rate (within a factor 2 for a loaded machine)")
+
+	// Every alert once.
+	assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
+	st := s.Stats()
+	assert.Equal(t, int64(n0+n1), st.Delivered)
+	assert.Zero(t, st.Duplicates)
+	assert.Zero(t, st.DeadLettered)
+	assert.Equal(t, n0+n1, srv.Stats().Created)
+
+	// Visible while it lasted.
+	assert.Positive(t, maxRetrying, "the retrying gauge showed the throttled documents")
+	assert.Zero(t, st.Retrying, "nothing waits for a retry any more")
+	out := logs.String()
+	warns := regexp.MustCompile(`level=WARN msg="indexer: documents throttled or failing, retried[^\n]*`).FindAllString(out, -1)
+	require.NotEmpty(t, warns, out)
+	assert.Contains(t, warns[0], "status_429=")
+	assert.Contains(t, warns[0], "es_rejected_execution_exception: rejected execution of primary operation")
+	assert.LessOrEqual(t, len(warns), int(throttle/warnEvery)+1, "at most one WARN per period:\n%s", strings.Join(warns, "\n"))
+	assert.Contains(t, out, `msg="indexer: retried documents delivered`)
+}
+
+// TestThrottleWaitsStartOver: while some documents of each request get
+// through, the wait before retrying the others does not grow (the indexer
+// takes work; the waits grow only while nothing gets through), so
+// delivery resumes at once when the throttling ends.
+func TestThrottleWaitsStartOver(t *testing.T) {
+	srv := newServer(t, indexertest.Options{Discard: true})
+	var mu sync.Mutex
+	var sent []time.Time // when each request with a throttled document arrived
+	srv.SetItemHook(func(it indexertest.Item) *indexertest.ItemError {
+		if rand.IntN(2) == 0 {
+			return nil
+		}
+		mu.Lock()
+		if n := len(sent); n == 0 || time.Since(sent[n-1]) > 20*time.Millisecond {
+			sent = append(sent, time.Now())
+		}
+		mu.Unlock()
+		return &indexertest.ItemError{Status: 429, Type: "es_rejected_execution_exception", Reason: throttleReason}
+	})
+	const initial = 100 * time.Millisecond
+	cfg := fastConfig(srv.URL)
+	cfg.Batch.Workers = 1
+	cfg.Batch.Interval = time.Minute // one batch, sent by Sync
+	cfg.Retry = RetryConfig{InitialBackoff: initial, MaxBackoff: 10 * time.Second}
+	s, _ := newSink(t, cfg)
+	alerts := manyAlerts(t, 256)
+	writeAll(t, s, alerts)
+	require.NoError(t, s.Sync())
+	assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Greater(t, len(sent), 5, "the documents were throttled over several rounds: %v", sent)
+	for i := 1; i < len(sent); i++ {
+		assert.Less(t, sent[i].Sub(sent[i-1]), 8*initial, "round %d: the wait grew although documents got through", i)
+	}
+}
