@@ -403,8 +403,9 @@ func (p *cjParser) hex4(i int) uint32 {
 }
 
 // appendCJSONFloat prints a number as cJSON's print_number does: "null"
-// for an infinity, "%d" when it equals its int value, else "%1.15g" (or
-// "%1.17g" when 15 digits do not give it back).
+// for an infinity, "%d" when it equals its int value, else "%1.15g" when
+// that reads back within DBL_EPSILON of the value (compare_double: so
+// 0.30000000000000004 prints 0.3), else "%1.17g".
 func appendCJSONFloat(dst []byte, v float64) []byte {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
 		return append(dst, "null"...)
@@ -414,8 +415,12 @@ func appendCJSONFloat(dst []byte, v float64) []byte {
 	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, v, 'g', 15, 64)
-	if back, _ := strconv.ParseFloat(string(dst[start:]), 64); back != v {
+	back, _ := strconv.ParseFloat(string(dst[start:]), 64)
+	if math.Abs(back-v) > math.Max(math.Abs(back), math.Abs(v))*dblEpsilon {
 		dst = strconv.AppendFloat(dst[:start], v, 'g', 17, 64)
 	}
 	return dst
 }
+
+// dblEpsilon is C's DBL_EPSILON.
+const dblEpsilon = 2.220446049250313e-16
