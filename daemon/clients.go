@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -19,11 +20,23 @@ import (
 // chain, the bucket's profile and role, and its endpoints. Without a custom
 // endpoint the S3 client is moved to the bucket's own region. A bucket with
 // an sqs section also gets its queue's client, with the same credentials.
+// The SDK's own log lines are discarded; a Daemon sends them to its log.
 func NewAWSClients(ctx context.Context, b *config.Bucket) (*Clients, error) {
-	cfg, err := s3.LoadAWSConfig(ctx, s3.Auth{
+	return newAWSClients(ctx, b, nil)
+}
+
+func newAWSClients(ctx context.Context, b *config.Bucket, log *slog.Logger) (*Clients, error) {
+	auth := s3.Auth{
 		Profile: b.Profile, RoleARN: b.RoleARN, RoleDuration: b.RoleDuration,
-		ExternalID: b.ExternalID, STSEndpoint: b.STSEndpoint,
-	})
+		ExternalID: b.ExternalID, STSEndpoint: b.STSEndpoint, Log: log,
+	}
+	cfg, err := s3.LoadAWSConfig(ctx, auth)
+	if err != nil {
+		return nil, err
+	}
+	// No credentials at all is said now, with what the chain tried, rather
+	// than as a failed request.
+	source, err := s3.CheckCredentials(ctx, cfg, auth)
 	if err != nil {
 		return nil, err
 	}
@@ -39,13 +52,27 @@ func NewAWSClients(ctx context.Context, b *config.Bucket) (*Clients, error) {
 			api = s3.NewAPI(rc, "")
 		}
 	}
-	c := &Clients{S3: s3.NewClient(api), FlowLogs: flowlogs.New(cfg, b.EC2Endpoint), Head: headObject(api)}
+	c := &Clients{S3: s3.NewClient(api), FlowLogs: flowlogs.New(cfg, b.EC2Endpoint), Head: headObject(api),
+		Credentials: credentialsOf(b, source)}
 	if b.SQS != nil {
 		if c.SQS, err = sqs.NewClientFromConfig(cfg, *b.SQS); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// credentialsOf names a bucket's credentials: the SDK provider they came
+// from, and the profile and role.
+func credentialsOf(b *config.Bucket, source string) string {
+	s := source
+	if b.Profile != "" {
+		s += ", profile " + b.Profile
+	}
+	if b.RoleARN != "" {
+		s += ", role " + b.RoleARN
+	}
+	return s
 }
 
 // headObject returns a Clients.Head on api. A missing object's error wraps

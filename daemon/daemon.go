@@ -45,6 +45,9 @@ type Clients struct {
 	Head func(ctx context.Context, bucket, key string) (s3.Object, error)
 	// SQS is the client of the bucket's queue; nil without an sqs section.
 	SQS sqs.Client
+	// Credentials says where the credentials came from (the SDK's
+	// provider, profile, role), for messages about refused access.
+	Credentials string
 }
 
 // Options configure a Daemon. Config is required; New also requires
@@ -147,7 +150,10 @@ func New(opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	if opts.NewClients == nil {
-		opts.NewClients = NewAWSClients
+		log := opts.Logger.With("component", "aws-sdk")
+		opts.NewClients = func(ctx context.Context, b *config.Bucket) (*Clients, error) {
+			return newAWSClients(ctx, b, log)
+		}
 	}
 	if opts.SpoolDir == "" {
 		opts.SpoolDir = filepath.Join(filepath.Dir(opts.Config.StatePath), "spool")
@@ -179,7 +185,28 @@ func New(opts Options) (*Daemon, error) {
 		}
 	}
 	d.rooms = roomWaitersOf(opts.Sink)
+	d.warnEndpoints()
 	return d, nil
+}
+
+// warnEndpoints warns about vpcflow buckets with a custom S3 endpoint but
+// none for EC2: their DescribeFlowLogs calls go to AWS's EC2 (or
+// AWS_ENDPOINT_URL_EC2), unlike Wazuh, which sends them to the
+// service_endpoint.
+func (d *Daemon) warnEndpoints() {
+	for i := range d.cfg.Buckets {
+		b := &d.cfg.Buckets[i]
+		if b.Type != event.LogTypeVPCFlow || b.ServiceEndpoint == "" || b.EC2Endpoint != "" {
+			continue
+		}
+		to := "AWS's EC2 endpoint of each region"
+		if e := os.Getenv("AWS_ENDPOINT_URL_EC2"); e != "" {
+			to = e + " (AWS_ENDPOINT_URL_EC2)"
+		}
+		d.log.Warn("service_endpoint is set but ec2_endpoint is not: DescribeFlowLogs calls go to "+to+
+			"; set ec2_endpoint to send them elsewhere", "bucket", b.Name, "service_endpoint", b.ServiceEndpoint,
+			"flow_log_files", string(b.FlowLogFiles), "config", b.Pos)
+	}
 }
 
 // listing says whether a bucket is listed.

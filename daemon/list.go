@@ -16,10 +16,13 @@ import (
 
 var errBucketStopped = errors.New("bucket stopped by a bad object")
 
-// DescribeFlowLogs bounds: with flow_log_files: all, a failing EC2 call
-// (no permission, no route to EC2) must not hold up every pass.
+// DescribeFlowLogs bounds: a failing EC2 call (no permission, no route to
+// EC2, an endpoint that refuses) must not hold up a pass. The client tries
+// each page at most flowlogs.Attempts times; a region gets describeTimeout
+// in all. With flow_log_files: all, a region that failed is not asked
+// again for describeRetryAfter.
 const (
-	describeTimeout    = time.Minute
+	describeTimeout    = 10 * time.Second
 	describeRetryAfter = time.Hour
 )
 
@@ -34,7 +37,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 	if err != nil {
 		c.errors.Add(1)
 		d.opts.Metrics.Error(metrics.ErrorS3)
-		log.Error("bucket unavailable: AWS clients", "error", err.Error(), "config", b.Pos)
+		log.Error("bucket unavailable: AWS clients", "reason", reason(err), "error", err.Error(), "config", b.Pos)
 		return nil
 	}
 	br := &bucketRun{cfg: b, clients: clients}
@@ -47,7 +50,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 	if err != nil && ctx.Err() == nil {
 		c.errors.Add(1)
 		d.opts.Metrics.Error(metrics.ErrorS3)
-		log.Error("bucket unavailable", "reason", reason(err), "error", err.Error(), "config", b.Pos)
+		log.Error("bucket unavailable", "reason", reason(err), "error", err.Error(), "credentials", clients.Credentials, "config", b.Pos)
 		if len(scopes) == 0 {
 			return nil
 		}
@@ -82,7 +85,8 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 			if fl, err = d.flowLogs(ctx, br, sc.Region, flows); err != nil {
 				sr.incomplete.Store(true)
 				c.errors.Add(1)
-				log.Error("flow logs unknown, region skipped (flow_log_files: described)", "region", sc.Region, "error", err.Error())
+				log.Warn("DescribeFlowLogs failed; region skipped this pass (flow_log_files: described reads only the files of flow logs EC2 names)",
+					"region", sc.Region, "endpoint", describeEndpoint(br, sc.Region), "reason", reason(err), "error", err.Error())
 				continue
 			}
 		}
@@ -152,13 +156,21 @@ func (d *Daemon) flowLogs(ctx context.Context, br *bucketRun, region string, cac
 		d.describeFailed[key] = d.now()
 		d.mu.Unlock()
 		d.warnOnce("describe:"+key, "DescribeFlowLogs failed; files without a header line use the default format; not asked again for an hour",
-			"bucket", br.cfg.Name, "region", region, "error", err.Error())
+			"bucket", br.cfg.Name, "region", region, "endpoint", describeEndpoint(br, region), "reason", reason(err), "error", err.Error())
 	}
 	for _, f := range fls {
 		m[f.ID] = f
 	}
 	cache[region] = m
 	return m, nil
+}
+
+// describeEndpoint names where a bucket's EC2 calls for region go.
+func describeEndpoint(br *bucketRun, region string) string {
+	if e, ok := br.clients.FlowLogs.(interface{ Endpoint(string) string }); ok {
+		return e.Endpoint(region)
+	}
+	return br.cfg.EC2Endpoint
 }
 
 // listScope lists one scope and sends the objects not done to jobs.
@@ -232,13 +244,18 @@ func (d *Daemon) removeLeftover(ctx context.Context, br *bucketRun, o s3.Object)
 
 // reason names an S3 failure for the log.
 func reason(err error) string {
+	var ce *s3.CredentialsError
 	switch {
+	case errors.As(err, &ce) && errors.Is(err, s3.ErrAccessDenied):
+		return "access denied assuming the role (check sts:AssumeRole for the credentials and the role's trust policy)"
 	case errors.Is(err, s3.ErrAccessDenied):
 		return "access denied (check s3:ListBucket and s3:GetObject on the bucket)"
 	case errors.Is(err, s3.ErrNoSuchBucket):
 		return "bucket does not exist"
+	case errors.Is(err, s3.ErrNoCredentials):
+		return "no credentials found"
 	case errors.Is(err, s3.ErrCredentials):
-		return "credentials refused"
+		return "credentials refused (unknown access key, wrong secret, or expired)"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,4 +224,62 @@ func TestProgressAndBadRecords(t *testing.T) {
 		counts[l["key"].(string)] = l["bad_records"].(float64)
 	}
 	assert.Equal(t, map[string]float64{k1: 12, k2: 1}, counts, "every object with bad records is named with its count")
+}
+
+// TestDescribeFailsFast: with flow_log_files: described and an EC2 endpoint
+// that refuses (503) or is not there, each region is tried at most three
+// times within seconds, then a warning names the region and the endpoint;
+// a custom service_endpoint without ec2_endpoint is warned about at start.
+func TestDescribeFailsFast(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	b := srv.NewBucket(t, "describe-it")
+	for i, region := range []string{"us-east-1", "eu-west-1"} {
+		srv.Put(t, b, flowKey("111111111111", region, "2024-03-05", "fl-1", i), gz(t, flowBody("111111111111", 2, 100, true)))
+	}
+	var calls atomic.Int64
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(refusing.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there any more
+
+	for _, c := range []struct{ name, endpoint string }{{"refusing", refusing.URL}, {"unreachable", closed.URL}} {
+		t.Run(c.name, func(t *testing.T) {
+			calls.Store(0)
+			ld := openLogDaemon(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\n"+
+				"buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, flow_log_files: described, service_endpoint: %q, ec2_endpoint: %q}]\n",
+				b, srv.Endpoint, c.endpoint), time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC))
+			began := time.Now()
+			res := ld.pass(t)
+			took := time.Since(began)
+			assert.Less(t, took, 25*time.Second, "two regions, at most 10 s each")
+			assert.Equal(t, int64(0), res.Stats.Objects, "described reads only the files of described flow logs")
+			warns := ld.lines(t, "DescribeFlowLogs failed")
+			require.Len(t, warns, 2)
+			regions := []string{}
+			for _, w := range warns {
+				assert.Equal(t, "WARN", w["level"])
+				assert.Equal(t, c.endpoint, w["endpoint"])
+				regions = append(regions, w["region"].(string))
+			}
+			assert.ElementsMatch(t, []string{"us-east-1", "eu-west-1"}, regions)
+			if c.name == "refusing" {
+				assert.Equal(t, int64(6), calls.Load(), "three tries per region")
+			}
+			t.Logf("%s: pass took %v", c.name, took.Round(time.Millisecond))
+		})
+	}
+
+	t.Run("service-endpoint-without-ec2-endpoint", func(t *testing.T) {
+		ld := openLogDaemon(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\n"+
+			"buckets: [{type: vpcflow, name: %s, service_endpoint: %q}, {type: cloudtrail, name: %s, service_endpoint: %q}]\n",
+			b, srv.Endpoint, b, srv.Endpoint), time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC))
+		w := ld.lines(t, "service_endpoint is set but ec2_endpoint is not")
+		require.Len(t, w, 1, "only the vpcflow bucket calls EC2")
+		assert.Equal(t, "WARN", w[0]["level"])
+		assert.Contains(t, w[0]["msg"], "DescribeFlowLogs calls go to AWS's EC2 endpoint of each region")
+	})
 }

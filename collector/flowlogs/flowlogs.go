@@ -3,10 +3,13 @@ package flowlogs
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -23,6 +26,14 @@ type FlowLog struct {
 	FileFormat     string // plain-text or parquet
 	Hive, PerHour  bool   // Hive-compatible and hourly partitions
 }
+
+// Attempts bounds the tries of one DescribeFlowLogs page (the first and
+// two retries, with a backoff of at most MaxBackoff): an EC2 endpoint that
+// cannot be reached or refuses must not hold up a pass.
+const (
+	Attempts   = 3
+	MaxBackoff = 2 * time.Second
+)
 
 // Client calls DescribeFlowLogs in any region with one set of credentials.
 type Client struct {
@@ -50,6 +61,11 @@ func (c *Client) client(region string) *ec2.Client {
 		if c.endpoint != "" {
 			o.BaseEndpoint = aws.String(c.endpoint)
 		}
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = Attempts
+			so.MaxBackoff = MaxBackoff
+		})
+		o.RetryMaxAttempts = Attempts
 	})
 	c.clients[region] = cl
 	return cl
@@ -68,13 +84,28 @@ func (c *Client) Describe(ctx context.Context, region string) ([]FlowLog, error)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("ec2 DescribeFlowLogs in %s: %w", region, err)
+			return nil, fmt.Errorf("ec2 DescribeFlowLogs in %s at %s: %w", region, c.Endpoint(region), err)
 		}
 		for _, f := range page.FlowLogs {
 			out = append(out, convert(f))
 		}
 	}
 	return out, nil
+}
+
+// Endpoint names where the client's EC2 calls for region go: the
+// configured endpoint, AWS_ENDPOINT_URL_EC2 (or AWS_ENDPOINT_URL), or AWS's
+// regional endpoint.
+func (c *Client) Endpoint(region string) string {
+	switch {
+	case c.endpoint != "":
+		return c.endpoint
+	case os.Getenv("AWS_ENDPOINT_URL_EC2") != "":
+		return os.Getenv("AWS_ENDPOINT_URL_EC2")
+	case os.Getenv("AWS_ENDPOINT_URL") != "":
+		return os.Getenv("AWS_ENDPOINT_URL")
+	}
+	return "https://ec2." + region + ".amazonaws.com"
 }
 
 func convert(f types.FlowLog) FlowLog {

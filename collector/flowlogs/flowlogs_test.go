@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,6 +94,31 @@ func TestDescribeError(t *testing.T) {
 	defer ts.Close()
 	_, err := New(testConfig(), ts.URL).Describe(context.Background(), "us-east-1")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ec2 DescribeFlowLogs in us-east-1: ")
+	assert.Contains(t, err.Error(), "ec2 DescribeFlowLogs in us-east-1 at "+ts.URL+": ")
 	assert.Contains(t, err.Error(), "UnauthorizedOperation")
+}
+
+// TestDescribeTriesThreeTimes: a refusing endpoint is tried three times,
+// not the ten of S3 requests.
+func TestDescribeTriesThreeTimes(t *testing.T) {
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer ts.Close()
+	cfg := testConfig()
+	cfg.RetryMaxAttempts = 10
+	_, err := New(cfg, ts.URL).Describe(context.Background(), "us-east-1")
+	require.Error(t, err)
+	assert.Equal(t, int64(Attempts), n.Load())
+}
+
+func TestEndpoint(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_EC2", "")
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	assert.Equal(t, "https://ec2.eu-west-1.amazonaws.com", New(testConfig(), "").Endpoint("eu-west-1"))
+	assert.Equal(t, "http://127.0.0.1:1", New(testConfig(), "http://127.0.0.1:1").Endpoint("eu-west-1"))
+	t.Setenv("AWS_ENDPOINT_URL_EC2", "http://ec2.local")
+	assert.Equal(t, "http://ec2.local", New(testConfig(), "").Endpoint("eu-west-1"))
 }

@@ -2,7 +2,9 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -28,6 +30,8 @@ type Auth struct {
 	// MaxAttempts bounds the attempts of one request (throttling, 5xx,
 	// timeouts), with the SDK's exponential backoff; default 10, as Wazuh.
 	MaxAttempts int
+	// Log receives the AWS SDK's own log lines; nil discards them.
+	Log *slog.Logger
 }
 
 // RoleSessionName is the session name of assumed roles, visible in the
@@ -57,12 +61,18 @@ func LoadAWSConfig(ctx context.Context, a Auth) (aws.Config, error) {
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
 		}),
+		awsconfig.WithLogger(sdkLogger(a.Log)),
 	}
 	if a.Profile != "" {
 		opts = append(opts, awsconfig.WithSharedConfigProfile(a.Profile))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
+		var pe awsconfig.SharedConfigProfileNotExistError
+		if errors.As(err, &pe) {
+			return aws.Config{}, &CredentialsError{Profile: a.Profile, RoleARN: a.RoleARN, Tried: chainTried(a),
+				Err: fmt.Errorf("%w: %w", ErrNoCredentials, err)}
+		}
 		if a.Profile != "" {
 			return aws.Config{}, fmt.Errorf("aws profile %q: %w", a.Profile, err)
 		}

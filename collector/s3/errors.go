@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -44,6 +45,12 @@ func classify(err error) error {
 			cat = ErrChanged
 		}
 	}
+	var se *v4.SigningError
+	if cat == nil && errors.As(err, &se) {
+		// The request could not be signed: the credential chain found
+		// none (or the role could not be assumed).
+		cat = ErrNoCredentials
+	}
 	if cat == nil {
 		var re *smithyhttp.ResponseError
 		if errors.As(err, &re) {
@@ -75,5 +82,5 @@ func (e *catError) Unwrap() []error {
 // missing buckets, denied access, bad credentials and cancellation.
 func Permanent(err error) bool {
 	return errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNoSuchBucket) ||
-		errors.Is(err, ErrCredentials) || errors.Is(err, context.Canceled)
+		errors.Is(err, ErrCredentials) || errors.Is(err, ErrNoCredentials) || errors.Is(err, context.Canceled)
 }
