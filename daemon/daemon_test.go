@@ -295,7 +295,7 @@ buckets:
 	assert.Equal(t, "no-such-bucket-it", un[0]["bucket"])
 	assert.Equal(t, "bucket does not exist", un[0]["reason"])
 	assert.Equal(t, avail, un[1]["bucket"])
-	assert.Equal(t, "credentials refused", un[1]["reason"])
+	assert.Equal(t, "credentials refused (unknown access key, wrong secret, or expired)", un[1]["reason"])
 	assert.NotContains(t, res.stderr, "not-the-secret", "no credential is logged")
 	assert.NotContains(t, res.stderr, s3test.SecretKey)
 	assert.Len(t, res.logsWith("no account/region folders found"), 1)
