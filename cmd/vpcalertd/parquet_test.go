@@ -136,3 +136,25 @@ func TestParquetBadFilesReplayGoesOn(t *testing.T) {
 	require.Contains(t, errs, filepath.Join(base, "a_truncated.log.parquet")+": not a readable Parquet file: ")
 	require.Contains(t, errs, filepath.Join(base, "b_text.log.parquet")+": not a Parquet file: it does not start with PAR1 (the whole file is skipped)")
 }
+
+// TestParquetReport: the traffic report reads Parquet flow logs as it
+// reads their text form.
+func TestParquetReport(t *testing.T) {
+	behaviour, err := os.ReadFile("../../testdata/alerts/vpcflow-pack-behaviour.log")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	textPath, pqPath := filepath.Join(dir, "flows.log"), filepath.Join(dir, "flows.log.parquet")
+	require.NoError(t, os.WriteFile(textPath, behaviour, 0o644))
+	var pq bytes.Buffer
+	require.NoError(t, parquet.WriteText(&pq, bytes.NewReader(behaviour), parquet.WriteOptions{}))
+	require.NoError(t, os.WriteFile(pqPath, pq.Bytes(), 0o644))
+	var summaries []any
+	for _, in := range []string{textPath, pqPath} {
+		out := filepath.Join(dir, filepath.Base(in)+".html")
+		code, stdout, errs := run(t, "", "report", "--quiet", "--out", out, in)
+		require.Equal(t, 0, code, errs)
+		require.Contains(t, stdout, "34 records, 33 flows, 1373467912 bytes, 38 alerts")
+		summaries = append(summaries, summaryOf(t, pageData(t, out)))
+	}
+	require.Equal(t, summaries[0], summaries[1])
+}
