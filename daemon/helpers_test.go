@@ -169,8 +169,14 @@ type runResult struct {
 // as `vpcalertd run --config cfg [--once]`.
 func runMain(t *testing.T, cfg string, once bool) runResult {
 	t.Helper()
+	return runMainOpts(t, cfg, Options{Once: once})
+}
+
+// runMainOpts is runMain with more options.
+func runMainOpts(t *testing.T, cfg string, opts Options) runResult {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := serveFile(context.Background(), cfg, Options{Once: once}, &out, &errb)
+	code := serveFile(context.Background(), cfg, opts, &out, &errb)
 	noDaemonGoroutines(t)
 	res := runResult{code: code, stdout: out.String(), stderr: errb.String()}
 	sc := bufio.NewScanner(strings.NewReader(errb.String()))
