@@ -39,10 +39,10 @@ func newEngine(cfg *config.Config, idOffset int64, onError func(error), obs engi
 	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks, Observer: obs,
 		OpenTable: parquet.Open}
 	if cfg.Ruleset != "" {
-		opts.Ruleset = os.DirFS(cfg.Ruleset)
+		opts.Ruleset = engine.Dir(cfg.Ruleset)
 	}
 	for _, d := range cfg.Rules {
-		opts.UserRulesets = append(opts.UserRulesets, os.DirFS(d))
+		opts.UserRulesets = append(opts.UserRulesets, engine.Dir(d))
 	}
 	return engine.New(opts)
 }

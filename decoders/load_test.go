@@ -79,7 +79,7 @@ func TestLoadBad(t *testing.T) {
 		},
 		// yaml.v3 gives a line only, and the line where the block began.
 		"syntax-error.yml": {
-			"bad/syntax-error.yml:2: did not find expected '-' indicator",
+			"bad/syntax-error.yml:4: did not find expected '-' indicator (check the indentation of this line against the lines above it)",
 		},
 		"not-a-mapping.yml": {
 			"bad/not-a-mapping.yml:1:1: expected a mapping",

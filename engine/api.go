@@ -2,6 +2,8 @@ package engine
 
 import (
 	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
@@ -108,4 +110,30 @@ type Agent struct {
 type Cluster struct {
 	Name string
 	Node string
+}
+
+// Dir returns the ruleset directory dir (decoders/, rules/, lists/, or rule
+// files at its top for a user layer) as an fs.FS for Options.Ruleset or
+// Options.UserRulesets, whose files messages name as the user knows them:
+// "my-rules/rules/0950-db.yml:12:5: …". The built-in ruleset's files are
+// "built-in:rules/…"; those of another fs.FS are named by their paths in it.
+func Dir(dir string) fs.FS {
+	return &dirFS{FS: os.DirFS(dir), name: filepath.ToSlash(filepath.Clean(dir))}
+}
+
+// dirFS is a directory that knows the name it was given.
+type dirFS struct {
+	fs.FS
+	name string
+}
+
+// builtinLayer prefixes the paths of the built-in ruleset's files.
+const builtinLayer = "built-in:"
+
+// layerPrefix returns how the files of fsys are named in messages.
+func layerPrefix(fsys fs.FS) string {
+	if d, ok := fsys.(*dirFS); ok {
+		return d.name + "/"
+	}
+	return ""
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/rules"
 	"github.com/vpcalertd/vpcalertd/ruleset"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // Engine decodes raw streams, evaluates the rules and writes alerts. It is
@@ -67,9 +68,10 @@ func New(opts Options) (*Engine, error) {
 		opts.OnWarning = func(err error) { onError(&Warning{Err: err}) }
 	}
 	// The decoders first: the rules are checked against what they produce.
-	dec, derr := decoders.Load(opts.Ruleset, "decoders")
+	rsFS, rsName := rulesetFS(opts)
+	dec, derr := decoders.Load(rsFS, "decoders")
 	if derr != nil {
-		derr = fmt.Errorf("decoders: %w", derr)
+		derr = fmt.Errorf("decoders: %w", qualify(derr, rsName))
 	}
 	var schema *event.Schema
 	if dec != nil {
@@ -81,6 +83,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	for _, w := range rs.FieldErrors() {
 		opts.OnWarning(fmt.Errorf("rules: %w", w))
+	}
+	for _, w := range rs.ListWarnings() {
+		opts.OnWarning(fmt.Errorf("lists: %w", w))
 	}
 	e := &Engine{opts: opts, decoders: dec, rules: rs}
 	e.agent, e.cluster = agentJSON(opts)
@@ -100,11 +105,8 @@ func New(opts Options) (*Engine, error) {
 // fields is not nil, the fields the rules read are checked against it
 // (rules.Set.FieldErrors).
 func LoadRules(opts Options, fields *event.Schema) (*rules.Set, error) {
-	fsys := opts.Ruleset
-	if fsys == nil {
-		fsys = ruleset.FS
-	}
-	layers := []rules.Layer{{FS: fsys, RulesDir: "rules", ListsDir: "lists"}}
+	fsys, name := rulesetFS(opts)
+	layers := []rules.Layer{{FS: fsys, RulesDir: "rules", ListsDir: "lists", Name: name}}
 	for _, u := range opts.UserRulesets {
 		layers = append(layers, userLayer(u))
 	}
@@ -122,10 +124,34 @@ func LoadRules(opts Options, fields *event.Schema) (*rules.Set, error) {
 	return rs, nil
 }
 
+// rulesetFS returns the ruleset of opts and how messages name its files.
+func rulesetFS(opts Options) (fs.FS, string) {
+	if opts.Ruleset == nil || opts.Ruleset == fs.FS(ruleset.FS) {
+		return ruleset.FS, builtinLayer
+	}
+	return opts.Ruleset, layerPrefix(opts.Ruleset)
+}
+
+// qualify prefixes the file of every positioned error in err (a decoders
+// or rules load error) with the layer's name.
+func qualify(err error, prefix string) error {
+	if err == nil || prefix == "" {
+		return err
+	}
+	errs := specfile.Flatten(err)
+	for _, e := range errs {
+		var se *specfile.Error
+		if errors.As(e, &se) && se.File != "" {
+			se.File = prefix + se.File
+		}
+	}
+	return specfile.Join(errs...)
+}
+
 // userLayer reads a user directory laid out like the ruleset (rules/,
 // lists/), or holding rule files at its top.
 func userLayer(fsys fs.FS) rules.Layer {
-	l := rules.Layer{FS: fsys, RulesDir: ".", ListsDir: ""}
+	l := rules.Layer{FS: fsys, RulesDir: ".", ListsDir: "", Name: layerPrefix(fsys)}
 	if st, err := fs.Stat(fsys, "rules"); err == nil && st.IsDir() {
 		l.RulesDir = "rules"
 	}

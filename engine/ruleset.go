@@ -44,7 +44,12 @@ func CheckRuleset(opts Options, label string, co CheckOptions, stdout, stderr io
 		}
 		return 1
 	}
-	lint := e.rules.Lint()
+	for _, l := range e.rules.Lists() {
+		if l.Replaces != "" {
+			fmt.Fprintf(stdout, "  list %s: %s replaces %s\n", l.Name, l.File, l.Replaces)
+		}
+	}
+	lint := append(e.rules.ListWarnings(), e.rules.Lint()...)
 	counts := fmt.Sprintf("%s, %s, %s", plural(len(e.rules.Rules()), "rule", "rules"),
 		plural(len(e.decoders.Names()), "decoder", "decoders"), plural(len(lint), "lint finding", "lint findings"))
 	if len(lint) > 0 && co.LintFatal {

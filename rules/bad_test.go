@@ -42,7 +42,7 @@ func TestBadRuleFiles(t *testing.T) {
 		},
 		"unknown-mitre.yml":      {`rules/unknown-mitre.yml:4:12: rule 100: mitre: unknown MITRE technique "T0000" (add it to mitre.yml)`},
 		"level-not-a-number.yml": {`rules/level-not-a-number.yml:3:12: rule 100: level: expected a whole number, got "abc"`},
-		"yaml-syntax.yml":        {"rules/yaml-syntax.yml:1: did not find expected '-' indicator"},
+		"yaml-syntax.yml":        {"rules/yaml-syntax.yml:4: did not find expected '-' indicator (check the indentation of this line against the lines above it)"},
 		"overwrite-missing.yml":  {`rules/overwrite-missing.yml:4:16: rule 100: overwrite: no earlier rule with this id to overwrite`},
 		"folded-condition.yml":   {`rules/folded-condition.yml:6:7: rule 900100: condition: unknown function is_privat, expected a helper (cidr_list_value, cidr_match,`},
 		"pack-parent.yml":        {`rules/pack-parent.yml:5:13: rule 900100: if_sid: parent in another pack: rule 900100 is in pack my-pack, rule 80401 in the stock rules (no pack)`},

@@ -44,6 +44,8 @@ type helperEnv struct {
 	matches map[string]*OSMatch
 	byName  map[string]*helper
 	tries   map[string]*cidrTrie // CIDR lists by name, built at load
+	// listErrs are the problems of lists read as CIDR lists, by name.
+	listErrs map[string]error
 	// loading is true while the Set loads: compiled patterns are cached;
 	// afterwards the caches are read-only.
 	loading bool
@@ -230,7 +232,7 @@ func (h *helperEnv) match(pat string) (*OSMatch, error) {
 // newHelperEnv builds the helper table over the given lists.
 func newHelperEnv(lists map[string]*List) *helperEnv {
 	h := &helperEnv{lists: lists, regexes: map[string]*OSRegex{}, matches: map[string]*OSMatch{},
-		byName: map[string]*helper{}, tries: map[string]*cidrTrie{}}
+		byName: map[string]*helper{}, tries: map[string]*cidrTrie{}, listErrs: map[string]error{}}
 	rows := append(helperRows(), netHelperRows()...)
 	for i := range rows {
 		h.byName[rows[i].name] = &rows[i]

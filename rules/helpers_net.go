@@ -207,8 +207,10 @@ func checkCIDRListArg(h *helperEnv, args []ast.Node) error {
 	if !ok {
 		return errors.New("the list name must be a constant string")
 	}
-	_, err := h.trie(name)
-	return err
+	if _, err := h.trie(name); err != nil && !errors.Is(err, ErrBadCIDRList) {
+		return err // an unknown list; a bad one is reported at its file
+	}
+	return nil
 }
 
 // trie returns the CIDR trie of a list, built at load on first use.
@@ -222,6 +224,11 @@ func (h *helperEnv) trie(name string) (*cidrTrie, error) {
 	}
 	t, err := newCIDRTrie(l)
 	if err != nil {
+		if h.loading && h.listErrs[name] == nil {
+			// Reported once, against the list file (Load), not against
+			// each rule that reads the list.
+			h.listErrs[name] = err
+		}
 		return nil, err
 	}
 	if h.loading {

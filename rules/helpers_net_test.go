@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 func TestParseAddr(t *testing.T) {
@@ -155,16 +157,22 @@ func TestCIDRList(t *testing.T) {
 		})
 	}
 
-	// A key that is not an address is a load error naming the list.
-	_, err := loadYAML(t, map[string]string{"a.yml": "rules:\n  - id: \"1\"\n    level: 3\n    condition: in_cidr_list(\"bad\", aws.ip)\n    description: x\n"},
+	// A key that is not an address is a load error at the list's line,
+	// reported once however many rules read the list, and not against
+	// them.
+	rule := "  - id: \"%d\"\n    level: 3\n    condition: in_cidr_list(\"bad\", aws.ip)\n    description: x\n"
+	_, err := loadYAML(t, map[string]string{"a.yml": "rules:\n" + fmt.Sprintf(rule, 1) + fmt.Sprintf(rule, 2)},
 		map[string]string{"bad": "10.0.0.0/8:ok\n2001:db8::/32:unquoted IPv6\n"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `a.yml:4:16: rule 1: condition: bad CIDR list "bad"`)
-	assert.Contains(t, err.Error(), `keys "2001" are not addresses or CIDR blocks`)
+	assert.ErrorIs(t, err, ErrBadCIDRList)
+	var le *specfile.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, "lists/bad:2: bad CIDR list: key \"2001\" is not an address or a CIDR block (quote IPv6 keys: \"2001:db8::/32\":value); "+
+		"Wazuh would keep it as a plain key, which no address lookup matches", err.Error())
 }
 
 func TestCIDRTrieLongestMatch(t *testing.T) {
-	l := parseList("l", []byte("0.0.0.0/0:any4\n\"::/0\":any6\n192.0.2.0/24:net\n192.0.2.128/25:half\n192.0.2.200:host\n"))
+	l := parseList("l", "lists/l", []byte("0.0.0.0/0:any4\n\"::/0\":any6\n192.0.2.0/24:net\n192.0.2.128/25:half\n192.0.2.200:host\n"))
 	tr, err := newCIDRTrie(l)
 	require.NoError(t, err)
 	for ip, want := range map[string]string{

@@ -62,7 +62,7 @@ func Load(layers []Layer, opts Options) (*Set, error) {
 	var errs []error
 	mitre := map[string]MitreSpec{}
 	for _, l := range layers {
-		if err := loadLists(l.FS, l.ListsDir, s.lists); err != nil {
+		if err := loadLists(l, s.lists); err != nil {
 			errs = append(errs, err)
 		}
 		if err := loadMitre(l, mitre); err != nil {
@@ -80,6 +80,9 @@ func Load(layers []Layer, opts Options) (*Set, error) {
 	}
 	if err := ld.checkPacks(); err != nil {
 		errs = append(errs, err)
+	}
+	for _, name := range sortedNames(h.listErrs) {
+		errs = append(errs, h.listErrs[name])
 	}
 	if len(errs) == 0 {
 		errs = append(errs, ld.link()...)
@@ -138,10 +141,10 @@ func loadMitre(l Layer, into map[string]MitreSpec) error {
 	}
 	data, err := fs.ReadFile(l.FS, name)
 	if err != nil {
-		return inFile(name, err)
+		return inFile(l.file(name), err)
 	}
 	m := map[string]MitreSpec{}
-	if err := specfile.DecodeFile(name, data, &m); err != nil {
+	if err := specfile.DecodeFile(l.file(name), data, &m); err != nil {
 		return err
 	}
 	for k, v := range m {
@@ -153,7 +156,7 @@ func loadMitre(l Layer, into map[string]MitreSpec) error {
 func (ld *loader) loadLayer(l Layer) []error {
 	entries, err := fs.ReadDir(l.FS, l.RulesDir)
 	if err != nil {
-		return []error{inFile(l.RulesDir, err)}
+		return []error{inFile(l.file(l.RulesDir), err)}
 	}
 	var errs []error
 	for _, e := range entries {
@@ -162,13 +165,14 @@ func (ld *loader) loadLayer(l Layer) []error {
 			continue
 		}
 		p := path.Join(l.RulesDir, n)
+		f := l.file(p)
 		data, err := fs.ReadFile(l.FS, p)
 		if err != nil {
-			errs = append(errs, inFile(p, err))
+			errs = append(errs, inFile(f, err))
 			continue
 		}
-		for _, err := range ld.loadFile(p, data) {
-			errs = append(errs, inFile(p, err))
+		for _, err := range ld.loadFile(f, data) {
+			errs = append(errs, inFile(f, err))
 		}
 	}
 	return errs
@@ -536,6 +540,15 @@ func packLabel(pack string) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // itoa is strconv.Itoa, kept short for messages.
 func itoa(i int) string { return strconv.Itoa(i) }

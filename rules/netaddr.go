@@ -193,21 +193,23 @@ var ErrBadCIDRList = errors.New("bad CIDR list")
 // as a key, comments included; none of them can be an address).
 func newCIDRTrie(l *List) (*cidrTrie, error) {
 	t := &cidrTrie{nodes: make([]trieNode, 2, 2+2*len(l.m))}
-	var bad []string
-	for _, k := range l.keys {
-		if strings.HasPrefix(strings.TrimSpace(k), "#") {
+	var bad []error
+	for _, e := range l.entries {
+		if e.comment {
 			continue // a comment line that has a colon
 		}
+		k := e.key
 		p, err := parseCIDR(k)
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%q", k))
+			bad = append(bad, listError(l.File, e.line, fmt.Errorf(
+				"%w: key %q is not an address or a CIDR block (quote IPv6 keys: \"2001:db8::/32\":value); "+
+					"Wazuh would keep it as a plain key, which no address lookup matches", ErrBadCIDRList, k)))
 			continue
 		}
-		t.insert(p, l.m[k])
+		t.insert(p, e.value)
 	}
 	if len(bad) > 0 {
-		return nil, fmt.Errorf("%w %q: keys %s are not addresses or CIDR blocks (quote IPv6 keys: \"2001:db8::/32\":value)",
-			ErrBadCIDRList, l.Name, strings.Join(bad, ", "))
+		return nil, errors.Join(bad...)
 	}
 	return t, nil
 }

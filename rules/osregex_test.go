@@ -108,7 +108,7 @@ func TestOSMatch(t *testing.T) {
 }
 
 func TestListParsing(t *testing.T) {
-	l := parseList("x", []byte("TEMPLATE:# a comment:with colons\r\nCreateVpc:EC2 - VPC\n\"a:b\":\"quoted value\"\nno colon here\nCreateVpc:second\n"))
+	l := parseList("x", "lists/x", []byte("TEMPLATE:# a comment:with colons\r\nCreateVpc:EC2 - VPC\n\"a:b\":\"quoted value\"\nno colon here\nCreateVpc:second\n"))
 	v, ok := l.Lookup([]byte("TEMPLATE"))
 	assert.True(t, ok)
 	assert.Equal(t, "# a comment:with colons", string(v))

@@ -43,7 +43,15 @@ type Layer struct {
 	RulesDir  string
 	ListsDir  string
 	MitreFile string
+	// Name prefixes the layer's file paths in every message and in
+	// Rule.File, so that a message says which layer a file is in:
+	// "built-in:" gives "built-in:rules/0350-amazon_rules.yml", "my-rules/"
+	// gives "my-rules/rules/0950-db.yml". Empty: the paths as in FS.
+	Name string
 }
+
+// file returns the path of a file of the layer as messages name it.
+func (l Layer) file(p string) string { return l.Name + p }
 
 // Compliance is one compliance array of an alert (reference/wazuh.md §3.9):
 // Name is "pci_dss", "gdpr", …; Values are the group tokens without the
@@ -355,6 +363,26 @@ func (s *Set) Packs() []string {
 		}
 	}
 	sortStrings(out)
+	return out
+}
+
+// Lists returns the loaded lists, sorted by name.
+func (s *Set) Lists() []*List {
+	out := make([]*List, 0, len(s.lists))
+	for _, name := range sortedNames(s.lists) {
+		out = append(out, s.lists[name])
+	}
+	return out
+}
+
+// ListWarnings returns the problems of the loaded lists that do not stop
+// loading — lines Wazuh skips, duplicate keys — each a *ListError at its
+// file and line, in list name order.
+func (s *Set) ListWarnings() []error {
+	var out []error
+	for _, l := range s.Lists() {
+		out = append(out, l.warnings...)
+	}
 	return out
 }
 

@@ -173,9 +173,35 @@ func TestParse(t *testing.T) {
 	_, err = Parse("s.yml", []byte("a: b\n- c\n"))
 	var se *Error
 	require.ErrorAs(t, err, &se)
-	// yaml.v3 names the line where the mapping began, as text only.
-	assert.Equal(t, Pos{File: "s.yml", Line: 1}, se.Pos)
-	assert.Equal(t, "s.yml:1: did not find expected key", err.Error())
+	// yaml.v3 names the line where the mapping began; the error is on
+	// the line that is wrong.
+	assert.Equal(t, Pos{File: "s.yml", Line: 2}, se.Pos)
+	assert.Equal(t, "s.yml:2: did not find expected key (check the indentation of this line against the lines above it)", err.Error())
+}
+
+// TestSyntaxErrorLine: indentation mistakes are reported on the line that
+// is wrong, not where yaml.v3 says the enclosing block began.
+func TestSyntaxErrorLine(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, src string
+		line      int
+	}{
+		{"key-one-space-short", "rules:\n  - id: \"1\"\n    level: 3\n    condition: a\n   description: x\n  - id: \"2\"\n", 5},
+		{"key-too-deep", "rules:\n  - id: \"1\"\n    level: 3\n      condition: a\n    description: x\n", 4},
+		{"item-one-space-short", "rules:\n  - id: \"1\"\n    groups:\n      - a\n     - b\n    level: 3\n", 5},
+		{"second-rule", "rules:\n  - id: \"1\"\n    level: 3\n  - id: \"2\"\n    level: 3\n   description: x\n", 6},
+		{"tab", "rules:\n  - id: \"1\"\n\tlevel: 3\n", 3},
+		{"flow-left-open-later", "a: [x,\n  y]\nb:\n  c: 1\n d: 2\n", 5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("x.yml", []byte(c.src))
+			var se *Error
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, c.line, se.Line, err.Error())
+		})
+	}
 }
 
 // TestValuePos maps positions inside scalars of every style back to the

@@ -1,6 +1,7 @@
 package specfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -19,7 +20,12 @@ import (
 func Parse(file string, data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, syntaxError(file, err)
+		e := syntaxError(file, err)
+		e.Line = problemLine(data, e.Line)
+		if indentHint(e.Err.Error()) {
+			e.Err = fmt.Errorf("%w (check the indentation of this line against the lines above it)", e.Err)
+		}
+		return nil, e
 	}
 	if doc.Kind == 0 {
 		return nil, nil
@@ -55,6 +61,52 @@ func syntaxError(file string, err error) *Error {
 	}
 	e.Err = errors.New(msg)
 	return e
+}
+
+// problemLine returns the line a syntax error is on. yaml.v3 names the
+// line where the enclosing block began (a mapping whose key is indented
+// one space too few is reported at the mapping's first line), so the file
+// is parsed again cut after each line from there on: the first cut that
+// fails, other than by ending inside something left open, ends on the
+// line that is wrong. Only a failed load pays for this.
+func problemLine(data []byte, reported int) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var buf []byte
+	for k := max(reported, 1); k <= len(lines); k++ {
+		buf = buf[:0]
+		for _, l := range lines[:k] {
+			buf = append(buf, l...)
+		}
+		var doc yaml.Node
+		err := yaml.Unmarshal(buf, &doc)
+		if err == nil || cutShort(err) {
+			continue
+		}
+		return k
+	}
+	return reported
+}
+
+// indentHint reports the yaml.v3 messages an indentation mistake causes.
+func indentHint(msg string) bool {
+	for _, s := range []string{"did not find expected key", "did not find expected '-' indicator", "mapping values are not allowed in this context"} {
+		if msg == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cutShort reports an error of a cut file that only says something was
+// left open at its end (a flow collection, a quoted scalar).
+func cutShort(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"end of stream", "did not find expected node content", "found unexpected end"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // NodeDecoder is implemented by spec types that decode themselves from a

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -59,13 +58,13 @@ func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
 		if _, err := os.Stat(f.ruleset); err != nil {
 			return opts, fmt.Errorf("--ruleset: %w", err)
 		}
-		opts.Ruleset = os.DirFS(f.ruleset)
+		opts.Ruleset = engine.Dir(f.ruleset)
 	}
 	for _, d := range f.userRules {
 		if _, err := os.Stat(d); err != nil {
 			return opts, fmt.Errorf("--rules: %w", err)
 		}
-		opts.UserRulesets = append(opts.UserRulesets, fs.FS(os.DirFS(d)))
+		opts.UserRulesets = append(opts.UserRulesets, engine.Dir(d))
 	}
 	if f.now != "" {
 		t, err := time.Parse(time.RFC3339Nano, f.now)

@@ -154,7 +154,7 @@ func TestDisablePack(t *testing.T) {
 // check` at its position, with the field it probably means; replay and
 // logtest load it and warn once.
 func TestMisspeltField(t *testing.T) {
-	const msg = "rules/misspelt.yml:6:39: rule 110900: condition: unknown field aws.srcadr, did you mean aws.srcaddr?"
+	const msg = "testdata/misspelt/rules/misspelt.yml:6:39: rule 110900: condition: unknown field aws.srcadr, did you mean aws.srcaddr?"
 	code, out, errs := run(t, "", "ruleset", "check", "--rules", "testdata/misspelt")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "Checking built-in ruleset + testdata/misspelt\n  FAILED: 1 rule field unknown to the decoders\n")
@@ -193,7 +193,7 @@ func TestReplaySummaryFlag(t *testing.T) {
 func TestRulesetTestExplains(t *testing.T) {
 	code, out, errs := run(t, "", "ruleset", "test", "--rules", "testdata/failing", "--run", "^1108")
 	assert.Equal(t, 1, code, errs)
-	assert.Contains(t, out, `FAILED: rules/failing.yml:19: rule 110801: match "SSH on 443":
+	assert.Contains(t, out, `FAILED: testdata/failing/rules/failing.yml:19: rule 110801: match "SSH on 443":
   exp: rule 110801 level 7
   got: rule 110800 level 0
   rules tried (pack failing, each top-level rule a tree of its own):
@@ -204,7 +204,7 @@ func TestRulesetTestExplains(t *testing.T) {
 	assert.Contains(t, out, "built-in ruleset + testdata/failing: 1 passed, 1 failed\n")
 
 	_, out, _ = run(t, "", "ruleset", "test", "-v", "--rules", "testdata/failing", "--run", "^1108")
-	assert.Contains(t, out, `PASS: rules/failing.yml:10: rule 110800: match "an accepted flow ends here"`+"\n")
+	assert.Contains(t, out, `PASS: testdata/failing/rules/failing.yml:10: rule 110800: match "an accepted flow ends here"`+"\n")
 }
 
 // TestCLIHabits: --version, help COMMAND, exit status 2 for usage errors
@@ -262,4 +262,19 @@ func TestCLIHabits(t *testing.T) {
 	code, out, _ = run(t, "", "ruleset", "check", "--rules", "testdata/userrules")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "  SUCCESS: ")
+}
+
+// TestLayerPositions: files are named with their layer — built-in: for the
+// shipped ruleset, the directory given for a user layer — so a duplicate id
+// names both places, and a user list replacing a built-in one is shown.
+func TestLayerPositions(t *testing.T) {
+	code, _, errs := run(t, "", "ruleset", "check", "--rules", "testdata/layers")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "testdata/layers/rules/dup.yml:3:9: rule 80401: id: duplicate rule id "+
+		"(first defined at built-in:rules/0350-amazon_rules.yml:201); use overwrite: true to replace it\n")
+
+	code, out, errs := run(t, "", "ruleset", "check", "--rules", "testdata/mylist")
+	assert.Equal(t, 0, code, errs)
+	assert.Contains(t, out, "Checking built-in ruleset + testdata/mylist\n"+
+		"  list vpc/threat-addresses: testdata/mylist/lists/vpc/threat-addresses replaces built-in:lists/vpc/threat-addresses\n  SUCCESS: ")
 }
