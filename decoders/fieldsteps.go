@@ -2,6 +2,7 @@ package decoders
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -419,8 +420,11 @@ func (s *unwrapListsStep) apply(r *runState, ev *event.Event, _ *stepState) erro
 	for _, f := range ev.Fields {
 		if f.Kind == event.Array && inScope(f.Key, s.under) && countElements(f.Value) == 1 {
 			// Compact JSON the record step wrote; its depth was checked then.
-			elem := r.tree.nodes[r.tree.parseRaw(f.Value)].first
-			r.tmp = r.tree.appendFlat(r, elem, append(r.pathBuf[:0], f.Key...), r.tmp)
+			arr, err := r.tree.Add(f.Value)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.Key, err)
+			}
+			r.tmp = appendFlat(&r.tree, r, r.tree.First(arr), append(r.pathBuf[:0], f.Key...), r.tmp)
 			changed = true
 			continue
 		}

@@ -1,10 +1,12 @@
 package decoders
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // streamFail wraps an error of the underlying stream met by a record step;
@@ -32,16 +34,16 @@ func (s *parseJSONStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 	var root int32
 	var err error
 	if r.json != nil {
-		if root, err = r.tree.parseNext(r.json.dec); err != nil {
+		if root, err = r.json.Decode(&r.tree); err != nil {
 			return &streamFail{err}
 		}
-	} else if root, err = r.tree.parseBytes(r.line); err != nil {
+	} else if root, err = parseLine(&r.tree, r.line); err != nil {
 		return fmt.Errorf("invalid JSON: %v", err)
 	}
-	if r.tree.nodes[root].kind != jObject {
+	if r.tree.Kind(root) != ojson.Object {
 		return errNotObject
 	}
-	if r.tree.maxDepth > maxObjectDepth {
+	if r.tree.ObjectDepth() > maxObjectDepth {
 		return errTooDeep
 	}
 	r.layout = 0
@@ -54,19 +56,19 @@ func (s *parseJSONStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 	pre := ev.Fields
 	r.tmp, r.tmp2 = r.tmp[:0], r.tmp2[:0]
 	var moved []memberRun
-	for m := r.tree.nodes[root].first; m >= 0; m = r.tree.nodes[m].next {
+	for m := r.tree.First(root); m >= 0; m = r.tree.Next(m) {
 		path := r.pathBuf[:0]
 		if s.into != "" {
 			path = append(append(path, s.into...), '.')
 		}
-		path = append(path, r.tree.nodes[m].key...)
+		path = append(path, r.tree.Name(m)...)
 		key := r.keys.get(r, path).key
 		if start, end := locate(pre, key); start >= 0 {
 			from := len(r.tmp2)
-			r.tmp2 = r.tree.appendFlat(r, m, path, r.tmp2)
+			r.tmp2 = appendFlat(&r.tree, r, m, path, r.tmp2)
 			moved = append(moved, memberRun{start, end, from, len(r.tmp2)})
 		} else {
-			r.tmp = r.tree.appendFlat(r, m, path, r.tmp)
+			r.tmp = appendFlat(&r.tree, r, m, path, r.tmp)
 		}
 		r.pathBuf = path[:0]
 	}
@@ -80,3 +82,18 @@ func (s *parseJSONStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 
 // memberRun is a member of a parsed record that replaces fields[start:end].
 type memberRun struct{ start, end, from, to int }
+
+// parseLine parses a line holding one JSON value. encoding/json checks it
+// first, for its messages ("invalid character ... looking for beginning of
+// value"), which name the problem as users of Python's json module expect.
+func parseLine(t *ojson.Tree, b []byte) (int32, error) {
+	if !json.Valid(b) {
+		var m json.RawMessage
+		err := json.Unmarshal(b, &m)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return -1, err
+	}
+	return t.Add(b)
+}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // Python's str() of a JSON value after json.load, as the wodle writes
@@ -29,7 +30,12 @@ func (r *runState) appendPythonStr(dst []byte, f *event.Field) []byte {
 	case event.EmptyObject:
 		return append(dst, "{}"...)
 	}
-	return r.tree.appendPyRepr(dst, r.tree.parseRaw(f.Value)) // compact JSON of an array
+	// f.Value is the compact JSON of an array, which appendCompact wrote.
+	i, err := r.tree.Add(f.Value)
+	if err != nil {
+		return append(dst, f.Value...)
+	}
+	return appendPyRepr(&r.tree, dst, i)
 }
 
 func appendPyBool(dst []byte, b bool) []byte {
@@ -40,35 +46,34 @@ func appendPyBool(dst []byte, b bool) []byte {
 }
 
 // appendPyRepr appends repr() of node i.
-func (t *jtree) appendPyRepr(dst []byte, i int32) []byte {
-	n := &t.nodes[i]
-	switch n.kind {
-	case jObject:
+func appendPyRepr(t *ojson.Tree, dst []byte, i int32) []byte {
+	switch t.Kind(i) {
+	case ojson.Object:
 		dst = append(dst, '{')
-		for c := n.first; c >= 0; c = t.nodes[c].next {
-			if c != n.first {
+		for c := t.First(i); c >= 0; c = t.Next(c) {
+			if c != t.First(i) {
 				dst = append(dst, ", "...)
 			}
-			dst = appendPyStrRepr(dst, t.nodes[c].key)
+			dst = appendPyStrRepr(dst, t.Name(c))
 			dst = append(dst, ": "...)
-			dst = t.appendPyRepr(dst, c)
+			dst = appendPyRepr(t, dst, c)
 		}
 		return append(dst, '}')
-	case jArray:
+	case ojson.Array:
 		dst = append(dst, '[')
-		for c := n.first; c >= 0; c = t.nodes[c].next {
-			if c != n.first {
+		for c := t.First(i); c >= 0; c = t.Next(c) {
+			if c != t.First(i) {
 				dst = append(dst, ", "...)
 			}
-			dst = t.appendPyRepr(dst, c)
+			dst = appendPyRepr(t, dst, c)
 		}
 		return append(dst, ']')
-	case jString:
-		return appendPyStrRepr(dst, string(t.bytesOf(i)))
-	case jNumber:
-		return appendPyNumber(dst, t.bytesOf(i))
-	case jBool:
-		return appendPyBool(dst, string(t.bytesOf(i)) == "true")
+	case ojson.String:
+		return appendPyStrRepr(dst, string(t.Str(i)))
+	case ojson.Number:
+		return appendPyNumber(dst, t.Token(i))
+	case ojson.Bool:
+		return appendPyBool(dst, string(t.Token(i)) == "true")
 	}
 	return append(dst, "None"...)
 }

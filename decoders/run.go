@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // step is a compiled step, shared by every stream of its decoder.
@@ -32,7 +33,7 @@ type runState struct {
 	line     []byte
 	lineNo   int
 	row      []TableValue // parquet framing: the row, one value per column
-	json     *jsonArrayReader
+	json     *ojson.Records
 	consumed bool
 
 	// layout identifies the sequence of field keys the event has at this
@@ -50,7 +51,7 @@ type runState struct {
 	originVals [numOriginFields][]byte
 
 	cols    columnsState
-	tree    jtree
+	tree    ojson.Tree
 	keys    keyCache
 	tmp     []event.Field // fields being built by a step
 	tmp2    []event.Field

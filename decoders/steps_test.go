@@ -1,7 +1,6 @@
 package decoders
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -215,18 +214,4 @@ func TestCountElements(t *testing.T) {
 		assert.Equal(t, want, countElements([]byte(in)), in)
 	}
 	assert.True(t, strings.HasPrefix("ok", "o"))
-}
-
-// TestJSONStrings: the record parser unescapes strings exactly as
-// encoding/json does, invalid UTF-8 and bad surrogates included.
-func TestJSONStrings(t *testing.T) {
-	for _, lit := range []string{`"plain"`, `"\u00e9\n\t\"\\\/"`, `"\ud83d\ude00"`, `"\ud83d"`, `"\ud83dx"`, `"\ud83d\u0041"`,
-		`"\ude00\ud83d"`, "\"\xff\xfe\"", "\"\xe2\x82\"", `"\u0000"`, `"é😀"`, `"\b\f\r"`} {
-		var want string
-		require.NoError(t, json.Unmarshal([]byte(lit), &want), lit)
-		var tr jtree
-		root, err := tr.parseBytes([]byte(lit))
-		require.NoError(t, err, lit)
-		assert.Equal(t, want, string(tr.bytesOf(root)), lit)
-	}
 }

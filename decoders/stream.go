@@ -3,7 +3,6 @@ package decoders
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // DefaultMaxLineBytes is the longest line a line-framed stream accepts when
@@ -70,7 +70,7 @@ type Stream struct {
 	gz         *gzip.Reader
 	pooled     bool // src and raw come from bufPool
 	lines      lineReader
-	arr        *jsonArrayReader
+	arr        *ojson.Records
 	table      *tableState
 	max        int
 	records    int64
@@ -207,9 +207,7 @@ func (st *Stream) start(opts OpenOptions) error {
 		return nil
 	}
 	if st.in.framing == framingJSONArray {
-		dec := json.NewDecoder(st.src)
-		dec.UseNumber()
-		st.arr = &jsonArrayReader{dec: dec, array: st.in.array, bare: st.in.bareArray}
+		st.arr = ojson.NewRecords(st.src, st.in.array, st.in.bareArray)
 		if opts.Header != nil {
 			return fmt.Errorf("%s: decoder %s: a header line applies to line framings", st.path, st.dec.name)
 		}
@@ -247,7 +245,7 @@ func (st *Stream) BytesRead() int64 {
 		return st.table.size
 	}
 	if st.arr != nil {
-		return st.arr.dec.InputOffset()
+		return st.arr.InputOffset()
 	}
 	return st.lines.off
 }
@@ -327,10 +325,10 @@ func (st *Stream) nextElement(ev *event.Event) error {
 	a := st.arr
 	r := &st.run
 	for {
-		ok, err := a.next()
+		ok, err := a.Next()
 		if err != nil {
 			st.finish()
-			return a.streamError(st.path, err)
+			return recordsError(a, st.path, err)
 		}
 		if !ok {
 			st.finish()
@@ -339,13 +337,13 @@ func (st *Stream) nextElement(ev *event.Event) error {
 		st.records++
 		ev.Reset()
 		ev.Origin = st.origin
-		ev.Origin.Line, ev.Origin.Offset = a.index, a.offset
-		r.json, r.lineNo = a, a.index
+		ev.Origin.Line, ev.Origin.Offset = a.Index(), a.Offset()
+		r.json, r.lineNo = a, a.Index()
 		err = st.runSteps(ev)
 		if !r.consumed {
-			if serr := a.skipValue(); serr != nil {
+			if serr := a.Skip(); serr != nil {
 				st.finish()
-				return a.streamError(st.path, serr)
+				return recordsError(a, st.path, serr)
 			}
 		}
 		var sf *streamFail
@@ -356,9 +354,9 @@ func (st *Stream) nextElement(ev *event.Event) error {
 			continue
 		case errors.As(err, &sf):
 			st.finish()
-			return a.streamError(st.path, sf.err)
+			return recordsError(a, st.path, sf.err)
 		}
-		return &RecordError{Path: st.path, Line: a.index, Reason: err.Error()}
+		return &RecordError{Path: st.path, Line: a.Index(), Reason: err.Error()}
 	}
 }
 
@@ -367,7 +365,7 @@ func (st *Stream) runSteps(ev *event.Event) error {
 	r := &st.run
 	r.layout = layoutStart
 	r.scratch = r.scratch[:0]
-	r.tree.reset()
+	r.tree.Reset()
 	r.consumed = false
 	for i, s := range st.dec.steps {
 		if err := s.apply(r, ev, &st.states[i]); err != nil {
@@ -499,4 +497,16 @@ func (lr *lineReader) next() (line []byte, off int64, tooLong bool, err error) {
 		return nil, off, true, nil
 	}
 	return b, off, false, nil
+}
+
+// recordsError turns an error of the document into a StreamError naming
+// the record being read and the byte offset where the document broke.
+func recordsError(a *ojson.Records, path string, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	line := max(a.Index(), 1)
+	var ge *gzipError
+	off := a.ErrorOffset(err, errors.As(err, &ge))
+	return &StreamError{Path: path, Line: line, Err: fmt.Errorf("byte offset %d: %w", off, err)}
 }

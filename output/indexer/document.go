@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // pipelineRemovals are the top-level fields Wazuh's pipeline removes after
@@ -24,6 +25,10 @@ var pipelineRemovals = map[string]bool{
 // errInvalidAlert is returned for alert JSON that cannot be parsed.
 var errInvalidAlert = errors.New("alert is not a JSON object")
 
+// maxDocDepth bounds the nesting of a document, below OpenSearch's
+// index.mapping.depth.limit for the objects that matter.
+const maxDocDepth = 200
+
 // builder turns alerts into bulk records. One builder is used by one
 // goroutine at a time (it keeps scratch space).
 type builder struct {
@@ -33,7 +38,7 @@ type builder struct {
 	geo      *geoDB
 	now      func() time.Time
 
-	tree jtree
+	tree ojson.Tree
 	san  sanitizer
 	doc  []byte
 }
@@ -50,17 +55,18 @@ type record struct {
 // render builds the bulk entry of a. The returned line is appended to dst.
 func (b *builder) render(dst []byte, a *alert.Alert) (record, error) {
 	t := &b.tree
-	if err := t.parse(a.JSON); err != nil {
+	t.MaxDepth = maxDocDepth
+	if err := t.Parse(a.JSON); err != nil {
 		return record{}, fmt.Errorf("%w: %w", errInvalidAlert, err)
 	}
-	if t.nodes[0].kind != jObject {
+	if t.Kind(0) != ojson.Object {
 		return record{}, errInvalidAlert
 	}
 	// @timestamp and the index day come from the alert's timestamp, as the
 	// pipeline's date and date_index_name processors do.
 	ts, ok := time.Time{}, false
-	if n, _ := t.member(0, "timestamp"); n >= 0 && t.nodes[n].kind == jString {
-		ts, ok = parseISODate(t.str(n), false)
+	if n, _ := t.Member(0, "timestamp"); n >= 0 && t.Kind(n) == ojson.String {
+		ts, ok = parseISODate(t.Str(n), false)
 	}
 	if !ok {
 		// The pipeline would drop the document; keep it, dated by the alert.
@@ -82,9 +88,9 @@ func (b *builder) render(dst []byte, a *alert.Alert) (record, error) {
 	switch b.input {
 	case "":
 		b.applyPipeline(ts)
-		b.doc = t.encode(b.doc, 0)
+		b.doc = t.Encode(b.doc, 0)
 	case PipelineInputAlert:
-		b.doc = t.encode(b.doc, 0)
+		b.doc = t.Encode(b.doc, 0)
 	case PipelineInputFilebeat:
 		b.doc = b.filebeatEnvelope(b.doc, ts)
 	}
@@ -93,12 +99,12 @@ func (b *builder) render(dst []byte, a *alert.Alert) (record, error) {
 	rec.id = docID(a)
 	start := len(dst)
 	dst = append(dst, `{"create":{"_index":`...)
-	dst = appendQuoted(dst, []byte(rec.index))
+	dst = ojson.AppendQuoted(dst, rec.index)
 	dst = append(dst, `,"_id":`...)
-	dst = appendQuoted(dst, []byte(rec.id))
+	dst = ojson.AppendQuoted(dst, rec.id)
 	if b.pipeline != "" {
 		dst = append(dst, `,"pipeline":`...)
-		dst = appendQuoted(dst, []byte(b.pipeline))
+		dst = ojson.AppendQuoted(dst, b.pipeline)
 	}
 	dst = append(dst, "}}\n"...)
 	dst = append(dst, b.doc...)
@@ -112,7 +118,7 @@ func (b *builder) render(dst []byte, a *alert.Alert) (record, error) {
 // @timestamp, and the removals; plus Filebeat's input.type.
 func (b *builder) applyPipeline(ts time.Time) {
 	t := &b.tree
-	if aws := t.path("data", "aws"); aws >= 0 && t.nodes[aws].kind == jObject {
+	if aws := t.Path("data", "aws"); aws >= 0 && t.Kind(aws) == ojson.Object {
 		b.setIfAbsent(aws, "region", "awsRegion")
 		b.setIfAbsent(aws, "accountId", "aws_account_id")
 	}
@@ -123,24 +129,24 @@ func (b *builder) applyPipeline(ts time.Time) {
 	// (replaced), an existing input (kept).
 	hasInput := false
 	prev := int32(-1)
-	for c := t.nodes[0].first; c >= 0; {
-		next := t.nodes[c].next
-		name := t.unquote(t.nodes[c].key)
+	for c := t.First(0); c >= 0; {
+		next := t.Next(c)
+		name := t.Name(c)
 		switch {
-		case pipelineRemovals[string(name)] || string(name) == "@timestamp":
-			t.unlink(0, prev, c)
+		case pipelineRemovals[name] || name == "@timestamp":
+			t.Unlink(0, prev, c)
 		default:
-			hasInput = hasInput || string(name) == "input"
+			hasInput = hasInput || name == "input"
 			prev = c
 		}
 		c = next
 	}
 	if !hasInput {
-		b.addMember(0, "input", jObject, nil)
-		in := t.nodes[0].last
-		b.addMember(in, "type", jString, []byte(`"log"`))
+		b.addMember(0, "input", ojson.Object, nil)
+		in := t.Last(0)
+		b.addMember(in, "type", ojson.String, []byte(`"log"`))
 	}
-	b.addMember(0, "@timestamp", jString, appendQuoted(nil, []byte(formatTimestamp(ts))))
+	b.addMember(0, "@timestamp", ojson.String, ojson.AppendQuoted(nil, formatTimestamp(ts)))
 }
 
 // formatTimestamp formats t as the ingest date processor writes @timestamp.
@@ -153,35 +159,38 @@ func formatTimestamp(t time.Time) string {
 // non-null value or src renders empty.
 func (b *builder) setIfAbsent(aws int32, dst, src string) {
 	t := &b.tree
-	if c, _ := t.member(aws, dst); c >= 0 && t.nodes[c].kind != jNull {
+	if c, _ := t.Member(aws, dst); c >= 0 && t.Kind(c) != ojson.Null {
 		return
 	}
-	s, _ := t.member(aws, src)
+	s, _ := t.Member(aws, src)
 	if s < 0 {
 		return
 	}
 	var v []byte
-	switch t.nodes[s].kind {
-	case jString:
-		v = t.str(s)
-	case jNumber, jBool:
-		v = t.nodes[s].raw
+	switch t.Kind(s) {
+	case ojson.String:
+		v = t.Str(s)
+	case ojson.Number, ojson.Bool:
+		v = t.Token(s)
 	default:
 		return
 	}
 	if len(v) == 0 {
 		return
 	}
-	if c, prev := t.member(aws, dst); c >= 0 {
-		t.unlink(aws, prev, c)
+	if c, prev := t.Member(aws, dst); c >= 0 {
+		t.Unlink(aws, prev, c)
 	}
-	b.addMember(aws, dst, jString, appendQuoted(nil, v))
+	b.addMember(aws, dst, ojson.String, ojson.AppendQuoted(nil, v))
 }
 
-func (b *builder) addMember(obj int32, name string, kind jkind, raw []byte) {
+// addMember adds name: tok (a token, or nil for an object) as the last
+// member of obj.
+func (b *builder) addMember(obj int32, name string, kind ojson.Kind, tok []byte) {
 	t := &b.tree
-	c := t.add(jnode{kind: kind, raw: raw, key: appendQuoted(nil, []byte(name))})
-	t.appendChild(obj, c)
+	c := t.NewNode(kind, tok)
+	t.SetName(c, name)
+	t.AppendChild(obj, c)
 }
 
 // applyGeo runs the pipeline's geoip processors in order; the last one that
@@ -190,32 +199,32 @@ func (b *builder) applyGeo() {
 	t := &b.tree
 	var geo []byte
 	for _, path := range geoFields {
-		n := t.path(path...)
-		if n < 0 || t.nodes[n].kind != jString {
+		n := t.Path(path...)
+		if n < 0 || t.Kind(n) != ojson.String {
 			continue
 		}
-		if g, ok := b.geo.appendGeo(nil, t.str(n)); ok {
+		if g, ok := b.geo.appendGeo(nil, t.Str(n)); ok {
 			geo = g
 		}
 	}
 	if geo == nil {
 		return
 	}
-	if c, prev := t.member(0, "GeoLocation"); c >= 0 {
-		t.unlink(0, prev, c)
+	if c, prev := t.Member(0, "GeoLocation"); c >= 0 {
+		t.Unlink(0, prev, c)
 	}
-	// The encoded object is spliced in as one raw token.
-	b.addMember(0, "GeoLocation", jString, geo)
+	// The encoded object is spliced in as one token.
+	b.addMember(0, "GeoLocation", ojson.Raw, geo)
 }
 
 // addRepairs adds vpcalertd.repaired / vpcalertd.truncated.
 func (b *builder) addRepairs() {
 	t := &b.tree
-	if c, prev := t.member(0, "vpcalertd"); c >= 0 {
-		t.unlink(0, prev, c)
+	if c, prev := t.Member(0, "vpcalertd"); c >= 0 {
+		t.Unlink(0, prev, c)
 	}
-	b.addMember(0, "vpcalertd", jObject, nil)
-	obj := t.nodes[0].last
+	b.addMember(0, "vpcalertd", ojson.Object, nil)
+	obj := t.Last(0)
 	list := func(name string, paths []string) {
 		if len(paths) == 0 {
 			return
@@ -226,10 +235,10 @@ func (b *builder) addRepairs() {
 			if i > 0 {
 				raw = append(raw, ',')
 			}
-			raw = appendQuoted(raw, []byte(p))
+			raw = ojson.AppendQuoted(raw, p)
 		}
 		raw = append(raw, ']')
-		b.addMember(obj, name, jString, raw)
+		b.addMember(obj, name, ojson.Raw, raw)
 	}
 	list("repaired", b.san.repaired)
 	list("truncated", b.san.truncated)
@@ -240,12 +249,12 @@ func (b *builder) addRepairs() {
 // pipeline's date_index_name uses it) and input.type.
 func (b *builder) filebeatEnvelope(dst []byte, ts time.Time) []byte {
 	dst = append(dst, `{"@timestamp":`...)
-	dst = appendQuoted(dst, []byte(formatTimestamp(ts)))
+	dst = ojson.AppendQuoted(dst, formatTimestamp(ts))
 	dst = append(dst, `,"message":`...)
-	line := b.tree.encode(nil, 0)
-	dst = appendQuoted(dst, line)
+	line := b.tree.Encode(nil, 0)
+	dst = ojson.AppendQuoted(dst, line)
 	dst = append(dst, `,"fields":{"index_prefix":`...)
-	dst = appendQuoted(dst, []byte(b.prefix))
+	dst = ojson.AppendQuoted(dst, b.prefix)
 	dst = append(dst, `},"input":{"type":"log"}}`...)
 	return dst
 }

@@ -64,20 +64,20 @@ type fieldNode struct {
 	kids        map[string]*fieldNode
 }
 
-func (f *fieldNode) child(name []byte) *fieldNode {
+func (f *fieldNode) child(name string) *fieldNode {
 	if f == nil || f.kids == nil {
 		return nil
 	}
-	return f.kids[string(name)]
+	return f.kids[name]
 }
 
 // lookup follows a member name, splitting it at dots as OpenSearch does.
-func (f *fieldNode) lookup(name []byte) *fieldNode {
+func (f *fieldNode) lookup(name string) *fieldNode {
 	for {
 		if f == nil {
 			return nil
 		}
-		i := indexByte(name, '.')
+		i := strings.IndexByte(name, '.')
 		if i < 0 {
 			return f.child(name)
 		}

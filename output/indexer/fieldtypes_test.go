@@ -74,11 +74,11 @@ func TestFieldTypesFile(t *testing.T) {
 		{"rule.level", ftLong}, {"rule.mail", ftBoolean}, {"timestamp", ftDate},
 		{"GeoLocation.location", ftGeoPoint}, {"data.aws", ftObject}, {"agent.name", ftKeyword},
 	} {
-		n := root.lookup([]byte(tc.path))
+		n := root.lookup(tc.path)
 		require.NotNil(t, n, tc.path)
 		require.Equal(t, tc.want, n.typ, fmt.Sprint(tc.path))
 	}
-	require.True(t, root.lookup([]byte("timestamp")).lenientDate)
-	require.False(t, root.lookup([]byte("data.aws.start")).lenientDate)
-	require.Nil(t, root.lookup([]byte("data.aws.eventName_x")))
+	require.True(t, root.lookup("timestamp").lenientDate)
+	require.False(t, root.lookup("data.aws.start").lenientDate)
+	require.Nil(t, root.lookup("data.aws.eventName_x"))
 }

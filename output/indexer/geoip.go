@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // geoFields are the fields Wazuh's pipeline runs its geoip processors on,
@@ -88,7 +90,7 @@ func (g *geoDB) appendGeo(dst []byte, ip []byte) ([]byte, bool) {
 		if len(dst) > start+1 {
 			dst = append(dst, ',')
 		}
-		dst = appendQuoted(append(appendQuoted(dst, []byte(name)), ':'), []byte(value))
+		dst = ojson.AppendQuoted(append(ojson.AppendQuoted(dst, name), ':'), value)
 	}
 	field("city_name", rec.City.Names.EN)
 	field("country_name", rec.Country.Names.EN)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // Template safety. OpenSearch rejects a whole document when one value does
@@ -29,13 +31,13 @@ import (
 
 // sanitizer walks one document against the template's field tree.
 type sanitizer struct {
-	t         *jtree
-	path      [][]byte // member names from the root to the current node
+	t         *ojson.Tree
+	path      []string // member names from the root to the current node
 	repaired  []string
 	truncated []string
 }
 
-func (s *sanitizer) reset(t *jtree) {
+func (s *sanitizer) reset(t *ojson.Tree) {
 	s.t = t
 	s.path = s.path[:0]
 	s.repaired = s.repaired[:0]
@@ -43,8 +45,8 @@ func (s *sanitizer) reset(t *jtree) {
 }
 
 // pathString is the dotted path of the current object's member last, or of
-// the current node when last is nil.
-func (s *sanitizer) pathString(last []byte) string {
+// the current node when last is empty.
+func (s *sanitizer) pathString(last string) string {
 	var b []byte
 	for i, p := range s.path {
 		if i > 0 {
@@ -52,7 +54,7 @@ func (s *sanitizer) pathString(last []byte) string {
 		}
 		b = append(b, p...)
 	}
-	if last != nil {
+	if last != "" {
 		if len(b) > 0 {
 			b = append(b, '.')
 		}
@@ -66,13 +68,9 @@ func (s *sanitizer) pathString(last []byte) string {
 func (s *sanitizer) object(obj int32, f *fieldNode) {
 	t := s.t
 	prev := int32(-1)
-	for c := t.nodes[obj].first; c >= 0; {
-		next := t.nodes[c].next
-		name := t.unquote(t.nodes[c].key)
-		// Copy: unquote may reuse its buffer for the next key.
-		if bytes.IndexByte(t.nodes[c].key, '\\') >= 0 {
-			name = append([]byte(nil), name...)
-		}
+	for c := t.First(obj); c >= 0; {
+		next := t.Next(c)
+		name := t.Name(c)
 		cf := f.lookup(name)
 		if f == nil {
 			cf = nil
@@ -93,22 +91,22 @@ func (s *sanitizer) object(obj int32, f *fieldNode) {
 // strings that may be too long).
 func (s *sanitizer) descend(c int32, f *fieldNode) {
 	t := s.t
-	switch t.nodes[c].kind {
-	case jObject:
+	switch t.Kind(c) {
+	case ojson.Object:
 		if f == nil || f.typ == ftObject || f.typ == ftNested {
 			s.object(c, f)
 		}
-	case jArray:
-		for e := t.nodes[c].first; e >= 0; e = t.nodes[e].next {
+	case ojson.Array:
+		for e := t.First(c); e >= 0; e = t.Next(e) {
 			s.descend(e, f)
 		}
-	case jString:
-		if (f == nil || f.typ == ftKeyword) && len(t.nodes[c].raw) > maxKeywordBytes+2 {
-			v := t.str(c)
+	case ojson.String:
+		if (f == nil || f.typ == ftKeyword) && len(t.Token(c)) > maxKeywordBytes+2 {
+			v := t.Str(c)
 			if len(v) > maxKeywordBytes {
-				s.truncated = append(s.truncated, s.pathString(nil))
+				s.truncated = append(s.truncated, s.pathString(""))
 				cut := truncateUTF8(v, maxKeywordBytes)
-				t.nodes[c].raw = appendQuoted(nil, cut)
+				t.SetToken(c, ojson.AppendQuoted(nil, cut))
 			}
 		}
 	}
@@ -122,21 +120,21 @@ func (s *sanitizer) fits(c int32, f *fieldNode) bool {
 		return true // dynamic: anything maps (clashes between documents aside)
 	}
 	t := s.t
-	n := &t.nodes[c]
-	switch n.kind {
-	case jNull:
+	kind := t.Kind(c)
+	switch kind {
+	case ojson.Null:
 		return true
-	case jArray:
+	case ojson.Array:
 		if f.typ == ftGeoPoint && s.geoArray(c) {
 			return true
 		}
-		for e := n.first; e >= 0; e = t.nodes[e].next {
+		for e := t.First(c); e >= 0; e = t.Next(e) {
 			if !s.fits(e, f) {
 				return false
 			}
 		}
 		return true
-	case jObject:
+	case ojson.Object:
 		switch f.typ {
 		case ftObject, ftNested:
 			return true
@@ -146,32 +144,32 @@ func (s *sanitizer) fits(c int32, f *fieldNode) bool {
 		return false
 	}
 	// A scalar.
-	v := t.text(c)
+	v := t.Text(c)
 	switch f.typ {
 	case ftObject, ftNested:
 		return false
 	case ftKeyword, ftText:
 		return true
 	case ftLong:
-		return n.kind != jBool && fitsInteger(v, math.MinInt64, math.MaxInt64)
+		return kind != ojson.Bool && fitsInteger(v, math.MinInt64, math.MaxInt64)
 	case ftInteger:
-		return n.kind != jBool && fitsInteger(v, math.MinInt32, math.MaxInt32)
+		return kind != ojson.Bool && fitsInteger(v, math.MinInt32, math.MaxInt32)
 	case ftShort:
-		return n.kind != jBool && fitsInteger(v, math.MinInt16, math.MaxInt16)
+		return kind != ojson.Bool && fitsInteger(v, math.MinInt16, math.MaxInt16)
 	case ftByte:
-		return n.kind != jBool && fitsInteger(v, math.MinInt8, math.MaxInt8)
+		return kind != ojson.Bool && fitsInteger(v, math.MinInt8, math.MaxInt8)
 	case ftDouble:
-		return n.kind != jBool && fitsFloat(v, math.MaxFloat64)
+		return kind != ojson.Bool && fitsFloat(v, math.MaxFloat64)
 	case ftFloat:
-		return n.kind != jBool && fitsFloat(v, math.MaxFloat32)
+		return kind != ojson.Bool && fitsFloat(v, math.MaxFloat32)
 	case ftBoolean:
 		return fitsBoolean(v)
 	case ftDate:
-		return n.kind != jBool && fitsDate(v, f.lenientDate, f.noEpoch)
+		return kind != ojson.Bool && fitsDate(v, f.lenientDate, f.noEpoch)
 	case ftIP:
-		return n.kind == jString && fitsIP(v)
+		return kind == ojson.String && fitsIP(v)
 	case ftGeoPoint:
-		return n.kind == jString && geoString(v)
+		return kind == ojson.String && geoString(v)
 	}
 	return false
 }
@@ -180,34 +178,31 @@ func (s *sanitizer) fits(c int32, f *fieldNode) bool {
 // range.
 func (s *sanitizer) geoObject(c int32) bool {
 	t := s.t
-	lat, _ := t.member(c, "lat")
-	lon, _ := t.member(c, "lon")
-	n := 0
-	for m := t.nodes[c].first; m >= 0; m = t.nodes[m].next {
-		n++
-	}
-	return n == 2 && lat >= 0 && lon >= 0 && s.coord(lat, 90) && s.coord(lon, 180)
+	lat, _ := t.Member(c, "lat")
+	lon, _ := t.Member(c, "lon")
+	return t.Count(c) == 2 && lat >= 0 && lon >= 0 && s.coord(lat, 90) && s.coord(lon, 180)
 }
 
 // geoArray accepts [lon, lat].
 func (s *sanitizer) geoArray(c int32) bool {
 	t := s.t
-	lon := t.nodes[c].first
+	lon := t.First(c)
 	if lon < 0 {
 		return false
 	}
-	lat := t.nodes[lon].next
-	return lat >= 0 && t.nodes[lat].next < 0 && t.nodes[lon].kind == jNumber &&
-		t.nodes[lat].kind == jNumber && s.coord(lat, 90) && s.coord(lon, 180)
+	lat := t.Next(lon)
+	return lat >= 0 && t.Next(lat) < 0 && t.Kind(lon) == ojson.Number &&
+		t.Kind(lat) == ojson.Number && s.coord(lat, 90) && s.coord(lon, 180)
 }
 
 func (s *sanitizer) coord(c int32, max float64) bool {
-	k := s.t.nodes[c].kind
-	if k != jNumber && k != jString {
+	k := s.t.Kind(c)
+	if k != ojson.Number && k != ojson.String {
 		return false
 	}
-	f, err := strconv.ParseFloat(string(s.t.text(c)), 64)
-	return err == nil && numericLiteral(s.t.text(c)) && math.Abs(f) <= max
+	v := s.t.Text(c)
+	f, err := strconv.ParseFloat(string(v), 64)
+	return err == nil && numericLiteral(v) && math.Abs(f) <= max
 }
 
 // geoString accepts "lat,lon" and geohashes.
@@ -230,26 +225,27 @@ func geoString(v []byte) bool {
 // repair moves member c of obj (which did not fit) into a sibling keyword
 // field "<name>_raw" holding its text, and returns the node now in c's
 // place.
-func (s *sanitizer) repair(obj, prev, c int32, name []byte) int32 {
+func (s *sanitizer) repair(obj, prev, c int32, name string) int32 {
 	t := s.t
 	s.repaired = append(s.repaired, s.pathString(name))
 	var text []byte
-	if t.nodes[c].kind == jString {
-		text = append(text, t.str(c)...)
+	if t.Kind(c) == ojson.String {
+		text = append(text, t.Str(c)...)
 	} else {
-		text = t.encode(nil, c)
+		text = t.Encode(nil, c)
 	}
 	text = truncateUTF8(text, maxKeywordBytes)
 	rawName := append(append([]byte(nil), name...), "_raw"...)
 	for i := 2; ; i++ {
-		if m, _ := t.member(obj, string(rawName)); m < 0 {
+		if m, _ := t.Member(obj, string(rawName)); m < 0 {
 			break
 		}
 		rawName = strconv.AppendInt(append(append(rawName[:0], name...), "_raw"...), int64(i), 10)
 	}
-	r := t.add(jnode{kind: jString, raw: appendQuoted(nil, text), key: appendQuoted(nil, rawName)})
-	t.insertAfter(obj, c, r)
-	t.unlink(obj, prev, c)
+	r := t.NewNode(ojson.String, ojson.AppendQuoted(nil, text))
+	t.SetName(r, string(rawName))
+	t.InsertAfter(obj, c, r)
+	t.Unlink(obj, prev, c)
 	return r
 }
 
