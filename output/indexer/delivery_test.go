@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,6 +160,43 @@ func TestRestartAfterCrash(t *testing.T) {
 	require.NoError(t, s2.Close())
 	assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
 	assert.Contains(t, logs.String(), "partial record")
+}
+
+// TestResendIsIdempotent: what the output sends for an alert is a create
+// with the alert's _id, so sending the same alerts again (a queue resumed
+// from a stale cursor, or an object read again after a crash) adds
+// nothing and changes nothing: every document is answered 409, counted
+// as a duplicate, and the indexer holds the first copy as it was.
+func TestResendIsIdempotent(t *testing.T) {
+	srv := newServer(t, indexertest.Options{})
+	var actions sync.Map
+	srv.SetItemHook(func(it indexertest.Item) *indexertest.ItemError {
+		actions.Store(it.Action, true)
+		return nil
+	})
+	alerts := manyAlerts(t, 100)
+	for run := range 2 {
+		s, err := New(fastConfig(srv.URL), nil)
+		require.NoError(t, err)
+		writeAll(t, s, alerts)
+		require.NoError(t, s.Sync())
+		require.NoError(t, s.Close())
+		st := s.Stats()
+		if run == 0 {
+			assert.EqualValues(t, 100, st.Delivered)
+			continue
+		}
+		assert.Zero(t, st.Delivered, "the second run indexes nothing")
+		assert.EqualValues(t, 100, st.Duplicates)
+	}
+	assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
+	sst := srv.Stats()
+	assert.Equal(t, 100, sst.Created)
+	assert.Equal(t, 100, sst.Conflicts)
+	assert.Zero(t, sst.Updated, "nothing was replaced")
+	var sent []string
+	actions.Range(func(k, _ any) bool { sent = append(sent, k.(string)); return true })
+	assert.Equal(t, []string{"create"}, sent)
 }
 
 // TestDeadLetterMappingError sends a document the index's mapping refuses

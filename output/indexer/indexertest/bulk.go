@@ -21,9 +21,8 @@ type bulkItem struct {
 // itemResult is one entry of the response's items.
 type itemResult struct {
 	action, index, id string
-	status            int
-	result            string
-	err               *docError
+	indexed
+	err *docError
 }
 
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request, pathIndex string) {
@@ -163,14 +162,7 @@ func (s *Server) process(it bulkItem, hook func(Item) *ItemError) itemResult {
 	if it.action == "delete" {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if ix, ok := s.indices[it.index]; ok {
-			if _, ok := ix.docs[it.id]; ok {
-				delete(ix.docs, it.id)
-				res.status, res.result = 200, "deleted"
-				return res
-			}
-		}
-		res.status, res.result = 404, "not_found"
+		res.indexed = s.deleteLocked(it.index, it.id)
 		return res
 	}
 	if hook != nil {
@@ -218,11 +210,12 @@ func (s *Server) process(it bulkItem, hook func(Item) *ItemError) itemResult {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.indexLocked(it.action, res.index, it.id, src); e != nil {
+	ok, e := s.indexLocked(it.action, res.index, it.id, src)
+	if e != nil {
 		res.status, res.err = e.Status, e
 		return res
 	}
-	res.status, res.result = 201, "created"
+	res.indexed = ok
 	return res
 }
 
@@ -244,14 +237,10 @@ func writeBulkResponse(w http.ResponseWriter, results []itemResult, took time.Du
 			b.WriteByte(',')
 		}
 		if r.err == nil {
-			writeOKItem(&b, r.action, r.index, r.id, r.status, r.result)
+			writeOKItem(&b, r.action, r.index, r.id, r.indexed)
 			continue
 		}
-		e := r.err.json()
-		e["index"] = r.index
-		item := map[string]any{"_index": r.index, "_id": r.id, "status": r.status, "error": e}
-		enc, _ := json.Marshal(map[string]any{r.action: item})
-		b.Write(enc)
+		writeErrorItem(&b, r.action, r.index, r.id, r.err)
 	}
 	b.WriteString("]}")
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
@@ -277,17 +266,39 @@ func injectFailure(w http.ResponseWriter, status int) {
 	}
 }
 
-func writeOKItem(b *bytes.Buffer, action, index, id string, status int, result string) {
+// writeOKItem writes a successful item as OpenSearch does
+// (BulkItemResponse.toXContent).
+func writeOKItem(b *bytes.Buffer, action, index, id string, r indexed) {
 	b.WriteString(`{"`)
 	b.WriteString(action)
 	b.WriteString(`":{"_index":`)
 	writeString(b, index)
 	b.WriteString(`,"_id":`)
 	writeString(b, id)
-	b.WriteString(`,"_version":1,"result":"`)
-	b.WriteString(result)
-	b.WriteString(`","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":`)
-	b.WriteString(strconv.Itoa(status))
+	b.WriteString(`,"_version":`)
+	b.WriteString(strconv.FormatInt(r.version, 10))
+	b.WriteString(`,"result":"`)
+	b.WriteString(r.result)
+	b.WriteString(`","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":`)
+	b.WriteString(strconv.FormatInt(r.seqNo, 10))
+	b.WriteString(`,"_primary_term":1,"status":`)
+	b.WriteString(strconv.Itoa(r.status))
+	b.WriteString("}}")
+}
+
+// writeErrorItem writes a failed item as OpenSearch does: _index, _id,
+// status, error.
+func writeErrorItem(b *bytes.Buffer, action, index, id string, e *docError) {
+	b.WriteString(`{"`)
+	b.WriteString(action)
+	b.WriteString(`":{"_index":`)
+	writeString(b, index)
+	b.WriteString(`,"_id":`)
+	writeString(b, id)
+	b.WriteString(`,"status":`)
+	b.WriteString(strconv.Itoa(e.Status))
+	b.WriteString(`,"error":`)
+	e.appendJSON(b)
 	b.WriteString("}}")
 }
 
@@ -342,14 +353,13 @@ func (s *Server) discardBulk(w http.ResponseWriter, body []byte, start time.Time
 			b.WriteByte(',')
 		}
 		s.stats.Items++
-		if e := s.indexLocked("create", a.index, a.id, nil); e != nil {
+		ok, e := s.indexLocked("create", a.index, a.id, nil)
+		if e != nil {
 			errorsSeen = true
-			item := map[string]any{"_index": a.index, "_id": a.id, "status": e.Status, "error": e.json()}
-			enc, _ := json.Marshal(map[string]any{"create": item})
-			b.Write(enc)
+			writeErrorItem(&b, "create", a.index, a.id, e)
 			continue
 		}
-		writeOKItem(&b, "create", a.index, a.id, 201, "created")
+		writeOKItem(&b, "create", a.index, a.id, ok)
 	}
 	s.mu.Unlock()
 	b.WriteString("]}")

@@ -1,6 +1,7 @@
 package indexertest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -156,6 +157,15 @@ type docError struct {
 	Type     string
 	Reason   string
 	CausedBy *docError
+	// Shard names the index and shard of an error the shard's engine
+	// raised (a version conflict): OpenSearch then adds index_uuid, shard
+	// and index after the reason.
+	Shard *shardID
+}
+
+// shardID is where an engine error happened.
+type shardID struct {
+	index, uuid string
 }
 
 func (e *docError) Error() string {
@@ -166,12 +176,25 @@ func (e *docError) Error() string {
 	return s
 }
 
-func (e *docError) json() map[string]any {
-	m := map[string]any{"type": e.Type, "reason": e.Reason}
-	if e.CausedBy != nil {
-		m["caused_by"] = e.CausedBy.json()
+// appendJSON writes the error object in OpenSearch's member order
+// (OpenSearchException.innerToXContent): type, reason, the metadata
+// (index_uuid, shard, index), caused_by.
+func (e *docError) appendJSON(b *bytes.Buffer) {
+	b.WriteString(`{"type":`)
+	writeString(b, e.Type)
+	b.WriteString(`,"reason":`)
+	writeString(b, e.Reason)
+	if e.Shard != nil {
+		b.WriteString(`,"index_uuid":`)
+		writeString(b, e.Shard.uuid)
+		b.WriteString(`,"shard":"0","index":`)
+		writeString(b, e.Shard.index)
 	}
-	return m
+	if e.CausedBy != nil {
+		b.WriteString(`,"caused_by":`)
+		e.CausedBy.appendJSON(b)
+	}
+	b.WriteByte('}')
 }
 
 // parseDoc checks doc against the mapping and returns the mapping with the

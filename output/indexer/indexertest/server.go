@@ -3,6 +3,7 @@ package indexertest
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/base64"
@@ -58,6 +59,7 @@ type Stats struct {
 	AuthFailures   int // requests refused with 401
 	Items          int // bulk items received
 	Created        int // documents stored
+	Updated        int // documents replaced (index of an _id that exists)
 	Conflicts      int // create of an _id that exists: 409
 	ItemErrors     int // other per-item errors (mapping, injected, pipeline)
 	Dropped        int // documents dropped by a pipeline
@@ -104,6 +106,18 @@ type Server struct {
 type index struct {
 	m    *mapping
 	docs map[string][]byte
+	// versions are the documents' _version, kept after a delete as
+	// OpenSearch's tombstones keep it.
+	versions map[string]int64
+	seqNo    int64 // the shard's next _seq_no
+	uuid     string
+}
+
+// indexed is a successful write.
+type indexed struct {
+	status         int
+	result         string
+	version, seqNo int64
 }
 
 // NewServer starts a server on 127.0.0.1 with a free port.
@@ -290,49 +304,101 @@ func (s *Server) FieldType(index, path string) string {
 func (s *Server) IndexDoc(index, id string, doc []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.indexLocked("create", index, id, doc); e != nil {
+	if _, e := s.indexLocked("create", index, id, doc); e != nil {
 		return e
 	}
 	return nil
 }
 
-// indexLocked stores one document; it returns nil or the item error.
-func (s *Server) indexLocked(action, name, id string, doc []byte) *docError {
+// indexOf returns the index, created with the templates' mapping when it
+// does not exist yet.
+func (s *Server) indexOf(name string) (*index, *docError) {
 	ix, ok := s.indices[name]
-	if !ok {
-		ix = &index{docs: map[string][]byte{}}
-		if !s.opts.Discard {
-			m, err := newMapping(s.templates, name)
-			if err != nil {
-				return &docError{Status: 500, Type: "exception", Reason: err.Error()}
-			}
-			ix.m = m
-		}
-		s.indices[name] = ix
+	if ok {
+		return ix, nil
 	}
-	if _, exists := ix.docs[id]; exists && action == "create" {
+	ix = &index{docs: map[string][]byte{}, versions: map[string]int64{}, uuid: indexUUID()}
+	if !s.opts.Discard {
+		m, err := newMapping(s.templates, name)
+		if err != nil {
+			return nil, &docError{Status: 500, Type: "exception", Reason: err.Error()}
+		}
+		ix.m = m
+	}
+	s.indices[name] = ix
+	return ix, nil
+}
+
+// indexUUID returns a random index UUID in OpenSearch's form (22
+// characters of URL-safe base64).
+func indexUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// indexLocked writes one document as OpenSearch's primary shard does: the
+// document is parsed and checked against the mapping first (dynamic
+// fields are added even when the write then fails), then `create` of an
+// existing _id is a version conflict (409) and `index` replaces the
+// document (200 "updated", the next _version).
+func (s *Server) indexLocked(action, name, id string, doc []byte) (indexed, *docError) {
+	ix, e := s.indexOf(name)
+	if e != nil {
+		return indexed{}, e
+	}
+	if !s.opts.Discard {
+		v, err := decodeStrict(doc)
+		if err != nil {
+			s.stats.ItemErrors++
+			return indexed{}, &docError{Status: 400, Type: "mapper_parsing_exception", Reason: "failed to parse",
+				CausedBy: &docError{Type: "json_parse_exception", Reason: err.Error()}}
+		}
+		if e := ix.m.index(id, v); e != nil {
+			s.stats.ItemErrors++
+			return indexed{}, e
+		}
+	}
+	_, exists := ix.docs[id]
+	if exists && action == "create" {
 		s.stats.Conflicts++
-		return &docError{Status: 409, Type: "version_conflict_engine_exception",
-			Reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [1])", id)}
+		return indexed{}, &docError{Status: 409, Type: "version_conflict_engine_exception",
+			Reason: fmt.Sprintf("[%s]: version conflict, document already exists (current version [%d])", id, ix.versions[id]),
+			Shard:  &shardID{index: name, uuid: ix.uuid}}
 	}
 	if s.opts.Discard {
 		ix.docs[id] = nil
+	} else {
+		ix.docs[id] = append([]byte(nil), doc...)
+	}
+	ix.versions[id]++
+	r := indexed{status: 201, result: "created", version: ix.versions[id], seqNo: ix.seqNo}
+	ix.seqNo++
+	if exists {
+		r.status, r.result = 200, "updated"
+		s.stats.Updated++
+	} else {
 		s.stats.Created++
-		return nil
 	}
-	v, err := decodeStrict(doc)
-	if err != nil {
-		s.stats.ItemErrors++
-		return &docError{Status: 400, Type: "mapper_parsing_exception", Reason: "failed to parse",
-			CausedBy: &docError{Type: "json_parse_exception", Reason: err.Error()}}
+	return r, nil
+}
+
+// deleteLocked deletes one document: 200 "deleted", or 404 "not_found".
+func (s *Server) deleteLocked(name, id string) indexed {
+	r := indexed{status: 404, result: "not_found", version: 1}
+	ix, ok := s.indices[name]
+	if !ok {
+		return r
 	}
-	if e := ix.m.index(id, v); e != nil {
-		s.stats.ItemErrors++
-		return e
+	r.seqNo = ix.seqNo
+	ix.seqNo++
+	if _, ok := ix.docs[id]; ok {
+		delete(ix.docs, id)
+		r.status, r.result = 200, "deleted"
 	}
-	ix.docs[id] = append([]byte(nil), doc...)
-	s.stats.Created++
-	return nil
+	ix.versions[id]++
+	r.version = ix.versions[id]
+	return r
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {

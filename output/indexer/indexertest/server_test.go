@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -154,4 +155,38 @@ func TestDiscard(t *testing.T) {
 	assert.EqualValues(t, 201, r.Items[0]["create"]["status"])
 	assert.EqualValues(t, 409, r.Items[1]["create"]["status"])
 	assert.Equal(t, 1, s.Count())
+}
+
+// TestIndexAndCreateAsOpenSearch: the answers to the two write actions on
+// an _id that exists are OpenSearch's, byte for byte but for took and the
+// index's UUID: index replaces the document (200 "updated", the next
+// _version), create is a version conflict (409, with the error's members
+// in OpenSearch's order) and leaves the document as it was.
+func TestIndexAndCreateAsOpenSearch(t *testing.T) {
+	s := newTestServer(t, Options{})
+	const ix = "wazuh-alerts-4.x-2024.03.05"
+	body := `{"create":{"_index":"` + ix + `","_id":"a"}}` + "\n" + `{"rule":{"id":"1"}}` + "\n" +
+		`{"index":{"_index":"` + ix + `","_id":"a"}}` + "\n" + `{"rule":{"id":"2"}}` + "\n" +
+		`{"create":{"_index":"` + ix + `","_id":"a"}}` + "\n" + `{"rule":{"id":"3"}}` + "\n" +
+		`{"index":{"_index":"` + ix + `","_id":"b"}}` + "\n" + `{"rule":{"id":"4"}}` + "\n"
+	status, data := post(t, s, "application/x-ndjson", body)
+	require.Equal(t, 200, status)
+	got := regexp.MustCompile(`^\{"took":\d+,`).ReplaceAllString(string(data), `{"took":0,`)
+	got = regexp.MustCompile(`"index_uuid":"[A-Za-z0-9_-]{22}"`).ReplaceAllString(got, `"index_uuid":"UUID"`)
+	shards := `"_shards":{"total":1,"successful":1,"failed":0}`
+	want := `{"took":0,"errors":true,"items":[` +
+		`{"create":{"_index":"` + ix + `","_id":"a","_version":1,"result":"created",` + shards + `,"_seq_no":0,"_primary_term":1,"status":201}},` +
+		`{"index":{"_index":"` + ix + `","_id":"a","_version":2,"result":"updated",` + shards + `,"_seq_no":1,"_primary_term":1,"status":200}},` +
+		`{"create":{"_index":"` + ix + `","_id":"a","status":409,"error":{"type":"version_conflict_engine_exception",` +
+		`"reason":"[a]: version conflict, document already exists (current version [2])","index_uuid":"UUID","shard":"0","index":"` + ix + `"}}},` +
+		`{"index":{"_index":"` + ix + `","_id":"b","_version":1,"result":"created",` + shards + `,"_seq_no":2,"_primary_term":1,"status":201}}]}`
+	assert.Equal(t, want, got)
+	doc, ok := s.Doc(ix, "a")
+	require.True(t, ok)
+	assert.JSONEq(t, `{"rule":{"id":"2"}}`, string(doc), "index replaced the document, create left it")
+	st := s.Stats()
+	assert.Equal(t, 2, st.Created)
+	assert.Equal(t, 1, st.Updated)
+	assert.Equal(t, 1, st.Conflicts)
+	assert.Equal(t, 2, s.Count())
 }
