@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs versitygw, the S3-compatible server the S3 and daemon tests start on
-# 127.0.0.1 (DESIGN.md §8), unless it is already there. Idempotent. Prints the
+# 127.0.0.1 (tests use loopback only), unless it is already there. Idempotent. Prints the
 # path of the binary on its last line.
 set -euo pipefail
 version=v1.8.0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs local-aws-sqs, the SQS-compatible server the SQS tests start on
-# 127.0.0.1 (DESIGN.md §8), into .ci/sqs/node_modules (ignored by git), unless
+# 127.0.0.1 (tests use loopback only), into .ci/sqs/node_modules (ignored by git), unless
 # the pinned version is already there, and applies one fix (below).
 # Idempotent. Prints the path of the package's folder on its last line.
 set -euo pipefail

@@ -33,7 +33,7 @@ var services = map[string]event.LogType{
 	"CloudTrail-Insight": event.LogTypeUnknown,
 }
 
-// ParseKey reads AWS's key layouts (reference/aws-formats.md §1.5, §2.1):
+// ParseKey reads AWS's key layouts (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-path.html, https://docs.aws.amazon.com/awscloudtrail/latest/userguide/get-and-view-cloudtrail-log-files.html):
 //
 //	[prefix/]AWSLogs/[o-org/]<account>/<service>/<region>/YYYY/MM/DD/<file>
 //	[prefix/]AWSLogs/aws-account-id=<account>/aws-service=<service>/aws-region=<region>/year=…

@@ -255,7 +255,7 @@ var (
 )
 
 // IsRegion says whether s looks like an AWS region name (Wazuh's check,
-// reference/wazuh.md §1.1).
+// docs/wazuh-compat.md, "The wodle's configuration").
 func IsRegion(s string) bool { return regionRe.MatchString(s) }
 
 // IsAccountID says whether s is a 12-digit AWS account id.

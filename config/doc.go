@@ -2,6 +2,6 @@
 // the knobs of Wazuh's <wodle name="aws-s3"> (interval, run_on_start,
 // skip_on_error, remove_from_bucket and the per-bucket settings), the state
 // and output settings, and optionally an ossec.conf whose aws-s3 wodle block
-// is taken as is (reference/wazuh.md §1.1). Every unknown key and bad value is
+// is taken as is (docs/wazuh-compat.md, "The wodle's configuration"). Every unknown key and bad value is
 // an error that names the file, the position and the key.
 package config

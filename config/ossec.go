@@ -48,7 +48,7 @@ func (e *xmlElem) attr(name string) (string, bool) {
 }
 
 // parseOssec finds the aws-s3 wodle in an ossec.conf and reads it with the
-// element names of Wazuh's wmodules-aws.c (reference/wazuh.md §1.1). An
+// element names of Wazuh's wmodules-aws.c (docs/wazuh-compat.md, "The wodle's configuration"). An
 // ossec.conf usually has several <ossec_config> roots and is read leniently,
 // as Wazuh's own XML reader does.
 func parseOssec(file string, data []byte) (*wodle, error) {

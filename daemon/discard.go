@@ -10,7 +10,7 @@ import (
 )
 
 // discardSink drops alerts whose record field matches Wazuh's
-// discard_regex (reference/wazuh.md §1.8): the field path is relative to
+// discard_regex (docs/wazuh-compat.md, "The wodle's configuration"): the field path is relative to
 // the record ("action", "requestParameters.instanceType"), the regex is
 // anchored at the start, and a list matches when one element does.
 //

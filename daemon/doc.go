@@ -4,7 +4,7 @@
 // objects not yet done (several at once, each object's alerts kept in
 // order), writes their alerts to the outputs and marks the objects done only
 // after the outputs made the alerts durable. It replaces Wazuh's aws-s3
-// wodle without its lost and repeated logs (reference/wazuh.md §1.3–1.7).
+// wodle without its lost and repeated logs (docs/wazuh-compat.md, "Reading a bucket").
 //
 // Buckets with an sqs section are followed through their S3 event
 // notifications instead (or as well): one collector/sqs consumer per queue

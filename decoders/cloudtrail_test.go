@@ -17,7 +17,7 @@ func ctOrigin(path string) event.Origin {
 }
 
 // TestCloudTrailTransformations checks the wodle's transformations on one
-// record that needs all of them (reference/wazuh.md §1.5, in that order).
+// record that needs all of them (docs/wazuh-compat.md, "CloudTrail records", in that order).
 func TestCloudTrailTransformations(t *testing.T) {
 	set := loadRuleset(t)
 	rec := `{"eventVersion":"1.08","userIdentity":{"type":"Root","sessionContext":{"attributes":{"mfa":null}},"x":null},` +

@@ -15,7 +15,7 @@ import (
 // The columns step: a flow-log line split on runs of spaces and tabs, each
 // column a field named after the file's header line, the flow log's
 // LogFormat, or a declared default format, in that order of preference
-// (reference/aws-formats.md §1.4). The layout is compiled once per file into
+// (https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html). The layout is compiled once per file into
 // a column plan; a data line then costs no name lookup and no allocation.
 
 // fieldType is the type a column's values must have.

@@ -1,7 +1,8 @@
 // Package decoders turns raw AWS log streams (VPC flow-log text, CloudTrail
 // JSON files, already decoded Wazuh event bodies) into event.Events whose
 // fields are exactly those the Wazuh 4.x AWS wodle would have sent
-// (reference/wazuh.md §1.4–1.6).
+// (docs/wazuh-compat.md: "The wodle's messages", "VPC flow logs",
+// "CloudTrail records").
 //
 // Decoders are data: each YAML file in ruleset/decoders declares which
 // streams it takes (an expr condition over the origin and, when the log type

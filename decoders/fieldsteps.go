@@ -122,7 +122,7 @@ func (s *removeStep) apply(r *runState, ev *event.Event, c *stepState) error {
 }
 
 // copyStep copies a scalar field whose text matches re to a new field
-// (Wazuh's source_ip_address, reference/wazuh.md §1.5 step 4).
+// (Wazuh's source_ip_address: docs/wazuh-compat.md, "CloudTrail records", step 3).
 type copyStep struct {
 	from, to string
 	re       interface{ Match([]byte) bool }
@@ -158,7 +158,7 @@ func (s *copyStep) apply(r *runState, ev *event.Event, c *stepState) error {
 }
 
 // wrapStep replaces a value v of the selected kinds by {key: v}, optionally
-// turning v into Python's str(v) (reference/wazuh.md §1.5 steps 5–7).
+// turning v into Python's str(v) (docs/wazuh-compat.md, "CloudTrail records", steps 4–6).
 type wrapStep struct {
 	key, newKey string
 	kinds       kindMask
@@ -186,7 +186,7 @@ func (s *wrapStep) apply(r *runState, ev *event.Event, c *stepState) error {
 
 // epochStep rewrites Unix seconds as YYYY-MM-DDTHH:MM:SSZ (UTC), as the
 // wodle's datetime.utcfromtimestamp(...).strftime does for start and end
-// (reference/wazuh.md §1.4). Values that are not Unix seconds ("-") stay.
+// (docs/wazuh-compat.md, "VPC flow logs"). Values that are not Unix seconds ("-") stay.
 type epochStep struct{ keys []string }
 
 func (s *epochStep) prepare(_ *runState, c *stepState) {
@@ -370,7 +370,7 @@ func inScope(key, under string) bool { return under == "" || key == under || wit
 
 // dropNullsStep removes null members of objects at every depth, not inside
 // lists; an object left empty stays as {} (the wodle's remove_none_fields,
-// reference/wazuh.md §1.5 step 2).
+// docs/wazuh-compat.md, "CloudTrail records", step 1).
 type dropNullsStep struct{ under string }
 
 func (s *dropNullsStep) prepare(*runState, *stepState) {}
@@ -408,7 +408,7 @@ func (s *dropNullsStep) apply(r *runState, ev *event.Event, _ *stepState) error 
 // unwrapListsStep replaces every list of exactly one element by the element,
 // for lists that are members of objects at any depth; the element itself is
 // not visited again (the wodle's single_element_list_to_dictionary,
-// reference/wazuh.md §1.5 step 3).
+// docs/wazuh-compat.md, "CloudTrail records", step 2).
 type unwrapListsStep struct{ under string }
 
 func (s *unwrapListsStep) prepare(*runState, *stepState) {}

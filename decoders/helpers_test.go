@@ -122,7 +122,7 @@ func readFile(t testing.TB, name string) []byte {
 }
 
 // flattenJSON flattens a JSON object the way analysisd's JSON decoder walks
-// it (reference/wazuh.md §3.2), keeping key order and JSON types: written
+// it (docs/wazuh-compat.md, "Decoded values"), keeping key order and JSON types: written
 // independently of the decoder under test, on json.RawMessage.
 func flattenJSON(t testing.TB, data []byte) []kv {
 	t.Helper()

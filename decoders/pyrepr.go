@@ -13,7 +13,7 @@ import (
 
 // Python's str() of a JSON value after json.load, as the wodle writes
 // {"string": str(value)} for CloudTrail fields that are not objects
-// (reference/wazuh.md §1.5 step 6): True/False/None, ints as written,
+// (docs/wazuh-compat.md, "CloudTrail records", step 5): True/False/None, ints as written,
 // floats in repr form, lists and dicts in repr form (['a', 'b']).
 
 // appendPythonStr appends str(v) for the value of f.

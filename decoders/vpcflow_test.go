@@ -17,7 +17,7 @@ func flowOrigin(path string) event.Origin {
 }
 
 // TestFlowLayouts checks where the column names come from and what the
-// fields become, for the formats of reference/aws-formats.md §1.
+// fields become, for the formats of https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html.
 func TestFlowLayouts(t *testing.T) {
 	set := loadRuleset(t)
 	const v8 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status ecs-cluster-name ecs-task-id ecs-service-name reject-reason\n" +

@@ -25,7 +25,7 @@ type Options struct {
 	ManagerName string
 	// Agent is the agent in alerts; default {"id":"000","name":ManagerName},
 	// as for Wazuh's wodle running on the manager. Set it to look like an
-	// agent-forwarded event (reference/wazuh.md §4.2).
+	// agent-forwarded event (docs/wazuh-compat.md, "The alerts.json line").
 	Agent *Agent
 	// Cluster, when set, adds the cluster object Wazuh writes when its
 	// cluster is enabled and not hidden.

@@ -9,7 +9,7 @@ import (
 )
 
 // ruleFrag holds the parts of a rule's JSON that never change, rendered once
-// at load (reference/wazuh.md §4.1, §3.9).
+// at load (docs/wazuh-compat.md, "The alerts.json line" and "Groups, compliance and MITRE").
 type ruleFrag struct {
 	level     []byte // {"level":N,"description":"
 	id        []byte // ","id":"NNN"  plus the mitre object

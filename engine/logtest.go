@@ -29,7 +29,7 @@ type LogtestOptions struct {
 // Logtest reads one event per line from in (a raw flow-log line, a
 // CloudTrail record or file, or an already decoded Wazuh event) and prints
 // what wazuh-logtest prints for it: pre-decoding, decoding and filtering
-// (reference/wazuh.md §5). Like a wazuh-logtest session, firedtimes and
+// (docs/wazuh-compat.md, "wazuh-logtest"). Like a wazuh-logtest session, firedtimes and
 // correlation memory carry over from one line to the next.
 func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts LogtestOptions) error {
 	sc := bufio.NewScanner(in)

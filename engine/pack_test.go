@@ -42,7 +42,7 @@ func lines(b []byte) []string {
 // checks that its alerts are the golden file's stock alerts, byte for byte
 // except the alert id: a pack alert written before a stock alert moves that
 // alert's offset in the file, which is what the id's second half is
-// (reference/wazuh.md §4.2).
+// (docs/wazuh-compat.md, "The alerts.json line").
 func TestPacksOnlyAddAlerts(t *testing.T) {
 	e, _ := newTestEngine(t, nil)
 	added := 0

@@ -62,7 +62,7 @@ func TestWazuhParity(t *testing.T) {
 			opts:     collector.LocalOptions{Bucket: "my-vpc-flowlogs"},
 			expected: "../testdata/wazuh-parity/vpcflow.alerts.CONSTRUCTED.jsonl",
 			// Wazuh's csv.DictReader puts the columns after the 14th under a
-			// "null" key (reference/wazuh.md §1.4); we name them.
+			// "null" key (docs/wazuh-compat.md, "VPC flow logs"); we name them.
 			fix: func(s string) string {
 				return strings.Replace(s, `"null":["vpc-0123456789abcdef0","subnet-0fedcba9876543210"]`,
 					`"vpc_id":"vpc-0123456789abcdef0","subnet_id":"subnet-0fedcba9876543210"`, 1)

@@ -253,7 +253,7 @@ func hasUpper(s string) bool {
 
 // Text returns the value as Wazuh's JSON decoder stores it: strings as they
 // are, true/false/null as words, arrays as JSON text, and numbers as C's
-// "%i" when they equal their int value, else "%f" (reference/wazuh.md §3.2).
+// "%i" when they equal their int value, else "%f" (docs/wazuh-compat.md, "Decoded values").
 func (f *Field) Text() string {
 	if f.Kind == Number {
 		return string(AppendNumberText(nil, f.Value))

@@ -13,7 +13,7 @@ import (
 // with Python's json.dumps defaults: separators ", " and ": ", non-ASCII
 // escaped as \uXXXX, original JSON types kept, empty strings and empty objects
 // kept. This is the text Wazuh stores as full_log and previous_output
-// (reference/wazuh.md §1.2).
+// (docs/wazuh-compat.md, "The wodle's messages").
 func (e *Event) AppendWodleJSON(dst []byte) []byte {
 	return e.appendNested(dst, wodleStyle, nil, nil)
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // IDSource keeps the offset half of alert ids ("<epoch>.<offset>",
-// reference/wazuh.md §4.2) growing across restarts. The engine numbers ids
+// docs/wazuh-compat.md, "The alerts.json line") growing across restarts. The engine numbers ids
 // from a start offset by the length of each line it renders, as Wazuh uses
 // the alerts log's byte offset. Seed the source with everything the previous
 // run may have used (its persisted high-water mark and the alerts file's

@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// Correlation (reference/wazuh.md §3.7, eventinfo.c Search_LastSids): a
+// Correlation (docs/wazuh-compat.md, "Correlation": eventinfo.c Search_LastSids): a
 // rule with if_matched_sid N looks at the events that previously alerted
 // as N, newest first, within its timeframe; same_field / different_field
 // filter them; it fires when frequency-1 of them are found. An event that

@@ -1,7 +1,8 @@
 // Package rules evaluates decoded events against a Wazuh-compatible rule
 // tree written in YAML with expr conditions, and reproduces Wazuh 4.x's
-// evaluation exactly (reference/wazuh.md §3.3–3.9): the if_sid tree with
-// level-0-first sibling order, depth-first first-matching-child-wins,
+// evaluation exactly (docs/wazuh-compat.md, "Rule loading and the tree" to
+// "Groups, compliance and MITRE"): the if_sid tree with level-0-first
+// sibling order, depth-first first-matching-child-wins,
 // OS_Regex/OS_Match semantics, CDB lists, $(field) descriptions,
 // firedtimes, and if_matched_sid frequency correlation with
 // previous_output.

@@ -215,7 +215,7 @@ func (c *evalCtx) finishPack(r *Rule) Match {
 }
 
 // finish turns the final rule of one tree into a Match: level 0, ignore
-// (reference/wazuh.md §3.7), the description, previous_output, and the
+// (docs/wazuh-compat.md, "Correlation"), the description, previous_output, and the
 // correlation memory. Descriptions of one EvalAll follow each other in
 // c.desc.
 func (c *evalCtx) finish(r *Rule) Match {

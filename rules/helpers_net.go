@@ -335,7 +335,7 @@ func protoName(v []byte) []byte {
 }
 
 // tcpFlagList is the bit order of the TCP flags field (RFC 9293); VPC flow
-// logs record FIN, SYN, RST and SYN-ACK (reference/aws-formats.md §1.3).
+// logs record FIN, SYN, RST and SYN-ACK (https://docs.aws.amazon.com/vpc/latest/userguide/flow-log-records.html, tcp-flags).
 var tcpFlagList = []string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
 
 var tcpFlagTexts = func() (t [256][]byte) {

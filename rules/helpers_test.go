@@ -19,8 +19,8 @@ import (
 )
 
 // flattenJSON is a test-only stand-in for the JSON decoder: a Wazuh event
-// body becomes flat dotted fields in document order (reference/wazuh.md
-// §3.2).
+// body becomes flat dotted fields in document order (docs/wazuh-compat.md,
+// "Decoded values").
 func flattenJSON(js []byte) (*event.Event, error) {
 	ev := &event.Event{}
 	if err := flattenObject("", js, ev); err != nil {
@@ -80,7 +80,7 @@ var v2Columns = []string{"version", "account_id", "interface_id", "srcaddr", "ds
 	"protocol", "packets", "bytes", "start", "end", "action", "log_status"}
 
 // splitV2 is a test-only stand-in for the flow-log decoder: a default
-// format (v2) line becomes the wodle's event (reference/wazuh.md §1.4).
+// format (v2) line becomes the wodle's event (docs/wazuh-compat.md, "VPC flow logs").
 func splitV2(line string) (*event.Event, error) {
 	cols := strings.Fields(line)
 	if len(cols) != len(v2Columns) {

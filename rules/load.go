@@ -31,7 +31,7 @@ var (
 const PackAll = "all"
 
 // compliancePrefixes are the group prefixes Wazuh moves into their own
-// alert arrays (reference/wazuh.md §3.9), in Wazuh's check order.
+// alert arrays (docs/wazuh-compat.md, "Groups, compliance and MITRE"), in Wazuh's check order.
 var compliancePrefixes = []struct{ prefix, name string }{
 	{"pci_dss_", "pci_dss"}, {"cis_", "cis"}, {"gdpr_", "gdpr"}, {"gpg13_", "gpg13"},
 	{"hipaa_", "hipaa"}, {"nist_800_53_", "nist_800_53"}, {"tsc_", "tsc"},
@@ -308,7 +308,7 @@ func (ld *loader) addRule(file string, data []byte, fspec *FileSpec, rs *RuleSpe
 	return nil
 }
 
-// correlation validates the frequency keys (reference/wazuh.md §3.3).
+// correlation validates the frequency keys (docs/wazuh-compat.md, "Rule loading and the tree").
 func (ld *loader) correlation(r *Rule, rs *RuleSpec) []error {
 	var errs []error
 	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }

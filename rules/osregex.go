@@ -8,7 +8,7 @@ import (
 )
 
 // OS_Regex and OS_Match, the two pattern languages of Wazuh 4.x
-// (reference/wazuh.md §3.5). The matcher below re-implements the state
+// (docs/wazuh-compat.md, "Field matches: OS_Regex and OS_Match"). The matcher below re-implements the state
 // machine of Wazuh's os_regex_execute.c, including its quirks: no real
 // backtracking (at most four saved retry points), `+`/`*` only after a
 // backslash class, and a "lazy" hand-over to the next pattern token.

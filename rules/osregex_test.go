@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// OS_Regex as documented (reference/wazuh.md §3.5, Wazuh regex.rst) and
+// OS_Regex as documented (docs/wazuh-compat.md, "Field matches: OS_Regex and OS_Match"; Wazuh's regex.rst) and
 // as os_regex_execute.c behaves.
 func TestOSRegex(t *testing.T) {
 	cases := []struct {

@@ -94,7 +94,7 @@ func mustCompact(t *testing.T, raw []byte) []byte {
 }
 
 // ruleJSON renders a Match the way the alert's rule object looks
-// (reference/wazuh.md §4.1), for comparison only.
+// (docs/wazuh-compat.md, "The alerts.json line"), for comparison only.
 func ruleJSON(m Match) string {
 	var b strings.Builder
 	r := m.Rule

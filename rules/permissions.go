@@ -97,12 +97,12 @@ func worldWant(name string, port int) int {
 // (a CloudTrail requestParameters or responseElements) allow traffic from a
 // /0 block (0.0.0.0/0, ::/0): on any port (wantAny), on every port
 // (wantAllPorts: protocol -1, or TCP/UDP 0–65535), or on a given port.
-// It reads the three shapes EC2 logs (reference/aws-formats.md §2.6): the
+// It reads the three shapes EC2 logs (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_AuthorizeSecurityGroupIngress.html): the
 // flat cidrIp/fromPort/toPort/ipProtocol request, ipPermissions.items[]
 // with ipRanges.items[].cidrIp and ipv6Ranges.items[].cidrIpv6, and the
 // securityGroupRuleSet.items[] of the response (cidrIpv4, cidrIpv6;
 // isEgress true is skipped). Lists of one element arrive unwrapped, longer
-// ones as JSON array text (reference/wazuh.md §1.5, §3.2); both are read.
+// ones as JSON array text (docs/wazuh-compat.md, "CloudTrail records" and "Decoded values"); both are read.
 func worldOpen(ev *event.Event, path string, want int) bool {
 	tree := objectTree(ev, path)
 	if tree == nil {

@@ -53,7 +53,7 @@ type Layer struct {
 // file returns the path of a file of the layer as messages name it.
 func (l Layer) file(p string) string { return l.Name + p }
 
-// Compliance is one compliance array of an alert (reference/wazuh.md §3.9):
+// Compliance is one compliance array of an alert (docs/wazuh-compat.md, "Groups, compliance and MITRE"):
 // Name is "pci_dss", "gdpr", …; Values are the group tokens without the
 // prefix, in file order.
 type Compliance struct {

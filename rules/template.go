@@ -8,7 +8,7 @@ import (
 )
 
 // commentMax is OS_COMMENT_MAX: an expanded description of this many bytes
-// or more is replaced by the raw template (reference/wazuh.md §3.8).
+// or more is replaced by the raw template (docs/wazuh-compat.md, "Descriptions and counters").
 const commentMax = 1024
 
 // template is a parsed description: literal text and $(field) references.

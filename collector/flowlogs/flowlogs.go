@@ -73,7 +73,7 @@ func (c *Client) client(region string) *ec2.Client {
 
 // Describe returns the flow logs of region that deliver to S3, following
 // nextToken to the last page (Wazuh reads only the first;
-// reference/aws-formats.md §3.1).
+// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeFlowLogs.html).
 func (c *Client) Describe(ctx context.Context, region string) ([]FlowLog, error) {
 	in := &ec2.DescribeFlowLogsInput{
 		Filter:     []types.Filter{{Name: aws.String("log-destination-type"), Values: []string{"s3"}}},

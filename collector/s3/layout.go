@@ -11,7 +11,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
-// Service folders of the log types (reference/aws-formats.md §1.5, §2.1).
+// Service folders of the log types (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-path.html, https://docs.aws.amazon.com/awscloudtrail/latest/userguide/get-and-view-cloudtrail-log-files.html).
 const (
 	ServiceVPCFlow    = "vpcflowlogs"
 	ServiceCloudTrail = "CloudTrail"
@@ -86,7 +86,7 @@ type accountDir struct {
 }
 
 // Discover finds the scopes of a layout, listing folders as flowlogs-reader
-// and Wazuh do (reference/wazuh.md §1.3) but with regions found per account,
+// and Wazuh do (docs/wazuh-compat.md, "Reading a bucket") but with regions found per account,
 // organization trails (AWSLogs/o-…/<account>/) and Hive-style folders
 // (AWSLogs/aws-account-id=…/aws-service=…/aws-region=…/). Configured
 // accounts and regions filter what is found. Missing configured accounts

@@ -3,7 +3,7 @@
 // shipped them, and loses none on the way.
 //
 // Each alert becomes the document that Wazuh's Filebeat ingest pipeline would
-// have produced (reference/wazuh.md §7: `@timestamp`, `data.aws.accountId`,
+// have produced (docs/wazuh-compat.md, "The indexer": `@timestamp`, `data.aws.accountId`,
 // `data.aws.region`, optional GeoLocation, the Filebeat removals), made to fit
 // the `wazuh-alerts-4.x` template's field types, and is indexed into
 // `wazuh-alerts-4.x-YYYY.MM.DD` with a `_id` derived from where its record

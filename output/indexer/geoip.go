@@ -12,8 +12,8 @@ import (
 
 // geoFields are the fields Wazuh's pipeline runs its geoip processors on,
 // in its order; each one that resolves replaces the previous result
-// (filebeat-wazuh-alerts-ingest-pipeline.v4.14.7.json, reference/wazuh.md
-// §7). VPC srcaddr/dstaddr are not among them.
+// (filebeat-wazuh-alerts-ingest-pipeline.v4.14.7.json;
+// docs/wazuh-compat.md, "The indexer"). VPC srcaddr/dstaddr are not among them.
 var geoFields = [][]string{
 	{"data", "srcip"},
 	{"data", "win", "eventdata", "ipAddress"},
