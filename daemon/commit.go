@@ -254,6 +254,18 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 		log.Warn("object not written: the indexer's queue stayed full; read again later", "error", err.Error())
 		return false, err
 	}
+	if f := d.opts.File; f != nil && res.spool != nil && f.RotationDueBefore(res.spool.Bytes()+int64(res.spool.Len())) {
+		// The file would pass rotate.max_size: commit what it holds and
+		// rotate first, so a file exceeds the limit only by an object
+		// whose alerts alone do.
+		err := cm.commit()
+		if err == nil && f.RotationDueBefore(res.spool.Bytes()+int64(res.spool.Len())) {
+			err = cm.rotate() // nothing was pending: every line is committed
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 	if res.spool != nil {
 		err := res.spool.Replay(j.origin, func(a *alert.Alert) error {
 			if err := d.opts.Sink.Write(a); err != nil {
@@ -331,19 +343,27 @@ func (cm *committer) commit() error {
 	}
 	cm.pending, cm.done, cm.waiting = cm.pending[:0], cm.done[:0], 0
 	if f := d.opts.File; f != nil && f.RotationDue() {
-		dst, err := f.Rotate()
-		if err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-		meta, err := cm.meta()
-		if err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
-		if err := d.opts.Store.Commit(state.Commit{Meta: meta}); err != nil {
-			return fmt.Errorf("state: %w", err)
-		}
-		d.log.Info("alerts file rotated", "to", dst)
+		return cm.rotate()
 	}
+	return nil
+}
+
+// rotate rotates the alerts file and records the new file's checkpoint.
+// Every line in the file must be committed.
+func (cm *committer) rotate() error {
+	d := cm.d
+	dst, err := d.opts.File.Rotate()
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	meta, err := cm.meta()
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if err := d.opts.Store.Commit(state.Commit{Meta: meta}); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	d.log.Info("alerts file rotated", "to", dst)
 	return nil
 }
 

@@ -214,3 +214,46 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		assert.ErrorIs(t, err, os.ErrNotExist, "no state was started")
 	})
 }
+
+// TestRotateWithinMaxSize: rotate.max_size holds to the object: the file
+// is committed and rotated before an object's alerts would take it past the
+// limit, so only a file holding a single object larger than the limit is
+// larger.
+func TestRotateWithinMaxSize(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	dir := t.TempDir()
+	bucket := srv.NewBucket(t, "rotate-it")
+	want := crashBucket(t, srv, bucket, 30, 10)
+	big := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-big", 99)
+	srv.Put(t, bucket, big, gz(t, flowBody("111111111111", 60, 10000, true)))
+	for n := 0; n < 60; n++ {
+		want[big+" "+fmt.Sprint(10000+n)] = 0
+	}
+	const limit = 20 << 10
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+concurrency: 4
+log: {format: json}
+outputs: {file: {path: alerts.json, rotate: {max_size: 20KiB}}}
+disabled_packs: [all]
+buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
+`, bucket, srv.Endpoint))
+	res := runMain(t, cfg, true)
+	require.Equal(t, 0, res.code, res.stderr)
+	files := alertFiles(t, dir)
+	assert.Greater(t, len(files), 10)
+	for _, f := range files {
+		st, err := os.Stat(f)
+		require.NoError(t, err)
+		if st.Size() <= limit {
+			continue
+		}
+		objects := map[string]bool{}
+		for _, a := range readAlerts(t, f) {
+			objects[a.File] = true
+		}
+		assert.Equal(t, map[string]bool{big: true}, objects, "%s holds %d bytes: only an object larger than the limit may", f, st.Size())
+	}
+	checkExactlyOnce(t, dir, want)
+}

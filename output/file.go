@@ -534,6 +534,20 @@ func (s *FileSink) RotationDue() bool {
 	return s.opts.Daily && !s.dayOf(s.opts.Now()).Equal(s.day)
 }
 
+// RotationDueBefore says whether the file should be rotated before n more
+// bytes go in: it holds something, and they would take it past MaxSize (or
+// the day changed). Rotating then keeps a file within MaxSize unless one
+// object's alerts alone exceed it.
+func (s *FileSink) RotationDueBefore(n int64) bool {
+	if s.size == 0 {
+		return false
+	}
+	if s.opts.MaxSize > 0 && s.size+n > s.opts.MaxSize {
+		return true
+	}
+	return s.RotationDue()
+}
+
 // Rotate syncs the file, renames it to "<name>-YYYY-MM-DD[.N]<ext>" (the day
 // it was started; N counts files of the same day, never overwriting one)
 // and starts a new, empty file at the same path. Call it only where every
