@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
@@ -258,6 +259,8 @@ func reason(err error) string {
 		return "credentials refused (unknown access key, wrong secret, or expired)"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.As(err, new(*net.DNSError)) || errors.As(err, new(*net.OpError)):
+		return "unreachable (network: no route, refused or unknown host)"
 	}
 	return "error"
 }

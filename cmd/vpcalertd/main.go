@@ -21,6 +21,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run --config FILE            run the daemon", runDaemon},
+		{"state", "state show|reset --config FILE  show or reset what the daemon has read", runState},
 		{"replay", "replay [flags] PATH...        read local files or bucket mirrors, write alerts", runReplay},
 		{"report", "report [flags] PATH...        write one HTML page of traffic peaks, talkers and alerts", runReport},
 		{"logtest", "logtest [-v] [--json]         test events typed on stdin, like wazuh-logtest", runLogtest},

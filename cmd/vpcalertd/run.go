@@ -11,11 +11,14 @@ import (
 	"github.com/vpcalertd/vpcalertd/daemon"
 )
 
-const runUsage = `usage: vpcalertd run --config FILE [--once]
+const runUsage = `usage: vpcalertd run --config FILE [--once] [--reparse]
 
 Collects the configured S3 buckets every interval, and follows the SQS
 queues of buckets with an sqs section, until SIGTERM or SIGINT. With --once
 it lists the buckets once and reads what the queues hold now, then exits.
+With --reparse it first forgets what was read (vpcalertd state reset) and
+then runs one pass, as Wazuh's --reparse: every object from only_logs_after
+(or today) is read again and its alerts written again.
 FILE is the daemon's YAML configuration, or an ossec.conf whose
 <wodle name="aws-s3"> block is read as is (see docs/daemon.md, docs/sqs.md).
 
@@ -32,6 +35,7 @@ func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
 	cfgPath := fs.String("config", "", "configuration `file` (YAML, or an ossec.conf)")
 	once := fs.Bool("once", false, "run one pass over the buckets and exit")
+	reparse := fs.Bool("reparse", false, "forget what was read, then run one pass (implies --once)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -48,6 +52,16 @@ func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return 2
 	}
 	log := daemon.NewLogger(stderr, cfg.Log)
+	if *reparse {
+		rep, err := daemon.ResetState(cfg, daemon.StateOptions{})
+		if err != nil {
+			log.Error("fatal", "error", "--reparse: "+err.Error())
+			return 1
+		}
+		log.Info("--reparse: state reset; every configured bucket is read again from its first day", "marks", rep.Marks,
+			"accounts_regions", rep.Scopes, "moved_aside", rep.MovedAside)
+		*once = true
+	}
 	code, err := daemon.Serve(ctx, daemon.Options{Config: cfg, Once: *once, Stdout: stdout, Logger: log})
 	if err != nil {
 		log.Error("fatal", "error", err.Error())
