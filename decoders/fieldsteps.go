@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // The steps that work on the fields already in the event. Fields are flat
@@ -144,7 +145,7 @@ func (s *copyStep) apply(r *runState, ev *event.Event, c *stepState) error {
 		text := f.Value
 		if f.Kind == event.Number {
 			start := len(r.scratch)
-			r.scratch = event.AppendNumberText(r.scratch, f.Value)
+			r.scratch = ojson.AppendNumberText(r.scratch, f.Value)
 			text = r.scratch[start:]
 		}
 		if !s.re.Match(text) {
@@ -418,7 +419,7 @@ func (s *unwrapListsStep) apply(r *runState, ev *event.Event, _ *stepState) erro
 	r.tmp = r.tmp[:0]
 	changed := false
 	for _, f := range ev.Fields {
-		if f.Kind == event.Array && inScope(f.Key, s.under) && countElements(f.Value) == 1 {
+		if f.Kind == event.Array && inScope(f.Key, s.under) && ojson.CountElements(f.Value) == 1 {
 			// Compact JSON the record step wrote; its depth was checked then.
 			arr, err := r.tree.Add(f.Value)
 			if err != nil {

@@ -35,7 +35,7 @@ func appendFlat(t *ojson.Tree, r *runState, i int32, path []byte, out []event.Fi
 	case ojson.Array:
 		ki := r.keys.get(r, path)
 		start := len(r.scratch)
-		r.scratch = appendCompact(t, r.scratch, i)
+		r.scratch = t.AppendCJSON(r.scratch, i)
 		return append(out, event.Field{Key: ki.key, Value: r.scratch[start:len(r.scratch):len(r.scratch)], Kind: event.Array, Sym: ki.sym})
 	}
 	ki := r.keys.get(r, path)
@@ -44,84 +44,6 @@ func appendFlat(t *ojson.Tree, r *runState, i int32, path []byte, out []event.Fi
 }
 
 var kindOfJSON = [...]event.Kind{ojson.String: event.String, ojson.Number: event.Number, ojson.Bool: event.Bool, ojson.Null: event.Null}
-
-// appendCompact appends node i as compact JSON (no spaces), strings escaped
-// as cJSON prints them: quote, backslash and control characters only.
-func appendCompact(t *ojson.Tree, dst []byte, i int32) []byte {
-	switch t.Kind(i) {
-	case ojson.Object:
-		dst = append(dst, '{')
-		for c := t.First(i); c >= 0; c = t.Next(c) {
-			if c != t.First(i) {
-				dst = append(dst, ',')
-			}
-			dst = event.AppendCJSONString(dst, t.Name(c))
-			dst = append(dst, ':')
-			dst = appendCompact(t, dst, c)
-		}
-		return append(dst, '}')
-	case ojson.Array:
-		dst = append(dst, '[')
-		for c := t.First(i); c >= 0; c = t.Next(c) {
-			if c != t.First(i) {
-				dst = append(dst, ',')
-			}
-			dst = appendCompact(t, dst, c)
-		}
-		return append(dst, ']')
-	case ojson.String:
-		return event.AppendCJSONString(dst, t.Str(i))
-	}
-	return append(dst, t.Token(i)...)
-}
-
-// countElements returns the number of elements of a compact JSON array
-// without parsing it (0, 1 or 2 meaning "two or more"); -1 if b is not an
-// array.
-func countElements(b []byte) int {
-	if len(b) < 2 || b[0] != '[' {
-		return -1
-	}
-	depth, n, inStr, seen := 0, 0, false, false
-	for i := 1; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr, seen = true, true
-		case '[', '{':
-			depth++
-			seen = true
-		case ']', '}':
-			if depth == 0 {
-				if seen {
-					n++
-				}
-				return min(n, 2)
-			}
-			depth--
-		case ',':
-			if depth == 0 {
-				n++
-				if n >= 2 {
-					return 2
-				}
-			}
-		case ' ', '\t', '\n', '\r':
-		default:
-			seen = true
-		}
-	}
-	return -1
-}
 
 // maxObjectDepth bounds the nesting of objects that are flattened: each
 // level lengthens every key below it, so a deep record would cost memory

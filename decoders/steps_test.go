@@ -1,7 +1,6 @@
 package decoders
 
 import (
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -187,31 +186,4 @@ func TestParseUnix(t *testing.T) {
 		_, ok := parseUnix([]byte(s))
 		assert.False(t, ok, s)
 	}
-}
-
-func TestPython(t *testing.T) {
-	floats := map[float64]string{1: "1.0", 100: "100.0", 1e16: "1e+16", 1234567890123456: "1234567890123456.0",
-		0.0001: "0.0001", 0.00001: "1e-05", 1.5e-7: "1.5e-07", 3.14: "3.14", 1.2345678901234568e+17: "1.2345678901234568e+17",
-		-2.5: "-2.5", 1e22: "1e+22", 123.456e5: "12345600.0"}
-	for f, want := range floats {
-		assert.Equal(t, want, string(appendPyFloat(nil, f)), "%v", f)
-	}
-	for lit, want := range map[string]string{"-0": "0", "0": "0", "12345678901234567890": "12345678901234567890",
-		"-7": "-7", "1e400": "inf", "-1e400": "-inf", "0.0": "0.0", "-0.0": "-0.0", "1E2": "100.0"} {
-		assert.Equal(t, want, string(appendPyNumber(nil, []byte(lit))), lit)
-	}
-	for s, want := range map[string]string{"a": "'a'", "it's": `"it's"`, `a"b`: `'a"b'`, `it's "x"`: `'it\'s "x"'`,
-		"t\tn\nr\r\\": `'t\tn\nr\r\\'`, "\x00\x1f\x7f": `'\x00\x1f\x7f'`, "é": "'é'", "\u00a0": `'\xa0'`,
-		"\u200b": `'\u200b'`, "😀": "'😀'", "\U000e0001": `'\U000e0001'`} {
-		assert.Equal(t, want, string(appendPyStrRepr(nil, s)), s)
-	}
-}
-
-// TestCountElements checks the quick element count unwrap_lists relies on.
-func TestCountElements(t *testing.T) {
-	for in, want := range map[string]int{`[]`: 0, `[1]`: 1, `["a,b"]`: 1, `[[1,2]]`: 1, `[{"a":[1,2]}]`: 1, `[1,2]`: 2,
-		`["\"",3]`: 2, `[ ]`: 0, `x`: -1, `[1`: -1} {
-		assert.Equal(t, want, countElements([]byte(in)), in)
-	}
-	assert.True(t, strings.HasPrefix("ok", "o"))
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 	"github.com/vpcalertd/vpcalertd/rules"
 )
 
@@ -21,7 +22,7 @@ func newRuleFrag(r *rules.Rule) ruleFrag {
 	var f ruleFrag
 	f.level = strconv.AppendInt([]byte(`{"level":`), int64(r.Level()), 10)
 	f.level = append(f.level, `,"description":"`...)
-	f.id = append([]byte(`","id":`), event.AppendCJSONString(nil, r.ID())...)
+	f.id = append([]byte(`","id":`), ojson.AppendCJSONString(nil, r.ID())...)
 	if m := r.Mitre(); m != nil {
 		f.id = append(f.id, `,"mitre":{"id":`...)
 		f.id = appendStrings(f.id, m.IDs)
@@ -35,7 +36,7 @@ func newRuleFrag(r *rules.Rule) ruleFrag {
 	f.groups = appendStrings(f.groups, r.Groups())
 	for _, c := range r.Compliance() {
 		f.groups = append(f.groups, ',')
-		f.groups = event.AppendCJSONString(f.groups, c.Name)
+		f.groups = ojson.AppendCJSONString(f.groups, c.Name)
 		f.groups = append(f.groups, ':')
 		f.groups = appendStrings(f.groups, c.Values)
 	}
@@ -50,7 +51,7 @@ func appendStrings(dst []byte, ss []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = event.AppendCJSONString(dst, s)
+		dst = ojson.AppendCJSONString(dst, s)
 	}
 	return append(dst, ']')
 }
@@ -89,21 +90,21 @@ func agentJSON(opts Options) (agent, cluster []byte) {
 		a = *opts.Agent
 	}
 	agent = append(agent, `,"agent":{"id":`...)
-	agent = event.AppendCJSONString(agent, a.ID)
+	agent = ojson.AppendCJSONString(agent, a.ID)
 	agent = append(agent, `,"name":`...)
-	agent = event.AppendCJSONString(agent, a.Name)
+	agent = ojson.AppendCJSONString(agent, a.Name)
 	if a.IP != "" && a.IP != "any" {
 		agent = append(agent, `,"ip":`...)
-		agent = event.AppendCJSONString(agent, a.IP)
+		agent = ojson.AppendCJSONString(agent, a.IP)
 	}
 	agent = append(agent, `},"manager":{"name":`...)
-	agent = event.AppendCJSONString(agent, opts.ManagerName)
+	agent = ojson.AppendCJSONString(agent, opts.ManagerName)
 	agent = append(agent, `},`...)
 	if opts.Cluster != nil {
 		cluster = append(cluster, `"cluster":{"name":`...)
-		cluster = event.AppendCJSONString(cluster, opts.Cluster.Name)
+		cluster = ojson.AppendCJSONString(cluster, opts.Cluster.Name)
 		cluster = append(cluster, `,"node":`...)
-		cluster = event.AppendCJSONString(cluster, opts.Cluster.Node)
+		cluster = ojson.AppendCJSONString(cluster, opts.Cluster.Node)
 		cluster = append(cluster, `},`...)
 	}
 	return agent, cluster
@@ -114,7 +115,7 @@ func agentJSON(opts Options) (agent, cluster []byte) {
 // fragment after it).
 func appendEscapedTail(dst, s []byte) []byte {
 	start := len(dst)
-	dst = event.AppendCJSONString(dst, s)
+	dst = ojson.AppendCJSONString(dst, s)
 	// Drop the quotes AppendCJSONString added around s.
 	copy(dst[start:], dst[start+1:len(dst)-1])
 	return dst[:len(dst)-2]
@@ -125,13 +126,13 @@ func (e *Engine) appendTail(dst []byte, w *worker, ev *event.Event, m *rules.Mat
 	dst = append(dst, e.cluster...)
 	if len(m.PreviousOutput) > 0 {
 		dst = append(dst, `"previous_output":`...)
-		dst = event.AppendCJSONString(dst, m.PreviousOutput)
+		dst = ojson.AppendCJSONString(dst, m.PreviousOutput)
 		dst = append(dst, ',')
 	}
 	if !m.Rule.NoFullLog() {
 		dst = append(dst, `"full_log":`...)
 		full := ev.AppendWodleJSON(nil)
-		dst = event.AppendCJSONString(dst, full)
+		dst = ojson.AppendCJSONString(dst, full)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"decoder":{"name":"json"},"data":`...)

@@ -1,6 +1,10 @@
 package event
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vpcalertd/vpcalertd/ojson"
+)
 
 // DataNoteKind says how a field of the alert's data differs from the
 // decoded field.
@@ -65,28 +69,14 @@ func (e *Event) DataNotes() []DataNote {
 		if f.Kind != String || len(f.Value) == 0 || f.Value[0] != '[' {
 			continue
 		}
-		if _, ok, _ := appendCJSONArray(nil, f.Value); ok {
+		if _, ok, _ := ojson.AppendCJSONArray(nil, f.Value); ok {
 			notes = append(notes, DataNote{Field: i, Kind: DataArray})
 			continue
 		}
-		stop, parsed := cjsonStop(f.Value)
+		stop, parsed := ojson.CJSONReads(f.Value)
 		notes = append(notes, DataNote{Field: i, Kind: DataNotArray, Stop: stop, Parsed: parsed})
 	}
 	return notes
-}
-
-// cjsonStop reports where cJSON's parse of v stops and whether it read a
-// value up to there.
-func cjsonStop(v []byte) (int, bool) {
-	p := cjParser{s: v}
-	for i, c := range v {
-		if c == 0 {
-			p.s = v[:i]
-			break
-		}
-	}
-	ok := p.value()
-	return p.off, ok
 }
 
 // Message explains the note for a rule author, naming the field.

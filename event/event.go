@@ -1,7 +1,7 @@
 package event
 
 import (
-	"strconv"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // LogType says which kind of AWS log a raw record is.
@@ -256,7 +256,7 @@ func hasUpper(s string) bool {
 // "%i" when they equal their int value, else "%f" (docs/wazuh-compat.md, "Decoded values").
 func (f *Field) Text() string {
 	if f.Kind == Number {
-		return string(AppendNumberText(nil, f.Value))
+		return string(ojson.AppendNumberText(nil, f.Value))
 	}
 	return string(f.Value)
 }
@@ -264,30 +264,7 @@ func (f *Field) Text() string {
 // AppendText appends Text to dst; it allocates only for numbers.
 func (f *Field) AppendText(dst []byte) []byte {
 	if f.Kind == Number {
-		return AppendNumberText(dst, f.Value)
+		return ojson.AppendNumberText(dst, f.Value)
 	}
 	return append(dst, f.Value...)
-}
-
-// AppendNumberText converts a JSON number literal the way analysisd does:
-// cJSON keeps the value as a double and an int (saturated to the C int range);
-// the decoder prints "%i" when both are equal, else "%f".
-func AppendNumberText(dst, lit []byte) []byte {
-	v, err := strconv.ParseFloat(string(lit), 64)
-	if err != nil {
-		return append(dst, lit...)
-	}
-	iv := v
-	switch {
-	case v >= 2147483647:
-		iv = 2147483647
-	case v <= -2147483648:
-		iv = -2147483648
-	default:
-		iv = float64(int32(v))
-	}
-	if iv == v {
-		return strconv.AppendInt(dst, int64(iv), 10)
-	}
-	return strconv.AppendFloat(dst, v, 'f', 6, 64)
 }

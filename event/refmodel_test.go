@@ -1,6 +1,8 @@
 package event
 
 import (
+	"github.com/vpcalertd/vpcalertd/ojson"
+
 	"math"
 	"regexp"
 	"strconv"
@@ -91,7 +93,7 @@ func refPrint(b *strings.Builder, v any) {
 	case Field:
 		switch v.Kind {
 		case Number:
-			refQuote(b, string(AppendNumberText(nil, v.Value)))
+			refQuote(b, string(ojson.AppendNumberText(nil, v.Value)))
 		case String, Array:
 			if js, ok := refParse(string(v.Value)); ok && v.Value[0] == '[' {
 				refPrint(b, js)
@@ -106,7 +108,7 @@ func refPrint(b *strings.Builder, v any) {
 	case bool:
 		b.WriteString(strconv.FormatBool(v))
 	case float64:
-		b.Write(appendCJSONFloat(nil, v))
+		b.Write(ojson.AppendCJSONFloat(nil, v))
 	case string:
 		refQuote(b, v)
 	case []any:

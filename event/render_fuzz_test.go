@@ -1,6 +1,8 @@
 package event
 
 import (
+	"github.com/vpcalertd/vpcalertd/ojson"
+
 	"bytes"
 	"encoding/json"
 	"regexp"
@@ -112,7 +114,7 @@ func FuzzCJSONArray(f *testing.F) {
 		if !strings.HasPrefix(v, "[") {
 			v = "[" + v
 		}
-		got, ok, _ := appendCJSONArray([]byte("prefix"), []byte(v))
+		got, ok, _ := ojson.AppendCJSONArray([]byte("prefix"), []byte(v))
 		js, refOK := refParse(v)
 		if ok != refOK {
 			t.Fatalf("%q: renderer reads an array: %v, the model: %v", v, ok, refOK)

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"github.com/vpcalertd/vpcalertd/ojson"
+
 	"fmt"
 	"strings"
 	"testing"
@@ -155,7 +157,7 @@ func TestDataJSONStringArrays(t *testing.T) {
 		t.Run(fmt.Sprintf("%q", c.in), func(t *testing.T) {
 			want := c.want
 			if want == "" {
-				want = string(AppendCJSONString(nil, c.in))
+				want = string(ojson.AppendCJSONString(nil, c.in))
 			}
 			ev := fields("v", c.in)
 			assert.Equal(t, `{"v":`+want+`}`, string(ev.AppendDataJSON(nil)))

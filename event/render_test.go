@@ -165,12 +165,6 @@ func TestWodleJSONEscapes(t *testing.T) {
 	assert.Equal(t, `{"a": "\u00e9\ud83d\ude00\u007f<>&", "b": [1, {"c": "\u00fc"}], "e": {}}`, string(ev.AppendWodleJSON(nil)))
 }
 
-func TestNumberText(t *testing.T) {
-	for in, want := range map[string]string{"12": "12", "1.5": "1.500000", "2147483647": "2147483647", "2147483648": "2147483648.000000", "-0": "0", "1e3": "1000"} {
-		assert.Equal(t, want, string(AppendNumberText(nil, []byte(in))), in)
-	}
-}
-
 // A DataWriter must write exactly what AppendDataJSON writes, whatever
 // sequence of layouts it sees.
 func TestDataWriterMatchesAppendDataJSON(t *testing.T) {
@@ -188,34 +182,5 @@ func TestDataWriterMatchesAppendDataJSON(t *testing.T) {
 	for i, in := range inputs {
 		ev := flatten(t, []byte(in))
 		assert.Equal(t, string(ev.AppendDataJSON(nil)), string(w.Append([]byte("prefix"), ev))[len("prefix"):], "input %d", i)
-	}
-}
-
-// The 8-bytes-at-a-time scan must escape exactly what a byte-by-byte scan
-// escapes.
-func TestCJSONStringMatchesByteScan(t *testing.T) {
-	ref := func(s string) string {
-		var b strings.Builder
-		b.WriteByte('"')
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c < 0x20 || c == '"' || c == '\\' {
-				b.Write(appendControl(nil, c, false))
-				continue
-			}
-			b.WriteByte(c)
-		}
-		b.WriteByte('"')
-		return b.String()
-	}
-	alphabet := []byte{'a', 'Z', '0', ' ', '"', '\\', '\n', 0x01, 0x1f, 0x7f, 0x80, 0xc3, 0xa9, '!', '#', '[', ']'}
-	for n := 0; n < 40; n++ {
-		for seed := 0; seed < 50; seed++ {
-			b := make([]byte, n)
-			for i := range b {
-				b[i] = alphabet[(i*7+seed*13+n)%len(alphabet)]
-			}
-			assert.Equal(t, ref(string(b)), string(AppendCJSONString(nil, b)), "%q", b)
-		}
 	}
 }

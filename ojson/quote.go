@@ -63,7 +63,14 @@ func AppendQuoted[S ~string | ~[]byte](dst []byte, s S) []byte {
 // resolved, each invalid UTF-8 byte and each lone surrogate U+FFFD.
 func Unquote(dst, tok []byte) []byte { return appendUnquoted(dst, tok) }
 
-func appendUnquoted(dst, tok []byte) []byte {
+func appendUnquoted(dst, tok []byte) []byte { return unquote(dst, tok, appendUTF8) }
+
+// appendUnquotedRaw is appendUnquoted that keeps invalid UTF-8 as it is.
+func appendUnquotedRaw(dst, tok []byte) []byte {
+	return unquote(dst, tok, func(dst, b []byte) []byte { return append(dst, b...) })
+}
+
+func unquote(dst, tok []byte, text func(dst, b []byte) []byte) []byte {
 	s := tok[1 : len(tok)-1]
 	start := 0
 	for i := 0; i < len(s); {
@@ -71,11 +78,11 @@ func appendUnquoted(dst, tok []byte) []byte {
 			i++
 			continue
 		}
-		dst = appendUTF8(dst, s[start:i])
+		dst = text(dst, s[start:i])
 		i = appendEscape(&dst, s, i)
 		start = i
 	}
-	return appendUTF8(dst, s[start:])
+	return text(dst, s[start:])
 }
 
 // appendEscape appends the character of the escape at s[i] and returns

@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vpcalertd/vpcalertd/ojson"
 	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
@@ -222,7 +223,7 @@ func nodeJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, n.Content[i].Value)
+			dst = ojson.AppendCJSONString(dst, n.Content[i].Value)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = nodeJSON(dst, n.Content[i+1]); err != nil {
@@ -256,29 +257,7 @@ func nodeJSON(dst []byte, n *yaml.Node) ([]byte, error) {
 		case "!!null":
 			return append(dst, "null"...), nil
 		}
-		return appendJSONString(dst, n.Value), nil
+		return ojson.AppendCJSONString(dst, n.Value), nil
 	}
 	return dst, fmt.Errorf("%d:%d: unsupported YAML node", n.Line, n.Column)
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c == '\n':
-			dst = append(dst, '\\', 'n')
-		case c == '\r':
-			dst = append(dst, '\\', 'r')
-		case c == '\t':
-			dst = append(dst, '\\', 't')
-		case c < 0x20:
-			dst = append(dst, fmt.Sprintf(`\u%04x`, c)...)
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

@@ -1,4 +1,4 @@
-package event
+package ojson
 
 import (
 	"bytes"
@@ -6,7 +6,129 @@ import (
 	"strconv"
 )
 
-// appendCJSONArray reads v as Wazuh's W_JSON_AddField (src/shared/string_op.c,
+// The rules of cJSON 1.7.18, the JSON library of Wazuh's analysisd, that
+// the alerts it writes show: how strings are escaped, how numbers print,
+// which text it reads as an array, and how a number becomes text.
+
+// AppendCJSONString appends s quoted as cJSON prints it: ", \ and control
+// characters escaped, everything else (UTF-8, '/') raw.
+func AppendCJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+// appendEscaped appends s escaped as cJSON's print_string_ptr escapes it,
+// without the quotes.
+func appendEscaped[S ~string | ~[]byte](dst []byte, s S) []byte {
+	last := 0
+	i := 0
+	// Skip 8 bytes at a time while none needs escaping.
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if needsEscape8(x) {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !cjsonEscape[c] {
+			continue
+		}
+		dst = append(dst, s[last:i]...)
+		dst = appendControl(dst, c, false)
+		last = i + 1
+	}
+	return append(dst, s[last:]...)
+}
+
+// needsEscape8 reports whether one of the 8 bytes in x is below 0x20, a
+// quote or a backslash (may report a false positive, never a false negative:
+// the byte loop decides then).
+func needsEscape8(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	less := (x - lo*0x20) & ^x & hi
+	q := x ^ (lo * '"')
+	quote := (q - lo) & ^q & hi
+	b := x ^ (lo * '\\')
+	bs := (b - lo) & ^b & hi
+	return less|quote|bs != 0
+}
+
+// cjsonEscape marks the bytes cJSON escapes.
+var cjsonEscape = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	return t
+}()
+
+// AppendCJSONNumber prints a number literal as cJSON does (appendCJSONFloat).
+func AppendCJSONNumber(dst, lit []byte) []byte {
+	v, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil && !math.IsInf(v, 0) {
+		return append(dst, lit...)
+	}
+	return AppendCJSONFloat(dst, v)
+}
+
+// AppendNumberText converts a JSON number literal the way analysisd does:
+// cJSON keeps the value as a double and an int (saturated to the C int range);
+// the decoder prints "%i" when both are equal, else "%f".
+func AppendNumberText(dst, lit []byte) []byte {
+	v, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil {
+		return append(dst, lit...)
+	}
+	iv := v
+	switch {
+	case v >= 2147483647:
+		iv = 2147483647
+	case v <= -2147483648:
+		iv = -2147483648
+	default:
+		iv = float64(int32(v))
+	}
+	if iv == v {
+		return strconv.AppendInt(dst, int64(iv), 10)
+	}
+	return strconv.AppendFloat(dst, v, 'f', 6, 64)
+}
+
+// AppendCJSON appends node i as compact JSON (no spaces), strings escaped
+// as cJSON prints them: quote, backslash and control characters only.
+func (t *Tree) AppendCJSON(dst []byte, i int32) []byte {
+	switch t.Kind(i) {
+	case Object:
+		dst = append(dst, '{')
+		for c := t.First(i); c >= 0; c = t.Next(c) {
+			if c != t.First(i) {
+				dst = append(dst, ',')
+			}
+			dst = AppendCJSONString(dst, t.Name(c))
+			dst = append(dst, ':')
+			dst = t.AppendCJSON(dst, c)
+		}
+		return append(dst, '}')
+	case Array:
+		dst = append(dst, '[')
+		for c := t.First(i); c >= 0; c = t.Next(c) {
+			if c != t.First(i) {
+				dst = append(dst, ',')
+			}
+			dst = t.AppendCJSON(dst, c)
+		}
+		return append(dst, ']')
+	case String:
+		return AppendCJSONString(dst, t.Str(i))
+	}
+	return append(dst, t.Token(i)...)
+}
+
+// AppendCJSONArray reads v as Wazuh's W_JSON_AddField (src/shared/string_op.c,
 // v4.14.7) reads a value that starts with '[': with
 // cJSON_ParseWithOpts(value, &end, 0) of cJSON 1.7.18, the version Wazuh
 // 4.14.7 builds with. The value becomes JSON only when the parse succeeds
@@ -19,12 +141,12 @@ import (
 // and a string ends at its first U+0000 when printed. See
 // docs/wazuh-compat.md.
 //
-// When v becomes JSON, appendCJSONArray appends it as cJSON_PrintUnformatted
+// When v becomes JSON, AppendCJSONArray appends it as cJSON_PrintUnformatted
 // prints the parsed value and returns true. Otherwise it returns dst
 // unchanged, false, and the offset in v where cJSON's parse stopped (the
 // end of the array when something follows it). A value with a NUL byte
 // never becomes JSON: in Wazuh the value is a C string that ends there.
-func appendCJSONArray(dst, v []byte) ([]byte, bool, int) {
+func AppendCJSONArray(dst, v []byte) ([]byte, bool, int) {
 	if len(v) == 0 || v[0] != '[' {
 		return dst, false, 0
 	}
@@ -132,7 +254,7 @@ func (p *cjParser) number() bool {
 	if err != nil && !math.IsInf(v, 0) {
 		return false // not reached: strtodLen accepts only what ParseFloat reads
 	}
-	p.dst = appendCJSONFloat(p.dst, v)
+	p.dst = AppendCJSONFloat(p.dst, v)
 	p.off += n
 	return true
 }
@@ -402,11 +524,11 @@ func (p *cjParser) hex4(i int) uint32 {
 	return h
 }
 
-// appendCJSONFloat prints a number as cJSON's print_number does: "null"
+// AppendCJSONFloat prints a number as cJSON's print_number does: "null"
 // for an infinity, "%d" when it equals its int value, else "%1.15g" when
 // that reads back within DBL_EPSILON of the value (compare_double: so
 // 0.30000000000000004 prints 0.3), else "%1.17g".
-func appendCJSONFloat(dst []byte, v float64) []byte {
+func AppendCJSONFloat(dst []byte, v float64) []byte {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
 		return append(dst, "null"...)
 	}
@@ -424,3 +546,17 @@ func appendCJSONFloat(dst []byte, v float64) []byte {
 
 // dblEpsilon is C's DBL_EPSILON.
 const dblEpsilon = 2.220446049250313e-16
+
+// CJSONReads reports where cJSON's parse of v stops and whether it read a
+// value up to there (a value cut short at its first NUL byte, as a C string).
+func CJSONReads(v []byte) (int, bool) {
+	p := cjParser{s: v}
+	for i, c := range v {
+		if c == 0 {
+			p.s = v[:i]
+			break
+		}
+	}
+	ok := p.value()
+	return p.off, ok
+}
