@@ -3,8 +3,8 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 
@@ -67,8 +67,8 @@ type aggKind struct {
 	// maxThreshold bounds the threshold, 0 = no bound.
 	maxThreshold int64
 	// add adds an event of time t with field value v (nil for count) to
-	// the group and returns the aggregate value.
-	add func(a *aggregate, g *aggGroup, t int64, v []byte) int64
+	// the group of st and returns the aggregate value.
+	add func(a *aggregate, st *aggState, g *aggGroup, t int64, v []byte) int64
 }
 
 // aggKinds is the kind table; a new kind is one row.
@@ -98,7 +98,6 @@ type aggregate struct {
 	base      TimeBase
 	same      []corrField
 	maxGroups int
-	seed      maphash.Seed
 }
 
 // aggregate validates and compiles the rule's aggregate block.
@@ -115,7 +114,7 @@ func (ld *loader) aggregate(r *Rule, rs *RuleSpec) []error {
 	if rs.Ignore != 0 {
 		fail("", errors.New("ignore does not apply to aggregate rules; use aggregate.cooldown"))
 	}
-	a := &aggregate{seed: maphash.MakeSeed()}
+	a := &aggregate{}
 	for i := range aggKinds {
 		if aggKinds[i].name == sp.Kind {
 			a.kind = &aggKinds[i]
@@ -206,6 +205,9 @@ type aggState struct {
 	nextSweep int
 	evicted   int64   // groups dropped while still live, because of max_groups
 	lasts     []int64 // scratch for eviction
+	// seed keys the hash of distinct values; it is random, and kept in
+	// snapshots so that restored hashes stay comparable.
+	seed uint64
 }
 
 // aggGroup is the window of one group.
@@ -229,7 +231,7 @@ type aggSeen struct {
 }
 
 func newAggState(a *aggregate) *aggState {
-	return &aggState{groups: map[string]*aggGroup{}, nextSweep: min(aggSweepMin, a.maxGroups), maxT: math.MinInt64}
+	return &aggState{groups: map[string]*aggGroup{}, nextSweep: min(aggSweepMin, a.maxGroups), maxT: math.MinInt64, seed: rand.Uint64()}
 }
 
 // keep is how long a group lives after its last event.
@@ -292,7 +294,7 @@ func (st *aggState) add(c *evalCtx, a *aggregate) (fired bool, value int64, coun
 		// Older than the group's window: a late event, not counted.
 		return false, 0, false
 	}
-	value = a.kind.add(a, g, t, v)
+	value = a.kind.add(a, st, g, t, v)
 	if t > g.last {
 		g.last = t
 	}
@@ -313,7 +315,7 @@ func (st *aggState) add(c *evalCtx, a *aggregate) (fired bool, value int64, coun
 
 // addBuckets adds 1 (count) or the field's value (sum) to the bucket of t
 // and returns the total of the buckets inside the window.
-func addBuckets(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
+func addBuckets(a *aggregate, _ *aggState, g *aggGroup, t int64, v []byte) int64 {
 	n := int64(1)
 	if a.sum {
 		n = parseDecimal(v)
@@ -342,8 +344,8 @@ func addBuckets(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
 
 // addDistinct records the value's hash and returns the number of distinct
 // values seen inside the window.
-func addDistinct(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
-	h := maphash.Bytes(a.seed, v)
+func addDistinct(a *aggregate, st *aggState, g *aggGroup, t int64, v []byte) int64 {
+	h := hashValue(st.seed, v)
 	end := max(t, g.last)
 	kept := g.seen[:0]
 	found := false
@@ -363,6 +365,23 @@ func addDistinct(a *aggregate, g *aggGroup, t int64, v []byte) int64 {
 		g.seen = append(g.seen, aggSeen{h: h, t: t})
 	}
 	return int64(len(g.seen))
+}
+
+// hashValue is a seeded 64-bit hash of a distinct value (FNV-1a over the
+// seed and the bytes, then a finalizer): unlike hash/maphash its seed can be
+// saved in a snapshot.
+func hashValue(seed uint64, v []byte) uint64 {
+	h := uint64(14695981039346656037) ^ seed
+	for _, c := range v {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }
 
 // sweep drops dead groups, and the oldest quarter of the live ones when
