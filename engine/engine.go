@@ -71,7 +71,7 @@ func New(opts Options) (*Engine, error) {
 	rsFS, rsName := rulesetFS(opts)
 	dec, derr := decoders.Load(rsFS, "decoders")
 	if derr != nil {
-		derr = fmt.Errorf("decoders: %w", qualify(derr, rsName))
+		derr = qualify(derr, rsName)
 	}
 	var schema *event.Schema
 	if dec != nil {
@@ -79,13 +79,13 @@ func New(opts Options) (*Engine, error) {
 	}
 	rs, rerr := LoadRules(opts, schema)
 	if derr != nil || rerr != nil {
-		return nil, errors.Join(derr, rerr)
+		return nil, specfile.Join(derr, rerr)
 	}
 	for _, w := range rs.FieldErrors() {
-		opts.OnWarning(fmt.Errorf("rules: %w", w))
+		opts.OnWarning(w)
 	}
 	for _, w := range rs.ListWarnings() {
-		opts.OnWarning(fmt.Errorf("lists: %w", w))
+		opts.OnWarning(w)
 	}
 	e := &Engine{opts: opts, decoders: dec, rules: rs}
 	e.agent, e.cluster = agentJSON(opts)
@@ -119,7 +119,7 @@ func LoadRules(opts Options, fields *event.Schema) (*rules.Set, error) {
 	}
 	rs, err := rules.Load(layers, ro)
 	if err != nil {
-		return nil, fmt.Errorf("rules: %w", err)
+		return nil, err
 	}
 	return rs, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/rules"
+	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
 // CheckOptions configure CheckRuleset.
@@ -31,7 +32,7 @@ func CheckRuleset(opts Options, label string, co CheckOptions, stdout, stderr io
 	opts.OnWarning = func(error) {} // the field errors are printed below, as errors
 	e, err := New(withDefaults(opts))
 	if err != nil {
-		fmt.Fprintln(stdout, "  FAILED:")
+		fmt.Fprintf(stdout, "  FAILED: %s\n", plural(len(specfile.Flatten(err)), "error", "errors"))
 		for _, line := range splitErrors(err) {
 			fmt.Fprintln(stderr, line)
 		}

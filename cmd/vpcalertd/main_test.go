@@ -165,7 +165,7 @@ func TestMisspeltField(t *testing.T) {
 	code, _, errs = run(t, line+line, "logtest", "--rules", "testdata/misspelt")
 	assert.Equal(t, 0, code, errs)
 	assert.Equal(t, 1, strings.Count(errs, msg), "warned once, at load:\n%s", errs)
-	assert.Contains(t, errs, "warning: rules: ")
+	assert.Contains(t, errs, "warning: testdata/misspelt/rules/misspelt.yml:6:39: ")
 
 	code, _, errs = run(t, "", "replay", "--quiet", "--rules", "testdata/misspelt", mirror)
 	assert.Equal(t, 0, code, errs)
