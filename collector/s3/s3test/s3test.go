@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
 // Test credentials of the server's root user. They are not secrets: the
@@ -39,8 +42,7 @@ type Server struct {
 	// Dir is the directory the posix backend stores buckets in.
 	Dir string
 
-	cmd  *exec.Cmd
-	done chan error
+	proc *testproc.Process
 	log  *bytes.Buffer
 }
 
@@ -71,7 +73,10 @@ func Binary() string {
 }
 
 // Start starts versitygw on a free port of 127.0.0.1 with a fresh storage
-// directory under dir and waits until it accepts connections.
+// directory and waits until it accepts connections. The storage directory
+// is under dir, or when dir is "" a folder of its own in the system's
+// temporary directory; it is removed when the server ends. The server ends
+// with the test binary, however that ends (internal/testproc).
 func Start(bin, dir string) (*Server, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -89,25 +94,35 @@ func start(bin, dir string, attempt int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	root := filepath.Join(dir, "s3-"+strconv.Itoa(attempt))
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	var root string
+	if dir == "" {
+		root, err = testproc.TempDir("vpcalertd-s3test")
+	} else {
+		root = filepath.Join(dir, "s3-"+strconv.Itoa(attempt))
+		err = os.MkdirAll(root, 0o755)
+	}
+	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
-	s := &Server{Endpoint: "http://" + addr, Dir: root, cmd: cmd, done: make(chan error, 1), log: new(bytes.Buffer)}
-	cmd.Stdout = s.log
-	cmd.Stderr = s.log
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	s := &Server{Endpoint: "http://" + addr, Dir: root, log: new(bytes.Buffer)}
+	s.proc, err = testproc.Start(testproc.Cmd{
+		Path:   bin,
+		Args:   []string{"--port", addr, "--quiet", "posix", root},
+		Env:    []string{"ROOT_ACCESS_KEY=" + AccessKey, "ROOT_SECRET_KEY=" + SecretKey},
+		Stdout: s.log,
+		Stderr: s.log,
+		Remove: []string{root},
+	})
+	if err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
 	}
-	go func() { s.done <- cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-s.done:
-			return nil, fmt.Errorf("versitygw exited early (%v): %s", err, s.log.String())
+		case <-s.proc.Done():
+			return nil, fmt.Errorf("%w: %s", s.proc.Err(), s.log.String())
 		default:
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
@@ -130,14 +145,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Stop kills the server and waits for it.
+// Stop ends the server, waits for it and removes its storage directory.
 func (s *Server) Stop() {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil || s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
+	_ = s.proc.Stop()
 }
+
+// Pids returns the process ids of the server and of its watchdog.
+func (s *Server) Pids() []int { return s.proc.Pids() }
 
 // Config returns an AWS config with the server's static test credentials.
 func (s *Server) Config() aws.Config {
@@ -217,48 +234,49 @@ func (s *Server) Get(bucket, key string) ([]byte, error) {
 }
 
 var (
-	shared    *Server
-	sharedErr error
+	shared     *Server
+	sharedErr  error
+	sharedOnce sync.Once
+	inMain     bool
 )
 
 // Main runs a test binary's tests with a shared server, for TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
 //
-// Without the versitygw binary, tests that call Need fail when the CI
-// environment variable is "true" and are skipped otherwise, with a message
-// saying how to install it.
+// The server starts when a test first calls Need (a run that selects no
+// such test starts none) and stops when the tests end. Without the
+// versitygw binary, tests that call Need fail when the CI environment
+// variable is "true" and are skipped otherwise, with a message saying how
+// to install it.
 func Main(m *testing.M) int {
-	bin := Binary()
-	if bin == "" {
-		sharedErr = errors.New(InstallHint)
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "vpcalertd-s3test-")
-	if err != nil {
-		sharedErr = err
-		return m.Run()
-	}
-	defer os.RemoveAll(dir)
-	shared, sharedErr = Start(bin, dir)
-	defer shared.Stop()
+	inMain = true
+	defer func() { shared.Stop() }()
 	return m.Run()
 }
 
-// Need returns the shared server started by Main. When there is none it
-// fails the test under CI=true and skips it otherwise.
+// Need returns the shared server of Main, starting it on first use. When
+// there is none it fails the test under CI=true and skips it otherwise.
 func Need(tb testing.TB) *Server {
 	tb.Helper()
+	sharedOnce.Do(func() {
+		if !inMain {
+			sharedErr = errors.New("s3test.Main was not called from TestMain")
+			return
+		}
+		bin := Binary()
+		if bin == "" {
+			sharedErr = errors.New(InstallHint)
+			return
+		}
+		shared, sharedErr = Start(bin, "")
+	})
 	if shared != nil {
 		return shared
 	}
-	err := sharedErr
-	if err == nil {
-		err = errors.New("s3test.Main was not called from TestMain")
-	}
 	if os.Getenv("CI") == "true" {
-		tb.Fatalf("S3 test server: %v", err)
+		tb.Fatalf("S3 test server: %v", sharedErr)
 	}
-	tb.Skipf("S3 test server: %v", err)
+	tb.Skipf("S3 test server: %v", sharedErr)
 	return nil
 }

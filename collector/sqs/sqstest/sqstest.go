@@ -1,7 +1,7 @@
 package sqstest
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
 // Region is the region the local server and its clients use.
@@ -29,15 +31,13 @@ const Region = "us-east-1"
 // .ci/sqs/node_modules/local-aws-sqs above the working directory.
 const PackageEnv = "LOCAL_AWS_SQS_DIR"
 
-// launcher starts the server on 127.0.0.1 with a port chosen by the kernel,
-// prints {"port":N}, and exits when its stdin closes, so the server never
-// outlives the test binary.
+// launcher starts the server on 127.0.0.1 with a port chosen by the kernel
+// and prints {"port":N}. It runs under a watchdog (internal/testproc), so it
+// never outlives the test binary.
 const launcher = `
 const { createSqsServer } = require(process.argv[1]);
 createSqsServer({ port: 0, hostname: "127.0.0.1", emulateQueueCreationLifecycle: false }).then((server) => {
   process.stdout.write(JSON.stringify({ port: server.address().port }) + "\n");
-  process.stdin.on("end", () => server.close(() => process.exit(0)));
-  process.stdin.resume();
 }, (err) => { console.error(String((err && err.stack) || err)); process.exit(1); });
 `
 
@@ -48,12 +48,11 @@ type Server struct {
 	// Client is an SQS client for Endpoint.
 	Client *sqs.Client
 
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan error
+	proc *testproc.Process
 }
 
-// Start starts a server for the test and stops it at cleanup.
+// Start starts a server for the test and stops it at cleanup; it ends with
+// the test binary, however that ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	node, pkg, err := find()
@@ -63,58 +62,65 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("local SQS server: %v (run .ci/sqs.sh)", err)
 	}
-	cmd := exec.Command(node, "-e", launcher, pkg)
-	cmd.Stderr = &prefixWriter{t: t}
-	stdin, err := cmd.StdinPipe()
+	s, err := start(node, pkg, &prefixWriter{t: t})
 	if err != nil {
 		t.Fatalf("local SQS server: %v", err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("local SQS server: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("local SQS server: start %s: %v", node, err)
-	}
-	s := &Server{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
-	portc := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			var hello struct{ Port int }
-			if json.Unmarshal(sc.Bytes(), &hello) == nil {
-				portc <- hello.Port
-			}
-		}
-		close(portc)
-		_, _ = io.Copy(io.Discard, stdout)
-		s.done <- cmd.Wait()
-	}()
-	t.Cleanup(s.stop)
-	select {
-	case port, ok := <-portc:
-		if !ok || port == 0 {
-			t.Fatalf("local SQS server: did not report its port")
-		}
-		s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(port)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("local SQS server: no port after 30s")
-	}
-	s.Client = NewClient(s.Endpoint)
+	t.Cleanup(s.Stop)
 	return s
 }
 
-// stop closes the server's stdin (it exits on its own) and waits; after 10s
-// it kills the process it started.
-func (s *Server) stop() {
-	_ = s.stdin.Close()
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
+// start starts the server, its stderr going to stderr.
+func start(node, pkg string, stderr io.Writer) (*Server, error) {
+	out := &helloWriter{port: make(chan int, 1)}
+	proc, err := testproc.Start(testproc.Cmd{Path: node, Args: []string{"-e", launcher, pkg}, Stdout: out, Stderr: stderr})
+	if err != nil {
+		return nil, err
 	}
+	s := &Server{proc: proc}
+	select {
+	case port := <-out.port:
+		s.Endpoint = "http://127.0.0.1:" + strconv.Itoa(port)
+	case <-proc.Done():
+		return nil, fmt.Errorf("did not report its port: %w", proc.Err())
+	case <-time.After(30 * time.Second):
+		s.Stop()
+		return nil, errors.New("no port after 30s")
+	}
+	s.Client = NewClient(s.Endpoint)
+	return s, nil
 }
+
+// helloWriter takes the port from the launcher's first line and discards
+// the rest.
+type helloWriter struct {
+	line []byte
+	port chan int
+	done bool
+}
+
+func (w *helloWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return len(p), nil
+	}
+	w.line = append(w.line, p...)
+	i := bytes.IndexByte(w.line, '\n')
+	if i < 0 {
+		return len(p), nil
+	}
+	w.done = true
+	var hello struct{ Port int }
+	if json.Unmarshal(w.line[:i], &hello) == nil && hello.Port != 0 {
+		w.port <- hello.Port
+	}
+	return len(p), nil
+}
+
+// Stop ends the server and waits for it.
+func (s *Server) Stop() { _ = s.proc.Stop() }
+
+// Pids returns the process ids of the server and of its watchdog.
+func (s *Server) Pids() []int { return s.proc.Pids() }
 
 // NewClient returns an SQS client for a local endpoint with fixed test
 // credentials (the local server checks none).
