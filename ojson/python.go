@@ -10,7 +10,8 @@ import (
 
 // The rules of Python 3's json and str/repr that the text Wazuh's AWS
 // wodle sends shows: json.dumps's escaping, and str() of the values
-// json.load makes (reference/wazuh.md §1.5).
+// json.load makes (docs/wazuh-compat.md, "The wodle's messages" and
+// "CloudTrail records").
 
 // AppendPythonString appends s quoted as Python's json.dumps does with
 // ensure_ascii: everything outside printable ASCII escaped, lower-case hex,
