@@ -113,13 +113,17 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	var trafficObs *report.Observer
+	if traffic != nil {
+		trafficObs = report.NewObserver(traffic)
+	}
 	if opts.Processor == nil {
 		newProc := opts.NewProcessor
 		if newProc == nil {
 			newProc = func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
 				var obs engine.Observer
-				if traffic != nil {
-					obs = report.NewObserver(traffic)
+				if trafficObs != nil {
+					obs = trafficObs
 				}
 				return newEngine(cfg, idOffset, onError, obs)
 			}
@@ -134,7 +138,7 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if cfg.Metrics != nil && opts.Metrics == nil {
-		m, err := serveMetrics(runCtx, cfg, opts.Sink, traffic, log)
+		m, err := serveMetrics(runCtx, cfg, opts.Sink, trafficObs, log)
 		if err != nil {
 			return 1, err
 		}
@@ -227,7 +231,7 @@ func newTraffic(cfg *config.Config) (*report.Aggregator, error) {
 
 // serveMetrics serves the metrics endpoint, and /traffic when traffic is
 // set, until ctx ends.
-func serveMetrics(ctx context.Context, cfg *config.Config, sink alert.Sink, traffic *report.Aggregator, log *slog.Logger) (*metrics.Metrics, error) {
+func serveMetrics(ctx context.Context, cfg *config.Config, sink alert.Sink, traffic *report.Observer, log *slog.Logger) (*metrics.Metrics, error) {
 	mc := cfg.Metrics
 	m := metrics.New(metrics.Options{})
 	watchIndexer(m, sink)

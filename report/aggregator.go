@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -20,7 +21,7 @@ type Options struct {
 	// 20, at least 20.
 	TopK int
 	// Capacity is the number of talkers a sketch monitors per interval;
-	// default 256, at least TopK.
+	// default 256, at least 2*TopK.
 	Capacity int
 	// From and To, when set, keep only records whose time is in [From, To).
 	From, To time.Time
@@ -51,6 +52,9 @@ type Flow struct {
 	Talker
 	Counts
 	Account, Interface, Region []byte
+	// AccountName and RegionName stand for Account and Region when those
+	// are empty (the account and region folders of the object's key).
+	AccountName, RegionName string
 }
 
 // AlertRec is one alert as the aggregator counts it. Description is only
@@ -88,6 +92,10 @@ type Aggregator struct {
 	rules   map[string]*ruleInfo
 	addrs   addrTable
 	lastCut int64 // rolling: the last cutoff applied
+	// lastIdx and lastB cache the bucket used last (a record's alerts
+	// land in its flow's bucket); lastB is nil when the cache is void.
+	lastIdx int64
+	lastB   *bucket
 }
 
 // bucket holds one interval.
@@ -152,8 +160,8 @@ func New(opts Options) (*Aggregator, error) {
 	switch {
 	case opts.TopK < 20:
 		return nil, fmt.Errorf("%w: top talkers per interval %d: want at least 20", ErrBadOptions, opts.TopK)
-	case opts.Capacity < opts.TopK:
-		return nil, fmt.Errorf("%w: sketch capacity %d: want at least the top-talker count %d", ErrBadOptions, opts.Capacity, opts.TopK)
+	case opts.Capacity < 2*opts.TopK:
+		return nil, fmt.Errorf("%w: sketch capacity %d: want at least twice the top-talker count %d (a full sketch evicts half)", ErrBadOptions, opts.Capacity, opts.TopK)
 	case opts.Interval < 0 || opts.Interval%time.Second != 0:
 		return nil, fmt.Errorf("%w: interval %s: want a positive whole number of seconds, e.g. 5m", ErrBadOptions, opts.Interval)
 	case opts.MaxIntervals < 10:
@@ -188,7 +196,7 @@ func New(opts Options) (*Aggregator, error) {
 	for i := range a.sets {
 		a.sets[i] = boundedSet{m: map[string]struct{}{}, max: 100000}
 	}
-	a.addrs = addrTable{m: map[netip.Addr]*addrAlerts{}, opts: &a.opts, descs: map[string]string{}}
+	a.addrs = addrTable{m: newAddrMap(), opts: &a.opts, descs: map[string]string{}}
 	return a, nil
 }
 
@@ -224,6 +232,9 @@ func (a *Aggregator) keep(t int64) bool {
 func (a *Aggregator) bucketAt(t int64) *bucket {
 	w := a.ladder[a.step]
 	idx := floorDiv(t, w)
+	if a.lastB != nil && idx == a.lastIdx {
+		return a.lastB
+	}
 	if !a.any {
 		a.lo, a.hi, a.any = idx, idx, true
 	}
@@ -238,6 +249,7 @@ func (a *Aggregator) bucketAt(t int64) *bucket {
 		b = &bucket{}
 		a.buckets[idx] = b
 	}
+	a.lastIdx, a.lastB = idx, b
 	return b
 }
 
@@ -245,6 +257,7 @@ func (a *Aggregator) bucketAt(t int64) *bucket {
 func (a *Aggregator) widen() {
 	ratio := a.ladder[a.step+1] / a.ladder[a.step]
 	a.step++
+	a.lastB = nil
 	if a.opts.Interval > 0 {
 		a.widened = true
 	}
@@ -293,6 +306,7 @@ func (a *Aggregator) prune(cut int64) {
 		return
 	}
 	a.lastCut = cut
+	a.lastB = nil
 	first := floorDiv(cut, w)
 	for idx := range a.buckets {
 		if idx < first {
@@ -329,6 +343,12 @@ func (a *Aggregator) AddRecord() {
 func (a *Aggregator) AddFlow(f *Flow) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.addFlow(f, keyOf(f.Talker))
+}
+
+// addFlow is AddFlow with a.mu held; k is keyOf(f.Talker), and of f.Talker
+// only the action is read.
+func (a *Aggregator) addFlow(f *Flow, k tkey) {
 	a.sum.Records++
 	if !a.keep(f.Time) {
 		return
@@ -342,25 +362,27 @@ func (a *Aggregator) AddFlow(f *Flow) {
 	if b.talk == nil {
 		b.talk = newSketch(byBytes, a.opts.Capacity)
 	}
-	b.talk.add(f.Talker, f.Counts)
-	if a.opts.Window == 0 {
-		if a.span == nil {
-			a.span = newSketch(byBytes, 16*a.opts.Capacity)
-		}
-		a.span.add(f.Talker, f.Counts)
-	}
+	b.talk.add(k, f.Counts)
 	if side == 1 {
 		if b.rej == nil {
 			b.rej = newSketch(byFlows, a.opts.Capacity/4)
 		}
-		b.rej.add(f.Talker, f.Counts)
+		b.rej.add(k, f.Counts)
 	}
 	a.sum.Flows += f.Flows
 	a.sum.Bytes += f.Bytes
 	a.sum.Packets += f.Packets
-	a.sets[0].add(f.Account)
+	if len(f.Account) > 0 {
+		a.sets[0].add(f.Account)
+	} else {
+		a.sets[0].addString(f.AccountName)
+	}
 	a.sets[1].add(f.Interface)
-	a.sets[2].add(f.Region)
+	if len(f.Region) > 0 {
+		a.sets[2].add(f.Region)
+	} else {
+		a.sets[2].addString(f.RegionName)
+	}
 	a.sum.seen(f.Time)
 }
 
@@ -368,6 +390,11 @@ func (a *Aggregator) AddFlow(f *Flow) {
 func (a *Aggregator) AddAlert(r *AlertRec) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.addAlert(r)
+}
+
+// addAlert is AddAlert with a.mu held.
+func (a *Aggregator) addAlert(r *AlertRec) {
 	a.sum.Alerts++
 	if !a.keep(r.Time) {
 		return
@@ -409,16 +436,28 @@ func (a *Aggregator) SetBadLines(n int64) {
 
 // boundedSet counts distinct values up to max.
 type boundedSet struct {
-	m   map[string]struct{}
-	max int
+	m    map[string]struct{}
+	max  int
+	last []byte // the value added last: records of a file repeat it
 }
 
 func (s *boundedSet) add(v []byte) {
-	if len(v) == 0 || (len(v) == 1 && v[0] == '-') {
+	if len(v) == 0 || (len(v) == 1 && v[0] == '-') || bytes.Equal(v, s.last) {
 		return
 	}
+	s.last = append(s.last[:0], v...)
 	if _, ok := s.m[string(v)]; ok || len(s.m) >= s.max {
 		return
 	}
 	s.m[string(v)] = struct{}{}
+}
+
+func (s *boundedSet) addString(v string) {
+	if v == "" || v == "-" {
+		return
+	}
+	if _, ok := s.m[v]; ok || len(s.m) >= s.max {
+		return
+	}
+	s.m[v] = struct{}{}
 }

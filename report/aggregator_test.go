@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -306,7 +307,7 @@ func TestTopTalkersExactAndApproximate(t *testing.T) {
 func TestSketchMergeBounds(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	flows := background(r, 30000, day0, 2000*60) // needs widening: buckets merge
-	a := newAgg(t, Options{Capacity: 32})
+	a := newAgg(t, Options{Capacity: 40})
 	for i := range flows {
 		a.AddFlow(&flows[i])
 	}
@@ -349,7 +350,7 @@ func TestFromToAndRollingWindow(t *testing.T) {
 }
 
 func TestAddressAlertsCapped(t *testing.T) {
-	a := newAgg(t, Options{AlertsPerRule: 2, AlertsPerAddress: 3})
+	a := newAgg(t, Options{AlertsPerRule: 2, AlertsPerAddress: 4})
 	ip := addr("198.51.100.7")
 	for i := range 10 {
 		a.AddAlert(&AlertRec{Time: day0 + int64(i), RuleID: "80402", Level: 4, Description: []byte("reject"), Addrs: []netip.Addr{ip}})
@@ -377,8 +378,33 @@ func TestAddressAlertsCapped(t *testing.T) {
 }
 
 func TestBadOptions(t *testing.T) {
-	for _, o := range []Options{{TopK: 5}, {Capacity: 10}, {Interval: 1500 * time.Millisecond}, {From: time.Unix(10, 0), To: time.Unix(5, 0)}} {
+	for _, o := range []Options{{TopK: 5}, {Capacity: 39}, {Interval: 1500 * time.Millisecond}, {From: time.Unix(10, 0), To: time.Unix(5, 0)}} {
 		_, err := New(o)
 		assert.ErrorIs(t, err, ErrBadOptions)
+	}
+}
+
+func TestAlertDescription(t *testing.T) {
+	for line, want := range map[string]string{
+		`{"timestamp":"2024-03-05T10:30:00.000+0000","rule":{"level":3,"description":"AWS VPC Flow: [ACCEPT] - Interface: eni-1 - Protocol: 6.","id":"80401"}}`: "AWS VPC Flow: [ACCEPT] - Interface: eni-1 - Protocol: 6.",
+		`{"timestamp":"2024-03-05T10:30:00.000+0000","rule":{"level":12,"description":"say \"hi\"","id":"1"}}`:                                                  `say "hi"`,
+		`{"rule":{"description":"elsewhere","level":3}}`: "elsewhere",
+		`{"rule":{}}`: "",
+	} {
+		assert.Equal(t, want, string(alertDescription([]byte(line))), line)
+	}
+}
+
+func TestNth(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for range 200 {
+		v := make([]int64, 1+r.IntN(50))
+		for i := range v {
+			v[i] = r.Int64N(10)
+		}
+		sorted := append([]int64(nil), v...)
+		slices.Sort(sorted)
+		n := r.IntN(len(v))
+		require.Equal(t, sorted[n], nth(v, n))
 	}
 }

@@ -185,9 +185,9 @@ func flowFromAlert(a *awsField, t int64) (Flow, bool) {
 	f.Bytes, _ = atoi([]byte(a.Bytes))
 	f.Packets, _ = atoi([]byte(a.Packets))
 	f.Flows = 1
-	f.Account = []byte(a.AccountID)
-	if len(f.Account) == 0 {
-		f.Account = []byte(a.AWSAccountID)
+	f.AccountName = a.AccountID
+	if f.AccountName == "" {
+		f.AccountName = a.AWSAccountID
 	}
 	f.Interface = []byte(a.InterfaceID)
 	f.Region = []byte(a.Region)

@@ -31,19 +31,50 @@ const (
 var demoDay = time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
 
 // reportOf runs the engine over dirs (bucket mirrors) into a fresh
-// aggregator, as `vpcalertd report` does.
+// aggregator through an AsyncObserver, as `vpcalertd report` does.
 func reportOf(t testing.TB, inputs []string, dirs ...string) *report.Snapshot {
+	return reportWith(t, true, inputs, dirs...)
+}
+
+func reportWith(t testing.TB, async bool, inputs []string, dirs ...string) *report.Snapshot {
 	t.Helper()
 	agg, err := report.New(report.Options{})
 	require.NoError(t, err)
 	files, err := collector.Local(dirs, collector.LocalOptions{})
 	require.NoError(t, err)
-	e, err := engine.New(engine.Options{ManagerName: "wazuh-manager", Now: func() time.Time { return demoDay.Add(36 * time.Hour) }, Observer: report.NewObserver(agg)})
+	var obs engine.Observer = report.NewObserver(agg)
+	if async {
+		ao := report.NewAsyncObserver(agg)
+		defer ao.Close()
+		obs = ao
+	}
+	e, err := engine.New(engine.Options{ManagerName: "wazuh-manager", Now: func() time.Time { return demoDay.Add(36 * time.Hour) }, Observer: obs})
 	require.NoError(t, err)
 	st, err := e.Replay(context.Background(), files, alert.Discard{}, engine.ReplayOptions{})
 	require.NoError(t, err)
 	agg.SetBadLines(st.BadLines)
-	return agg.Snapshot(report.Meta{Source: "replay", Inputs: inputs, Generated: demoDay.Add(36 * time.Hour)})
+	meta := report.Meta{Source: "replay", Inputs: inputs, Generated: demoDay.Add(36 * time.Hour)}
+	if ao, ok := obs.(*report.AsyncObserver); ok {
+		return ao.Snapshot(meta)
+	}
+	return agg.Snapshot(meta)
+}
+
+// TestAsyncObserverCountsAsSync: queueing to a goroutine changes nothing
+// of what is counted.
+func TestAsyncObserverCountsAsSync(t *testing.T) {
+	dirs := []string{demoDir, trailDir}
+	sync := reportWith(t, false, nil, dirs...)
+	async := reportWith(t, true, nil, dirs...)
+	assert.Equal(t, sync.Summary, async.Summary)
+	require.Equal(t, len(sync.Intervals), len(async.Intervals))
+	for i := range sync.Intervals {
+		require.Equal(t, sync.Intervals[i], async.Intervals[i], "interval %d", i)
+	}
+	assert.Equal(t, sync.SpanTop, async.SpanTop)
+	assert.Equal(t, sync.Peaks, async.Peaks)
+	assert.Equal(t, sync.Rules, async.Rules)
+	assert.Equal(t, len(sync.AddrAlerts), len(async.AddrAlerts))
 }
 
 // TestDemoPage: the demo data tells its story on the page — the planted

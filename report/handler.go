@@ -5,14 +5,20 @@ import (
 	"net/http"
 )
 
-// Handler serves the page of agg, rendered afresh for each request; meta
+// Snapshotter is what Handler renders: an Aggregator, or an Observer (which
+// counts what it has queued first).
+type Snapshotter interface {
+	Snapshot(meta Meta) *Snapshot
+}
+
+// Handler serves the page of src, rendered afresh for each request; meta
 // describes it (Generated is set to the time of the request).
-func Handler(agg *Aggregator, meta Meta) http.Handler {
+func Handler(src Snapshotter, meta Meta) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := meta
 		m.Notes = append([]string(nil), meta.Notes...)
 		var b bytes.Buffer
-		if err := Render(&b, agg.Snapshot(m)); err != nil {
+		if err := Render(&b, src.Snapshot(m)); err != nil {
 			http.Error(w, "render the traffic page: "+err.Error(), http.StatusInternalServerError)
 			return
 		}

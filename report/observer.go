@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"net/netip"
 	"sync"
 
@@ -14,12 +15,21 @@ type Observer struct {
 	agg   *Aggregator
 	mu    sync.Mutex // guards plans
 	plans map[uint64]*plan
+	recs  sync.Pool // of *alertBuf, so that an alert allocates nothing
+}
+
+type alertBuf struct {
+	rec   AlertRec
+	addrs [3]netip.Addr
 }
 
 // NewObserver returns an Observer counting into agg.
 func NewObserver(agg *Aggregator) *Observer {
 	return &Observer{agg: agg, plans: map[uint64]*plan{}}
 }
+
+// Snapshot returns the aggregator's snapshot (Handler serves it).
+func (o *Observer) Snapshot(meta Meta) *Snapshot { return o.agg.Snapshot(meta) }
 
 // The event fields the report reads (Wazuh's names).
 const (
@@ -112,12 +122,7 @@ func (o *Observer) Event(ev *event.Event) {
 		o.agg.AddRecord()
 		return
 	}
-	if len(f.Region) == 0 {
-		f.Region = []byte(ev.Origin.Region)
-	}
-	if len(f.Account) == 0 {
-		f.Account = []byte(ev.Origin.AccountID)
-	}
+	f.AccountName, f.RegionName = ev.Origin.AccountID, ev.Origin.Region
 	o.agg.AddFlow(&f)
 }
 
@@ -152,23 +157,33 @@ func flowOf(ev *event.Event, p *plan, f *Flow) bool {
 // Alert counts an alert with the addresses its event carries.
 func (o *Observer) Alert(ev *event.Event, a *alert.Alert) {
 	p := o.planFor(ev)
-	var addrs [3]netip.Addr
+	buf, _ := o.recs.Get().(*alertBuf)
+	if buf == nil {
+		buf = new(alertBuf)
+	}
+	defer o.recs.Put(buf)
 	n := 0
 	for _, k := range [...]int{fSrc, fDst, fSourceIP} {
 		if ip, ok := parseAddr(p.get(ev, k)); ok {
-			addrs[n] = ip
+			buf.addrs[n] = ip
 			n++
 		}
 	}
-	t := ev.Time
+	buf.rec = AlertRec{Time: alertTime(ev, p, a), RuleID: a.RuleID, Level: a.Level, Description: alertDescription(a.JSON),
+		Addrs: buf.addrs[:n]}
+	o.agg.AddAlert(&buf.rec)
+}
+
+// alertTime is the time of the record behind a: a flow's start, else the
+// event's own time, else the alert's.
+func alertTime(ev *event.Event, p *plan, a *alert.Alert) int64 {
 	if s, ok := parseUTC(p.get(ev, fStart)); ok {
-		t = s
+		return s
 	}
-	if t == 0 {
-		t = a.Time.Unix()
+	if ev.Time != 0 {
+		return ev.Time
 	}
-	o.agg.AddAlert(&AlertRec{Time: t, RuleID: a.RuleID, Level: a.Level, Description: jsonStringAfter(a.JSON, `"description":"`),
-		Addrs: addrs[:n]})
+	return a.Time.Unix()
 }
 
 func actionOf(b []byte) Action {
@@ -261,10 +276,34 @@ func daysFromCivil(y, m, d int64) int64 {
 	return era*146097 + doe - 719468
 }
 
+// alertDescription returns rule.description of an alert line. The engine
+// writes {"timestamp":"<28 characters>","rule":{"level":N,"description":"…
+// so it is found at once; anything else is searched for.
+func alertDescription(b []byte) []byte {
+	const head = `{"timestamp":"2024-03-05T10:20:31.102+0000","rule":{"level":`
+	const desc = `,"description":"`
+	i := len(head)
+	if len(b) > i+2+len(desc) && string(b[i-8:i]) == `"level":` {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if len(b) > i+len(desc) && string(b[i:i+len(desc)]) == desc {
+			rest := b[i+len(desc):]
+			if j := bytes.IndexByte(rest, '"'); j >= 0 && bytes.IndexByte(rest[:j], '\\') < 0 {
+				return rest[:j]
+			}
+		}
+	}
+	return jsonStringAfter(b, `"description":"`)
+}
+
 // jsonStringAfter returns the JSON string value that follows the first
 // occurrence of prefix in b, unescaped when needed; nil when absent.
 func jsonStringAfter(b []byte, prefix string) []byte {
-	i := indexOf(b, prefix)
+	i := indexOf(b[:min(len(b), 512)], prefix) // near the start in an alert
+	if i < 0 {
+		i = indexOf(b, prefix)
+	}
 	if i < 0 {
 		return nil
 	}

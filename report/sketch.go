@@ -34,6 +34,48 @@ type Talker struct {
 	Action   Action
 }
 
+// tkey is a Talker as a map key without pointers (netip.Addr holds one for
+// its zone), which hashes and compares faster.
+type tkey struct {
+	src, dst [16]byte
+	port     uint16
+	proto    uint8
+	action   Action
+	v4       uint8 // bit 0: src is IPv4, bit 1: dst is IPv4
+}
+
+func keyOf(t Talker) tkey {
+	k := tkey{src: t.Src.As16(), dst: t.Dst.As16(), port: t.DstPort, proto: t.Proto, action: t.Action}
+	if t.Src.Is4() {
+		k.v4 |= 1
+	}
+	if t.Dst.Is4() {
+		k.v4 |= 2
+	}
+	if !t.Src.IsValid() {
+		k.v4 |= 4
+	}
+	if !t.Dst.IsValid() {
+		k.v4 |= 8
+	}
+	return k
+}
+
+func addrOf(b [16]byte, v4, invalid bool) netip.Addr {
+	switch {
+	case invalid:
+		return netip.Addr{}
+	case v4:
+		return netip.AddrFrom16(b).Unmap()
+	}
+	return netip.AddrFrom16(b)
+}
+
+func (k tkey) talker() Talker {
+	return Talker{Src: addrOf(k.src, k.v4&1 != 0, k.v4&4 != 0), Dst: addrOf(k.dst, k.v4&2 != 0, k.v4&8 != 0),
+		DstPort: k.port, Proto: k.proto, Action: k.action}
+}
+
 // Counts are the traffic of one talker (or of an interval).
 type Counts struct {
 	Bytes, Packets, Flows int64
@@ -63,16 +105,19 @@ func (m metric) of(c Counts) int64 {
 // entry is one monitored talker of a sketch. Counts hold what was seen since
 // it was monitored (lower bounds); hi bounds its ranked metric from above.
 type entry struct {
-	key   Talker
+	key   tkey
 	c     Counts
 	hi    int64
 	exact bool // monitored since its first record: c is its full count
+	used  bool // the slot holds a talker
 }
 
 // sketch is a Space-Saving summary (Metwally et al., "Efficient computation
 // of frequent and top-k elements in data streams", 2005) of at most cap
-// talkers, kept as a min-heap on hi so that the smallest is evicted in
-// O(log cap). floor bounds the ranked metric of every talker not monitored.
+// talkers, evicting in batches: when it is full, the half with the smallest
+// upper bounds goes at once, so that an eviction costs O(1) amortised map
+// updates instead of a heap's O(log cap). floor bounds the ranked metric of
+// every talker not monitored: the largest upper bound ever evicted.
 //
 // A Bloom filter of the evicted talkers refines it: a talker the filter has
 // never seen was never counted before, so when it arrives its count is exact
@@ -81,8 +126,9 @@ type entry struct {
 type sketch struct {
 	by      metric
 	cap     int
-	heap    []entry
-	pos     map[Talker]int32
+	entries []entry // slots; a free slot has a zero key and is in free
+	free    []int32
+	pos     map[tkey]int32
 	floor   int64
 	evicted bloom // nil until the first eviction
 }
@@ -90,13 +136,20 @@ type sketch struct {
 // bloom is a Bloom filter with three probes.
 type bloom []uint64
 
-func newBloom(capacity int) bloom { return make(bloom, max(16, capacity*2)) } // 128 bits per slot
+// newBloom returns a filter of at least 128 bits per slot, a power of two.
+func newBloom(capacity int) bloom {
+	n := 16
+	for n < capacity*2 {
+		n *= 2
+	}
+	return make(bloom, n)
+}
 
 func (b bloom) probes(h uint64, f func(word int, bit uint64) bool) bool {
-	n := uint64(len(b)) * 64
+	mask := uint64(len(b))*64 - 1
 	h2 := h>>33 | 1
 	for i := range uint64(3) {
-		x := (h + i*h2) % n
+		x := (h + i*h2) & mask
 		if !f(int(x/64), 1<<(x%64)) {
 			return false
 		}
@@ -126,12 +179,11 @@ func (b bloom) or(o bloom) bloom {
 }
 
 // hashTalker mixes a talker into 64 bits (splitmix64 finaliser).
-func hashTalker(k Talker) uint64 {
-	a, d := k.Src.As16(), k.Dst.As16()
+func hashTalker(k tkey) uint64 {
 	var h uint64 = 0x9e3779b97f4a7c15
 	for _, x := range [...]uint64{
-		le64(a[0:8]), le64(a[8:16]), le64(d[0:8]), le64(d[8:16]),
-		uint64(k.DstPort) | uint64(k.Proto)<<16 | uint64(k.Action)<<24,
+		le64(k.src[0:8]), le64(k.src[8:16]), le64(k.dst[0:8]), le64(k.dst[8:16]),
+		uint64(k.port) | uint64(k.proto)<<16 | uint64(k.action)<<24 | uint64(k.v4)<<32,
 	} {
 		h ^= x
 		h ^= h >> 30
@@ -149,86 +201,123 @@ func le64(b []byte) uint64 {
 }
 
 // seenBefore reports whether k may have been counted and evicted.
-func (s *sketch) seenBefore(k Talker) bool {
+func (s *sketch) seenBefore(k tkey) bool {
 	return s.evicted.has(hashTalker(k))
 }
 
 func newSketch(by metric, capacity int) *sketch {
-	return &sketch{by: by, cap: capacity, pos: make(map[Talker]int32, 8)}
+	return &sketch{by: by, cap: capacity, pos: make(map[tkey]int32, 8)}
 }
 
 // add counts c for k.
-func (s *sketch) add(k Talker, c Counts) {
+func (s *sketch) add(k tkey, c Counts) {
 	w := s.by.of(c)
 	if i, ok := s.pos[k]; ok {
-		e := &s.heap[i]
+		e := &s.entries[i]
 		e.c.add(c)
 		e.hi += w
-		s.down(int(i))
 		return
 	}
-	e := entry{key: k, c: c, hi: w, exact: true}
+	e := entry{key: k, c: c, hi: w, exact: true, used: true}
 	if s.seenBefore(k) {
 		e.hi, e.exact = s.floor+w, false
 	}
-	if len(s.heap) < s.cap {
-		s.heap = append(s.heap, e)
-		i := len(s.heap) - 1
-		s.pos[k] = int32(i)
-		s.up(i)
-		return
+	if len(s.pos) >= s.cap {
+		s.evictHalf()
 	}
-	// Evict the smallest: its talker may have had up to its hi.
-	old := s.heap[0]
-	delete(s.pos, old.key)
-	if old.hi > s.floor {
-		s.floor = old.hi
+	var i int32
+	if n := len(s.free); n > 0 {
+		i = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.entries[i] = e
+	} else {
+		i = int32(len(s.entries))
+		s.entries = append(s.entries, e)
 	}
+	s.pos[k] = i
+}
+
+// evictHalf evicts the monitored talkers whose upper bounds are below the
+// median (and enough of those at it), raising floor to the largest evicted.
+func (s *sketch) evictHalf() {
+	his := make([]int64, 0, len(s.pos))
+	for i := range s.entries {
+		if s.entries[i].used {
+			his = append(his, s.entries[i].hi)
+		}
+	}
+	drop := len(his) / 2
+	if drop == 0 {
+		drop = len(his)
+	}
+	cut := nth(his, drop-1) // evict every hi < cut, and hi == cut while drop lasts
+	below := 0
+	for _, h := range his {
+		if h < cut {
+			below++
+		}
+	}
+	atCut := drop - below
 	if s.evicted == nil {
 		s.evicted = newBloom(s.cap)
 	}
-	s.evicted.add(hashTalker(old.key))
-	s.heap[0] = e
-	s.pos[k] = 0
-	s.down(0)
-}
-
-func (s *sketch) less(i, j int) bool { return s.heap[i].hi < s.heap[j].hi }
-
-func (s *sketch) swap(i, j int) {
-	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
-	s.pos[s.heap[i].key] = int32(i)
-	s.pos[s.heap[j].key] = int32(j)
-}
-
-func (s *sketch) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			return
+	for i := range s.entries {
+		e := &s.entries[i]
+		if !e.used || e.hi > cut || (e.hi == cut && atCut == 0) {
+			continue
 		}
-		s.swap(i, p)
-		i = p
+		if e.hi == cut {
+			atCut--
+		}
+		s.floor = max(s.floor, e.hi)
+		s.evicted.add(hashTalker(e.key))
+		delete(s.pos, e.key)
+		*e = entry{}
+		s.free = append(s.free, int32(i))
 	}
 }
 
-func (s *sketch) down(i int) {
-	n := len(s.heap)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
+// nth returns the value that would be at index n if v were sorted
+// (Hoare's selection; v is reordered).
+func nth(v []int64, n int) int64 {
+	lo, hi := 0, len(v)-1
+	for lo < hi {
+		p := v[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
 		}
-		m := l
-		if r := l + 1; r < n && s.less(r, l) {
-			m = r
+		switch {
+		case n <= j:
+			hi = j
+		case n >= i:
+			lo = i
+		default:
+			return v[n]
 		}
-		if !s.less(m, i) {
-			return
-		}
-		s.swap(i, m)
-		i = m
 	}
+	return v[n]
+}
+
+// live returns the monitored entries.
+func (s *sketch) live() []entry {
+	out := make([]entry, 0, len(s.pos))
+	for _, e := range s.entries {
+		if e.used {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // merge returns a sketch summarising the streams of s and o together (the
@@ -241,11 +330,11 @@ func (s *sketch) merge(o *sketch) *sketch {
 	if s == nil {
 		return o
 	}
-	all := make(map[Talker]entry, len(s.heap)+len(o.heap))
-	for _, e := range s.heap {
+	all := make(map[tkey]entry, len(s.pos)+len(o.pos))
+	for _, e := range s.live() {
 		all[e.key] = e
 	}
-	for _, e := range o.heap {
+	for _, e := range o.live() {
 		if m, ok := all[e.key]; ok {
 			m.c.add(e.c)
 			m.hi += e.hi
@@ -260,7 +349,7 @@ func (s *sketch) merge(o *sketch) *sketch {
 		}
 		all[e.key] = e
 	}
-	for _, e := range s.heap {
+	for _, e := range s.live() {
 		if _, ok := o.pos[e.key]; !ok && o.seenBefore(e.key) {
 			m := all[e.key]
 			m.hi += o.floor
@@ -287,14 +376,10 @@ func (s *sketch) merge(o *sketch) *sketch {
 		}
 		entries = entries[:n.cap]
 	}
-	n.heap = entries
-	n.pos = make(map[Talker]int32, len(entries))
-	// A slice sorted by hi descending is a max-heap; rebuild as a min-heap.
-	for i := range n.heap {
-		n.pos[n.heap[i].key] = int32(i)
-	}
-	for i := len(n.heap)/2 - 1; i >= 0; i-- {
-		n.down(i)
+	n.entries = entries
+	n.pos = make(map[tkey]int32, len(entries))
+	for i := range n.entries {
+		n.pos[n.entries[i].key] = int32(i)
 	}
 	return n
 }
@@ -315,7 +400,7 @@ func (s *sketch) top(k int) (rows []Row, rest int64) {
 	if s == nil {
 		return nil, 0
 	}
-	entries := append([]entry(nil), s.heap...)
+	entries := s.live()
 	sortEntries(entries)
 	rest = s.floor
 	if len(entries) > k {
@@ -326,7 +411,7 @@ func (s *sketch) top(k int) (rows []Row, rest int64) {
 	}
 	rows = make([]Row, len(entries))
 	for i, e := range entries {
-		rows[i] = Row{Talker: e.key, Counts: e.c, Hi: e.hi, Exact: e.exact}
+		rows[i] = Row{Talker: e.key.talker(), Counts: e.c, Hi: e.hi, Exact: e.exact}
 	}
 	return rows, rest
 }
@@ -342,7 +427,7 @@ func sortEntries(es []entry) {
 		if a.c.Bytes != b.c.Bytes {
 			return a.c.Bytes > b.c.Bytes
 		}
-		return talkerLess(a.key, b.key)
+		return talkerLess(a.key.talker(), b.key.talker())
 	})
 }
 

@@ -72,8 +72,8 @@ type Snapshot struct {
 	Intervals []Interval
 	Rules     map[string]RuleInfo
 	Peaks     []Peak
-	// SpanTop lists the talkers of the whole span, from a sketch of its
-	// own; empty for a rolling window.
+	// SpanTop lists the talkers of the whole span, merged from the
+	// intervals' full sketches (not only their listed rows).
 	SpanTop IntervalTop
 	// AddrAlerts lists, per address, its kept alerts, newest first.
 	AddrAlerts map[netip.Addr]AddrAlerts
@@ -169,14 +169,22 @@ func (a *Aggregator) Snapshot(meta Meta) *Snapshot {
 			}
 		}
 	}
-	s.SpanTop.Rows, s.SpanTop.Rest = a.span.top(k)
+	var sketches []*sketch
+	for idx, b := range a.buckets {
+		if idx >= lo && idx <= hi && b.talk != nil {
+			sketches = append(sketches, b.talk)
+		}
+	}
+	s.SpanTop = spanTop(sketches, k)
 	for id, r := range a.rules {
 		s.Rules[id] = RuleInfo{Level: r.level, Description: r.desc}
 	}
-	for ip, aa := range a.addrs.m {
-		items := make([]AlertItem, len(aa.recent))
-		for i, r := range aa.recent {
-			items[i] = AlertItem{Time: r.time, RuleID: r.rule, Level: r.level, Description: r.desc}
+	for ip, aa := range a.addrs.m.all {
+		var items []AlertItem
+		for _, ring := range aa.rules {
+			for _, r := range ring.refs {
+				items = append(items, AlertItem{Time: r.time, RuleID: ring.rule, Level: ring.level, Description: r.desc})
+			}
 		}
 		sort.Slice(items, func(i, j int) bool {
 			if items[i].Time != items[j].Time {
@@ -225,4 +233,79 @@ func findPeaks(s *Snapshot) []Peak {
 	pick("reject", 5, func(iv *Interval) int64 { return iv.Reject.Flows })
 	pick("flows", 5, func(iv *Interval) int64 { return iv.Accept.Flows + iv.Reject.Flows })
 	return peaks
+}
+
+// spanTop merges the sketches of all intervals into one list of the k
+// biggest talkers. Summing every monitored entry is cheap; bounding a
+// talker where an interval did not monitor it costs a look at every
+// interval, so it is done for the 4k best candidates only, and the talkers
+// beyond them are bounded by their monitored upper bounds plus every
+// interval's floor.
+func spanTop(sketches []*sketch, k int) IntervalTop {
+	type acc struct {
+		key   tkey
+		c     Counts
+		hi    int64
+		exact bool
+	}
+	var floors int64
+	all := map[tkey]*acc{}
+	for _, sk := range sketches {
+		floors += sk.floor
+		for _, e := range sk.entries {
+			if !e.used {
+				continue
+			}
+			a := all[e.key]
+			if a == nil {
+				a = &acc{key: e.key, exact: true}
+				all[e.key] = a
+			}
+			a.c.add(e.c)
+			a.hi += e.hi
+			a.exact = a.exact && e.exact
+		}
+	}
+	list := make([]*acc, 0, len(all))
+	for _, a := range all {
+		list = append(list, a)
+	}
+	order := func(l []*acc) {
+		sort.Slice(l, func(i, j int) bool {
+			if l[i].hi != l[j].hi {
+				return l[i].hi > l[j].hi
+			}
+			if l[i].c.Bytes != l[j].c.Bytes {
+				return l[i].c.Bytes > l[j].c.Bytes
+			}
+			return talkerLess(l[i].key.talker(), l[j].key.talker())
+		})
+	}
+	order(list)
+	rest := floors // a talker no interval monitored
+	if n := 4 * k; len(list) > n {
+		// Beyond the candidates: their monitored bounds, plus whatever the
+		// intervals that did not monitor them may have counted.
+		rest = max(rest, list[n].hi+floors)
+		list = list[:n]
+	}
+	for _, a := range list {
+		h := hashTalker(a.key)
+		for _, sk := range sketches {
+			if _, ok := sk.pos[a.key]; !ok && sk.evicted.has(h) {
+				a.hi += sk.floor
+				a.exact = false
+			}
+		}
+	}
+	order(list)
+	if len(list) > k {
+		rest = max(rest, list[k].hi)
+		list = list[:k]
+	}
+	out := IntervalTop{Rest: rest, Rows: make([]Row, len(list))}
+	for i, a := range list {
+		out.Rows[i] = Row{Talker: a.key.talker(), Counts: a.c, Hi: a.hi, Exact: a.exact}
+	}
+	return out
 }

@@ -99,7 +99,9 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			fmt.Fprintln(stderr, "vpcalertd report:", err)
 			return 1
 		}
-		eopts.Observer = report.NewObserver(agg)
+		obs := report.NewAsyncObserver(agg)
+		defer obs.Close()
+		eopts.Observer = obs
 		e, err := engine.New(eopts)
 		if err != nil {
 			fmt.Fprintln(stderr, "vpcalertd report:", err)
@@ -110,6 +112,7 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 			ro.Progress = stderr
 		}
 		st, err := e.Replay(ctx, files, alert.Discard{}, ro)
+		obs.Close() // everything observed is counted before the snapshot
 		if err != nil {
 			fmt.Fprintln(stderr, "vpcalertd report:", err)
 			return 1
