@@ -56,13 +56,13 @@ func (f *engineFlags) options(stderr io.Writer) (engine.Options, error) {
 	opts := engine.Options{ManagerName: f.managerName, DisabledPacks: f.noPacks, OpenTable: parquet.Open}
 	if f.ruleset != "" {
 		if _, err := os.Stat(f.ruleset); err != nil {
-			return opts, fmt.Errorf("--ruleset: %w", err)
+			return opts, fmt.Errorf("ruleset directory: %w", err)
 		}
 		opts.Ruleset = engine.Dir(f.ruleset)
 	}
 	for _, d := range f.userRules {
 		if _, err := os.Stat(d); err != nil {
-			return opts, fmt.Errorf("--rules: %w", err)
+			return opts, fmt.Errorf("--rules directory: %w", err)
 		}
 		opts.UserRulesets = append(opts.UserRulesets, engine.Dir(d))
 	}

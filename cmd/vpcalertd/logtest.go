@@ -22,6 +22,11 @@ func runLogtest(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vpcalertd logtest: takes no arguments, got %q: type the events on stdin\n", fs.Args())
+		fs.Usage()
+		return 2
+	}
 	opts, err := ef.options(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "vpcalertd logtest:", err)

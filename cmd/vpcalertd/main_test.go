@@ -251,6 +251,13 @@ func TestCLIHabits(t *testing.T) {
 		assert.NotContains(t, test, other)
 	}
 
+	code, _, errs = run(t, "", "logtest", "events.log")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, `vpcalertd logtest: takes no arguments, got ["events.log"]: type the events on stdin`)
+	code, _, errs = run(t, "", "ruleset", "check", "no-such-dir")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, "vpcalertd ruleset check: ruleset directory: stat no-such-dir: no such file or directory")
+
 	code, _, errs = run(t, "", "replay", "--now", "yesterday", mirror)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, `--now "yesterday" is not an RFC 3339 time; for example 2024-03-05T10:20:31Z`)
