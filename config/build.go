@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/metrics"
@@ -247,19 +248,9 @@ func oneOf(s string, set ...string) bool {
 }
 
 var (
-	accountRe    = regexp.MustCompile(`^\d{12}$`)
-	orgRe        = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
-	regionRe     = regexp.MustCompile(`^([a-z]{2}(-gov)?)-([a-z]+)-\d$`)
 	bucketNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	roleARNRe    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
 )
-
-// IsRegion says whether s looks like an AWS region name (Wazuh's check,
-// docs/wazuh-compat.md, "The wodle's configuration").
-func IsRegion(s string) bool { return regionRe.MatchString(s) }
-
-// IsAccountID says whether s is a 12-digit AWS account id.
-func IsAccountID(s string) bool { return accountRe.MatchString(s) }
 
 func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefault bool, seen map[string]string) {
 	if s.Disabled {
@@ -294,16 +285,16 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	bk.Path = cleanPrefix(s.Path)
 	bk.PathSuffix = cleanPrefix(s.PathSuffix)
 	for _, a := range s.AccountID {
-		if !accountRe.MatchString(a) {
+		if !collector.IsAccountID(a) {
 			errf("aws_account_id", "%q is not a 12-digit AWS account id", a)
 		}
 	}
 	bk.AccountIDs = uniqueSorted(s.AccountID)
-	if bk.OrganizationID != "" && !orgRe.MatchString(bk.OrganizationID) {
+	if bk.OrganizationID != "" && !collector.IsOrgID(bk.OrganizationID) {
 		errf("aws_organization_id", "%q is not an organization id (o- and 10 to 32 lower-case letters or digits)", bk.OrganizationID)
 	}
 	for _, r := range s.Regions {
-		if !regionRe.MatchString(r) {
+		if !collector.IsRegion(r) {
 			errf("regions", "%q is not an AWS region (like us-east-1)", r)
 		}
 	}

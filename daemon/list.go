@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
 	"github.com/vpcalertd/vpcalertd/collector/s3"
 	"github.com/vpcalertd/vpcalertd/collector/state"
@@ -60,7 +61,7 @@ func (d *Daemon) produceBucket(ctx context.Context, b *config.Bucket, jobs chan<
 		d.warnOnce("missing:"+b.ID()+a, "no folder for the configured account", "bucket", b.Name, "account", a, "under", lay.Base())
 	}
 	if len(scopes) == 0 && err == nil {
-		d.warnOnce("empty:"+b.ID(), "no account/region folders found", "bucket", b.Name, "under", lay.Base(), "service", s3.ServiceOf(b.Type))
+		d.warnOnce("empty:"+b.ID(), "no account/region folders found", "bucket", b.Name, "under", lay.Base(), "service", collector.ServiceOf(b.Type))
 	}
 	first, src, err := d.firstDay(b)
 	if err != nil {

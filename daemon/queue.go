@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/collector/flowlogs"
 	"github.com/vpcalertd/vpcalertd/collector/s3"
 	"github.com/vpcalertd/vpcalertd/collector/sqs"
@@ -35,9 +35,6 @@ const queueSweepDays = 40
 func queueScopeID(bucket string, day time.Time) string {
 	return sqsScopePrefix + bucket + ":" + day.Format("2006-01-02")
 }
-
-// orgRe matches an organization id folder, as collector/s3 Discover does.
-var orgRe = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 
 // ErrUnknownBucket is the error of a notification for a bucket that no
 // bucket following the queue names: the message is retried, then moved
@@ -307,7 +304,7 @@ func (q *queueRun) failure(res *result) error {
 // type, CloudTrail digests, accounts or regions not configured, days before
 // only_logs_after), and ErrUnknownBucket when no configuration names the
 // bucket at all.
-func (q *queueRun) route(o sqs.Object) (*config.Bucket, s3.Scope, s3.KeyInfo, error) {
+func (q *queueRun) route(o sqs.Object) (*config.Bucket, s3.Scope, collector.Key, error) {
 	named := false
 	for _, b := range q.buckets {
 		if b.Name != o.Bucket {
@@ -323,49 +320,24 @@ func (q *queueRun) route(o sqs.Object) (*config.Bucket, s3.Scope, s3.KeyInfo, er
 		for _, b := range q.buckets {
 			names = append(names, b.Name)
 		}
-		return nil, s3.Scope{}, s3.KeyInfo{}, fmt.Errorf("s3://%s/%s: %w (it follows %s)", o.Bucket, o.Key, ErrUnknownBucket, strings.Join(names, ", "))
+		return nil, s3.Scope{}, collector.Key{}, fmt.Errorf("s3://%s/%s: %w (it follows %s)", o.Bucket, o.Key, ErrUnknownBucket, strings.Join(names, ", "))
 	}
-	return nil, s3.Scope{}, s3.KeyInfo{}, nil
+	return nil, s3.Scope{}, collector.Key{}, nil
 }
 
 // matchKey says whether bucket configuration b reads key, and gives the
 // account/region scope the key is in, the same scope a listing of b finds
-// (collector/s3 Discover): {path}AWSLogs/{path_suffix}[o-org/]<account>/
-// <service>/<region>/, or its Hive form.
-func matchKey(b *config.Bucket, key string) (s3.Scope, s3.KeyInfo, bool) {
-	base := b.Path + "AWSLogs/" + b.PathSuffix
-	if !strings.HasPrefix(key, base) || strings.HasSuffix(key, "/") {
-		return s3.Scope{}, s3.KeyInfo{}, false
+// (collector/s3 Discover).
+func matchKey(b *config.Bucket, key string) (s3.Scope, collector.Key, bool) {
+	k, ok := collector.ParseKeyUnder(b.Path+"AWSLogs/"+b.PathSuffix, key)
+	if !ok || k.Layout == nil || k.Skip || k.Type != b.Type || (b.OrganizationID != "" && k.OrgID != b.OrganizationID) ||
+		(len(b.AccountIDs) > 0 && !contains(b.AccountIDs, k.AccountID)) || (len(b.Regions) > 0 && !contains(b.Regions, k.Region)) {
+		return s3.Scope{}, collector.Key{}, false
 	}
-	segs := strings.Split(key[len(base):], "/")
-	org, n := "", 3
-	if len(segs) > 0 && orgRe.MatchString(segs[0]) {
-		org, n = segs[0], 4
-		segs = segs[1:]
+	if !b.OnlyLogsAfter.IsZero() && !k.Day.IsZero() && k.Day.Before(b.OnlyLogsAfter) {
+		return s3.Scope{}, collector.Key{}, false
 	}
-	if (b.OrganizationID != "" && org != b.OrganizationID) || len(segs) < 4 {
-		return s3.Scope{}, s3.KeyInfo{}, false
-	}
-	acct, svc, region := segs[0], segs[1], segs[2]
-	hive := strings.HasPrefix(acct, "aws-account-id=")
-	if hive {
-		if org != "" || !strings.HasPrefix(svc, "aws-service=") || !strings.HasPrefix(region, "aws-region=") {
-			return s3.Scope{}, s3.KeyInfo{}, false
-		}
-		acct, svc, region = acct[len("aws-account-id="):], svc[len("aws-service="):], region[len("aws-region="):]
-	}
-	if !config.IsAccountID(acct) || svc != s3.ServiceOf(b.Type) || !config.IsRegion(region) ||
-		(len(b.AccountIDs) > 0 && !contains(b.AccountIDs, acct)) || (len(b.Regions) > 0 && !contains(b.Regions, region)) {
-		return s3.Scope{}, s3.KeyInfo{}, false
-	}
-	all := strings.Split(key[len(base):], "/")
-	sc := s3.Scope{Bucket: b.Name, Prefix: base + strings.Join(all[:n], "/") + "/", Type: b.Type,
-		AccountID: acct, Region: region, OrgID: org, Hive: hive}
-	ki, _ := sc.ParseKey(key)
-	if !b.OnlyLogsAfter.IsZero() && !ki.Day.IsZero() && ki.Day.Before(b.OnlyLogsAfter) {
-		return s3.Scope{}, s3.KeyInfo{}, false
-	}
-	return sc, ki, true
+	return s3.ScopeOf(b.Name, k), k, true
 }
 
 func contains(list []string, s string) bool {

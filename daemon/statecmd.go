@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/collector/s3"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
@@ -54,32 +55,18 @@ func selected(cfg *config.Config, opts StateOptions) ([]*config.Bucket, error) {
 // ("bucket/prefix").
 func scopeOf(id string, t event.LogType) s3.Scope {
 	bucket, prefix, _ := strings.Cut(id, "/")
-	sc := s3.Scope{Bucket: bucket, Prefix: prefix, Type: t, Hive: strings.Contains(prefix, "aws-account-id=")}
-	parts := strings.Split(strings.TrimSuffix(prefix, "/"), "/")
-	if n := len(parts); n >= 1 {
-		sc.Region = strings.TrimPrefix(parts[n-1], "aws-region=")
-	}
-	for _, p := range parts {
-		p = strings.TrimPrefix(p, "aws-account-id=")
-		if config.IsAccountID(p) {
-			sc.AccountID = p
-		}
-	}
+	k, _ := collector.ParseScope(prefix)
+	sc := s3.ScopeOf(bucket, k)
+	sc.Prefix, sc.Type = prefix, t
 	return sc
 }
 
 // owns says whether a listing scope id belongs to bucket configuration b.
 func owns(b *config.Bucket, id string) bool {
-	base := b.Name + "/" + b.Path + "AWSLogs/" + b.PathSuffix
-	if b.OrganizationID != "" {
-		base += b.OrganizationID + "/"
-	}
-	if !strings.HasPrefix(id, base) {
-		return false
-	}
-	svc := s3.ServiceOf(b.Type)
-	rest := id[len(base):]
-	return strings.Contains(rest, "/"+svc+"/") || strings.Contains(rest, "aws-service="+svc+"/")
+	bucket, prefix, _ := strings.Cut(id, "/")
+	k, ok := collector.ParseScope(prefix)
+	return ok && bucket == b.Name && k.Base == b.Path+"AWSLogs/"+b.PathSuffix && k.Type == b.Type &&
+		(b.OrganizationID == "" || k.OrgID == b.OrganizationID)
 }
 
 // ownsQueue says whether a queue mark scope belongs to bucket b.

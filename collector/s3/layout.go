@@ -2,28 +2,12 @@ package s3
 
 import (
 	"context"
-	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/event"
 )
-
-// Service folders of the log types (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-s3-path.html, https://docs.aws.amazon.com/awscloudtrail/latest/userguide/get-and-view-cloudtrail-log-files.html).
-const (
-	ServiceVPCFlow    = "vpcflowlogs"
-	ServiceCloudTrail = "CloudTrail"
-)
-
-// ServiceOf returns the service folder of a log type.
-func ServiceOf(t event.LogType) string {
-	if t == event.LogTypeVPCFlow {
-		return ServiceVPCFlow
-	}
-	return ServiceCloudTrail
-}
 
 // Layout says where a bucket's logs of one type are.
 type Layout struct {
@@ -49,7 +33,20 @@ type Scope struct {
 	AccountID string
 	Region    string
 	OrgID     string
-	Hive      bool // Hive-compatible partitions (aws-account-id=…/…/year=…)
+	// Layout is the scope's folder layout; nil means AWS's default.
+	Layout *collector.KeyLayout
+}
+
+// ScopeOf returns the scope of the key k in bucket.
+func ScopeOf(bucket string, k collector.Key) Scope {
+	return Scope{Bucket: bucket, Prefix: k.Scope, Type: k.Type, AccountID: k.AccountID, Region: k.Region, OrgID: k.OrgID, Layout: k.Layout}
+}
+
+func (s Scope) layout() *collector.KeyLayout {
+	if s.Layout == nil {
+		return collector.Layouts[0]
+	}
+	return s.Layout
 }
 
 // ID names the scope in logs and in the state store: "bucket/prefix".
@@ -59,11 +56,7 @@ func (s Scope) ID() string { return s.Bucket + "/" + s.Prefix }
 // day on, that day included: "<prefix>YYYY/MM/DD" sorts just before the keys
 // of that day's folder (Hive: "<prefix>year=YYYY/month=MM/day=DD").
 func (s Scope) StartAfter(day time.Time) string {
-	day = day.UTC()
-	if s.Hive {
-		return fmt.Sprintf("%syear=%04d/month=%02d/day=%02d", s.Prefix, day.Year(), int(day.Month()), day.Day())
-	}
-	return fmt.Sprintf("%s%04d/%02d/%02d", s.Prefix, day.Year(), int(day.Month()), day.Day())
+	return s.Prefix + s.layout().DayFolders(day)
 }
 
 // Lister lists folders; *Client is one.
@@ -71,18 +64,12 @@ type Lister interface {
 	Prefixes(ctx context.Context, bucket, prefix string) ([]string, error)
 }
 
-var (
-	accountRe = regexp.MustCompile(`^\d{12}$`)
-	orgRe     = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
-	regionRe  = regexp.MustCompile(`^([a-z]{2}(-gov)?)-([a-z]+)-\d$`)
-)
-
 // accountDir is where one account's folders are.
 type accountDir struct {
 	prefix  string // up to and including the account folder
 	account string
 	org     string
-	hive    bool
+	layout  *collector.KeyLayout
 }
 
 // Discover finds the scopes of a layout, listing folders as flowlogs-reader
@@ -101,13 +88,12 @@ func Discover(ctx context.Context, l Lister, lay Layout) (scopes []Scope, missin
 	var dirs []accountDir
 	var orgs []string
 	for _, n := range names {
-		switch {
-		case accountRe.MatchString(n) && lay.OrgID == "":
-			dirs = append(dirs, accountDir{prefix: base + n + "/", account: n})
-		case strings.HasPrefix(n, "aws-account-id=") && accountRe.MatchString(n[len("aws-account-id="):]) && lay.OrgID == "":
-			dirs = append(dirs, accountDir{prefix: base + n + "/", account: n[len("aws-account-id="):], hive: true})
-		case orgRe.MatchString(n) && (lay.OrgID == "" || lay.OrgID == n):
-			orgs = append(orgs, n)
+		if collector.IsOrgID(n) {
+			if lay.OrgID == "" || lay.OrgID == n {
+				orgs = append(orgs, n)
+			}
+		} else if l, acct, ok := collector.AccountFolder(n); ok && lay.OrgID == "" {
+			dirs = append(dirs, accountDir{prefix: base + n + "/", account: acct, layout: l})
 		}
 	}
 	for _, org := range orgs {
@@ -116,20 +102,15 @@ func Discover(ctx context.Context, l Lister, lay Layout) (scopes []Scope, missin
 			return nil, nil, err
 		}
 		for _, n := range sub {
-			if accountRe.MatchString(n) {
-				dirs = append(dirs, accountDir{prefix: base + org + "/" + n + "/", account: n, org: org})
+			if kl, acct, ok := collector.AccountFolder(n); ok && kl.Org {
+				dirs = append(dirs, accountDir{prefix: base + org + "/" + n + "/", account: acct, org: org, layout: kl})
 			}
 		}
 	}
 	dirs, missing = filterAccounts(dirs, lay.Accounts)
-	svc := ServiceOf(lay.Type)
+	svc := collector.ServiceOf(lay.Type)
 	for _, d := range dirs {
-		svcPrefix := d.prefix + svc + "/"
-		regionPart := ""
-		if d.hive {
-			svcPrefix = d.prefix + "aws-service=" + svc + "/"
-			regionPart = "aws-region="
-		}
+		svcPrefix := d.prefix + d.layout.ServiceFolder(svc) + "/"
 		regions := lay.Regions
 		if len(regions) == 0 {
 			found, err := l.Prefixes(ctx, lay.Bucket, svcPrefix)
@@ -137,16 +118,15 @@ func Discover(ctx context.Context, l Lister, lay Layout) (scopes []Scope, missin
 				return scopes, missing, err
 			}
 			regions = nil
-			for _, r := range found {
-				r = strings.TrimPrefix(r, regionPart)
-				if regionRe.MatchString(r) {
+			for _, f := range found {
+				if r, ok := d.layout.RegionFolder(f); ok {
 					regions = append(regions, r)
 				}
 			}
 		}
 		for _, r := range regions {
-			scopes = append(scopes, Scope{Bucket: lay.Bucket, Prefix: svcPrefix + regionPart + r + "/", Type: lay.Type,
-				AccountID: d.account, Region: r, OrgID: d.org, Hive: d.hive})
+			scopes = append(scopes, Scope{Bucket: lay.Bucket, Prefix: svcPrefix + d.layout.Region + r + "/", Type: lay.Type,
+				AccountID: d.account, Region: r, OrgID: d.org, Layout: d.layout})
 		}
 	}
 	return scopes, missing, nil
@@ -176,54 +156,15 @@ func filterAccounts(dirs []accountDir, want []string) ([]accountDir, []string) {
 	return out, missing
 }
 
-// KeyInfo is what the part of a key below its scope says.
-type KeyInfo struct {
-	// Day is the date folder (UTC midnight); zero when the key has none.
-	Day time.Time
-	// Hour is the hour folder of hourly partitions, or -1.
-	Hour int
-	// File is the file name.
-	File string
-	// FlowLogID is the flow log id in a flow-log file name
-	// ({account}_vpcflowlogs_{region}_{fl-id}_{time}_{hash}.log.gz), or "".
-	FlowLogID string
-}
-
 // ParseKey reads the date folders and the file name of a key listed in
-// scope s. ok is false for keys outside the scope.
-func (s Scope) ParseKey(key string) (ki KeyInfo, ok bool) {
-	ki.Hour = -1
-	if !strings.HasPrefix(key, s.Prefix) {
-		return ki, false
+// scope s; the other fields come from the scope. ok is false for keys
+// outside the scope.
+func (s Scope) ParseKey(key string) (collector.Key, bool) {
+	rest, ok := strings.CutPrefix(key, s.Prefix)
+	if !ok {
+		return collector.Key{Hour: -1}, false
 	}
-	segs := strings.Split(key[len(s.Prefix):], "/")
-	ki.File = segs[len(segs)-1]
-	dirs := segs[:len(segs)-1]
-	if s.Hive {
-		for i, d := range dirs {
-			if j := strings.IndexByte(d, '='); j > 0 {
-				dirs[i] = d[j+1:]
-			}
-		}
-	}
-	if len(dirs) >= 3 {
-		y, ey := strconv.Atoi(dirs[0])
-		m, em := strconv.Atoi(dirs[1])
-		d, ed := strconv.Atoi(dirs[2])
-		if ey == nil && em == nil && ed == nil && m >= 1 && m <= 12 && d >= 1 && d <= 31 {
-			ki.Day = time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
-			if len(dirs) >= 4 {
-				if h, err := strconv.Atoi(dirs[3]); err == nil && h >= 0 && h < 24 {
-					ki.Hour = h
-				}
-			}
-		}
-	}
-	if s.Type == event.LogTypeVPCFlow {
-		parts := strings.Split(ki.File, "_")
-		if len(parts) >= 4 && strings.HasPrefix(parts[3], "fl-") {
-			ki.FlowLogID = parts[3]
-		}
-	}
-	return ki, true
+	k := collector.Key{Layout: s.layout(), Type: s.Type, OrgID: s.OrgID, AccountID: s.AccountID, Region: s.Region, Scope: s.Prefix}
+	k.ParseBelow(rest)
+	return k, true
 }

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
@@ -86,8 +86,6 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-var regionRe = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$`)
-
 // Validate checks every setting and returns all problems at once, joined,
 // each a *specfile.Error naming its YAML key (e.g. visibility_timeout) and
 // no position: the configuration that holds the settings adds it. Call it
@@ -102,7 +100,7 @@ func (c Config) Validate() error {
 	} else if err := checkURL(c.QueueURL, true); err != nil {
 		bad("queue_url", "%v", err)
 	}
-	if c.Region != "" && !regionRe.MatchString(c.Region) {
+	if c.Region != "" && !collector.IsRegion(c.Region) {
 		bad("region", "%q is not an AWS region name (like us-east-1)", c.Region)
 	}
 	if c.Endpoint != "" {
@@ -169,7 +167,7 @@ func regionFromQueueURL(queueURL string) string {
 		return ""
 	}
 	parts := strings.Split(u.Hostname(), ".")
-	if len(parts) >= 4 && parts[0] == "sqs" && parts[2] == "amazonaws" && regionRe.MatchString(parts[1]) {
+	if len(parts) >= 4 && parts[0] == "sqs" && parts[2] == "amazonaws" && collector.IsRegion(parts[1]) {
 		return parts[1]
 	}
 	return ""
