@@ -67,3 +67,42 @@ func alive(pid int) bool {
 	}
 	return true
 }
+
+// Descendants returns the ids of the processes below pid (its children,
+// theirs, and so on), read from /proc: what a program such as a browser
+// started under it. Processes that detached to init are not among them.
+func Descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 || i+2 > len(stat) {
+			continue
+		}
+		f := strings.Fields(string(stat[i+2:]))
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			parent[p] = pp
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q, n := parent[p], 0; q > 0 && n < len(parent); q, n = parent[q], n+1 {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}

@@ -228,3 +228,11 @@ func TestTempDirSweepsStaleFolders(t *testing.T) {
 	defer os.RemoveAll(dir)
 	assert.True(t, strings.HasPrefix(filepath.Base(dir), fmt.Sprintf("vpcalertd-testproc-%d-", os.Getpid())), dir)
 }
+
+// Descendants finds the program's child below the watchdog.
+func TestDescendants(t *testing.T) {
+	p, left := startServer(t)
+	defer p.Stop()
+	assert.ElementsMatch(t, left.Pids[1:], Descendants(left.Pids[0]))
+	assert.Subset(t, Descendants(os.Getpid()), left.Pids)
+}

@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
 // ChromiumPath returns the headless browser to use: $CHROMIUM, else the
@@ -31,9 +33,10 @@ func ChromiumPath() string {
 
 // Page is a browser tab with what it has logged and requested so far.
 type Page struct {
-	Ctx   context.Context
-	close func()
-	mu    sync.Mutex // guards the fields below
+	Ctx     context.Context
+	close   func()
+	dataDir string     // the browser's profile
+	mu      sync.Mutex // guards the fields below
 	// errors are console errors and uncaught exceptions, as text.
 	errors []string
 	// requests are the URLs the page asked for, the page itself included.
@@ -58,6 +61,9 @@ func (p *Page) Requests() []string {
 	return append([]string(nil), p.requests...)
 }
 
+// profilePrefix names the browser's profile folders (internal/testproc).
+const profilePrefix = "vpcalertd-chromium"
+
 // NewPage starts a headless Chromium for the test (killed with the test
 // binary, and at the end of the test) and returns an empty tab that records
 // console errors and network requests. Without a Chromium the test is
@@ -73,6 +79,13 @@ func NewPage(t testing.TB) *Page {
 		}
 		t.Skip(msg)
 	}
+	// The profile folder is named after this test binary, so that one
+	// left by a killed run is removed by the next (internal/testproc).
+	dataDir, err := testproc.TempDir(profilePrefix)
+	if err != nil {
+		t.Fatalf("chromium profile folder: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dataDir) }) // after p.Close below
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -80,7 +93,7 @@ func NewPage(t testing.TB) *Page {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dataDir),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -96,7 +109,7 @@ func NewPage(t testing.TB) *Page {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	p := &Page{Ctx: ctx, close: sync.OnceFunc(func() {
+	p := &Page{Ctx: ctx, dataDir: dataDir, close: sync.OnceFunc(func() {
 		cancelTimeout()
 		cancelCtx()
 		cancelAlloc() // waits for the browser to exit
@@ -106,7 +119,7 @@ func NewPage(t testing.TB) *Page {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium %s: %v", path, err)
 	}
-	err := chromedp.Listen(ctx, func(ev any) {
+	err = chromedp.Listen(ctx, func(ev any) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		switch ev := ev.(type) {
