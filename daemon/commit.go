@@ -266,6 +266,9 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 			return false, err
 		}
 	}
+	if err := res.reading.extend(d.opts.Store); err != nil {
+		return false, err
+	}
 	if res.spool != nil {
 		err := res.spool.Replay(j.origin, func(a *alert.Alert) error {
 			if err := d.opts.Sink.Write(a); err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +40,33 @@ func TestMain(m *testing.M) {
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_OBJECT_DELAY")); err == nil && d > 0 {
 			opts.NewProcessor = slowProcessor(d)
 		}
+		if c := os.Getenv("VPCALERTD_TEST_CLOCK"); c != "" {
+			opts.Now = testClock(c)
+		}
 		opts.Once = len(os.Args) > 2 && os.Args[2] == "--once"
 		os.Exit(serveFile(context.Background(), os.Args[1], opts, os.Stdout, os.Stderr))
 	}
 	os.Exit(s3test.Main(m))
+}
+
+// testClock parses "BASE@WALL" (RFC 3339 time, Unix nanoseconds): a clock
+// that reads BASE at the wall time WALL and runs from there, so that the
+// daemons a test starts one after the other share one injected time line
+// (a test crosses midnight with it).
+func testClock(c string) func() time.Time {
+	base, wall, ok := strings.Cut(c, "@")
+	b, err1 := time.Parse(time.RFC3339Nano, base)
+	w, err2 := strconv.ParseInt(wall, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		panic("VPCALERTD_TEST_CLOCK: want RFC3339@unixnano, got " + c)
+	}
+	return func() time.Time { return b.Add(time.Since(time.Unix(0, w))) }
+}
+
+// clockEnv is the VPCALERTD_TEST_CLOCK setting of a clock that reads base
+// now.
+func clockEnv(base time.Time) string {
+	return fmt.Sprintf("VPCALERTD_TEST_CLOCK=%s@%d", base.Format(time.RFC3339Nano), time.Now().UnixNano())
 }
 
 // serveFile runs Serve on the configuration file cfgPath as `vpcalertd run`

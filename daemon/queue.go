@@ -405,6 +405,13 @@ func (d *Daemon) queueMarkScope(bucket string) (string, error) {
 // forgets scopes not used for 30 days plus four look-back windows (a pass
 // does that otherwise).
 func (d *Daemon) prune() {
+	// Write-ahead records of objects never done (gone, or left behind)
+	// are forgotten after the same time as scopes no longer seen.
+	if n, err := d.opts.Store.PruneReadings(d.now().Add(-(30*24*time.Hour + 4*d.cfg.LookBack))); err != nil {
+		d.log.Error("state: pruning the records of objects being read failed", "error", err.Error())
+	} else if n > 0 {
+		d.log.Debug("state pruned", "reading_records", n)
+	}
 	if !d.hasQueues {
 		return
 	}

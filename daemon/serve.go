@@ -193,7 +193,8 @@ func logOnce(log *slog.Logger, res PassResult, code int) {
 }
 
 // idSource returns the alert id source, seeded with the high-water mark
-// stored with the done-marks.
+// stored with the done-marks, the alerts file's size and the id ranges of
+// the objects being read.
 func idSource(store *state.Store, file *output.FileSink) (*output.IDSource, error) {
 	var seed int64
 	v, err := store.Meta(metaIDs)
@@ -209,7 +210,13 @@ func idSource(store *state.Store, file *output.FileSink) (*output.IDSource, erro
 	if file != nil {
 		fileSize = file.Size()
 	}
-	return output.NewIDSource(seed, fileSize), nil
+	// Ranges taken by reads a crash cut short stay theirs: their re-reads
+	// number their alerts from them.
+	reserved, err := readingsHighWater(store)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return output.NewIDSource(seed, fileSize, reserved), nil
 }
 
 // newTraffic returns the aggregator of the /traffic page: a rolling window

@@ -34,6 +34,9 @@ type result struct {
 	// wait is set when the submitter blocks until the object is committed
 	// (an SQS handler): the committer then commits without batching.
 	wait bool
+	// reading is the object's write-ahead record; nil when the object was
+	// not read (bad before its first record, abandoned).
+	reading *reading
 	// finished, when set, is called once by the committer: with nil after
 	// the commit that made the object's alerts durable (at once for a
 	// result that is not marked), else with the committer's failure.
@@ -94,8 +97,13 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if j.bucket.cfg.DiscardRegex != nil {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
+	pctx, rd, err := d.beginReading(ctx, j)
+	if err != nil {
+		return d.failed(res, ctx, err)
+	}
+	res.reading = rd
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key))
-	st, err := d.opts.Processor.Process(engine.WithWatch(ctx, &fl.watch), j.origin, in, sink)
+	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
 	j.c.flights.end(fl)
 	fl.finish()
 	res.stats = st

@@ -228,9 +228,11 @@ func (e *SinkError) Unwrap() error { return e.Err }
 // were written; a stream no decoder accepts is returned before anything is
 // read; a sink error stops processing and is returned as a *SinkError.
 //
-// A Watch in ctx (WithWatch) sees the call's progress and bad records.
+// A Watch in ctx (WithWatch) sees the call's progress and bad records; an
+// Object in ctx (WithObject) fixes the call's processing time and ids.
 func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (stats Stats, err error) {
 	watch, _ := ctx.Value(watchKey{}).(*Watch)
+	obj := objectOf(ctx)
 	onError := e.opts.OnError
 	if watch != nil && watch.OnError != nil {
 		onError = watch.OnError
@@ -281,7 +283,10 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 		if e.opts.Observer != nil {
 			e.opts.Observer.Event(&w.ev)
 		}
-		now := e.opts.Now()
+		now := obj.Now
+		if now.IsZero() {
+			now = e.opts.Now()
+		}
 		// The stock result first, then one per pack root that matched.
 		for _, m := range w.eval.EvalAll(&w.ev, now, nil) {
 			if !m.Alert {
@@ -294,7 +299,7 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 				Time:   now,
 				Origin: w.ev.Origin,
 			}
-			a.JSON = e.appendAlert(w, &w.ev, &m, now)
+			a.JSON = e.appendAlert(w, &w.ev, &m, now, obj.IDs)
 			if err := sink.Write(a); err != nil {
 				return stats, &SinkError{Err: err}
 			}
@@ -337,24 +342,34 @@ func WithWatch(ctx context.Context, w *Watch) context.Context {
 }
 
 // appendAlert renders the alert into w.line and returns it.
-func (e *Engine) appendAlert(w *worker, ev *event.Event, m *rules.Match, now time.Time) []byte {
+// The offset comes from ids when set, else from the engine's counter.
+func (e *Engine) appendAlert(w *worker, ev *event.Event, m *rules.Match, now time.Time, ids IDAllocator) []byte {
 	w.head = e.appendHead(w.head[:0], w, m, now)
 	w.tail = e.appendTail(w.tail[:0], w, ev, m)
 	epoch := now.Unix()
+	if ids != nil {
+		off := ids.Take(int64(len(w.head)+len(w.tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1))
+		return e.appendID(w, epoch, off)
+	}
 	for {
 		off := e.offset.Load()
 		n := int64(len(w.head)+len(w.tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1+digits(off))
 		if e.offset.CompareAndSwap(off, off+n) {
-			w.line = append(w.line[:0], w.head...)
-			w.line = append(w.line, `"id":"`...)
-			w.line = strconv.AppendInt(w.line, epoch, 10)
-			w.line = append(w.line, '.')
-			w.line = strconv.AppendInt(w.line, off, 10)
-			w.line = append(w.line, `",`...)
-			w.line = append(w.line, w.tail...)
-			return w.line
+			return e.appendID(w, epoch, off)
 		}
 	}
+}
+
+// appendID joins the head, the id and the tail into w.line.
+func (e *Engine) appendID(w *worker, epoch, off int64) []byte {
+	w.line = append(w.line[:0], w.head...)
+	w.line = append(w.line, `"id":"`...)
+	w.line = strconv.AppendInt(w.line, epoch, 10)
+	w.line = append(w.line, '.')
+	w.line = strconv.AppendInt(w.line, off, 10)
+	w.line = append(w.line, `",`...)
+	w.line = append(w.line, w.tail...)
+	return w.line
 }
 
 func digits(v int64) int {

@@ -129,10 +129,10 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 	if m.Rule != nil || len(packs) > 0 {
 		wk := e.workers.Get().(*worker)
 		if m.Rule != nil {
-			alertJSON = append([]byte(nil), e.appendAlert(wk, ev, &m, now)...)
+			alertJSON = append([]byte(nil), e.appendAlert(wk, ev, &m, now, nil)...)
 		}
 		for i := range packs {
-			packJSON = append(packJSON, append([]byte(nil), e.appendAlert(wk, ev, &packs[i], now)...))
+			packJSON = append(packJSON, append([]byte(nil), e.appendAlert(wk, ev, &packs[i], now, nil)...))
 		}
 		e.workers.Put(wk)
 	}

@@ -328,6 +328,35 @@ func TestIDSource(t *testing.T) {
 	assert.Equal(t, int64(1200), s.Start(), "Start stays the seed")
 }
 
+// TestObjectIDs: an object's lines are numbered by their byte offsets
+// within ranges of their own; a second read given the first read's ranges
+// numbers the same lines the same way, whatever was reserved meanwhile.
+func TestObjectIDs(t *testing.T) {
+	src := NewIDSource(1000)
+	first := NewObjectIDs(src, nil)
+	var offs []int64
+	sizes := []int64{400, 700, IDRangeSize - 1500, 500, 300} // the fourth does not fit in the first range
+	for _, n := range sizes {
+		offs = append(offs, first.Take(n))
+	}
+	assert.Equal(t, []int64{1000, 1000 + 400 + 4, 1000 + 404 + 700 + 4}, offs[:3])
+	ranges := first.Ranges()
+	require.Len(t, ranges, 2)
+	assert.Equal(t, []int64{1000, 1000 + IDRangeSize}, ranges)
+	assert.Equal(t, ranges[1], offs[3], "a line that would cross the range's end starts the next")
+	assert.Equal(t, int64(1000+2*IDRangeSize), src.Next(), "the source is above both ranges")
+
+	other := NewObjectIDs(src, nil) // another object, meanwhile
+	assert.Equal(t, int64(1000+2*IDRangeSize), other.Take(100))
+
+	again := NewObjectIDs(src, ranges)
+	for i, n := range sizes {
+		assert.Equal(t, offs[i], again.Take(n), "line %d", i)
+	}
+	assert.Equal(t, ranges, again.Ranges(), "no new range")
+	assert.Equal(t, int64(1000+3*IDRangeSize), src.Next())
+}
+
 type errSink struct{ alert.Discard }
 
 func (errSink) Sync() error { return errors.New("sync failed") }

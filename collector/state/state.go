@@ -19,7 +19,7 @@ var (
 	bMeta      = []byte("meta")      // name -> value
 )
 
-var allBuckets = [][]byte{bDone, bByScope, bScopes, bScopeInfo, bSince, bMeta}
+var allBuckets = [][]byte{bDone, bByScope, bScopes, bScopeInfo, bSince, bMeta, bReading}
 
 // Store is an open state file. It is safe for concurrent use.
 type Store struct {
@@ -103,8 +103,11 @@ func (s *Store) Done(ids []ObjectID) ([]bool, error) {
 // Commit writes c in one fsync'd transaction.
 func (s *Store) Commit(c Commit) error {
 	return s.update(func(tx *bolt.Tx) error {
-		done, by := tx.Bucket(bDone), tx.Bucket(bByScope)
+		done, by, reading := tx.Bucket(bDone), tx.Bucket(bByScope), tx.Bucket(bReading)
 		for _, m := range c.Marks {
+			if err := reading.Delete(m.key()); err != nil {
+				return err
+			}
 			v := make([]byte, 9)
 			binary.BigEndian.PutUint64(v, uint64(m.At.Unix()))
 			if m.Failed {

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/vpcalertd/vpcalertd/collector/state"
+	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/output"
+)
+
+// reading is the write-ahead record of the object a result read
+// (state.Reading): its processing time and the id ranges its alerts are
+// numbered from.
+type reading struct {
+	id  state.ObjectID
+	rec state.Reading
+	ids *output.ObjectIDs // nil without an id source
+}
+
+// beginReading writes the object's write-ahead record before it is read:
+// a first read gets the time now and a new id range, a read after a crash
+// (the record is there, the object not marked) reuses them, so that its
+// alerts are the same, byte for byte, as those the cut read may have
+// handed to an output. It returns ctx carrying them for the engine.
+func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *reading, error) {
+	rd := &reading{id: state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag}}
+	rec, found, err := d.opts.Store.Reading(rd.id)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("state: %w", err)
+	}
+	if !found {
+		rec = state.Reading{Started: d.now().UTC()}
+	}
+	if d.opts.IDs != nil {
+		if len(rec.IDs) == 0 {
+			rec.IDs = []int64{d.opts.IDs.Reserve()}
+		}
+		rd.ids = output.NewObjectIDs(d.opts.IDs, rec.IDs)
+	}
+	rec.Tries++
+	if err := d.opts.Store.PutReading(rd.id, rec); err != nil {
+		return ctx, nil, fmt.Errorf("state: %w", err)
+	}
+	rd.rec = rec
+	o := engine.Object{Now: rec.Started}
+	if rd.ids != nil {
+		o.IDs = rd.ids
+	}
+	return engine.WithObject(ctx, o), rd, nil
+}
+
+// extend records the id ranges the read took beyond those of its record,
+// before its alerts reach an output (an object whose alerts did not fit in
+// one range).
+func (rd *reading) extend(store *state.Store) error {
+	if rd == nil || rd.ids == nil || len(rd.ids.Ranges()) == len(rd.rec.IDs) {
+		return nil
+	}
+	rd.rec.IDs = slices.Clone(rd.ids.Ranges())
+	if err := store.PutReading(rd.id, rd.rec); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	return nil
+}
+
+// readingsHighWater returns the end of the highest id range in the
+// write-ahead records: ids above it are free.
+func readingsHighWater(store *state.Store) (int64, error) {
+	var hw int64
+	err := store.Readings(func(_ state.ObjectID, r state.Reading) error {
+		for _, base := range r.IDs {
+			hw = max(hw, base+output.IDRangeSize)
+		}
+		return nil
+	})
+	return hw, err
+}

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/output"
+)
+
+// lineSink collects alert lines.
+type lineSink struct {
+	alert.Discard
+	buf bytes.Buffer
+}
+
+func (l *lineSink) Write(a *alert.Alert) error {
+	l.buf.Write(a.JSON)
+	l.buf.WriteByte('\n')
+	return nil
+}
+
+// TestObjectFixesTimeAndIDs: with an Object in the context, every alert
+// of the call has its time and takes its id from its allocator; a second
+// engine given the same Object writes the same bytes, whatever its own
+// clock and counter say. The ids are the lines' byte offsets from the
+// range's start.
+func TestObjectFixesTimeAndIDs(t *testing.T) {
+	in := "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" +
+		"2 123456789012 eni-1 10.0.1.25 203.0.113.45 443 51522 6 12 4392 1709633700 1709633760 ACCEPT OK\n" +
+		"2 123456789012 eni-1 198.51.100.77 10.0.1.25 48211 22 6 1 40 1709633700 1709633760 REJECT OK\n" +
+		"2 123456789012 eni-1 198.51.100.77 10.0.1.25 48212 23 6 1 40 1709633700 1709633760 REJECT OK\n"
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "local", Key: "f.log", Path: "f.log"}
+	started := time.Date(2024, 3, 5, 23, 59, 59, 250e6, time.UTC)
+	ranges := []int64{5 << 24}
+	run := func(clock time.Time, idOffset int64) string {
+		e, _ := newTestEngine(t, func(o *Options) {
+			o.Now = func() time.Time { return clock }
+			o.IDOffset = idOffset
+		})
+		var out lineSink
+		ctx := WithObject(context.Background(), Object{Now: started, IDs: output.NewObjectIDs(output.NewIDSource(), ranges)})
+		_, err := e.Process(ctx, origin, strings.NewReader(in), &out)
+		require.NoError(t, err)
+		return out.buf.String()
+	}
+	first := run(time.Date(2024, 3, 5, 23, 59, 59, 0, time.UTC), 0)
+	second := run(time.Date(2024, 3, 6, 0, 0, 7, 0, time.UTC), 123456)
+	assert.Equal(t, first, second)
+
+	got := strings.Split(strings.TrimSpace(first), "\n")
+	require.Len(t, got, 3)
+	off := ranges[0]
+	for _, l := range got {
+		assert.Contains(t, l, `"timestamp":"2024-03-05T23:59:59.250+0000"`)
+		assert.Contains(t, l, `"id":"1709683199.`+strconv.FormatInt(off, 10)+`"`)
+		off += int64(len(l)) + 1
+	}
+}
