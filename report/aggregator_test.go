@@ -408,3 +408,33 @@ func TestNth(t *testing.T) {
 		require.Equal(t, sorted[n], nth(v, n))
 	}
 }
+
+// TestPageSizeBound: the page stays under 5 MB with the worst input for
+// its size — 1,500 full intervals whose talkers all have addresses of their
+// own, many rules, and alerts on every address.
+func TestPageSizeBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	a := newAgg(t, Options{})
+	ip := func() netip.Addr {
+		var b [16]byte
+		for i := range b {
+			b[i] = byte(r.IntN(256))
+		}
+		return netip.AddrFrom16(b)
+	}
+	for i := range 1500 {
+		t0 := day0 + int64(i)*60
+		for range 40 {
+			src, dst := ip(), ip()
+			a.AddFlow(&Flow{Time: t0, Talker: Talker{Src: src, Dst: dst, DstPort: uint16(r.IntN(65536)), Proto: 6}, Counts: Counts{Bytes: 1 + r.Int64N(1<<40), Packets: 1 << 30, Flows: 1 << 20}})
+			rule := fmt.Sprint(100000 + r.IntN(300))
+			a.AddAlert(&AlertRec{Time: t0, RuleID: rule, Level: r.IntN(16), Description: []byte("a description of some length, as Wazuh's rules have: " + rule + " " + src.String()), Addrs: []netip.Addr{src, dst}})
+		}
+	}
+	s := a.Snapshot(Meta{})
+	require.Len(t, s.Intervals, 1500)
+	page, err := RenderBytes(s)
+	require.NoError(t, err)
+	assert.Less(t, len(page), 5<<20, "page of %d bytes", len(page))
+	t.Logf("worst-case page: %.2f MB", float64(len(page))/(1<<20))
+}

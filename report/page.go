@@ -23,6 +23,16 @@ var pageTemplate = template.Must(template.ParseFS(assets, "page.html"))
 // lists come first, then those with the highest levels.
 const MaxPageAlerts = 25000
 
+// maxPageData bounds the page's JSON: with the script and the chart library
+// the page stays under 5 MB. The rules of each interval are cut to the most
+// frequent (the rest summed as "other rules"), and the per-address alerts
+// fill what room is left.
+const maxPageData = 4_700_000
+
+// maxRulesPerInterval is how many rules an interval lists by name before
+// the budget asks for fewer.
+const maxRulesPerInterval = 30
+
 // pageData is the JSON the page's script reads. Times are Unix seconds;
 // talker rows are arrays [src, dst, dstport, proto, action, bytes, packets,
 // flows, hi, exact] with addresses as indexes into addrs.
@@ -40,18 +50,20 @@ type pageData struct {
 	Series      seriesJSON  `json:"series"`
 	Addrs       []string    `json:"addrs"`
 	// Top holds per interval [rest, row...]; RejectTop likewise.
-	Top       [][]any          `json:"top"`
-	SpanTop   []any            `json:"spanTop"`  // [rest, row...] of the whole span, or null
-	Rules     [][3]any         `json:"rules"`    // [id, level, description]
-	RuleHits  [][][4]int64     `json:"ruleHits"` // per interval [rule index, count, first, last]
-	Peaks     []peakJSON       `json:"peaks"`
-	IPAlerts  map[string]ipAJS `json:"ipAlerts"`
-	Descs     []string         `json:"descs"`
-	Dropped   int64            `json:"addrsDropped"`
-	MaxAddrs  int              `json:"maxAddrs"`
-	PageCap   bool             `json:"pageCapped"`
-	PerRule   int              `json:"perRule"`
-	UPlotVers string           `json:"uplot"`
+	Top      [][]any          `json:"top"`
+	SpanTop  []any            `json:"spanTop"`  // [rest, row...] of the whole span, or null
+	Rules    [][3]any         `json:"rules"`    // [id, level, description]
+	RuleHits [][][4]int64     `json:"ruleHits"` // per interval [rule index (-1: other rules), count, first, last], times from the interval's start
+	Peaks    []peakJSON       `json:"peaks"`
+	IPAlerts map[string]ipAJS `json:"ipAlerts"`
+	Descs    []string         `json:"descs"`
+	Dropped  int64            `json:"addrsDropped"`
+	MaxAddrs int              `json:"maxAddrs"`
+	PageCap  bool             `json:"pageCapped"`
+	// RulesCapped, when not 0, is how many rules an interval lists by name.
+	RulesCapped int    `json:"rulesCapped"`
+	PerRule     int    `json:"perRule"`
+	UPlotVers   string `json:"uplot"`
 }
 
 type summaryJSON struct {
@@ -95,13 +107,19 @@ func (d *dict) id(s string) int {
 	return len(d.list) - 1
 }
 
+// rowJSON encodes a talker row as [src, dst, dstport, proto, action
+// (0 ACCEPT, 1 REJECT, 2 other), bytes, packets, flows, hi], where hi is 0
+// for an exact row and otherwise the upper bound of its bytes (-1 for 0).
 func rowJSON(addrs *dict, r Row) []any {
-	exact := 0
-	if r.Exact {
-		exact = 1
+	var hi int64
+	if !r.Exact {
+		hi = r.Hi
+		if hi == 0 {
+			hi = -1
+		}
 	}
-	return []any{addrs.id(r.Src.String()), addrs.id(r.Dst.String()), r.DstPort, r.Proto, r.Action.String(),
-		r.Bytes, r.Packets, r.Flows, r.Hi, exact}
+	return []any{addrs.id(r.Src.String()), addrs.id(r.Dst.String()), r.DstPort, r.Proto, int(r.Action),
+		r.Bytes, r.Packets, r.Flows, hi}
 }
 
 // Render writes the page of s to w.
@@ -193,9 +211,10 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 			onPage[r.Src], onPage[r.Dst] = true, true
 		}
 		d.Top[i] = top
+		start := d.Start + int64(i)*d.Width
 		hits := make([][4]int64, 0, len(iv.Rules))
 		for id, h := range iv.Rules {
-			hits = append(hits, [4]int64{int64(ruleIdx[id]), h.N, h.First, h.Last})
+			hits = append(hits, [4]int64{int64(ruleIdx[id]), h.N, h.First - start, h.Last - start})
 		}
 		sort.Slice(hits, func(a, b int) bool { return hits[a][0] < hits[b][0] })
 		d.RuleHits[i] = hits
@@ -241,25 +260,32 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		}
 		return a.Less(b)
 	})
+	d.Addrs = addrs.list
+	size := capRules(d)
 	budget := MaxPageAlerts
 	for _, ip := range ips {
 		aa := s.AddrAlerts[ip]
-		if len(aa.Alerts) > budget {
+		cost := len(ip.String()) + 16 + 32*len(aa.Alerts)
+		if len(aa.Alerts) > budget || size+cost > maxPageData {
 			d.PageCap = true
 			break
 		}
 		budget -= len(aa.Alerts)
+		size += cost
 		j := ipAJS{N: aa.N, A: make([][3]int64, len(aa.Alerts))}
 		for i, a := range aa.Alerts {
 			ri, ok := ruleIdx[a.RuleID]
 			if !ok {
 				return nil, fmt.Errorf("report: alert of unknown rule %s", a.RuleID)
 			}
-			j.A[i] = [3]int64{a.Time, int64(ri), int64(descs.id(a.Description))}
+			di := descs.id(a.Description)
+			if di == len(descs.list)-1 {
+				size += len(a.Description) + 3
+			}
+			j.A[i] = [3]int64{a.Time, int64(ri), int64(di)}
 		}
 		d.IPAlerts[ip.String()] = j
 	}
-	d.Addrs = addrs.list
 	if d.Addrs == nil {
 		d.Addrs = []string{}
 	}
@@ -269,6 +295,39 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 	}
 	d.PerRule = 5
 	return d, nil
+}
+
+// capRules keeps the page data within maxPageData (leaving room for the
+// per-address alerts) by listing fewer rules per interval, the most
+// frequent first, the others summed as rule index -1; it returns the size
+// of the data so far.
+func capRules(d *pageData) int {
+	size := func() int {
+		b, _ := json.Marshal(d)
+		return len(b)
+	}
+	n := size()
+	for limit := maxRulesPerInterval; n > maxPageData*9/10 && limit > 1; limit /= 2 {
+		for i, hits := range d.RuleHits {
+			if len(hits) <= limit {
+				continue
+			}
+			hs := append([][4]int64(nil), hits...)
+			sort.SliceStable(hs, func(a, b int) bool { return hs[a][1] > hs[b][1] })
+			other := [4]int64{-1, 0, 1 << 62, -(1 << 62)}
+			for _, h := range hs[limit-1:] {
+				other[1] += h[1]
+				other[2] = min(other[2], h[2])
+				other[3] = max(other[3], h[3])
+			}
+			kept := append(hs[:limit-1:limit-1], other)
+			sort.Slice(kept, func(a, b int) bool { return kept[a][0] < kept[b][0] })
+			d.RuleHits[i] = kept
+		}
+		d.RulesCapped = limit
+		n = size()
+	}
+	return n
 }
 
 // ruleLess orders rule ids numerically when they are numbers.

@@ -46,7 +46,8 @@
   function proto(p) { return PROTO[p] ? PROTO[p] + " (" + p + ")" : String(p); }
 
   // ----- talkers: the same merge as report.MergeTops (window.go) -----
-  // row: [src, dst, port, proto, action, bytes, packets, flows, hi, exact]
+  // row: [src, dst, port, proto, action (0 ACCEPT, 1 REJECT, 2 other), bytes, packets, flows, hi (0: exact)]
+  var ACTS = ["ACCEPT", "REJECT", "-"];
   function mergeTops(lists, keep) {
     var hidden = 0, m = new Map();
     for (var i = 0; i < lists.length; i++) {
@@ -57,9 +58,9 @@
       for (var j = 1; j < t.length; j++) {
         var r = t[j], key = r[0] + "|" + r[1] + "|" + r[2] + "|" + r[3] + "|" + r[4];
         var a = m.get(key);
-        if (!a) { a = { src: r[0], dst: r[1], port: r[2], proto: r[3], action: r[4], bytes: 0, packets: 0, flows: 0, hi: 0, listed: 0, exact: true }; m.set(key, a); }
-        a.bytes += r[5]; a.packets += r[6]; a.flows += r[7]; a.hi += r[8]; a.listed += rest;
-        a.exact = a.exact && r[9] === 1;
+        if (!a) { a = { src: r[0], dst: r[1], port: r[2], proto: r[3], action: ACTS[r[4]], bytes: 0, packets: 0, flows: 0, hi: 0, listed: 0, exact: true }; m.set(key, a); }
+        a.bytes += r[5]; a.packets += r[6]; a.flows += r[7]; a.hi += r[8] === 0 ? r[5] : Math.max(r[8], 0); a.listed += rest;
+        a.exact = a.exact && r[8] === 0;
       }
     }
     var rows = [];
@@ -353,21 +354,24 @@
     sec.textContent = "";
     var m = new Map();
     for (var i = state.i0; i <= state.i1 && i < N; i++) {
+      var base = S + i * W;
       (D.ruleHits[i] || []).forEach(function (h) {
         var a = m.get(h[0]);
-        if (!a) { a = { r: h[0], n: 0, first: h[2], last: h[3] }; m.set(h[0], a); }
-        a.n += h[1]; a.first = Math.min(a.first, h[2]); a.last = Math.max(a.last, h[3]);
+        if (!a) { a = { r: h[0], n: 0, first: base + h[2], last: base + h[3] }; m.set(h[0], a); }
+        a.n += h[1]; a.first = Math.min(a.first, base + h[2]); a.last = Math.max(a.last, base + h[3]);
       });
     }
     var rows = Array.from(m.values());
-    rows.sort(function (a, b) { return D.rules[b.r][1] - D.rules[a.r][1] || b.n - a.n || a.r - b.r; });
+    var OTHER = ["…", -1, "other rules (an interval of this page lists its " + D.rulesCapped + " most frequent rules by name)"];
+    function rule(i) { return i < 0 ? OTHER : D.rules[i]; }
+    rows.sort(function (a, b) { return rule(b.r)[1] - rule(a.r)[1] || b.n - a.n || a.r - b.r; });
     sec.appendChild(el("h2", { text: "Alerts by rule in the window" }));
     var t = el("table");
     t.appendChild(el("thead", null, [el("tr", null, ["rule", "level", "description", "count", "first seen (UTC)", "last seen (UTC)"].map(function (h) { return el("th", { text: h }); }))]));
     var tb = el("tbody");
     rows.forEach(function (a) {
-      var r = D.rules[a.r];
-      tb.appendChild(el("tr", { "data-rule": r[0], "data-count": String(a.n) }, [el("td", { text: r[0] }), el("td", { cls: "n lvl" + bandOf(r[1]), text: String(r[1]) }), el("td", { text: r[2] }), el("td", { cls: "n", text: num(a.n) }), el("td", { text: stamp(a.first) }), el("td", { text: stamp(a.last) })]));
+      var r = rule(a.r);
+      tb.appendChild(el("tr", { "data-rule": r[0], "data-count": String(a.n) }, [el("td", { text: r[0] }), el("td", { cls: "n lvl" + bandOf(r[1]), text: r[1] < 0 ? "" : String(r[1]) }), el("td", { text: r[2] }), el("td", { cls: "n", text: num(a.n) }), el("td", { text: stamp(a.first) }), el("td", { text: stamp(a.last) })]));
     });
     t.appendChild(tb);
     sec.appendChild(t);

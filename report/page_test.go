@@ -150,6 +150,10 @@ func TestPageInChromium(t *testing.T) {
 		require.NotEmpty(t, rows)
 		assert.Equal(t, talkerRow{Src: "10.0.9.9", Dst: "198.51.100.200", Bytes: "30000000", Approx: "0"}, rows[0])
 		assert.Contains(t, eval[string](t, p, `document.querySelector('[data-role="window"]').textContent`), "13:07–13:08 UTC")
+		type ruleRow struct{ Rule, Count, First string }
+		rules := eval[[]ruleRow](t, p, `Array.from(document.querySelectorAll('[data-role="rules"] tbody tr')).map(r => ({Rule: r.dataset.rule, Count: r.dataset.count, First: r.children[4].textContent}))`)
+		require.NotEmpty(t, rules)
+		assert.Equal(t, ruleRow{Rule: "100250", Count: "1", First: time.Unix(peakAt+30, 0).UTC().Format("2006-01-02 15:04:05")}, rules[0], "highest level first")
 	})
 
 	t.Run("the URL hash selects a window on load", func(t *testing.T) {
