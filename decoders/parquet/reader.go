@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	pq "github.com/parquet-go/parquet-go"
@@ -61,7 +62,7 @@ func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
 // describe returns what a top-level column is and its cursor.
 func describe(c *pq.Column) (decoders.TableColumn, *cursor) {
 	tc := decoders.TableColumn{Name: c.Name()}
-	cur := &cursor{name: c.Name(), leaf: -1}
+	cur := &cursor{name: c.Name(), leaf: -1, batch: make([]decoders.TableValue, 0, batchRows), num: make([]byte, 0, batchRows*20)}
 	switch {
 	case !c.Leaf():
 		tc.Type = "a group"
@@ -210,7 +211,11 @@ type cursor struct {
 	dictSrc pq.Dictionary // the dictionary dict was made from
 	dict    []decoders.TableValue
 	dictBuf []byte
-	num     []byte // the text of the last plain integer
+
+	batch   []decoders.TableValue // the values being read, from the page's row i-len(batch)
+	b       int                   // the next value of batch
+	num     []byte                // the text of the integers of batch
+	pending error                 // the damage fill stopped before
 }
 
 func (c *cursor) reset() {
@@ -223,55 +228,139 @@ func (c *cursor) reset() {
 		c.pages = nil
 	}
 	c.n, c.i, c.j = 0, 0, 0
+	c.batch, c.b, c.pending = c.batch[:0], 0, nil
 	c.dictSrc, c.dict = nil, c.dict[:0]
 }
 
+// batchRows is how many values of a page a cursor turns into text at a
+// time: a tight loop per column instead of a dispatch per value.
+const batchRows = 256
+
 // next reads the value of the next row.
 func (c *cursor) next(v *decoders.TableValue) error {
+	if c.b < len(c.batch) {
+		*v = c.batch[c.b]
+		c.b++
+		return nil
+	}
+	if err := c.fill(); err != nil {
+		return err
+	}
+	*v = c.batch[0]
+	c.b = 1
+	return nil
+}
+
+// fill turns the next values of the page (loading the next page when this
+// one is read) into text. It stops before a damaged value, which is the
+// error of the next fill: the rows before it are read.
+func (c *cursor) fill() error {
 	if c.leaf < 0 {
 		return errors.New("the column cannot be read")
+	}
+	if err := c.pending; err != nil {
+		return err
 	}
 	for c.i >= c.n {
 		if err := c.load(); err != nil {
 			return err
 		}
 	}
-	i := c.i
-	c.i++
-	if c.defs != nil && c.defs[i] != c.maxDef {
-		*v = decoders.TableValue{Null: true}
-		return nil
+	k := min(batchRows, c.n-c.i)
+	defs := c.defs
+	if defs != nil {
+		defs = defs[c.i : c.i+k]
 	}
-	j := c.j
-	c.j++
-	if j >= c.nvals {
-		return fmt.Errorf("page has %d values for more rows: %w", c.nvals, ErrDamaged)
-	}
+	c.batch, c.b = c.batch[:0], 0
+	c.num = c.num[:0]
 	switch {
 	case c.dictIdx != nil:
-		k := c.dictIdx[j]
-		if k < 0 || int(k) >= len(c.dict) {
-			return fmt.Errorf("dictionary index %d out of %d entries: %w", k, len(c.dict), ErrDamaged)
-		}
-		*v = c.dict[k]
-	case c.kind == pq.Int32:
-		c.num = c.appendInt32(c.num[:0], c.i32[j])
-		*v = decoders.TableValue{Text: c.num, Safe: true}
-	case c.kind == pq.Int64:
-		c.num = c.appendInt64(c.num[:0], c.i64[j])
-		*v = decoders.TableValue{Text: c.num, Safe: true}
-	case c.kind == pq.ByteArray:
-		start, end := c.offs[j], c.offs[j+1]
-		if start > end || int(end) > len(c.data) {
-			return fmt.Errorf("value %d of the page: %w", j, ErrDamaged)
-		}
-		b := c.data[start:end:end]
-		*v = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
+		c.fillDict(k, defs)
+	case c.kind == pq.Int32 || c.kind == pq.Int64:
+		c.fillInts(k, defs)
 	default:
-		b := c.data[j*c.size : (j+1)*c.size]
-		*v = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
+		c.fillBytes(k, defs)
+	}
+	c.i += len(c.batch)
+	if len(c.batch) == 0 {
+		return c.pending
 	}
 	return nil
+}
+
+// value returns the index of the next stored value, or false (and sets
+// pending) when the page has none left.
+func (c *cursor) value() (int, bool) {
+	if c.j >= c.nvals {
+		c.pending = fmt.Errorf("page has %d values for more rows: %w", c.nvals, ErrDamaged)
+		return 0, false
+	}
+	c.j++
+	return c.j - 1, true
+}
+
+func (c *cursor) fillDict(k int, defs []byte) {
+	for r := 0; r < k; r++ {
+		if defs != nil && defs[r] != c.maxDef {
+			c.batch = append(c.batch, decoders.TableValue{Null: true})
+			continue
+		}
+		j, ok := c.value()
+		if !ok {
+			return
+		}
+		x := c.dictIdx[j]
+		if x < 0 || int(x) >= len(c.dict) {
+			c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, len(c.dict), ErrDamaged)
+			return
+		}
+		c.batch = append(c.batch, c.dict[x])
+	}
+}
+
+func (c *cursor) fillInts(k int, defs []byte) {
+	for r := 0; r < k; r++ {
+		if defs != nil && defs[r] != c.maxDef {
+			c.batch = append(c.batch, decoders.TableValue{Null: true})
+			continue
+		}
+		j, ok := c.value()
+		if !ok {
+			return
+		}
+		start := len(c.num)
+		if c.kind == pq.Int32 {
+			c.num = c.appendInt32(c.num, c.i32[j])
+		} else {
+			c.num = c.appendInt64(c.num, c.i64[j])
+		}
+		c.batch = append(c.batch, decoders.TableValue{Text: c.num[start:len(c.num):len(c.num)], Safe: true})
+	}
+}
+
+func (c *cursor) fillBytes(k int, defs []byte) {
+	for r := 0; r < k; r++ {
+		if defs != nil && defs[r] != c.maxDef {
+			c.batch = append(c.batch, decoders.TableValue{Null: true})
+			continue
+		}
+		j, ok := c.value()
+		if !ok {
+			return
+		}
+		var b []byte
+		if c.kind == pq.ByteArray {
+			start, end := c.offs[j], c.offs[j+1]
+			if start > end || int(end) > len(c.data) {
+				c.pending = fmt.Errorf("value %d of the page: %w", j, ErrDamaged)
+				return
+			}
+			b = c.data[start:end:end]
+		} else {
+			b = c.data[j*c.size : (j+1)*c.size : (j+1)*c.size]
+		}
+		c.batch = append(c.batch, decoders.TableValue{Text: b, Safe: event.IsSafe(b)})
+	}
 }
 
 func (c *cursor) appendInt32(dst []byte, v int32) []byte {
@@ -353,7 +442,7 @@ func (c *cursor) load() error {
 // chunk: a dictionary-encoded row then costs one index.
 func (c *cursor) loadDict(d pq.Dictionary) error {
 	c.dictSrc = d
-	c.dict = c.dict[:0]
+	c.dict = slices.Grow(c.dict[:0], d.Len())
 	c.dictBuf = c.dictBuf[:0]
 	vals := d.Page().Data()
 	add := func(b []byte, safe bool) {

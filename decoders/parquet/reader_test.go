@@ -108,6 +108,7 @@ var writeVariants = map[string]WriteOptions{
 	"row-groups":   {RowGroupRows: 70, PageBytes: 512},
 	"plain-pages":  {Plain: true, RowGroupRows: 100, PageBytes: 1024, NullStrings: true},
 	"snappy":       {Codec: &pq.Snappy},
+	"v2-pages":     {PageV2: true, RowGroupRows: 150, PageBytes: 2048},
 }
 
 // TestSameEvents: records give the same events in text and in Parquet,

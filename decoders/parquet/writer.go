@@ -2,6 +2,7 @@ package parquet
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -34,13 +35,16 @@ var awsTypes = map[string]pq.Node{
 }
 
 // WriteOptions shape the file WriteText writes. Zero values give a file
-// like AWS's: Gzip-compressed, dictionary-encoded, one row group.
+// like AWS's (parquet-mr's defaults): Gzip-compressed, version 1 data pages
+// of 1 MB, dictionary-encoded until a column's dictionary reaches 1 MB,
+// then plain; one row group.
 type WriteOptions struct {
 	// RowGroupRows ends a row group after this many rows; 0: one row group.
 	RowGroupRows int64
-	// PageBytes is the size at which a data page is cut; 0: the library's
-	// default.
+	// PageBytes is the size at which a data page is cut; 0: 1 MB.
 	PageBytes int
+	// PageV2 writes version 2 data pages.
+	PageV2 bool
 	// Plain writes values without dictionary encoding.
 	Plain bool
 	// NullStrings writes a string value "-" as null instead of "-". An
@@ -90,11 +94,13 @@ func WriteText(w io.Writer, text io.Reader, opts WriteOptions) error {
 	if codec == nil {
 		codec = &pq.Gzip
 	}
-	wopts := []pq.WriterOption{pq.NewSchema("schema", orderedGroup{fields: fields}), pq.Compression(codec),
-		pq.CreatedBy("vpcalertd", "test", "")}
-	if opts.PageBytes > 0 {
-		wopts = append(wopts, pq.PageBufferSize(opts.PageBytes))
+	version := 1
+	if opts.PageV2 {
+		version = 2
 	}
+	wopts := []pq.WriterOption{pq.NewSchema("schema", orderedGroup{fields: fields}), pq.Compression(codec),
+		pq.CreatedBy("vpcalertd", "test", ""), pq.PageBufferSize(cmp.Or(opts.PageBytes, 1<<20)),
+		pq.DictionaryMaxBytes(1 << 20), pq.DataPageVersion(version)}
 	pw := pq.NewWriter(w, wopts...)
 	var inGroup int64
 	row := make(pq.Row, len(names))

@@ -1,0 +1,202 @@
+package parquet
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// benchRecords is the size of the benchmarks' object: the 500,000
+// records (about 50 MB of text, 13 MB gzip'd).
+const benchRecords = 500_000
+
+// realisticText writes n default-format records as AWS delivers them from
+// a busy VPC: a header line, a few interfaces, many addresses and ports,
+// 70% ACCEPT, 28% REJECT, 2% NODATA, over ten minutes.
+func realisticText(w io.Writer, n int) {
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
+	enis := []string{"eni-0a1b2c3d4e5f60718", "eni-0123456789abcdef0", "eni-0fedcba9876543210", "eni-00aa11bb22cc33dd4",
+		"eni-0b7c8d9e0f1a2b3c4", "eni-05f4e3d2c1b0a9f8e", "eni-0c0ffee0c0ffee000", "eni-0d15ea5e0d15ea5e0"}
+	fmt.Fprintln(bw, "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status")
+	ports := []int{22, 80, 443, 3389, 53, 123, 8080, 5432}
+	t0 := 1709633700
+	for i := 0; i < n; i++ {
+		start := t0 + i*600/n
+		end := start + 30 + rng.IntN(31)
+		eni := enis[rng.IntN(len(enis))]
+		x := rng.IntN(100)
+		if x < 2 {
+			fmt.Fprintf(bw, "2 123456789012 %s - - - - - - - %d %d - NODATA\n", eni, start, end)
+			continue
+		}
+		src := fmt.Sprintf("10.0.%d.%d", rng.IntN(4), 1+rng.IntN(250))
+		dst := fmt.Sprintf("%d.%d.%d.%d", []int{203, 198, 192, 52}[rng.IntN(4)], rng.IntN(256), rng.IntN(256), 1+rng.IntN(250))
+		sport, dport := ports[rng.IntN(len(ports))], 1024+rng.IntN(64000)
+		if rng.IntN(2) == 0 {
+			src, dst, sport, dport = dst, src, dport, sport
+		}
+		proto := []int{6, 6, 6, 17, 17, 1}[rng.IntN(6)]
+		if proto == 1 {
+			sport, dport = 0, 0
+		}
+		action := "ACCEPT"
+		if x < 30 {
+			action = "REJECT"
+		}
+		pk := 1 + rng.IntN(200)
+		fmt.Fprintf(bw, "2 123456789012 %s %s %s %d %d %d %d %d %d %d %s OK\n",
+			eni, src, dst, sport, dport, proto, pk, pk*(40+rng.IntN(1400)), start, end, action)
+	}
+}
+
+// benchObjects are the benchmark's object as gzip'd text and as Parquet
+// (written as AWS writes it: Gzip, dictionary pages, row groups of 128 MB,
+// so one row group here).
+var benchObjects = sync.OnceValues(func() (textGz, pq []byte) {
+	var text bytes.Buffer
+	realisticText(&text, benchRecords)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(text.Bytes())
+	zw.Close()
+	var p bytes.Buffer
+	if err := WriteText(&p, bytes.NewReader(text.Bytes()), WriteOptions{}); err != nil {
+		panic(err)
+	}
+	return gz.Bytes(), p.Bytes()
+})
+
+func benchFormats() []struct {
+	name, key string
+	data      []byte
+} {
+	gz, pq := benchObjects()
+	const base = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/05/123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e"
+	return []struct {
+		name, key string
+		data      []byte
+	}{{"format=text.gz", base + ".log.gz", gz}, {"format=parquet", base + ".log.parquet", pq}}
+}
+
+// BenchmarkDecodeObject decodes one object of benchRecords flow records into
+// events, as gzip'd text and as Parquet: decoding alone, no rules.
+func BenchmarkDecodeObject(b *testing.B) {
+	set, err := decoders.Load(os.DirFS("../../ruleset"), "decoders")
+	if err != nil {
+		b.Fatal(err)
+	}
+	syms := event.NewSymbols()
+	for _, k := range []string{"aws.srcaddr", "aws.dstaddr", "aws.action", "aws.dstport", "aws.source"} {
+		syms.Intern(k)
+	}
+	for _, f := range benchFormats() {
+		b.Run(f.name, func(b *testing.B) {
+			origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Key: f.key}
+			var ev event.Event
+			records := 0
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.data)))
+			cpu0 := cpuTime()
+			for b.Loop() {
+				st, err := set.Open(origin, bytes.NewReader(f.data), decoders.OpenOptions{Symbols: syms, OpenTable: Open})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					err := st.Next(&ev)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					records++
+				}
+			}
+			reportRecords(b, records, cpuTime()-cpu0)
+		})
+	}
+}
+
+// BenchmarkReplayObject is the replay path end to end on one object file of
+// benchRecords records: open the file, decode, the whole ruleset, every
+// alert rendered as an alerts.json line.
+func BenchmarkReplayObject(b *testing.B) {
+	for _, f := range benchFormats() {
+		b.Run(f.name, func(b *testing.B) {
+			dir := b.TempDir()
+			path := filepath.Join(dir, filepath.FromSlash(f.key))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(path, f.data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			files, err := collector.Local([]string{dir}, collector.LocalOptions{Bucket: "my-vpc-flowlogs"})
+			if err != nil || len(files) != 1 {
+				b.Fatal(files, err)
+			}
+			e, err := engine.New(engine.Options{ManagerName: "wazuh-manager", OpenTable: Open})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink := &countingSink{}
+			records := 0
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.data)))
+			cpu0 := cpuTime()
+			for b.Loop() {
+				st, err := e.Replay(context.Background(), files, sink, engine.ReplayOptions{})
+				if err != nil || st.BadLines > 0 {
+					b.Fatal(st, err)
+				}
+				records += int(st.Events)
+			}
+			reportRecords(b, records, cpuTime()-cpu0)
+			b.ReportMetric(float64(sink.alerts)/float64(records), "alerts/record")
+		})
+	}
+}
+
+// countingSink counts alerts.
+type countingSink struct{ alerts int }
+
+func (s *countingSink) Write(*alert.Alert) error { s.alerts++; return nil }
+func (s *countingSink) Sync() error              { return nil }
+func (s *countingSink) Close() error             { return nil }
+
+func reportRecords(b *testing.B, records int, cpu time.Duration) {
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
+}
+
+// cpuTime is the CPU time the process has used (user and system, every
+// thread, GC included): on a shared machine it varies much less than the
+// wall clock.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
