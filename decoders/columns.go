@@ -53,6 +53,9 @@ type column struct {
 	key  string
 	sym  int32
 	typ  fieldType
+	// ints is set for a table's integer column: its values are decimal
+	// numbers, so only a sign can make one a bad integer field.
+	ints bool
 }
 
 // columnPlan is a compiled column layout.

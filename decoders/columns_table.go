@@ -33,6 +33,7 @@ func (s *columnsStep) planTable(r *runState, tcols []TableColumn) error {
 		if err := columnFits(tc, cols[i].typ); err != nil {
 			return err
 		}
+		cols[i].ints = tc.Class == ColumnInteger
 	}
 	r.cols.plan = s.plan(r, cols, unknown, 0)
 	return nil
@@ -83,7 +84,7 @@ func (s *columnsStep) applyRow(r *runState, ev *event.Event, c *stepState) error
 			var ok bool
 			switch col.typ {
 			case typeInteger:
-				ok = isInteger(text)
+				ok = col.ints && text[0] != '-' || isInteger(text)
 			case typeIP:
 				ok = isIP(text)
 			default:

