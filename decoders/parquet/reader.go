@@ -220,6 +220,8 @@ type cursor struct {
 	nvals   int      // values stored (the rows that are not null)
 
 	dictSrc pq.Dictionary // the dictionary dict was made from
+	dictI32 []int32       // an integer dictionary's values
+	dictI64 []int64
 	*buffers
 	b       int   // the next value of batch
 	pending error // the damage fill stopped before
@@ -230,7 +232,6 @@ type cursor struct {
 type buffers struct {
 	dict    []decoders.TableValue // the text of the dictionary's entries
 	dictBuf []byte                // the text of an integer dictionary
-	ends    []int32               // where each entry ends in dictBuf
 	batch   []decoders.TableValue // the values being read, from the page's row i-len(batch)
 	num     []byte                // the text of the integers of batch
 }
@@ -340,7 +341,20 @@ func (c *cursor) fillDict(k int, defs []byte) {
 			c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, len(c.dict), ErrDamaged)
 			return
 		}
-		c.batch = append(c.batch, c.dict[x])
+		e := &c.dict[x]
+		if e.Text == nil && !e.Null && (c.kind == pq.Int32 || c.kind == pq.Int64) { // not formatted yet
+			start := len(c.dictBuf)
+			if c.kind == pq.Int32 && int(x) < len(c.dictI32) {
+				c.dictBuf = c.appendInt32(c.dictBuf, c.dictI32[x])
+			} else if int(x) < len(c.dictI64) {
+				c.dictBuf = c.appendInt64(c.dictBuf, c.dictI64[x])
+			} else {
+				c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, max(len(c.dictI32), len(c.dictI64)), ErrDamaged)
+				return
+			}
+			*e = decoders.TableValue{Text: c.dictBuf[start:len(c.dictBuf):len(c.dictBuf)], Safe: true}
+		}
+		c.batch = append(c.batch, *e)
 	}
 }
 
@@ -476,23 +490,15 @@ func (c *cursor) loadDict(d pq.Dictionary) error {
 	}
 	switch c.kind {
 	case pq.Int32, pq.Int64:
-		c.ends = c.ends[:0]
-		switch c.kind {
-		case pq.Int32:
-			for _, v := range vals.Int32() {
-				c.dictBuf = c.appendInt32(c.dictBuf, v)
-				c.ends = append(c.ends, int32(len(c.dictBuf)))
-			}
-		default:
-			for _, v := range vals.Int64() {
-				c.dictBuf = c.appendInt64(c.dictBuf, v)
-				c.ends = append(c.ends, int32(len(c.dictBuf)))
-			}
-		}
-		start := int32(0)
-		for _, end := range c.ends {
-			add(c.dictBuf[start:end:end], true)
-			start = end
+		// Formatted when first used (fillDict): a large dictionary of
+		// ports or byte counts is mostly entries a page uses once.
+		c.dict = c.dict[:d.Len()]
+		clear(c.dict)
+		c.dictBuf = slices.Grow(c.dictBuf[:0], 12*d.Len())
+		if c.kind == pq.Int32 {
+			c.dictI32 = vals.Int32()
+		} else {
+			c.dictI64 = vals.Int64()
 		}
 	case pq.ByteArray:
 		data, offs := vals.ByteArray()
