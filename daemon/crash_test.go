@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
 // syncBuffer is a bytes.Buffer that the child's output copier and the test
@@ -43,7 +44,7 @@ func (s *syncBuffer) Bytes() []byte { return []byte(s.String()) }
 type daemonProc struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
-	done   chan struct{} // closed once the process was waited for
+	done   <-chan struct{} // closed once the process was waited for
 }
 
 func startDaemon(t *testing.T, commitDelay string, args ...string) *daemonProc {
@@ -56,10 +57,12 @@ func startDaemonEnv(t *testing.T, env []string, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), helperEnv+"=1"), env...)
-	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer), done: make(chan struct{})}
+	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer)}
 	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	// Bound: the daemon dies with this test binary, however it ends.
+	done, err := testproc.Bind(cmd)
+	require.NoError(t, err)
+	p.done = done
 	t.Cleanup(func() {
 		if !p.exited() {
 			_ = cmd.Process.Kill()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
 // iamServer starts a second versitygw with its internal IAM, and a user
@@ -25,17 +26,24 @@ func iamServer(t *testing.T) string {
 	if bin == "" {
 		t.Skip(s3test.InstallHint)
 	}
-	dir := t.TempDir()
+	dir, err := testproc.TempDir("vpcalertd-s3test-iam")
+	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "iam"), 0o755))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--port", addr, "--iam-dir", filepath.Join(dir, "iam"), "--quiet", "posix", filepath.Join(dir, "data"))
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s3test.AccessKey, "ROOT_SECRET_KEY="+s3test.SecretKey)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Under testproc's watchdog: the server and its folder go with this
+	// test binary, however it ends.
+	srv, err := testproc.Start(testproc.Cmd{
+		Path:   bin,
+		Args:   []string{"--port", addr, "--iam-dir", filepath.Join(dir, "iam"), "--quiet", "posix", filepath.Join(dir, "data")},
+		Env:    []string{"ROOT_ACCESS_KEY=" + s3test.AccessKey, "ROOT_SECRET_KEY=" + s3test.SecretKey},
+		Remove: []string{dir},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Stop() })
 	endpoint := "http://" + addr
 	var out []byte
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {

@@ -1,6 +1,9 @@
 package testproc
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // watchdogAttr: the watchdog gets SIGTERM when the test binary ends, and
 // stops the program as when its stdin closes.
@@ -13,4 +16,12 @@ func watchdogAttr() *syscall.SysProcAttr {
 // killed.
 func programAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// setPdeathsig adds a parent-death SIGKILL to cmd's attributes.
+func setPdeathsig(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 }

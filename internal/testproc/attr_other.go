@@ -2,9 +2,14 @@
 
 package testproc
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 // Without parent-death signals the watchdog relies on its stdin alone.
 func watchdogAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
 
 func programAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+func setPdeathsig(*exec.Cmd) {}

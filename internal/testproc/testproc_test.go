@@ -236,3 +236,29 @@ func TestDescendants(t *testing.T) {
 	assert.ElementsMatch(t, left.Pids[1:], Descendants(left.Pids[0]))
 	assert.Subset(t, Descendants(os.Getpid()), left.Pids)
 }
+
+// A program started with Bind dies with the test binary too.
+func TestBoundProgramDiesWithTestBinary(t *testing.T) {
+	DiesWithTestBinary(t, func(t *testing.T) Leftovers {
+		cmd := exec.Command("sleep", "600")
+		done, err := Bind(cmd)
+		require.NoError(t, err)
+		select {
+		case <-done:
+			t.Fatal("sleep ended at once")
+		default:
+		}
+		return Leftovers{Pids: []int{cmd.Process.Pid}}
+	})
+}
+
+// Bind's done closes when the program ends, with its state.
+func TestBindDone(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "exit 4")
+	done, err := Bind(cmd)
+	require.NoError(t, err)
+	<-done
+	assert.Equal(t, 4, cmd.ProcessState.ExitCode())
+	_, err = Bind(exec.Command("/nonexistent/prog"))
+	assert.Error(t, err)
+}
