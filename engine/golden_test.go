@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,10 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/internal/golden"
 	"github.com/vpcalertd/vpcalertd/output"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/alerts")
 
 // goldenNow is the fixed processing time of every golden alert.
 var goldenNow = time.Date(2024, 3, 5, 10, 20, 31, 102e6, time.UTC)
@@ -94,34 +92,8 @@ func TestGolden(t *testing.T) {
 			again, againErrs := replay(t, files, nil)
 			require.Equal(t, string(alerts), string(again), "replay is not deterministic")
 			require.Equal(t, string(errs), string(againErrs))
-			checkGolden(t, filepath.Join("../testdata/alerts", c.name+".golden.json"), alerts)
-			checkGolden(t, filepath.Join("../testdata/alerts", c.name+".errors.golden.txt"), errs)
+			golden.Check(t, filepath.Join("../testdata/alerts", c.name+".golden.json"), alerts)
+			golden.Check(t, filepath.Join("../testdata/alerts", c.name+".errors.golden.txt"), errs)
 		})
-	}
-}
-
-// checkGolden compares got with the golden file, or rewrites it under
-// -update. An empty result has no golden file.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if len(got) == 0 {
-			err := os.Remove(path)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			return
-		}
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		want = nil
-	} else {
-		require.NoError(t, err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs (run go test ./engine -update and read the diff):\n--- want\n%s\n--- got\n%s", path, want, got)
 	}
 }

@@ -2,7 +2,6 @@ package report_test
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,12 +14,11 @@ import (
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/internal/golden"
 	"github.com/vpcalertd/vpcalertd/report"
 	"github.com/vpcalertd/vpcalertd/report/internal/flowgen"
 	"github.com/vpcalertd/vpcalertd/report/reporttest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/buckets/demo-vpc-flowlogs and docs/report-screenshot.png")
 
 const (
 	demoDir    = "../testdata/buckets/demo-vpc-flowlogs"
@@ -82,7 +80,7 @@ func TestAsyncObserverCountsAsSync(t *testing.T) {
 // scanner's address leads to its CloudTrail alerts. With -update it rebuilds
 // the demo data and the screenshot of docs/report.md from them.
 func TestDemoPage(t *testing.T) {
-	if *update {
+	if golden.Update() {
 		require.NoError(t, os.RemoveAll(demoDir))
 		require.NoError(t, flowgen.Write(demoDir, demoDay, 12000, 1))
 	}
@@ -115,7 +113,7 @@ func TestDemoPage(t *testing.T) {
 	page, err := report.RenderBytes(s)
 	require.NoError(t, err)
 	assert.Less(t, len(page), 5<<20)
-	if !*update {
+	if !golden.Update() {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "demo.html")

@@ -2,7 +2,6 @@ package indexer
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -10,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-var update = flag.Bool("update", false, "rewrite generated files (fieldtypes.txt)")
+	"github.com/vpcalertd/vpcalertd/internal/golden"
+)
 
 const templateFile = "testdata/wazuh-template.alerts-4.x.v4.14.7.json"
 
@@ -58,11 +57,10 @@ func TestFieldTypesFile(t *testing.T) {
 		"# extensions/elasticsearch/7.x/wazuh-template.json @ v4.14.7), one \"path type [format]\" a line.\n" +
 		"# Generated from " + templateFile + " by: go test -run TestFieldTypesFile -update\n" +
 		strings.Join(lines, "\n") + "\n"
-	if *update {
-		require.NoError(t, os.WriteFile("fieldtypes.txt", []byte(want), 0o644))
+	golden.Check(t, "fieldtypes.txt", []byte(want))
+	if golden.Update() {
 		return
 	}
-	require.Equal(t, want, fieldTypesText, "fieldtypes.txt is stale: run go test -run TestFieldTypesFile -update")
 
 	root, err := parseFieldTypes(fieldTypesText)
 	require.NoError(t, err)
