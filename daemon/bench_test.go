@@ -221,16 +221,18 @@ func BenchmarkQueue(b *testing.B) {
 				start := time.Now()
 				var wg sync.WaitGroup
 				results := make([]PassResult, len(ds))
+				errs := make([]error, len(ds))
 				for i, d := range ds {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						res, err := d.Once(context.Background())
-						require.NoError(b, err)
-						results[i] = res
+						results[i], errs[i] = d.Once(context.Background())
 					}()
 				}
 				wg.Wait()
+				for _, err := range errs {
+					require.NoError(b, err)
+				}
 				b.StopTimer()
 				stop()
 				var last int64

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -331,13 +330,4 @@ func TestSeedOssecConf(t *testing.T) {
 	assert.Equal(t, "wazuh-aws-bucket", got[0].Bucket)
 	assert.Equal(t, key, got[0].File)
 	assert.Empty(t, res.logsWith("DescribeFlowLogs failed"))
-}
-
-func sortedKeys(m map[string]int) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -142,14 +142,12 @@ func (e *Engine) decodeTestInput(in rules.TestInput) (*event.Event, error) {
 		return nil, err
 	}
 	ev := &event.Event{}
-	for {
-		err := st.Next(ev)
-		if err == nil {
-			return ev.Clone(), nil
-		}
-		if err == io.EOF {
-			return nil, errors.New("the input decodes to no event")
-		}
+	switch err := st.Next(ev); err {
+	case nil:
+		return ev.Clone(), nil
+	case io.EOF:
+		return nil, errors.New("the input decodes to no event")
+	default:
 		return nil, err
 	}
 }

@@ -82,11 +82,6 @@ type Aggregator struct {
 	lo, hi  int64 // smallest and largest bucket index seen
 	any     bool
 	widened bool // an explicit Interval had to be widened
-	// span ranks the talkers of the whole input (not kept for a rolling
-	// window, whose old records it could not forget): the page's default
-	// table is then exact for heavy talkers instead of a merge of 1,500
-	// interval lists.
-	span    *sketch
 	sum     Summary
 	sets    [3]boundedSet // accounts, interfaces, regions
 	rules   map[string]*ruleInfo

@@ -16,6 +16,7 @@ func TestConcurrentEval(t *testing.T) {
 	const workers, n = 4, 300
 	var wg sync.WaitGroup
 	counts := make([]map[string]int, workers)
+	failing := mustEvent(t, fail) // events are built here: require stops the test only from its goroutine
 	for w := 0; w < workers; w++ {
 		counts[w] = map[string]int{}
 		wg.Add(1)
@@ -26,7 +27,7 @@ func TestConcurrentEval(t *testing.T) {
 				return
 			}
 			withSyms(s, flow)
-			ev := withSyms(s, mustEvent(t, fail))
+			ev := withSyms(s, failing.Clone())
 			for i := 0; i < n; i++ {
 				m := s.Eval(flow, t0, nil)
 				counts[w][m.Rule.ID()]++

@@ -108,7 +108,6 @@ type Rule struct {
 	agg         *aggregate
 	pack        string // "" for the stock tree
 	spec        *RuleSpec
-	specs       []*RuleSpec // every spec that defined or overwrote it, for tests
 }
 
 type ruleOptions struct {
@@ -288,7 +287,6 @@ type Set struct {
 	vms       sync.Pool
 	evals     sync.Pool
 	st        *state
-	maxSyms   int
 	// fieldErrs are the references to unknown fields found at load.
 	fieldErrs []error
 }

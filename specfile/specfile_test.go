@@ -60,17 +60,17 @@ func TestJoinOrder(t *testing.T) {
 }
 
 type node struct {
-	Name   string         `yaml:"name"`
-	Count  int            `yaml:"count,omitempty"`
-	On     *bool          `yaml:"on"`
-	Every  time.Duration  `yaml:"every"`
-	Tags   []string       `yaml:"tags"`
-	Sub    *node          `yaml:"sub"`
-	Attrs  map[string]int `yaml:"attrs"`
-	Raw    yaml.Node      `yaml:"raw"`
-	Any    any            `yaml:"any"`
-	Node   *yaml.Node     `yaml:"-"`
-	hidden string
+	Name  string         `yaml:"name"`
+	Count int            `yaml:"count,omitempty"`
+	On    *bool          `yaml:"on"`
+	Every time.Duration  `yaml:"every"`
+	Tags  []string       `yaml:"tags"`
+	Sub   *node          `yaml:"sub"`
+	Attrs map[string]int `yaml:"attrs"`
+	Raw   yaml.Node      `yaml:"raw"`
+	Any   any            `yaml:"any"`
+	Node  *yaml.Node     `yaml:"-"`
+	skip  string         `yaml:"skip"` // unexported: never decoded
 }
 
 // upper decodes itself through the NodeDecoder hook.
@@ -126,6 +126,10 @@ func TestDecodeGood(t *testing.T) {
 	assert.Equal(t, map[string]int{"p": 1}, v.Attrs)
 	assert.Equal(t, yaml.MappingNode, v.Raw.Kind)
 	assert.Equal(t, []any{1}, v.Any)
+
+	assert.Equal(t, []string{`f.yml:1:1: thing x: unknown key "skip" (expected one of [any attrs count every name on raw sub tags])`},
+		decode(t, "skip: x\n", &v), "an unexported field is no key")
+	assert.Empty(t, v.skip)
 
 	var hooks struct {
 		U upper `yaml:"u"`

@@ -107,11 +107,10 @@ func TestRulesetCheck(t *testing.T) {
 	assert.Contains(t, out, "FAILED")
 	assert.Contains(t, errs, "bad.yml:4:28: rule 900001: condition: unexpected token EOF")
 
-	code, _, errs = run(t, "", "ruleset", "check", "--rules", "testdata/unknownparent")
+	code, out, errs = run(t, "", "ruleset", "check", "--rules", "testdata/unknownparent")
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errs, "parent.yml")
-	assert.Contains(t, errs, "900002")
-	assert.Contains(t, errs, "123")
+	assert.Equal(t, "Checking built-in ruleset + testdata/unknownparent\n  FAILED: 1 error\n", out)
+	assert.Equal(t, "testdata/unknownparent/parent.yml:4:13: rule 900002: if_sid: unknown parent rule 123\n", errs)
 }
 
 func TestRulesetTestAndUserOverwrite(t *testing.T) {
@@ -130,7 +129,12 @@ func TestRulesetTestAndUserOverwrite(t *testing.T) {
 func TestVersionAndUsage(t *testing.T) {
 	code, out, _ := run(t, "", "version")
 	assert.Equal(t, 0, code)
-	assert.True(t, strings.HasPrefix(out, "vpcalertd "))
+	assert.Regexp(t, `^vpcalertd (\(devel\)|v\S+)( [0-9a-f]{12})?\n$`, out, "the build's module version and revision")
+	defer func(v string) { version = v }(version)
+	version = "v1.2.3"
+	code, out, _ = run(t, "", "version")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "vpcalertd v1.2.3\n", out, "the version set at build time")
 	code, _, errs := run(t, "", "bogus")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, `unknown command "bogus"`)
@@ -145,9 +149,10 @@ func TestDisablePack(t *testing.T) {
 	assert.NotContains(t, stock, `"id":"1004`)
 	assert.Equal(t, stock, noFlow)
 	assert.Greater(t, strings.Count(all, "\n"), strings.Count(stock, "\n"))
-	code, _, errs := run(t, "", "replay", "--disable-pack", "nope", fixture)
+	code, out, errs := run(t, "", "replay", "--disable-pack", "nope", fixture)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errs, "nope")
+	assert.Empty(t, out)
+	assert.Equal(t, "vpcalertd replay: unknown pack \"nope\", expected one of [vpc-cloudtrail vpc-flow] or \"all\"\n", errs)
 }
 
 // TestMisspeltField: a rule on a field no decoder produces fails `ruleset

@@ -240,6 +240,7 @@ func (c *Consumer) receive(ctx context.Context, n int) ([]types.Message, error) 
 		},
 		// The deprecated field too: SQS still reads it, and some
 		// SQS-compatible servers (local-aws-sqs 2.0) read only it.
+		//lint:ignore SA1019 local-aws-sqs 2.0, the SQS server of the tests, reads only AttributeNames
 		AttributeNames: []types.QueueAttributeName{
 			types.QueueAttributeName(types.MessageSystemAttributeNameApproximateReceiveCount),
 			types.QueueAttributeName(types.MessageSystemAttributeNameSentTimestamp),

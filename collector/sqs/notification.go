@@ -169,23 +169,23 @@ func parseS3Records(records []s3Record) (Notification, error) {
 			continue
 		}
 		if major, _, _ := strings.Cut(r.EventVersion, "."); major != "2" {
-			return Notification{}, fmt.Errorf("Records[%d]: eventVersion %q: only major version 2 is known", i, r.EventVersion)
+			return Notification{}, fmt.Errorf("s3 event Records[%d]: eventVersion %q: only major version 2 is known", i, r.EventVersion)
 		}
 		if r.S3.Bucket.Name == "" {
-			return Notification{}, fmt.Errorf("Records[%d]: s3.bucket.name: missing", i)
+			return Notification{}, fmt.Errorf("s3 event Records[%d]: s3.bucket.name: missing", i)
 		}
 		// The key is URL-encoded as a form value: "red flower.jpg" arrives
 		// as "red+flower.jpg" (S3 User Guide, notification-content-structure).
 		key, err := url.QueryUnescape(r.S3.Object.Key)
 		if err != nil {
-			return Notification{}, fmt.Errorf("Records[%d]: s3.object.key %q: %w", i, r.S3.Object.Key, err)
+			return Notification{}, fmt.Errorf("s3 event Records[%d]: s3.object.key %q: %w", i, r.S3.Object.Key, err)
 		}
 		if key == "" {
-			return Notification{}, fmt.Errorf("Records[%d]: s3.object.key: missing", i)
+			return Notification{}, fmt.Errorf("s3 event Records[%d]: s3.object.key: missing", i)
 		}
 		t, err := parseTime(r.EventTime)
 		if err != nil {
-			return Notification{}, fmt.Errorf("Records[%d]: eventTime: %w", i, err)
+			return Notification{}, fmt.Errorf("s3 event Records[%d]: eventTime: %w", i, err)
 		}
 		n.Objects = append(n.Objects, Object{
 			Bucket:    r.S3.Bucket.Name,

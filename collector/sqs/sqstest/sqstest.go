@@ -214,8 +214,9 @@ func (s *Server) Receive(t testing.TB, queueURL string, max int, wait, visibilit
 		WaitTimeSeconds:             int32(wait / time.Second),
 		VisibilityTimeout:           int32(visibility / time.Second),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-		AttributeNames:              []types.QueueAttributeName{types.QueueAttributeNameAll},
-		MessageAttributeNames:       []string{"All"},
+		//lint:ignore SA1019 local-aws-sqs 2.0 reads only AttributeNames
+		AttributeNames:        []types.QueueAttributeName{types.QueueAttributeNameAll},
+		MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {
 		t.Fatalf("receive from %s: %v", queueURL, err)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -593,24 +592,4 @@ func (m *mapping) fieldType(p string) string {
 		f = k
 	}
 	return f.typ
-}
-
-// fields lists every mapped path with its type.
-func (m *mapping) fields() map[string]string {
-	out := map[string]string{}
-	var walk func(prefix string, f *field)
-	walk = func(prefix string, f *field) {
-		keys := make([]string, 0, len(f.props))
-		for k := range f.props {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p := joinPath(prefix, k)
-			out[p] = f.props[k].typ
-			walk(p, f.props[k])
-		}
-	}
-	walk("", m.root)
-	return out
 }

@@ -63,6 +63,7 @@ func decodeValue(dec *json.Decoder) (value, error) {
 				}
 				k := kt.(string)
 				if seen[k] {
+					//lint:ignore ST1005 the message OpenSearch (Jackson) gives, word for word
 					return nil, fmt.Errorf("Duplicate field '%s'", k)
 				}
 				seen[k] = true
@@ -93,55 +94,5 @@ func decodeValue(dec *json.Decoder) (value, error) {
 		return nil, fmt.Errorf("unexpected %v", t)
 	default:
 		return tok, nil
-	}
-}
-
-// toAny converts to plain maps and slices (for pipelines).
-func toAny(v value) any {
-	switch t := v.(type) {
-	case *object:
-		m := make(map[string]any, len(t.Members))
-		for _, mb := range t.Members {
-			m[mb.Key] = toAny(mb.Value)
-		}
-		return m
-	case []value:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = toAny(e)
-		}
-		return out
-	default:
-		return t
-	}
-}
-
-// encode writes v as compact JSON keeping member order.
-func encode(buf *bytes.Buffer, v value) {
-	switch t := v.(type) {
-	case *object:
-		buf.WriteByte('{')
-		for i, m := range t.Members {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			k, _ := json.Marshal(m.Key)
-			buf.Write(k)
-			buf.WriteByte(':')
-			encode(buf, m.Value)
-		}
-		buf.WriteByte('}')
-	case []value:
-		buf.WriteByte('[')
-		for i, e := range t {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			encode(buf, e)
-		}
-		buf.WriteByte(']')
-	default:
-		b, _ := json.Marshal(t)
-		buf.Write(b)
 	}
 }
