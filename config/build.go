@@ -76,7 +76,9 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 		ProgressInterval:    DefaultProgressInterval,
 		ShutdownGrace:       DefaultShutdownGrace,
 		QueueMarksRetention: DefaultQueueMarksRetention,
-		Log:                 Log{Level: "info", Format: "text"},
+		Limits: Limits{RecordSize: DefaultRecordSize, RecordFields: DefaultRecordFields,
+			CrashesPerObject: DefaultCrashesPerObject, Amplification: DefaultAmplification},
+		Log: Log{Level: "info", Format: "text"},
 	}
 	removeDefault := false
 	if w != nil {
@@ -126,6 +128,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 			b.errf(b.pos("queue_marks_retention"), "queue_marks_retention", "must be at least 1h, got %v", cfg.QueueMarksRetention)
 		}
 	}
+	b.buildLimits(spec.Limits, &cfg.Limits)
 	b.buildLog(spec.Log, &cfg.Log)
 	if spec.Metrics != nil {
 		cfg.Metrics = &Metrics{Listen: spec.Metrics.Listen, AllowNonLoopback: spec.Metrics.AllowNonLoopback, TrafficWindow: DefaultTrafficWindow}
@@ -186,6 +189,34 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 func setBool(dst *bool, v *bool) {
 	if v != nil {
 		*dst = *v
+	}
+}
+
+func (b *builder) buildLimits(s limitsSpec, l *Limits) {
+	if s.RecordSize != nil {
+		l.RecordSize = int64(*s.RecordSize)
+		if l.RecordSize < 64<<10 || l.RecordSize > 1<<30 {
+			b.errf(b.pos("limits", "record_size"), "limits.record_size", "must be between 64KiB and 1GiB, got %d bytes", l.RecordSize)
+		}
+	}
+	ints := []struct {
+		key      string
+		v        *int
+		dst      *int
+		min, max int
+	}{
+		{"record_fields", s.RecordFields, &l.RecordFields, 100, 10000000},
+		{"crashes_per_object", s.CrashesPerObject, &l.CrashesPerObject, 1, 100},
+		{"amplification", s.Amplification, &l.Amplification, 1, 1000000},
+	}
+	for _, c := range ints {
+		if c.v == nil {
+			continue
+		}
+		*c.dst = *c.v
+		if *c.v < c.min || *c.v > c.max {
+			b.errf(b.pos("limits", c.key), "limits."+c.key, "must be between %d and %d, got %d", c.min, c.max, *c.v)
+		}
 	}
 }
 

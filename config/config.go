@@ -50,6 +50,8 @@ type Config struct {
 	// redriven, within it finds its finished objects marked. Listings
 	// bound their own marks by LookBack.
 	QueueMarksRetention time.Duration
+	// Limits bound what one object may cost.
+	Limits Limits
 	// Log configures the daemon's own log on stderr.
 	Log Log
 	// Metrics, when set, serves Prometheus /metrics, /healthz and /readyz.
@@ -58,6 +60,22 @@ type Config struct {
 	Output Output
 	// Buckets are the buckets to read, in configuration order.
 	Buckets []Bucket
+}
+
+// Limits bound what one object may cost the daemon, whoever wrote it.
+type Limits struct {
+	// RecordSize is the largest JSON record (a CloudTrail record) decoded,
+	// in bytes; a larger one is named, counted and skipped.
+	RecordSize int64
+	// RecordFields is the most fields a JSON record may have (members of
+	// its objects and elements of its arrays, at every depth).
+	RecordFields int
+	// CrashesPerObject is how many times the daemon may die while reading
+	// an object before it is skipped and quarantined.
+	CrashesPerObject int
+	// Amplification warns about an object whose alerts exceed this many
+	// times its compressed size.
+	Amplification int
 }
 
 // Log configures log/slog output.

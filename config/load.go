@@ -21,7 +21,13 @@ const (
 	// DefaultQueueMarksRetention is SQS's default message retention.
 	DefaultQueueMarksRetention = 4 * 24 * time.Hour
 	DefaultStatePath           = "/var/lib/vpcalertd/state.db"
-	DefaultAlertsPath          = "/var/lib/vpcalertd/alerts.json"
+	// DefaultRecordSize bounds a JSON record as a flow line is bounded
+	// (64 KiB).
+	DefaultRecordSize       = 1 << 20
+	DefaultRecordFields     = 10000
+	DefaultCrashesPerObject = 3
+	DefaultAmplification    = 1000
+	DefaultAlertsPath       = "/var/lib/vpcalertd/alerts.json"
 )
 
 // Load reads the configuration at path. A YAML file may name an ossec.conf

@@ -28,10 +28,19 @@ type fileSpec struct {
 	ProgressInterval *Duration    `yaml:"progress_interval"`
 	ShutdownGrace    *Duration    `yaml:"shutdown_grace"`
 	QueueMarks       *Duration    `yaml:"queue_marks_retention"`
+	Limits           limitsSpec   `yaml:"limits"`
 	Log              logSpec      `yaml:"log"`
 	Metrics          *metricsSpec `yaml:"metrics"`
 	Outputs          outputsSpec  `yaml:"outputs"`
 	Buckets          []bucketSpec `yaml:"buckets"`
+}
+
+// limitsSpec bounds what one object may cost (docs/daemon.md, "Limits").
+type limitsSpec struct {
+	RecordSize       *ByteSize `yaml:"record_size"`
+	RecordFields     *int      `yaml:"record_fields"`
+	CrashesPerObject *int      `yaml:"crashes_per_object"`
+	Amplification    *int      `yaml:"amplification"`
 }
 
 type logSpec struct {

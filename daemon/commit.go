@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -155,6 +156,10 @@ func (cm *committer) take(res *result) {
 		return
 	}
 	marked, err := cm.apply(res)
+	if !marked {
+		// Let go without a mark: not a death while reading it.
+		cm.d.endReading(res)
+	}
 	var nw *errNotWritten
 	switch {
 	case errors.As(err, &nw):
@@ -191,6 +196,8 @@ func (cm *committer) fail(err error) {
 	cm.err = err
 	close(cm.failed)
 	for _, res := range cm.done {
+		// The daemon stops for its own reason, not the object's.
+		cm.d.endReading(res)
 		res.finish(err)
 	}
 	cm.pending, cm.done, cm.waiting = nil, nil, 0
@@ -220,6 +227,8 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 	d, j, c := cm.d, res.job, res.job.c
 	log := d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key)
 	switch res.outcome {
+	case outcomePoison:
+		return cm.poison(res, log)
 	case outcomeAbandoned:
 		c.retry.Add(1)
 		j.incomplete()
@@ -294,6 +303,39 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 	cm.pending = append(cm.pending, state.Mark{
 		ObjectID: state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag},
 		Scope:    j.markScope, Failed: res.outcome == outcomeBad, At: d.now(),
+	})
+	cm.done = append(cm.done, res)
+	return true, nil
+}
+
+// poison queues the failed mark and poison record of an object the daemon
+// died while reading too often, after recording it in the quarantine (a
+// listed object; a queued one's message is moved aside by its queue).
+func (cm *committer) poison(res *result, log *slog.Logger) (bool, error) {
+	d, j := cm.d, res.job
+	c := j.c
+	c.bad.Add(1)
+	c.errors.Add(1)
+	d.opts.Metrics.ObjectSkipped(metrics.SkipCrashed)
+	reason := fmt.Sprintf("the daemon stopped while reading it %d times", res.deaths)
+	dest := "the queue's dead-letter queue or quarantine file"
+	if j.scope != nil {
+		dest = d.quarantinePath()
+		if err := d.quarantine(res, reason); err != nil {
+			// Not quarantined: skipped again next pass.
+			c.retry.Add(1)
+			j.incomplete()
+			log.Error("object skipped, but recording it in the quarantine failed; skipped again next pass",
+				"reason", reason, "quarantine", dest, "error", err.Error())
+			return false, nil
+		}
+	}
+	log.Error("object skipped and quarantined: "+reason+" (clear with `vpcalertd state reset --poison`)",
+		"reason", reason, "quarantine", dest)
+	cm.pending = append(cm.pending, state.Mark{
+		ObjectID: state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag},
+		Scope:    j.markScope, Failed: true, At: d.now(),
+		Poison: &state.Poison{Reason: reason, Deaths: res.deaths, At: d.now(), Quarantine: dest},
 	})
 	cm.done = append(cm.done, res)
 	return true, nil

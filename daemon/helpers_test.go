@@ -100,7 +100,12 @@ type slowProc struct {
 }
 
 func (p slowProc) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (engine.Stats, error) {
-	time.Sleep(p.d)
+	t := time.NewTimer(p.d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done(): // abandoned at shutdown
+	}
 	return p.Processor.Process(ctx, origin, r, sink)
 }
 

@@ -241,6 +241,9 @@ func (d *Daemon) finishScopes(start time.Time, buckets []*bucketRun, c *counters
 		d.log.Error("state: pruning failed", "error", err.Error())
 		return
 	}
+	if _, err := d.opts.Store.PruneReadings(start.Add(-forget)); err != nil {
+		d.log.Error("state: pruning reading records failed", "error", err.Error())
+	}
 	if pruned+nm > 0 || ns > 0 {
 		d.log.Debug("state pruned", "marks", pruned+nm, "scopes", ns)
 	}

@@ -259,7 +259,8 @@ func (q *queueRun) read(ctx context.Context, n sqs.Object) (counted bool, err er
 	}
 	res := d.process(ctx, j)
 	<-q.reading
-	if res.outcome != outcomeDone {
+	if res.outcome != outcomeDone && res.outcome != outcomePoison {
+		d.endReading(res)
 		res.release()
 		cl.release()
 		return true, q.failure(res)
@@ -273,7 +274,12 @@ func (q *queueRun) read(ctx context.Context, n sqs.Object) (counted bool, err er
 		return false, errors.New("the daemon's committer is not running")
 	}
 	cm.submit(res)
-	return false, <-committed
+	err = <-committed
+	if err == nil && res.outcome == outcomePoison {
+		// Marked as skipped; the consumer moves the message aside.
+		return true, fmt.Errorf("%w: %w", sqs.ErrMoveAside, res.err)
+	}
+	return false, err
 }
 
 // failure counts an object that was not done and returns what the

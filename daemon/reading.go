@@ -17,6 +17,9 @@ type reading struct {
 	id  state.ObjectID
 	rec state.Reading
 	ids *output.ObjectIDs // nil without an id source
+	// deaths is how many reads of the object the daemon's death cut
+	// before this one (limits.crashes_per_object).
+	deaths int
 }
 
 // beginReading writes the object's write-ahead record before it is read:
@@ -40,6 +43,8 @@ func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *re
 		rd.ids = output.NewObjectIDs(d.opts.IDs, rec.IDs)
 	}
 	rec.Tries++
+	rec.Scope = j.markScope
+	rd.deaths = rec.Deaths()
 	if err := d.opts.Store.PutReading(rd.id, rec); err != nil {
 		return ctx, nil, fmt.Errorf("state: %w", err)
 	}

@@ -27,6 +27,9 @@ type StateOptions struct {
 	// before it (and counts those objects as never read); zero: the whole
 	// bucket (Wazuh's reparse).
 	Before time.Time
+	// Poison, for reset, clears only the objects skipped as poison (the
+	// daemon died while reading them too often): they are read again.
+	Poison bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -137,8 +140,33 @@ func ShowState(cfg *config.Config, w io.Writer, opts StateOptions) error {
 		if n == 0 {
 			fmt.Fprintf(w, "  no account/region passed yet\n")
 		}
+		if err := showObjects(w, store, b); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// showObjects lists a bucket's objects skipped as poison and those whose
+// reading began and never ended (the daemon died, or is reading them).
+func showObjects(w io.Writer, store *state.Store, b *config.Bucket) error {
+	ps, err := store.Poisoned()
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if owns(b, p.Scope) || ownsQueue(b, p.Scope) {
+			fmt.Fprintf(w, "  skipped (poison): s3://%s/%s etag %s: %s, at %s, recorded in %s\n",
+				p.Bucket, p.Key, p.ETag, p.Reason, p.At.UTC().Format(time.RFC3339), p.Quarantine)
+		}
+	}
+	return store.Readings(func(id state.ObjectID, r state.Reading) error {
+		if owns(b, r.Scope) || ownsQueue(b, r.Scope) {
+			fmt.Fprintf(w, "  read and not done: s3://%s/%s etag %s: %d read(s) begun since %s, %d cut by the daemon's death\n",
+				id.Bucket, id.Key, id.ETag, r.Tries, r.Started.UTC().Format(time.RFC3339), max(r.Tries-r.Ended, 0))
+		}
+		return nil
+	})
 }
 
 func showOutputs(store *state.Store, w io.Writer) error {
@@ -203,6 +231,8 @@ func size(n int64) string {
 // ResetReport says what ResetState did.
 type ResetReport struct {
 	Scopes, Marks int
+	// Poison is the number of poison objects cleared (StateOptions.Poison).
+	Poison int
 	// MovedAside is where a state file that could not be used was moved.
 	MovedAside string
 	// Accepted is set when the alerts file was taken as it is for a new
@@ -237,7 +267,7 @@ func ResetState(cfg *config.Config, opts StateOptions) (ResetReport, error) {
 	store, err := state.Open(cfg.StatePath)
 	var fe *state.FileError
 	if errors.As(err, &fe) && !errors.Is(err, state.ErrLocked) {
-		if opts.Bucket != "" || !opts.Before.IsZero() {
+		if opts.Bucket != "" || !opts.Before.IsZero() || opts.Poison {
 			return rep, fmt.Errorf("%w; `state reset` without --bucket and --before moves it aside and starts a new state", err)
 		}
 		rep.MovedAside = cfg.StatePath + ".unusable-" + opts.Now().UTC().Format("20060102T150405Z")
@@ -255,6 +285,18 @@ func ResetState(cfg *config.Config, opts StateOptions) (ResetReport, error) {
 		if err := acceptAlertsFile(cfg, store, &rep); err != nil {
 			return rep, err
 		}
+	}
+	if opts.Poison {
+		n, err := store.ClearPoison(func(p state.ObjectPoison) bool {
+			for _, b := range buckets {
+				if owns(b, p.Scope) || ownsQueue(b, p.Scope) {
+					return true
+				}
+			}
+			return false
+		})
+		rep.Poison = n
+		return rep, err
 	}
 	if !opts.Before.IsZero() {
 		n, err := store.ForgetBefore(func(id string) (string, bool) {

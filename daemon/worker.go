@@ -20,6 +20,7 @@ const (
 	outcomeBad                      // the object's content is bad (truncated gzip, not JSON, empty)
 	outcomeRetry                    // a transport or local failure; read again next pass
 	outcomeAbandoned                // shutdown or bucket stopped before it finished
+	outcomePoison                   // the daemon died while reading it too often: skipped, quarantined
 )
 
 // result is one processed object, handed to the committer.
@@ -31,6 +32,9 @@ type result struct {
 	stats   engine.Stats
 	// discarded counts alerts dropped by discard_regex.
 	discarded int64
+	// deaths is how many reads of the object the daemon's death cut
+	// before this one.
+	deaths int
 	// wait is set when the submitter blocks until the object is committed
 	// (an SQS handler): the committer then commits without batching.
 	wait bool
@@ -60,6 +64,18 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	}
 	if j.obj.Size == 0 {
 		return d.bad(res, ErrEmptyObject)
+	}
+	// The write-ahead record comes before the first byte is read: a read
+	// cut by the daemon's death counts against the object.
+	pctx, rd, err := d.beginReading(ctx, j)
+	if err != nil {
+		return d.failed(res, ctx, err)
+	}
+	res.reading, res.deaths = rd, rd.deaths
+	if limit := d.cfg.Limits.CrashesPerObject; limit > 0 && rd.deaths >= limit {
+		res.outcome = outcomePoison
+		res.err = d.objErr(j, fmt.Errorf("%w: the daemon stopped while reading it %d times", ErrPoison, rd.deaths))
+		return res
 	}
 	done := d.opts.Metrics.ObjectStarted(j.obj.LastModified)
 	defer done()
@@ -97,11 +113,6 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if j.bucket.cfg.DiscardRegex != nil {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
-	pctx, rd, err := d.beginReading(ctx, j)
-	if err != nil {
-		return d.failed(res, ctx, err)
-	}
-	res.reading = rd
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key))
 	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
 	j.c.flights.end(fl)
@@ -127,6 +138,10 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	}
 	return res
 }
+
+// ErrPoison is the error of an object skipped because the daemon died
+// while reading it too often (limits.crashes_per_object).
+var ErrPoison = errors.New("object skipped")
 
 // bad ends res as a bad object.
 func (d *Daemon) bad(res *result, err error) *result {

@@ -42,12 +42,34 @@ const (
 	ErrorOutput ErrorKind = "output"
 	// ErrorIndexer is a failed bulk request to the indexer.
 	ErrorIndexer ErrorKind = "indexer"
+	// ErrorDiskFull is a write of the alerts file refused for lack of
+	// space (ENOSPC, EDQUOT): the daemon pauses and retries.
+	ErrorDiskFull ErrorKind = "disk_full"
 )
 
 var knownErrorKinds = []ErrorKind{
 	ErrorSQSReceive, ErrorSQSDelete, ErrorSQSVisibility, ErrorBadMessage, ErrorMoveAside,
-	ErrorObjectGone, ErrorObject, ErrorS3, ErrorOutput, ErrorIndexer,
+	ErrorObjectGone, ErrorObject, ErrorS3, ErrorOutput, ErrorIndexer, ErrorDiskFull,
 }
+
+// SkipReason says why an object or a record was skipped, in
+// vpcalertd_objects_skipped_total{reason} and
+// vpcalertd_records_skipped_total{reason}.
+type SkipReason string
+
+// Skip reasons.
+const (
+	// SkipCrashed is an object the daemon died while reading too often:
+	// it is quarantined.
+	SkipCrashed SkipReason = "crashed"
+	// SkipTooLarge is a record larger than limits.record_size.
+	SkipTooLarge SkipReason = "too_large"
+	// SkipTooManyFields is a record with more fields than
+	// limits.record_fields.
+	SkipTooManyFields SkipReason = "too_many_fields"
+	// SkipTooDeep is a record nested deeper than the JSON depth limit.
+	SkipTooDeep SkipReason = "too_deep"
+)
 
 // MessageOutcome is what happened to one received SQS message, counted in
 // vpcalertd_sqs_messages_total{outcome}.
@@ -92,6 +114,8 @@ type Metrics struct {
 	errors        *prometheus.CounterVec
 	messages      *prometheus.CounterVec
 	extensions    prometheus.Counter
+	skippedObjs   *prometheus.CounterVec
+	skippedRecs   *prometheus.CounterVec
 	msgInFlight   prometheus.Gauge
 	indexerDocs   atomic.Int64                               // set by SetIndexerQueue
 	indexerFunc   atomic.Pointer[func() (docs, bytes int64)] // set by IndexerQueue
@@ -163,6 +187,14 @@ func New(opts Options) *Metrics {
 		Namespace: namespace, Subsystem: "sqs", Name: "visibility_extensions_total",
 		Help: "ChangeMessageVisibility calls that extended a message being processed.",
 	})
+	m.skippedObjs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "objects_skipped_total",
+		Help: "Objects skipped without being read, by reason (crashed: the daemon died while reading them too often; they are quarantined).",
+	}, []string{"reason"})
+	m.skippedRecs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "records_skipped_total",
+		Help: "Records skipped without being decoded, by reason (too_large, too_many_fields, too_deep).",
+	}, []string{"reason"})
 	m.msgInFlight = prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "sqs", Name: "messages_in_flight",
 		Help: "SQS messages received and not yet deleted, retried or moved aside.",
@@ -199,13 +231,17 @@ func New(opts Options) *Metrics {
 	}, func() float64 { return m.Lag().Seconds() })
 	m.ruleErrs = newRuleErrors()
 	m.reg.MustRegister(m.objects, m.bytes, m.records, m.alerts, m.errors, m.messages,
-		m.extensions, m.msgInFlight, indexerQueue, indexerBytes, indexerRetrying, objectsInFlight, oldestAge, lag, m.ruleErrs)
+		m.extensions, m.skippedObjs, m.skippedRecs, m.msgInFlight, indexerQueue, indexerBytes, indexerRetrying, objectsInFlight, oldestAge, lag, m.ruleErrs)
 	if !opts.NoProcessMetrics {
 		m.reg.MustRegister(collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	for _, k := range knownErrorKinds {
 		m.errors.WithLabelValues(string(k))
+	}
+	m.skippedObjs.WithLabelValues(string(SkipCrashed))
+	for _, r := range []SkipReason{SkipTooLarge, SkipTooManyFields, SkipTooDeep} {
+		m.skippedRecs.WithLabelValues(string(r))
 	}
 	for _, o := range messageOutcomes {
 		m.messages.WithLabelValues(string(o))
@@ -290,6 +326,22 @@ func (m *Metrics) Error(kind ErrorKind) {
 		return
 	}
 	m.errors.WithLabelValues(string(kind)).Inc()
+}
+
+// ObjectSkipped counts one object skipped without being read.
+func (m *Metrics) ObjectSkipped(reason SkipReason) {
+	if m == nil {
+		return
+	}
+	m.skippedObjs.WithLabelValues(string(reason)).Inc()
+}
+
+// RecordsSkipped counts n records skipped without being decoded.
+func (m *Metrics) RecordsSkipped(reason SkipReason, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.skippedRecs.WithLabelValues(string(reason)).Add(float64(n))
 }
 
 // Message counts one SQS message outcome.

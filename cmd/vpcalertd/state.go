@@ -12,7 +12,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/daemon"
 )
 
-const stateUsage = `usage: vpcalertd state show|reset --config FILE [--bucket NAME] [--before DATE]
+const stateUsage = `usage: vpcalertd state show|reset --config FILE [--bucket NAME] [--before DATE | --poison]
 
 show   prints what the daemon's state file holds: per bucket its first day,
        and per account/region the last pass, the window the next pass lists,
@@ -25,7 +25,9 @@ reset  forgets what was read (Wazuh's reparse): every mark and pass of the
        forgotten (they count as never read: an only_logs_after before DATE
        reads them again). A state file that cannot be used (damaged, of
        another program or of a newer vpcalertd) is moved aside and a new one
-       started, which takes the alerts file as it is.
+       started, which takes the alerts file as it is. With --poison, only
+       the objects skipped as poison (the daemon died while reading them
+       limits.crashes_per_object times) are forgotten: they are read again.
 
 Both refuse, naming the process, while a daemon holds the state file.
 DATE is YYYY-MM-DD or Wazuh's YYYY-MMM-DD.
@@ -49,17 +51,18 @@ func runState(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	cfgPath := fs.String("config", "", "configuration `file` (YAML, or an ossec.conf)")
 	bucket := fs.String("bucket", "", "only the configured buckets of this `name`")
 	before := fs.String("before", "", "reset: only the marks of objects before this `date`")
+	poison := fs.Bool("poison", false, "reset: only the objects skipped as poison")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if *cfgPath == "" || fs.NArg() > 0 || (verb == "show" && *before != "") {
+	if *cfgPath == "" || fs.NArg() > 0 || (verb == "show" && (*before != "" || *poison)) || (*poison && *before != "") {
 		fs.Usage()
 		return 2
 	}
-	opts := daemon.StateOptions{Bucket: *bucket}
+	opts := daemon.StateOptions{Bucket: *bucket, Poison: *poison}
 	if *before != "" {
 		d, err := config.ParseDate(*before)
 		if err != nil {
@@ -109,6 +112,10 @@ func printReset(w io.Writer, cfg *config.Config, opts daemon.StateOptions, rep d
 	what := "every configured bucket"
 	if opts.Bucket != "" {
 		what = "bucket " + opts.Bucket
+	}
+	if opts.Poison {
+		fmt.Fprintf(w, "%s: cleared %d objects skipped as poison; they are read again when a pass or a notification reaches them\n", what, rep.Poison)
+		return
 	}
 	if !opts.Before.IsZero() {
 		fmt.Fprintf(w, "%s: forgot %d marks of objects before %s; they are read again by a pass whose window reaches them (only_logs_after before that day)\n",

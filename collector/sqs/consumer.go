@@ -23,7 +23,8 @@ import (
 // by the indexer or its disk queue), because the message may be deleted
 // right after. An error whose chain holds ErrObjectGone, or an S3 API error
 // NoSuchKey or NotFound, reports that the object no longer exists: the
-// notification is logged, counted and deleted. Any other error leaves the
+// notification is logged, counted and deleted. An error whose chain holds
+// ErrMoveAside moves the message aside at once. Any other error leaves the
 // message to be retried. A message may announce several objects; it is
 // deleted only when every one of them is done or gone, so a handler sees an
 // object again after a partial failure and must skip objects it already
@@ -33,6 +34,11 @@ type Handler func(ctx context.Context, obj Object) error
 
 // ErrObjectGone marks a handler error for an object that no longer exists.
 var ErrObjectGone = errors.New("object no longer exists")
+
+// ErrMoveAside marks a handler error for an object that must not be tried
+// again (the daemon died while reading it too often): the message is moved
+// aside at once, whatever its receive count.
+var ErrMoveAside = errors.New("object must not be read again")
 
 // Client is the part of the SQS API the consumer uses; *sqs.Client from
 // aws-sdk-go-v2 implements it.
@@ -351,9 +357,9 @@ func (c *Consumer) settle(ctx context.Context, msg types.Message, count int, han
 		if c.delete(ctx, msg, log) {
 			c.m.Message(metrics.MessageDeleted)
 		}
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && !errors.Is(errors.Join(errs...), ErrMoveAside):
 		c.release(ctx, msg, log)
-	case count >= c.cfg.MaxReceives:
+	case count >= c.cfg.MaxReceives || errors.Is(errors.Join(errs...), ErrMoveAside):
 		c.moveAside(ctx, msg, count, errors.Join(errs...).Error(), log)
 	default:
 		c.m.Message(metrics.MessageRetried)

@@ -223,6 +223,28 @@ func TestConsumerMovesPoisonAside(t *testing.T) {
 	}
 }
 
+// TestConsumerMovesAsideAtOnce: a handler error wrapping ErrMoveAside (an
+// object the daemon died while reading too often) moves the message aside
+// at its first receive, not after max_receives.
+func TestConsumerMovesAsideAtOnce(t *testing.T) {
+	r := newRig(t)
+	body := s3Put(t, "flowlogs", "poison.log.gz")
+	r.srv.Send(t, r.queue, body)
+	cfg := r.config(func(c *Config) { c.MaxReceives = 5 })
+	rec := &recorder{fn: func(context.Context, Object) error {
+		return fmt.Errorf("%w: the daemon stopped while reading it 3 times", ErrMoveAside)
+	}}
+	rn := r.start(cfg, rec.handle)
+	r.waitEmpty(r.queue, 30*time.Second)
+	assert.Equal(t, map[string]int{"flowlogs/poison.log.gz": 1}, rec.byKey())
+	lines := readQuarantine(t, cfg.QuarantineFile)
+	require.Len(t, lines, 1)
+	assert.Equal(t, body, lines[0].Body)
+	assert.Contains(t, lines[0].Reason, "the daemon stopped while reading it 3 times")
+	assert.Equal(t, 1, lines[0].ReceiveCount)
+	assert.Equal(t, 1.0, rn.scrape(t).Get("vpcalertd_sqs_messages_total", "outcome", "quarantined"))
+}
+
 func TestConsumerMovesAsideMessagesReceivedTooOften(t *testing.T) {
 	r := newRig(t)
 	body := s3Put(t, "flowlogs", "crashes-the-daemon.log.gz")

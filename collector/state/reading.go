@@ -30,7 +30,18 @@ type Reading struct {
 	IDs []int64 `json:"ids,omitempty"`
 	// Tries counts the reads begun, this one included.
 	Tries int `json:"tries"`
+	// Ended counts the reads the daemon let go without a mark (a
+	// transport error, a shutdown): Tries - Ended reads were cut by the
+	// daemon's death (or are under way).
+	Ended int `json:"ended,omitempty"`
+	// Scope is the mark scope the object is filed under (a listing's
+	// account/region, or a queue's day), for `vpcalertd state`.
+	Scope string `json:"scope,omitempty"`
 }
+
+// Deaths returns how many reads of the object were cut by the daemon's
+// death, before the one now beginning (whose try is counted in Tries).
+func (r Reading) Deaths() int { return max(r.Tries-1-r.Ended, 0) }
 
 // Reading returns the record of an object being read; ok is false when
 // there is none.
@@ -59,6 +70,28 @@ func (s *Store) PutReading(id ObjectID, r Reading) (err error) {
 	defer s.recoverDamage(&err)
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		return tx.Bucket(bReading).Put(id.key(), v)
+	})
+}
+
+// EndReading counts a read of the object let go without a mark: not a
+// death while reading it. Objects without a record are ignored.
+func (s *Store) EndReading(id ObjectID) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bReading)
+		v := b.Get(id.key())
+		if v == nil {
+			return nil
+		}
+		var r Reading
+		if err := json.Unmarshal(v, &r); err != nil {
+			return damaged(s.path, fmt.Sprintf("reading record of s3://%s/%s: %v", id.Bucket, id.Key, err))
+		}
+		r.Ended = min(r.Ended+1, r.Tries)
+		nv, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put(id.key(), nv)
 	})
 }
 

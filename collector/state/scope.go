@@ -181,6 +181,12 @@ func (s *Store) ResetScopes(sel func(scope string) bool) (scopes, marks int, err
 				ids[string(k[:i])] = true
 			}
 		}
+		if err := deleteByScope(tx, bReading, sel); err != nil {
+			return err
+		}
+		if err := deleteByScope(tx, bPoison, sel); err != nil {
+			return err
+		}
 		for id := range ids {
 			n, err := deleteMarks(tx, id, func([]byte) bool { return true })
 			if err != nil {
@@ -198,6 +204,30 @@ func (s *Store) ResetScopes(sel func(scope string) bool) (scopes, marks int, err
 		return nil
 	})
 	return scopes, marks, err
+}
+
+// deleteByScope deletes the reading or poison records (JSON with a
+// "scope" member) of the scopes sel accepts.
+func deleteByScope(tx *bolt.Tx, bucket []byte, sel func(scope string) bool) error {
+	b := tx.Bucket(bucket)
+	var del [][]byte
+	if err := b.ForEach(func(k, v []byte) error {
+		var rec struct {
+			Scope string `json:"scope"`
+		}
+		if json.Unmarshal(v, &rec) == nil && sel(rec.Scope) {
+			del = append(del, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range del {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ForgetBefore drops, in every scope for which limit returns ok, the marks

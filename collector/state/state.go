@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -17,9 +18,10 @@ var (
 	bScopeInfo = []byte("scopeinfo") // scope id -> ScopeInfo (JSON)
 	bSince     = []byte("since")     // bucket configuration id -> first day read (unix seconds)
 	bMeta      = []byte("meta")      // name -> value
+	bPoison    = []byte("poison")    // bucket\x00key\x00etag -> Poison (JSON)
 )
 
-var allBuckets = [][]byte{bDone, bByScope, bScopes, bScopeInfo, bSince, bMeta, bReading}
+var allBuckets = [][]byte{bDone, bByScope, bScopes, bScopeInfo, bSince, bMeta, bReading, bPoison}
 
 // Store is an open state file. It is safe for concurrent use.
 type Store struct {
@@ -41,6 +43,13 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	defer s.recoverDamage(&err)
 	return s.db.Update(fn)
+}
+
+// batch is update through bbolt's Batch: concurrent calls share one
+// transaction (and one fsync). fn may run twice; it must be idempotent.
+func (s *Store) batch(fn func(tx *bolt.Tx) error) (err error) {
+	defer s.recoverDamage(&err)
+	return s.db.Batch(fn)
 }
 
 func (s *Store) recoverDamage(err *error) {
@@ -77,6 +86,9 @@ type Mark struct {
 	Failed bool
 	// At is when the object was done.
 	At time.Time
+	// Poison, when set, records the object as skipped because the daemon
+	// died while reading it too often (Failed is then set too).
+	Poison *Poison
 }
 
 // Commit is what one transaction writes.
@@ -118,6 +130,17 @@ func (s *Store) Commit(c Commit) error {
 			}
 			if err := by.Put(scopeKey(m.Scope, m.Key, m.ETag), []byte(m.Bucket)); err != nil {
 				return err
+			}
+			if m.Poison != nil {
+				p := *m.Poison
+				p.V, p.Scope = poisonVersion, m.Scope
+				v, err := json.Marshal(p)
+				if err != nil {
+					return err
+				}
+				if err := tx.Bucket(bPoison).Put(m.key(), v); err != nil {
+					return err
+				}
 			}
 		}
 		meta := tx.Bucket(bMeta)
