@@ -14,5 +14,8 @@
 // decoder for one stream (gzip is detected by its magic bytes) and returns a
 // Stream whose Next fills one event per record. Flow-log lines are decoded
 // without allocating: field values alias the stream's buffers and stay valid
-// until the next call to Next.
+// until the next call to Next. For a parallel pipeline, ReadBatch cuts the
+// next run of records on the stream's goroutine (line numbers, header lines,
+// blank and too-long lines) and Decode decodes a batch on any goroutine,
+// several batches at once, with exactly Next's results.
 package decoders

@@ -109,6 +109,7 @@ func FuzzFlowLine(f *testing.F) {
 		origin := event.Origin{Type: event.LogTypeVPCFlow, Path: "f", LogFormat: "${version} ${srcaddr} ${start}"}
 		drain(t, set, origin, data, OpenOptions{MaxLineBytes: 200})
 		drain(t, set, event.Origin{Path: "f"}, data, OpenOptions{})
+		checkBatched(t, set, origin, data, OpenOptions{MaxLineBytes: 200})
 		var gz bytes.Buffer
 		zw := newGzipWriter(&gz)
 		zw.Write(data)
@@ -128,5 +129,6 @@ func FuzzCloudTrailFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		drain(t, set, event.Origin{Type: event.LogTypeCloudTrail, Path: "c"}, data, OpenOptions{})
 		drain(t, set, event.Origin{Path: "c"}, data, OpenOptions{})
+		checkBatched(t, set, event.Origin{Path: "c"}, data, OpenOptions{})
 	})
 }

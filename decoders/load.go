@@ -37,6 +37,8 @@ type Decoder struct {
 	checksUTF8 bool
 	// schema is what the decoder's events can hold (Set.Schema).
 	schema *event.Schema
+	// batch is how its streams are cut into batches (batch.go).
+	batch batchPlan
 }
 
 // framing is how a stream is cut into records.
@@ -283,6 +285,7 @@ func compileDecoder(d *specfile.Decoder, file string, spec *DecoderSpec) *Decode
 			kind.fields(dec.schema, st.Args, spec)
 		}
 	}
+	dec.batch = planBatches(dec)
 	return dec
 }
 

@@ -76,6 +76,12 @@ type Stream struct {
 	records    int64
 	pending    error // returned by the next call to Next
 	done       bool
+	onWarning  func(error)
+	// batch is the Batch ReadBatch is filling: warnings go into it.
+	batch   *Batch
+	workers sync.Pool // *decodeWorker, for Decode
+	// batchRecords bounds the records of a batch (tests make it small).
+	batchRecords int
 }
 
 var (
@@ -92,7 +98,7 @@ const defaultBufSize = DefaultMaxLineBytes + 2 // a line, \r and \n
 // fails only when no decoder accepts the stream or opts are invalid;
 // problems of the data come from Next.
 func (s *Set) Open(origin event.Origin, r io.Reader, opts OpenOptions) (*Stream, error) {
-	st := &Stream{origin: origin, path: origin.Path, max: opts.MaxLineBytes, layoutBase: streamSeq.Add(1) << 24}
+	st := &Stream{origin: origin, path: origin.Path, max: opts.MaxLineBytes, layoutBase: streamSeq.Add(1) << 24, batchRecords: batchRecords}
 	if st.path == "" {
 		st.path = origin.Key
 	}
@@ -189,7 +195,8 @@ func (st *Stream) start(opts OpenOptions) error {
 	r := &st.run
 	r.path = st.path
 	r.syms = opts.Symbols
-	r.warn = opts.OnWarning
+	st.onWarning = opts.OnWarning
+	r.warn = st.warning
 	r.layouts = layoutStart
 	r.setOrigin(&st.origin)
 	r.scratch = make([]byte, 0, 256)
@@ -235,6 +242,19 @@ func (st *Stream) start(opts OpenOptions) error {
 // Header returns the column names of the last header line of the stream
 // (or of OpenOptions.Header), nil before any.
 func (st *Stream) Header() []string { return st.run.cols.header }
+
+// warning reports a problem of the stream that rejects no record: into
+// the batch being read, so that it comes in order, else to OnWarning.
+func (st *Stream) warning(err error) {
+	if b := st.batch; b != nil {
+		rec := b.add()
+		rec.Err, rec.Warning = err, true
+		return
+	}
+	if st.onWarning != nil {
+		st.onWarning(err)
+	}
+}
 
 // Decoder returns the name of the decoder chosen for the stream.
 func (st *Stream) Decoder() string { return st.dec.name }

@@ -74,8 +74,9 @@ type Options struct {
 // (the daemon) must be safe for concurrent use. The event and the alert are
 // only valid during the call: keep copies, never the pointers.
 type Observer interface {
-	// Event is called for each record decoded into an event, before its
-	// rules run.
+	// Event is called for each record decoded into an event, before the
+	// Alert calls of its alerts. (The rules may have run already: Process
+	// evaluates records ahead on other goroutines.)
 	Event(ev *event.Event)
 	// Alert is called after sink.Write accepted a, with the event behind it.
 	Alert(ev *event.Event, a *alert.Alert)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +32,8 @@ type Engine struct {
 	agent   []byte // "agent":{…},"manager":{…},
 	cluster []byte // "cluster":{…}, or nothing
 	offset  atomic.Int64
-	workers sync.Pool
+	workers sync.Pool // *worker
+	batches sync.Pool // *batch
 }
 
 // New loads the ruleset and returns an Engine.
@@ -198,12 +198,10 @@ func (e *Engine) Rules() *rules.Set { return e.rules }
 // Decoders returns the loaded decoders.
 func (e *Engine) Decoders() *decoders.Set { return e.decoders }
 
-// worker holds the per-goroutine buffers of Process.
+// worker holds the per-goroutine state of Process's stages.
 type worker struct {
 	eval      *rules.Evaluator
-	ev        event.Event
 	data      event.DataWriter
-	alert     alert.Alert
 	head      []byte
 	tail      []byte
 	line      []byte
@@ -220,6 +218,15 @@ func (e *SinkError) Error() string { return "write alert: " + e.Err.Error() }
 // Unwrap returns the sink's error.
 func (e *SinkError) Unwrap() error { return e.Err }
 
+// ProcessOptions are the options of one ProcessWith call.
+type ProcessOptions struct {
+	// Turn, when set, orders the object's records after those of the
+	// objects with earlier turns of the same Order, for the rules that
+	// keep state (Order). Process waits for it before its first record
+	// reaches them and ends it when it returns.
+	Turn *Turn
+}
+
 // Process reads one file or object from r, decodes it, evaluates the rules on
 // every record and writes the alerts to sink in record order. Bad records are
 // reported through Options.OnError, counted, and skipped. A stream that ends
@@ -229,10 +236,16 @@ func (e *SinkError) Unwrap() error { return e.Err }
 // read; a sink error stops processing and is returned as a *SinkError.
 //
 // A Watch in ctx (WithWatch) sees the call's progress and bad records; an
-// Object in ctx (WithObject) fixes the call's processing time and ids.
+// Object in ctx (WithObject) fixes the call's processing time and ids, and
+// its Turn orders the call's records after those of earlier objects for
+// the rules that keep state.
+//
+// The work is spread over GOMAXPROCS goroutines (pipeline.go); what is
+// written, and in which order, does not depend on their number.
 func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (stats Stats, err error) {
 	watch, _ := ctx.Value(watchKey{}).(*Watch)
 	obj := objectOf(ctx)
+	defer obj.Turn.Done()
 	onError := e.opts.OnError
 	if watch != nil && watch.OnError != nil {
 		onError = watch.OnError
@@ -241,84 +254,23 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 	if err != nil {
 		return stats, err
 	}
-	w := e.workers.Get().(*worker)
-	defer e.workers.Put(w)
-	if w.eval == nil {
-		w.eval = e.rules.NewEvaluator()
+	p := &pipeline{e: e, ctx: ctx, st: st, sink: sink, obj: obj, watch: watch, onError: onError, stats: &stats, stop: make(chan struct{})}
+	err = p.run()
+	stats.Bytes = st.BytesRead()
+	stats.Records = st.Records()
+	watch.report(stats)
+	if err == nil {
+		err = p.streamErr
 	}
-	defer func() {
-		stats.Bytes = st.BytesRead()
-		stats.Records = st.Records()
-		watch.report(stats)
-	}()
-	var streamErr error
-	for n := 0; ; n++ {
-		if n&1023 == 0 {
-			if ctx.Err() != nil {
-				return stats, ctx.Err()
-			}
-			watch.report(Stats{Bytes: st.BytesRead(), Records: st.Records(), Alerts: stats.Alerts})
-		}
-		err := st.Next(&w.ev)
-		if err != nil {
-			if err == io.EOF {
-				break
-			}
-			var re *decoders.RecordError
-			if errors.As(err, &re) {
-				stats.BadLines++
-				onError(err)
-				continue
-			}
-			var se *decoders.StreamError
-			if errors.As(err, &se) {
-				stats.BadLines++
-				onError(err)
-				streamErr = err
-				break
-			}
-			return stats, err
-		}
-		stats.Events++
-		if e.opts.Observer != nil {
-			e.opts.Observer.Event(&w.ev)
-		}
-		now := obj.Now
-		if now.IsZero() {
-			now = e.opts.Now()
-		}
-		// The stock result first, then one per pack root that matched.
-		for _, m := range w.eval.EvalAll(&w.ev, now, nil) {
-			if !m.Alert {
-				continue
-			}
-			a := &w.alert
-			*a = alert.Alert{
-				RuleID: m.Rule.ID(),
-				Level:  m.Rule.Level(),
-				Time:   now,
-				Origin: w.ev.Origin,
-			}
-			a.JSON = e.appendAlert(w, &w.ev, &m, now, obj.IDs)
-			if err := sink.Write(a); err != nil {
-				return stats, &SinkError{Err: err}
-			}
-			if e.opts.Observer != nil {
-				e.opts.Observer.Alert(&w.ev, a)
-			}
-			stats.Alerts++
-			e.alerts[m.Rule.Index()].Add(1)
-		}
-	}
-	return stats, streamErr
+	return stats, err
 }
 
 // Watch is what one Process call reports while it runs, for a caller that
 // logs the progress of long objects or handles bad records per object. Put
 // it in Process's context with WithWatch.
 type Watch struct {
-	// Records, Bytes and Alerts are the call's Stats so far, updated every
-	// 1024 records and at the end.
+	// Records, Bytes and Alerts are the call's Stats so far, updated after
+	// each batch of records written and at the end.
 	Records, Bytes, Alerts atomic.Int64
 	// OnError, when set, receives the call's bad records instead of
 	// Options.OnError.
@@ -341,34 +293,13 @@ func WithWatch(ctx context.Context, w *Watch) context.Context {
 	return context.WithValue(ctx, watchKey{}, w)
 }
 
-// appendAlert renders the alert into w.line and returns it.
-// The offset comes from ids when set, else from the engine's counter.
+// appendAlert renders an alert with its id into w.line and returns it
+// (logtest). The offset comes from ids when set, else from the engine's
+// counter.
 func (e *Engine) appendAlert(w *worker, ev *event.Event, m *rules.Match, now time.Time, ids IDAllocator) []byte {
 	w.head = e.appendHead(w.head[:0], w, m, now)
 	w.tail = e.appendTail(w.tail[:0], w, ev, m)
-	epoch := now.Unix()
-	if ids != nil {
-		off := ids.Take(int64(len(w.head)+len(w.tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1))
-		return e.appendID(w, epoch, off)
-	}
-	for {
-		off := e.offset.Load()
-		n := int64(len(w.head)+len(w.tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1+digits(off))
-		if e.offset.CompareAndSwap(off, off+n) {
-			return e.appendID(w, epoch, off)
-		}
-	}
-}
-
-// appendID joins the head, the id and the tail into w.line.
-func (e *Engine) appendID(w *worker, epoch, off int64) []byte {
-	w.line = append(w.line[:0], w.head...)
-	w.line = append(w.line, `"id":"`...)
-	w.line = strconv.AppendInt(w.line, epoch, 10)
-	w.line = append(w.line, '.')
-	w.line = strconv.AppendInt(w.line, off, 10)
-	w.line = append(w.line, `",`...)
-	w.line = append(w.line, w.tail...)
+	w.line = e.assemble(w.line[:0], w.head, w.tail, now.Unix(), ids)
 	return w.line
 }
 

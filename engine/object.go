@@ -21,6 +21,11 @@ type Object struct {
 	// IDs, when set, hands out the offset half of the call's alert ids
 	// instead of the engine's own counter.
 	IDs IDAllocator
+	// Turn, when set, orders the call's records after those of the objects
+	// with earlier turns of the same Order, for the rules that keep state
+	// (Order). Process waits for it before the object's first record
+	// reaches them, and ends it when it returns.
+	Turn *Turn
 }
 
 // IDAllocator hands out the offset half of alert ids ("<epoch>.<offset>")

@@ -248,19 +248,12 @@ func (st *aggState) add(c *evalCtx, a *aggregate) (fired bool, value int64, coun
 			return false, 0, false
 		}
 	} else {
-		key = c.aggKey[:0]
-		for i, f := range a.same {
-			v, ok := c.field(f.sym)
-			if !ok {
-				c.aggKey = key
-				return false, 0, false
-			}
-			if i > 0 {
-				key = append(key, 0)
-			}
-			key = append(key, v...)
+		var ok bool
+		c.aggKey, ok = a.appendKey(c, c.aggKey[:0])
+		if !ok {
+			return false, 0, false
 		}
-		c.aggKey = key
+		key = c.aggKey
 	}
 	var v []byte
 	if a.kind.field {
@@ -269,6 +262,28 @@ func (st *aggState) add(c *evalCtx, a *aggregate) (fired bool, value int64, coun
 			return false, 0, false
 		}
 	}
+	return st.addKey(c, a, key, v)
+}
+
+// appendKey appends the current event's group key (the same_field values,
+// joined by a zero byte) to dst; ok is false when one of them is missing.
+func (a *aggregate) appendKey(c *evalCtx, dst []byte) (out []byte, ok bool) {
+	for i, f := range a.same {
+		v, ok := c.field(f.sym)
+		if !ok {
+			return dst, false
+		}
+		if i > 0 {
+			dst = append(dst, 0)
+		}
+		dst = append(dst, v...)
+	}
+	return dst, true
+}
+
+// addKey counts the current event, with group key and field value v, in
+// its group.
+func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool, value int64, counted bool) {
 	t := c.now
 	if a.base == TimeEvent && c.ev.Time != 0 {
 		t = c.ev.Time

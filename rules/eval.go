@@ -51,6 +51,18 @@ type evalCtx struct {
 	masks    [][]uint64 // per memo slot: scratch mask when its memo is full
 	ands     [][]uint64 // per sibling group: scratch for the AND of its masks
 	lastMemo []lastMemo // per memo slot
+
+	// The two halves of a pipelined evaluation (prepare.go). spec says
+	// the walk is Prepare's: it touches no state, records in p each
+	// aggregate and frequency rule it reaches (a gate) and goes on as if
+	// it did not fire.
+	p    *Prepared
+	spec bool
+	// pass is the index in p.passes of the pass being walked or
+	// finished, or -1.
+	pass int
+	// indexed says whether idx describes ev (Finish indexes lazily).
+	indexed bool
 }
 
 // Evaluator evaluates events on one goroutine without allocating: the
@@ -74,6 +86,7 @@ func (s *Set) NewEvaluator() *Evaluator {
 		addrs:    make([]addrSlot, s.syms.Len()),
 	}
 	e.c.env.c = &e.c
+	e.c.pass = -1
 	return e
 }
 
@@ -160,6 +173,7 @@ func (c *evalCtx) evalAll(ev *event.Event, now time.Time, tr *Trace) []Match {
 // begin readies the context for one event.
 func (c *evalCtx) begin(ev *event.Event, now time.Time, tr *Trace) {
 	c.index(ev)
+	c.indexed = true
 	c.now = now.Unix()
 	c.tr = tr
 	c.desc = c.desc[:0]
@@ -223,7 +237,7 @@ func (c *evalCtx) finish(r *Rule) Match {
 		return Match{}
 	}
 	if r.level == 0 {
-		return Match{Rule: r, Firedtimes: int(c.st.fired[r.index].Load()), Description: c.expand(r)}
+		return Match{Rule: r, Firedtimes: int(c.st.fired[r.index].Load()), Description: c.describe(r)}
 	}
 	if r.ignore > 0 {
 		var parent *Rule
@@ -256,7 +270,7 @@ func (c *evalCtx) finish(r *Rule) Match {
 		Firedtimes: int(c.st.fired[r.index].Load()),
 		Frequency:  r.Frequency(),
 	}
-	m.Description = c.expand(r)
+	m.Description = c.describe(r)
 	if len(c.prev) >= 2 {
 		start := len(c.prevOut)
 		for i, p := range c.prev {
@@ -268,6 +282,7 @@ func (c *evalCtx) finish(r *Rule) Match {
 		m.PreviousOutput = c.prevOut[start:len(c.prevOut):len(c.prevOut)]
 	}
 	if mem := c.st.mem[r.index]; mem != nil {
+		c.need()
 		mem.store(c, c.now, c.curMatched)
 	}
 	return m
@@ -400,6 +415,13 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 // unless it is noalert.
 func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
 	ok, failed, err := c.test(r, rest, memoed)
+	if ok && c.spec && (r.agg != nil || r.corr != nil) {
+		// The outcome depends on correlation state: Finish decides it.
+		// The walk goes on as if the rule did not fire, which is what
+		// the serial walk does when it does not.
+		c.recordGate(r)
+		return nil
+	}
 	failedCond := !ok // the condition itself was false (not a window)
 	if ok && r.agg != nil {
 		fired, value, counted := c.st.agg[r.index].add(c, r.agg)
@@ -431,6 +453,12 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 	if !ok {
 		return nil
 	}
+	return c.descend(r, depth)
+}
+
+// descend is the end of check once r's own tests and correlation held: r's
+// children, else r itself unless it is noalert.
+func (c *evalCtx) descend(r *Rule, depth int) *Rule {
 	c.path = append(c.path, r)
 	if f := c.checkGroup(r.kids, depth+1); f != nil {
 		return f
@@ -439,7 +467,7 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 	if r.opts.noAlert {
 		return nil
 	}
-	if r.level > 0 || r.pack == "" {
+	if (r.level > 0 || r.pack == "") && !c.spec {
 		// A pack gate of level 0 that ends a pass is not counted: its
 		// counter is never shown, and it is bumped on most events.
 		c.st.fired[r.index].Add(1)
@@ -481,12 +509,10 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	}
 	ok, err := c.runVM(cond)
 	if err != nil {
-		// Counted, and reported once per rule (Options.OnRuntimeError);
-		// the error itself is kept only for a trace.
-		if cond.errors.Add(1) == 1 {
-			if f := c.set.opts.OnRuntimeError; f != nil {
-				f(r, err)
-			}
+		if c.spec {
+			c.errorUse(r, err) // reported by Finish if the serial walk gets here
+		} else {
+			c.set.runtimeError(r, err)
 		}
 		if c.tr == nil {
 			return false, "", nil

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"context"
+	"sync"
+)
+
+// Order makes the correlation rules see several objects' records in one
+// defined order, whatever the scheduling: objects handed out turns with
+// the same key reach the rules' state one after the other, in the order
+// the turns were handed out, while their reading, decoding and stateless
+// matching run ahead in parallel. The daemon takes a turn per object in
+// key order within a bucket, account and region (or, for a queue, in
+// arrival order), so that a burst spread over consecutive objects is
+// correlated as replay, which reads them in order, correlates it.
+//
+// Memory stays bounded: an object waiting for its turn stops reading once
+// its batches in flight are full.
+type Order struct {
+	mu   sync.Mutex // guards last
+	last map[string]*Turn
+}
+
+// NewOrder returns an empty Order.
+func NewOrder() *Order { return &Order{last: map[string]*Turn{}} }
+
+// Next returns the turn after the last one handed out for key. Every turn
+// must end with Done (Process does it; a caller that drops an object before
+// Process must call it).
+func (o *Order) Next(key string) *Turn {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := &Turn{done: make(chan struct{})}
+	if prev := o.last[key]; prev != nil {
+		t.prev = prev.done
+	}
+	o.last[key] = t
+	// Forget keys whose last turn is over, so that the map holds only the
+	// keys with objects in flight.
+	if len(o.last) > 64 {
+		for k, lt := range o.last {
+			select {
+			case <-lt.done:
+				delete(o.last, k)
+			default:
+			}
+		}
+	}
+	return t
+}
+
+// Turn is one object's place in an Order.
+type Turn struct {
+	prev <-chan struct{} // closed when the previous turn is over; nil for the first
+	done chan struct{}
+	once sync.Once
+}
+
+// wait blocks until the previous turn is over, ctx is done (its error is
+// returned) or stop is closed (ErrStopped). A nil Turn never waits.
+func (t *Turn) wait(ctx context.Context, stop <-chan struct{}) error {
+	if t == nil || t.prev == nil {
+		return nil
+	}
+	select {
+	case <-t.prev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stop:
+		return errStopped
+	}
+}
+
+// Done ends the turn: the next one may go once this one's predecessors are
+// over too (an object that ended before its turn came, empty or dropped,
+// passes the turn on when it comes). Done may be called more than once.
+func (t *Turn) Done() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() {
+		if t.prev == nil {
+			close(t.done)
+			return
+		}
+		select {
+		case <-t.prev:
+			close(t.done)
+		default:
+			go func() {
+				<-t.prev
+				close(t.done)
+			}()
+		}
+	})
+}

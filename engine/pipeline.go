@@ -1,0 +1,437 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/decoders"
+	"github.com/vpcalertd/vpcalertd/rules"
+)
+
+// The pipeline of one Process call. A stream goes through five stages, in
+// batches of records (decoders.Batch):
+//
+//	read      one goroutine: read, gunzip, cut lines, header lines (decoders.Stream.ReadBatch)
+//	prepare   the workers: decode the batch, then the half of the rules that depends on
+//	          each event alone (decoders.Stream.Decode, rules.Evaluator.Prepare)
+//	sequence  one goroutine, batches in order, records in order: the processing clock and
+//	          the half of the rules that reads and writes correlation state
+//	          (rules.Evaluator.Finish); it waits for the object's Turn first
+//	render    the workers: each alert's JSON but its id
+//	write     the caller, batches in order: ids, sink, observer, bad records
+//
+// Only the sequence stage touches state shared with other objects, and only
+// the write stage talks to the caller's sink and callbacks, so the output is
+// the serial one byte for byte whatever the number of workers: the same
+// alerts in the same order with the same ids, the same messages in the same
+// order. With one worker (GOMAXPROCS=1) the stages run in turn on the
+// caller's goroutine.
+
+// maxWorkers bounds the workers of one object.
+const maxWorkers = 32
+
+// errStopped is what a stage waiting for its turn returns when the call
+// ends early for another reason.
+var errStopped = errors.New("processing stopped")
+
+// batch is a decoders.Batch and what the later stages add to it.
+type batch struct {
+	dec  decoders.Batch
+	recs []record
+	// alerts are the batch's alerts in write order.
+	alerts []batchAlert
+	// out holds the rendered alerts.
+	out []byte
+	// bytes and records are the stream's counts after the batch was read.
+	bytes, records int64
+	// decoded and rendered are signalled once per trip through the
+	// pipeline, when the prepare and the render stages are done.
+	decoded, rendered chan struct{}
+}
+
+// record is the per-record state of the later stages.
+type record struct {
+	prep rules.Prepared
+	now  time.Time
+}
+
+// batchAlert is one alert of a batch.
+type batchAlert struct {
+	rec        int
+	m          rules.Match
+	head, tail [2]int // spans in out
+}
+
+func newBatch() *batch {
+	return &batch{decoded: make(chan struct{}, 1), rendered: make(chan struct{}, 1)}
+}
+
+// task is a job for a worker: prepare or render a batch.
+type task struct {
+	b      *batch
+	render bool
+}
+
+// pipeline is one Process call.
+type pipeline struct {
+	e     *Engine
+	ctx   context.Context
+	st    *decoders.Stream
+	sink    alert.Sink
+	obj     Object // the call's time, ids and turn
+	watch   *Watch
+	onError func(error)
+	stats   *Stats
+
+	// stop is closed when the call ends early (a sink error, a cancelled
+	// context while waiting for the turn): every stage returns.
+	stop     chan struct{}
+	stopOnce sync.Once
+	// readErr is why the read stage stopped early (the context), read
+	// once the stages are done.
+	readErr error
+	turnErr error
+	// streamErr is the *decoders.StreamError that ended the stream.
+	streamErr error
+	waited    bool // the turn was waited for
+
+	line []byte // the write stage's alert line
+	ev   alert.Alert
+}
+
+func (p *pipeline) abort() { p.stopOnce.Do(func() { close(p.stop) }) }
+
+// run processes the whole stream and returns the first error that ends
+// Process early (nil at the end of the stream).
+func (p *pipeline) run() error {
+	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
+	if workers <= 1 {
+		return p.runInline()
+	}
+	return p.runParallel(workers)
+}
+
+// runInline runs the stages in turn on the caller's goroutine.
+func (p *pipeline) runInline() error {
+	e := p.e
+	w := e.getWorker()
+	defer e.workers.Put(w)
+	b := e.getBatch()
+	defer e.batches.Put(b)
+	defer p.turnDone()
+	for {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.st.ReadBatch(&b.dec); err != nil {
+			return nil // io.EOF: ReadBatch returns no other error
+		}
+		b.bytes, b.records = p.st.BytesRead(), p.st.Records()
+		p.prepare(w, b)
+		if err := p.sequence(w, b); err != nil {
+			return err
+		}
+		p.render(w, b)
+		if err := p.write(b); err != nil {
+			return err
+		}
+	}
+}
+
+// runParallel runs the stages on their goroutines and the given number of
+// workers; the write stage runs on the caller's.
+func (p *pipeline) runParallel(workers int) error {
+	e := p.e
+	inflight := 2*workers + 3
+	free := make(chan *batch, inflight)
+	for range inflight {
+		free <- e.getBatch()
+	}
+	tasks := make(chan task, 2*inflight)
+	toSeq := make(chan *batch, inflight)
+	toWrite := make(chan *batch, inflight)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := e.getWorker()
+			defer e.workers.Put(w)
+			for t := range tasks {
+				if t.render {
+					p.render(w, t.b)
+					t.b.rendered <- struct{}{}
+				} else {
+					p.prepare(w, t.b)
+					t.b.decoded <- struct{}{}
+				}
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(toSeq)
+		p.read(free, tasks, toSeq)
+	}()
+	go func() {
+		defer wg.Done()
+		defer close(tasks)
+		defer close(toWrite)
+		defer p.turnDone()
+		w := e.getWorker()
+		defer e.workers.Put(w)
+		for b := range toSeq {
+			if !p.wait(b.decoded) {
+				return
+			}
+			if err := p.sequence(w, b); err != nil {
+				p.turnErr = err
+				p.abort()
+				return
+			}
+			if !p.send(tasks, task{b: b, render: true}) || !p.sendBatch(toWrite, b) {
+				return
+			}
+		}
+	}()
+	var err error
+	for b := range toWrite {
+		if !p.wait(b.rendered) {
+			break
+		}
+		if err = p.write(b); err != nil {
+			p.abort()
+			break
+		}
+		free <- b
+	}
+	wg.Wait()
+	if err == nil {
+		err = p.turnErr
+	}
+	if err == nil {
+		err = p.readErr
+	}
+	if err == nil {
+		// Every batch came back: keep them for the next object.
+		for len(free) > 0 {
+			e.batches.Put(<-free)
+		}
+	}
+	return err
+}
+
+// read is the read stage: it cuts the stream into batches and hands each
+// to the workers and, in order, to the sequence stage.
+func (p *pipeline) read(free chan *batch, tasks chan<- task, toSeq chan<- *batch) {
+	for {
+		var b *batch
+		select {
+		case b = <-free:
+		case <-p.stop:
+			return
+		}
+		if err := p.ctx.Err(); err != nil {
+			p.readErr = err
+			return
+		}
+		if err := p.st.ReadBatch(&b.dec); err != nil {
+			free <- b // io.EOF: ReadBatch returns no other error
+			return
+		}
+		b.bytes, b.records = p.st.BytesRead(), p.st.Records()
+		if !p.send(tasks, task{b: b}) || !p.sendBatch(toSeq, b) {
+			return
+		}
+	}
+}
+
+func (p *pipeline) send(ch chan<- task, t task) bool {
+	select {
+	case ch <- t:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
+func (p *pipeline) sendBatch(ch chan<- *batch, b *batch) bool {
+	select {
+	case ch <- b:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
+func (p *pipeline) wait(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-p.stop:
+		return false
+	}
+}
+
+// prepare is the prepare stage for one batch: decode, then Prepare every
+// event.
+func (p *pipeline) prepare(w *worker, b *batch) {
+	p.st.Decode(&b.dec)
+	n := b.dec.Len()
+	if cap(b.recs) < n {
+		b.recs = append(b.recs[:cap(b.recs)], make([]record, n-cap(b.recs))...)
+	}
+	b.recs = b.recs[:n]
+	for i := 0; i < n; i++ {
+		if r := b.dec.Record(i); r.Err == nil && !r.Skip {
+			w.eval.Prepare(&r.Event, &b.recs[i].prep)
+		}
+	}
+}
+
+// sequence is the sequence stage for one batch: in record order, the
+// processing time and the stateful half of the rules.
+func (p *pipeline) sequence(w *worker, b *batch) error {
+	if !p.waited {
+		p.waited = true
+		if err := p.obj.Turn.wait(p.ctx, p.stop); err != nil {
+			return err
+		}
+	}
+	b.alerts = b.alerts[:0]
+	for i := 0; i < b.dec.Len(); i++ {
+		r := b.dec.Record(i)
+		if r.Err != nil || r.Skip {
+			continue
+		}
+		rec := &b.recs[i]
+		if rec.now = p.obj.Now; rec.now.IsZero() {
+			rec.now = p.e.opts.Now()
+		}
+		// The stock result first, then one per pack root that matched.
+		for _, m := range w.eval.Finish(&r.Event, &rec.prep, rec.now) {
+			if m.Alert {
+				b.alerts = append(b.alerts, batchAlert{rec: i, m: m})
+			}
+		}
+	}
+	return nil
+}
+
+// render is the render stage for one batch: each alert's JSON but its id.
+func (p *pipeline) render(w *worker, b *batch) {
+	e := p.e
+	b.out = b.out[:0]
+	for i := range b.alerts {
+		a := &b.alerts[i]
+		rec := &b.recs[a.rec]
+		start := len(b.out)
+		b.out = e.appendHead(b.out, w, &a.m, rec.now)
+		mid := len(b.out)
+		b.out = e.appendTail(b.out, w, &b.dec.Record(a.rec).Event, &a.m)
+		a.head, a.tail = [2]int{start, mid}, [2]int{mid, len(b.out)}
+	}
+}
+
+// write is the write stage for one batch: problems and events in record
+// order, each event's alerts with their ids.
+func (p *pipeline) write(b *batch) error {
+	e := p.e
+	st := p.stats
+	next := 0
+	for i := 0; i < b.dec.Len(); i++ {
+		r := b.dec.Record(i)
+		switch {
+		case r.Skip:
+			continue
+		case r.Warning:
+			p.onError(r.Err)
+			continue
+		case r.Err != nil:
+			st.BadLines++
+			p.onError(r.Err)
+			var se *decoders.StreamError
+			if errors.As(r.Err, &se) {
+				p.streamErr = r.Err
+			}
+			continue
+		}
+		st.Events++
+		ev := &r.Event
+		if e.opts.Observer != nil {
+			e.opts.Observer.Event(ev)
+		}
+		now := b.recs[i].now
+		for ; next < len(b.alerts) && b.alerts[next].rec == i; next++ {
+			ba := &b.alerts[next]
+			a := &p.ev
+			*a = alert.Alert{RuleID: ba.m.Rule.ID(), Level: ba.m.Rule.Level(), Time: now, Origin: ev.Origin}
+			a.JSON = p.assemble(b.out[ba.head[0]:ba.head[1]], b.out[ba.tail[0]:ba.tail[1]], now.Unix())
+			if err := p.sink.Write(a); err != nil {
+				return &SinkError{Err: err}
+			}
+			if e.opts.Observer != nil {
+				e.opts.Observer.Alert(ev, a)
+			}
+			st.Alerts++
+			e.alerts[ba.m.Rule.Index()].Add(1)
+		}
+	}
+	p.watch.report(Stats{Bytes: b.bytes, Records: b.records, Alerts: st.Alerts})
+	return nil
+}
+
+// assemble puts the alert's id between its head and tail.
+func (p *pipeline) assemble(head, tail []byte, epoch int64) []byte {
+	p.line = p.e.assemble(p.line[:0], head, tail, epoch, p.obj.IDs)
+	return p.line
+}
+
+// assemble appends head, the id and tail to dst. The offset half of the
+// id comes from ids when set, else from the engine's counter, by the
+// length of the line.
+func (e *Engine) assemble(dst, head, tail []byte, epoch int64, ids IDAllocator) []byte {
+	fixed := int64(len(head)+len(tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1)
+	var off int64
+	if ids != nil {
+		off = ids.Take(fixed)
+	} else {
+		for {
+			off = e.offset.Load()
+			if e.offset.CompareAndSwap(off, off+fixed+int64(digits(off))) {
+				break
+			}
+		}
+	}
+	dst = append(dst, head...)
+	dst = append(dst, `"id":"`...)
+	dst = strconv.AppendInt(dst, epoch, 10)
+	dst = append(dst, '.')
+	dst = strconv.AppendInt(dst, off, 10)
+	dst = append(dst, `",`...)
+	return append(dst, tail...)
+}
+
+// turnDone ends the object's turn.
+func (p *pipeline) turnDone() { p.obj.Turn.Done() }
+
+func (e *Engine) getWorker() *worker {
+	w := e.workers.Get().(*worker)
+	if w.eval == nil {
+		w.eval = e.rules.NewEvaluator()
+	}
+	return w
+}
+
+func (e *Engine) getBatch() *batch {
+	if b, ok := e.batches.Get().(*batch); ok {
+		return b
+	}
+	return newBatch()
+}

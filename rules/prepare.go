@@ -1,0 +1,298 @@
+package rules
+
+import (
+	"math/bits"
+	"time"
+
+	"github.com/vpcalertd/vpcalertd/event"
+)
+
+// A pipelined evaluation in two halves. Prepare does everything that
+// depends on the event alone — every condition test and the walk of each
+// tree, the descriptions, the group keys of aggregates — and may run on any
+// goroutine, for many events at once. Where the walk reaches a rule whose
+// outcome depends on correlation state (an aggregate or a frequency rule
+// whose own tests held: a gate), Prepare records the gate and goes on as if
+// it did not fire, which is what the serial walk does when it does not.
+// Finish then does the rest in event order: each gate's aggregate window or
+// if_matched_sid search (walking the gate's children if it fires), the
+// fired counters (firedtimes), ignore and the correlation memory. Prepare
+// then Finish on each event, in order, gives exactly what EvalAll gives,
+// run-time error counts and reports included.
+
+// Prepared is what Prepare found for one event, and then what Finish
+// decided. It is reused from event to event: the slices Finish returns
+// alias it until the next Prepare.
+type Prepared struct {
+	passes []prepPass
+	gates  []prepGate
+	path   []*Rule // the gates' ancestors
+	uses   []errUse
+	// buf holds the descriptions Prepare expanded and the aggregates'
+	// group keys and values.
+	buf           []byte
+	desc, prevOut []byte // Finish's descriptions and previous outputs
+}
+
+// prepPass is one tree tried: the stock tree (root nil) or a pack root.
+type prepPass struct {
+	root *Rule
+	// final is the pass's result when no gate fires, and parent the rule
+	// above it.
+	final, parent *Rule
+	// gates are p.gates[gateStart:gateEnd], in walk order.
+	gateStart, gateEnd int
+	// hasDesc says that buf[descStart:descEnd] is final's description.
+	hasDesc            bool
+	descStart, descEnd int
+}
+
+// prepGate is an aggregate or frequency rule reached by Prepare's walk.
+type prepGate struct {
+	r     *Rule
+	depth int // its depth, and its ancestors p.path[pathStart:pathEnd]
+	// pathStart and pathEnd index p.path.
+	pathStart, pathEnd int
+	// An aggregate's group key and field value in p.buf; counted is false
+	// when a same_field or the field is missing (the event is not counted).
+	keyStart, keyEnd, valStart, valEnd int
+	counted                            bool
+}
+
+// errUse is a run-time error of a condition met by Prepare's walk of pass
+// pass after gate-1 of p.gates (gate = the number of gates recorded before
+// it): the serial walk would have counted and maybe reported it there.
+type errUse struct {
+	pass, gate int
+	r          *Rule
+	err        error
+}
+
+// reset readies p for an event.
+func (p *Prepared) reset() {
+	p.passes = p.passes[:0]
+	p.gates = p.gates[:0]
+	p.path = p.path[:0]
+	p.uses = p.uses[:0]
+	p.buf = p.buf[:0]
+}
+
+// Stateful reports whether a rule whose outcome depends on correlation
+// state was reached (Finish decides it).
+func (p *Prepared) Stateful() bool { return len(p.gates) > 0 }
+
+// Prepare runs the half of the evaluation of ev that depends on ev alone
+// and keeps the result in p. It touches no state of the Set, so it may run
+// on many goroutines at once (one Evaluator each); ev must not change
+// until Finish.
+func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
+	c := &e.c
+	p.reset()
+	c.index(ev)
+	c.indexed = true
+	c.tr = nil
+	c.p, c.spec = p, true
+	c.walkPass(nil, nil, false)
+	if g := c.set.packRoots; g != nil && len(g.rules) > 0 {
+		if len(g.discs) > 0 {
+			mask := c.memoMask(g)
+			for w := range mask {
+				word := mask[w]
+				for word != 0 {
+					i := w*64 + bits.TrailingZeros64(word)
+					word &= word - 1
+					c.walkPass(g.rules[i], g.rest[i], !g.full[i])
+				}
+			}
+		} else {
+			for _, r := range g.rules {
+				c.walkPass(r, nil, false)
+			}
+		}
+	}
+	c.p, c.spec, c.pass = nil, false, -1
+}
+
+// walkPass runs one of Prepare's passes, the stock tree (root nil) or a
+// pack root tried as check(root, 0, rest, memoed), and records it.
+func (c *evalCtx) walkPass(root *Rule, rest []conjunct, memoed bool) {
+	p := c.p
+	c.pass = len(p.passes)
+	c.startPass()
+	gates := len(p.gates)
+	var f *Rule
+	if root == nil {
+		f = c.checkGroup(c.set.root, 0)
+	} else {
+		f = c.check(root, 0, rest, memoed)
+	}
+	ps := prepPass{root: root, final: f, gateStart: gates, gateEnd: len(p.gates)}
+	if f != nil {
+		if n := len(c.path); n > 0 {
+			ps.parent = c.path[n-1]
+		}
+		// finish and finishPack expand the description, unless ignore may
+		// change the rule or a pack pass ends on a gate of level 0.
+		if f.ignore == 0 && (root == nil || f.level > 0) {
+			ps.hasDesc = true
+			ps.descStart = len(p.buf)
+			p.buf = f.tmpl.expand(p.buf, c, f.description)
+			ps.descEnd = len(p.buf)
+		}
+	}
+	p.passes = append(p.passes, ps)
+}
+
+// recordGate records that Prepare's walk reached r, an aggregate or
+// frequency rule whose own tests held.
+func (c *evalCtx) recordGate(r *Rule) {
+	p := c.p
+	g := prepGate{r: r, depth: len(c.path), pathStart: len(p.path)}
+	p.path = append(p.path, c.path...)
+	g.pathEnd = len(p.path)
+	if a := r.agg; a != nil {
+		g.keyStart = len(p.buf)
+		p.buf, g.counted = a.appendKey(c, p.buf)
+		g.keyEnd, g.valStart = len(p.buf), len(p.buf)
+		if g.counted && a.kind.field {
+			var v []byte
+			if v, g.counted = c.field(a.field.sym); g.counted {
+				p.buf = append(p.buf, v...)
+			}
+		}
+		g.valEnd = len(p.buf)
+	}
+	p.gates = append(p.gates, g)
+}
+
+// errorUse records a run-time error met by Prepare's walk.
+func (c *evalCtx) errorUse(r *Rule, err error) {
+	c.p.uses = append(c.p.uses, errUse{pass: c.pass, gate: len(c.p.gates), r: r, err: err})
+}
+
+// Finish runs the stateful half of the evaluation of ev, which Prepare
+// prepared in p, at processing time now, and returns what EvalAll would
+// have returned: the stock tree's result first, then one Match per pack
+// root whose tree matched. Events must be finished in the order they
+// happened. The slice is valid until the Evaluator's next call; the bytes
+// in it alias p until its next Prepare.
+func (e *Evaluator) Finish(ev *event.Event, p *Prepared, now time.Time) []Match {
+	c := &e.c
+	c.ev = ev
+	c.indexed = false
+	c.now = now.Unix()
+	c.tr = nil
+	c.p = p
+	// Descriptions and previous outputs go straight into p.
+	ownDesc, ownPrev := c.desc, c.prevOut
+	c.desc, c.prevOut = p.desc[:0], p.prevOut[:0]
+	c.out = c.out[:0]
+	u := 0
+	for i := range p.passes {
+		ps := &p.passes[i]
+		c.pass = i
+		c.startPass()
+		var f *Rule
+		decided := false
+		for k := ps.gateStart; k < ps.gateEnd && !decided; k++ {
+			if u < len(p.uses) {
+				u = c.reportUses(u, i, k)
+			}
+			g := &p.gates[k]
+			if c.fire(g) {
+				// The serial walk goes into the gate's children now, and
+				// on as before only if nothing there is the result.
+				c.need()
+				c.path = append(c.path[:0], p.path[g.pathStart:g.pathEnd]...)
+				f = c.descend(g.r, g.depth)
+				decided = f != nil
+			}
+		}
+		if decided {
+			for u < len(p.uses) && p.uses[u].pass == i {
+				u++ // after the result: the serial walk never got there
+			}
+		} else {
+			if u < len(p.uses) {
+				u = c.reportUses(u, i, -1)
+			}
+			if f = ps.final; f != nil {
+				if f.level > 0 || f.pack == "" {
+					c.st.fired[f.index].Add(1)
+				}
+				c.path = c.path[:0]
+				if ps.parent != nil {
+					c.path = append(c.path, ps.parent)
+				}
+			}
+		}
+		switch {
+		case ps.root == nil:
+			c.out = append(c.out, c.finish(f))
+		case f != nil:
+			c.out = append(c.out, c.finishPack(f))
+		}
+	}
+	p.desc, p.prevOut = c.desc, c.prevOut
+	c.desc, c.prevOut = ownDesc, ownPrev
+	c.p, c.pass = nil, -1
+	return c.out
+}
+
+// reportUses counts and reports, from p.uses[u], the run-time errors pass
+// met before its gate-th gate (all the pass's with gate < 0), and returns
+// the next index.
+func (c *evalCtx) reportUses(u, pass, gate int) int {
+	uses := c.p.uses
+	for ; u < len(uses) && uses[u].pass == pass && (gate < 0 || uses[u].gate <= gate); u++ {
+		c.set.runtimeError(uses[u].r, uses[u].err)
+	}
+	return u
+}
+
+// fire runs a gate's aggregate window or if_matched_sid search and reports
+// whether the rule fires.
+func (c *evalCtx) fire(g *prepGate) bool {
+	r := g.r
+	if a := r.agg; a != nil {
+		if !g.counted {
+			return false
+		}
+		buf := c.p.buf
+		fired, _, _ := c.st.agg[r.index].addKey(c, a, buf[g.keyStart:g.keyEnd], buf[g.valStart:g.valEnd])
+		return fired
+	}
+	c.need()
+	fired, _ := c.st.mem[r.corr.target.index].search(c, r, c.now)
+	return fired
+}
+
+// need indexes the current event if Finish has not yet.
+func (c *evalCtx) need() {
+	if !c.indexed {
+		c.index(c.ev)
+		c.indexed = true
+	}
+}
+
+// describe returns r's description for the current event: Prepare's
+// when it expanded it, else expanded now.
+func (c *evalCtx) describe(r *Rule) []byte {
+	if c.p != nil && c.pass >= 0 {
+		if ps := &c.p.passes[c.pass]; ps.hasDesc && ps.final == r {
+			return c.p.buf[ps.descStart:ps.descEnd:ps.descEnd]
+		}
+	}
+	c.need()
+	return c.expand(r)
+}
+
+// runtimeError counts a run-time error of r's condition and reports the
+// first one (Options.OnRuntimeError).
+func (s *Set) runtimeError(r *Rule, err error) {
+	if r.cond.errors.Add(1) == 1 {
+		if f := s.opts.OnRuntimeError; f != nil {
+			f(r, err)
+		}
+	}
+}
