@@ -79,9 +79,9 @@ type task struct {
 
 // pipeline is one Process call.
 type pipeline struct {
-	e     *Engine
-	ctx   context.Context
-	st    *decoders.Stream
+	e       *Engine
+	ctx     context.Context
+	st      *decoders.Stream
 	sink    alert.Sink
 	obj     Object // the call's time, ids and turn
 	watch   *Watch
