@@ -282,7 +282,7 @@ func (s *columnsStep) headerLine(r *runState, line []byte) error {
 
 func (s *columnsStep) apply(r *runState, ev *event.Event, c *stepState) error {
 	r.consumed = true
-	if r.row != nil {
+	if r.tcols != nil {
 		return s.applyRow(r, ev, c)
 	}
 	line := r.line

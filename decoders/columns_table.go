@@ -71,12 +71,12 @@ func (s *columnsStep) applyRow(r *runState, ev *event.Event, c *stepState) error
 	c.find(r, ev.Fields, s.probe)
 	ins, replace := c.ins, c.insReplace
 	cols := plan.cols
-	row := r.row[:len(cols)]
+	tcols, trow := r.tcols[:len(cols)], r.trow
 	base := len(ev.Fields)
 	fs := growFields(ev.Fields, len(cols))
 	for k := range cols {
 		col := &cols[k]
-		v := &row[k]
+		v := &tcols[k][trow]
 		text, safe := v.Text, v.Safe
 		if v.Null || len(text) == 0 {
 			text, safe = s.null, s.nullSafe

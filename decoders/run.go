@@ -32,7 +32,8 @@ type runState struct {
 	// positioned at the record (json_array framing).
 	line     []byte
 	lineNo   int
-	row      []TableValue // parquet framing: the row, one value per column
+	tcols    [][]TableValue // parquet framing: rows column by column, and the current row
+	trow     int
 	json     *ojson.Records
 	consumed bool
 

@@ -28,13 +28,16 @@ type Table interface {
 	Columns() []TableColumn
 	// NumRows is the number of rows the file's footer declares.
 	NumRows() int64
-	// Next reads the next row into row (one value per column of Columns),
-	// or returns io.EOF after the last row. The values stay valid until
-	// the next call. Any other error ends the table: it names the column
-	// and what is damaged.
-	Next(row []TableValue) error
-	// RowGroup is the 0-based index of the row group of the last row read,
-	// or of the row being read when Next failed.
+	// Next reads the next rows, column by column: it sets cols[c] (one
+	// entry per column of Columns) to the values of column c, the same
+	// number n ≥ 1 for every column, row r being cols[c][r]; or it returns
+	// io.EOF after the last row. The rows of one call are of one row group.
+	// The values stay valid until the next call. Any other error ends the
+	// table: it names the column and what is damaged, and comes only after
+	// every row before the damage was returned.
+	Next(cols [][]TableValue) (n int, err error)
+	// RowGroup is the 0-based index of the row group of the last rows
+	// read, or of the row being read when Next failed.
 	RowGroup() int
 	// Close releases the table's buffers; it does not close the reader.
 	Close() error
@@ -144,8 +147,9 @@ func sizeOf(r io.Reader) (int64, bool) {
 // tableState is the part of a Stream that reads a table.
 type tableState struct {
 	tbl   Table
-	row   []TableValue
-	rows  int64 // rows returned so far
+	cols  [][]TableValue // the rows of the last Next, column by column
+	n, r  int            // rows in cols, and the next one
+	rows  int64          // rows returned so far
 	size  int64 // bytes of the file
 	close func()
 }
@@ -181,7 +185,7 @@ func (st *Stream) openTable(r io.Reader, peek []byte, opts OpenOptions) error {
 		st.tableFail(fmt.Errorf("not a readable Parquet file: %w", err), -1)
 		return nil
 	}
-	st.table = &tableState{tbl: tbl, row: make([]TableValue, len(tbl.Columns())), size: size, close: closeFn}
+	st.table = &tableState{tbl: tbl, cols: make([][]TableValue, len(tbl.Columns())), size: size, close: closeFn}
 	return nil
 }
 
@@ -218,22 +222,30 @@ func (st *Stream) nextRow(ev *event.Event) error {
 	t := st.table
 	r := &st.run
 	for {
-		err := t.tbl.Next(t.row)
-		if err != nil {
-			group, skipped := t.tbl.RowGroup()+1, t.tbl.NumRows()-t.rows
-			st.finish()
-			if err == io.EOF {
-				return io.EOF
+		if t.r == t.n {
+			n, err := t.tbl.Next(t.cols)
+			if err != nil || n < 1 {
+				group, skipped := t.tbl.RowGroup()+1, t.tbl.NumRows()-t.rows
+				st.finish()
+				if err == io.EOF {
+					return io.EOF
+				}
+				if err == nil {
+					err = errors.New("the Parquet reader returned no rows")
+				}
+				return &StreamError{Path: st.path, Line: int(t.rows) + 1, RowGroup: group, Err: err, Skipped: skipped}
 			}
-			return &StreamError{Path: st.path, Line: int(t.rows) + 1, RowGroup: group, Err: err, Skipped: skipped}
+			t.n, t.r = n, 0
 		}
+		r.tcols, r.trow = t.cols, t.r
+		t.r++
 		t.rows++
 		st.records++
 		ev.Reset()
 		ev.Origin = st.origin
 		ev.Origin.Line, ev.Origin.Offset = int(t.rows), t.rows-1
-		r.row, r.lineNo = t.row, int(t.rows)
-		err = st.runSteps(ev)
+		r.lineNo = int(t.rows)
+		err := st.runSteps(ev)
 		switch {
 		case err == nil:
 			ev.Layout = 0

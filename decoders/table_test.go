@@ -31,17 +31,29 @@ func (t *fakeTable) NumRows() int64         { return int64(len(t.rows)) }
 func (t *fakeTable) RowGroup() int          { return max(t.next-1, 0) / t.group }
 func (t *fakeTable) Close() error           { return nil }
 
-func (t *fakeTable) Next(row []TableValue) error {
+// Next returns the rows up to the end of their row group, or up to the
+// failing row.
+func (t *fakeTable) Next(cols [][]TableValue) (int, error) {
 	if t.next == t.failAt {
 		t.next++
-		return errors.New("column srcaddr: decoding page 2: unexpected EOF")
+		return 0, errors.New("column srcaddr: decoding page 2: unexpected EOF")
 	}
 	if t.next >= len(t.rows) {
-		return io.EOF
+		return 0, io.EOF
 	}
-	copy(row, t.rows[t.next])
-	t.next++
-	return nil
+	end := min(len(t.rows), (t.next/t.group+1)*t.group)
+	if t.failAt > t.next {
+		end = min(end, t.failAt)
+	}
+	for c := range cols {
+		cols[c] = cols[c][:0]
+		for _, row := range t.rows[t.next:end] {
+			cols[c] = append(cols[c], row[c])
+		}
+	}
+	n := end - t.next
+	t.next = end
+	return n, nil
 }
 
 var fakeIntColumns = map[string]bool{"version": true, "srcport": true, "dstport": true, "protocol": true,

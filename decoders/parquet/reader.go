@@ -113,25 +113,37 @@ func (t *table) NumRows() int64 { return t.f.NumRows() }
 
 func (t *table) RowGroup() int { return max(t.group, 0) }
 
-// Next reads the next row.
-func (t *table) Next(row []decoders.TableValue) (err error) {
+// Next reads the next rows: as many as every column has turned into text
+// already (up to batchRows), within one row group.
+func (t *table) Next(cols [][]decoders.TableValue) (n int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("page: %v: %w", p, ErrDamaged)
+			n, err = 0, fmt.Errorf("page: %v: %w", p, ErrDamaged)
 		}
 	}()
 	for t.row >= t.rows {
 		if err := t.nextGroup(); err != nil {
-			return err
+			return 0, err
 		}
+	}
+	n = int(min(t.rows-t.row, batchRows))
+	for _, c := range t.cursors {
+		if c.leaf < 0 {
+			return 0, fmt.Errorf("column %s: the column cannot be read", c.name)
+		}
+		if c.b >= len(c.batch) {
+			if err := c.fill(); err != nil {
+				return 0, fmt.Errorf("column %s: %w", c.name, err)
+			}
+		}
+		n = min(n, len(c.batch)-c.b)
 	}
 	for i, c := range t.cursors {
-		if err := c.next(&row[i]); err != nil {
-			return fmt.Errorf("column %s: %w", c.name, err)
-		}
+		cols[i] = c.batch[c.b : c.b+n : c.b+n]
+		c.b += n
 	}
-	t.row++
-	return nil
+	t.row += int64(n)
+	return n, nil
 }
 
 // nextGroup moves to the next row group, or returns io.EOF.
@@ -260,24 +272,6 @@ func (c *cursor) reset() {
 // time: a tight loop per column instead of a dispatch per value.
 const batchRows = 256
 
-// next reads the value of the next row.
-func (c *cursor) next(v *decoders.TableValue) error {
-	if c.leaf < 0 {
-		return errors.New("the column cannot be read")
-	}
-	if c.b < len(c.batch) {
-		*v = c.batch[c.b]
-		c.b++
-		return nil
-	}
-	if err := c.fill(); err != nil {
-		return err
-	}
-	*v = c.batch[0]
-	c.b = 1
-	return nil
-}
-
 // fill turns the next values of the page (loading the next page when this
 // one is read) into text. It stops before a damaged value, which is the
 // error of the next fill: the rows before it are read.
@@ -285,6 +279,7 @@ func (c *cursor) fill() error {
 	if c.leaf < 0 {
 		return errors.New("the column cannot be read")
 	}
+	c.b = 0
 	if err := c.pending; err != nil {
 		return err
 	}

@@ -163,13 +163,22 @@ func TestTableReader(t *testing.T) {
 				{Name: "packets", Class: decoders.ColumnInteger, Type: "INT64 (INT(64,true))"},
 				{Name: "action", Class: decoders.ColumnText, Type: "BYTE_ARRAY (STRING)"},
 			}, tbl.Columns())
-			row := make([]decoders.TableValue, 5)
+			cols := make([][]decoders.TableValue, 5)
 			groups := map[int]bool{}
+			n, r := 0, 0
 			for i, line := range lines {
-				require.NoError(t, tbl.Next(row), "row %d", i+1)
-				groups[tbl.RowGroup()] = true
+				if r == n {
+					n, err = tbl.Next(cols)
+					require.NoError(t, err, "row %d", i+1)
+					require.Positive(t, n)
+					for _, c := range cols {
+						require.Len(t, c, n, "every column gives the same rows")
+					}
+					r = 0
+					groups[tbl.RowGroup()] = true
+				}
 				for j, tok := range strings.Fields(line) {
-					v := row[j]
+					v := cols[j][r]
 					switch {
 					case tok == "-" && (j == 0 || j == 2 || j == 3 || opts.NullStrings):
 						require.True(t, v.Null, "row %d column %d", i+1, j)
@@ -179,9 +188,13 @@ func TestTableReader(t *testing.T) {
 						require.Equal(t, event.IsSafe(v.Text), v.Safe)
 					}
 				}
+				r++
 			}
-			require.Equal(t, io.EOF, tbl.Next(row))
-			require.Equal(t, io.EOF, tbl.Next(row), "io.EOF stays")
+			require.Equal(t, n, r)
+			_, err = tbl.Next(cols)
+			require.Equal(t, io.EOF, err)
+			_, err = tbl.Next(cols)
+			require.Equal(t, io.EOF, err, "io.EOF stays")
 			if opts.RowGroupRows > 0 {
 				require.Len(t, groups, int((1000+opts.RowGroupRows-1)/opts.RowGroupRows))
 			}
@@ -212,6 +225,6 @@ func TestUnreadableColumns(t *testing.T) {
 	require.Equal(t, []decoders.ColumnClass{decoders.ColumnOther, decoders.ColumnText, decoders.ColumnOther, decoders.ColumnOther, decoders.ColumnOther}, classes)
 	require.Equal(t, "DOUBLE", types[0])
 	require.Equal(t, "a group", types[2])
-	err = tbl.Next(make([]decoders.TableValue, 5))
+	_, err = tbl.Next(make([][]decoders.TableValue, 5))
 	require.EqualError(t, err, "column srcport: the column cannot be read")
 }
