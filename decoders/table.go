@@ -150,7 +150,7 @@ type tableState struct {
 	cols  [][]TableValue // the rows of the last Next, column by column
 	n, r  int            // rows in cols, and the next one
 	rows  int64          // rows returned so far
-	size  int64 // bytes of the file
+	size  int64          // bytes of the file
 	close func()
 }
 
