@@ -40,8 +40,13 @@ type committer struct {
 	d      *Daemon
 	ctx    context.Context // for deletes (remove_from_bucket)
 	cancel context.CancelFunc
-	in     chan *result
-	flushc chan chan struct{}
+	// once is set for `run --once`: a full disk stops it instead of
+	// pausing it.
+	once bool
+	// stopping is closed when the daemon stops taking objects; nil: never.
+	stopping <-chan struct{}
+	in       chan *result
+	flushc   chan chan struct{}
 	// failed is closed when the committer fails; err says why (written
 	// before failed is closed, read only after).
 	failed chan struct{}
@@ -54,10 +59,11 @@ type committer struct {
 	last    time.Time
 }
 
-// startCommitter starts a committer; close stops it.
-func (d *Daemon) startCommitter() *committer {
+// startCommitter starts a committer; close stops it. once and stopping
+// say how it treats a full disk (untilRoom).
+func (d *Daemon) startCommitter(once bool, stopping <-chan struct{}) *committer {
 	ctx, cancel := context.WithCancel(context.Background())
-	cm := &committer{d: d, ctx: ctx, cancel: cancel, in: make(chan *result), flushc: make(chan chan struct{}),
+	cm := &committer{d: d, ctx: ctx, cancel: cancel, once: once, stopping: stopping, in: make(chan *result), flushc: make(chan chan struct{}),
 		failed: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		select {
@@ -280,7 +286,7 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 	}
 	if res.spool != nil {
 		err := res.spool.Replay(j.origin, func(a *alert.Alert) error {
-			if err := d.opts.Sink.Write(a); err != nil {
+			if err := cm.untilRoom("writing alerts", true, func() error { return d.opts.Sink.Write(a) }); err != nil {
 				return fmt.Errorf("output: %w", err)
 			}
 			if d.opts.IDs != nil {
@@ -357,7 +363,7 @@ func (cm *committer) commit() error {
 	if len(cm.pending) == 0 {
 		return nil
 	}
-	if err := d.opts.Sink.Sync(); err != nil {
+	if err := cm.untilRoom("syncing the alerts", false, d.opts.Sink.Sync); err != nil {
 		d.opts.Metrics.Error(metrics.ErrorOutput)
 		return fmt.Errorf("output: %w", err)
 	}
@@ -366,7 +372,9 @@ func (cm *committer) commit() error {
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	if err := d.opts.Store.Commit(state.Commit{Marks: cm.pending, Meta: meta}); err != nil {
+	if err := cm.untilRoom("committing the marks to the state", false, func() error {
+		return d.opts.Store.Commit(state.Commit{Marks: cm.pending, Meta: meta})
+	}); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	for _, res := range cm.done {
@@ -397,7 +405,11 @@ func (cm *committer) commit() error {
 // Every line in the file must be committed.
 func (cm *committer) rotate() error {
 	d := cm.d
-	dst, err := d.opts.File.Rotate()
+	var dst string
+	err := cm.untilRoom("rotating the alerts file", true, func() (err error) {
+		dst, err = d.opts.File.Rotate()
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
@@ -405,7 +417,7 @@ func (cm *committer) rotate() error {
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	if err := d.opts.Store.Commit(state.Commit{Meta: meta}); err != nil {
+	if err := cm.untilRoom("committing the state", false, func() error { return d.opts.Store.Commit(state.Commit{Meta: meta}) }); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	d.log.Info("alerts file rotated", "to", dst)

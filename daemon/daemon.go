@@ -246,7 +246,7 @@ func (d *Daemon) Once(ctx context.Context) (PassResult, error) {
 
 func (d *Daemon) run(ctx context.Context, once bool) (PassResult, error) {
 	start := d.now()
-	cm := d.startCommitter()
+	cm := d.startCommitter(once, ctx.Done())
 	d.shared.Store(cm)
 	defer d.shared.Store(nil)
 	runCtx, cancel := context.WithCancel(ctx)

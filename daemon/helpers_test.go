@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,10 +45,32 @@ func TestMain(m *testing.M) {
 		if c := os.Getenv("VPCALERTD_TEST_CLOCK"); c != "" {
 			opts.Now = testClock(c)
 		}
+		if n, err := strconv.ParseUint(os.Getenv("VPCALERTD_TEST_FSIZE"), 10, 64); err == nil {
+			limitFileSize(n)
+		}
 		opts.Once = len(os.Args) > 2 && os.Args[2] == "--once"
 		os.Exit(serveFile(context.Background(), os.Args[1], opts, os.Stdout, os.Stderr))
 	}
 	os.Exit(s3test.Main(m))
+}
+
+// limitFileSize sets the process's file-size limit (RLIMIT_FSIZE) to n
+// bytes, so that writes past it fail with EFBIG as on a full disk, and
+// lifts it on SIGUSR1 (room is back).
+func limitFileSize(n uint64) {
+	lim := syscall.Rlimit{Cur: n, Max: ^uint64(0)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		panic(err)
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		<-usr1
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+			panic(err)
+		}
+	}()
 }
 
 // testClock parses "BASE@WALL" (RFC 3339 time, Unix nanoseconds): a clock

@@ -137,7 +137,7 @@ func (d *Daemon) Pass(ctx context.Context) (PassResult, error) {
 	if cm := d.shared.Load(); cm != nil {
 		return d.pass(ctx, cm)
 	}
-	cm := d.startCommitter()
+	cm := d.startCommitter(false, nil)
 	res, err := d.pass(ctx, cm)
 	if cerr := cm.close(); err == nil && cerr != nil {
 		err = cerr

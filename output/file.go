@@ -105,17 +105,19 @@ type Recovery struct {
 // FileSink appends alerts to a file, one alerts.json line each. It is used
 // by one goroutine at a time.
 type FileSink struct {
-	path    string
-	opts    FileOptions
-	f       *os.File
-	pos     *os.File  // the PosPath note, or nil
-	note    []byte    // the note being written
-	buf     []byte    // whole lines not yet handed to the file
-	written int64     // bytes in the file: always the end of a line
-	size    int64     // written plus buffered
-	day     time.Time // the day the file was started, midnight in Location
-	dev     uint64
-	ino     uint64
+	path string
+	opts FileOptions
+	f    *os.File
+	pos  *os.File // the PosPath note, or nil
+	note []byte   // the note being written
+	buf  []byte   // whole lines not yet handed to the file
+	// noReserve is set on a file system without fallocate.
+	noReserve bool
+	written   int64     // bytes in the file: always the end of a line
+	size      int64     // written plus buffered
+	day       time.Time // the day the file was started, midnight in Location
+	dev       uint64
+	ino       uint64
 }
 
 var _ alert.Sink = (*FileSink)(nil)
@@ -457,6 +459,9 @@ func (s *FileSink) Write(a *alert.Alert) error {
 func (s *FileSink) flush() error {
 	for len(s.buf) > 0 {
 		chunk := s.buf[:min(len(s.buf), maxWrite)]
+		if err := s.reserve(len(chunk)); err != nil {
+			return err
+		}
 		if err := s.notePos(chunk); err != nil {
 			return err
 		}
@@ -467,12 +472,58 @@ func (s *FileSink) flush() error {
 					return fmt.Errorf("alerts file %s: %w (and cutting the partial write failed: %v)", s.path, err, terr)
 				}
 			}
+			if IsDiskFull(err) {
+				return &DiskFullError{Path: s.path, Err: err}
+			}
 			return fmt.Errorf("alerts file %s: %w", s.path, err)
 		}
 		s.written += int64(n)
 		s.buf = s.buf[:copy(s.buf, s.buf[n:])]
 	}
 	return nil
+}
+
+// DiskFullError is the error of FileSink.Write, Sync or Rotate when the
+// file system refuses bytes for lack of space (ENOSPC), a quota (EDQUOT)
+// or the process's file-size limit (EFBIG). None of the refused bytes are
+// in the file (the space is reserved before each write, and a write cut
+// short anyway is cut back at once), and the sink keeps them: calling the
+// same method again once there is room writes them exactly once.
+type DiskFullError struct {
+	Path string
+	Err  error
+}
+
+func (e *DiskFullError) Error() string { return "alerts file " + e.Path + ": " + e.Err.Error() }
+
+func (e *DiskFullError) Unwrap() error { return e.Err }
+
+// IsDiskFull says whether err is a file system's refusal for lack of
+// space, a quota or a file-size limit.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}
+
+// reserve allocates n bytes past the end of the file before they are
+// written (fallocate, keeping the size), so that a full disk refuses them
+// before any reaches the file: a reader never sees a torn line. File
+// systems without fallocate are written to directly (a short write is then
+// cut back).
+func (s *FileSink) reserve(n int) error {
+	if s.noReserve {
+		return nil
+	}
+	err := syscall.Fallocate(int(s.f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, s.written, int64(n))
+	switch {
+	case err == nil:
+		return nil
+	case IsDiskFull(err):
+		return &DiskFullError{Path: s.path, Err: err}
+	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
+		s.noReserve = true
+		return nil
+	}
+	return fmt.Errorf("alerts file %s: reserving space: %w", s.path, err)
 }
 
 // Sync flushes the buffer and, with Fsync, fsyncs the file.
@@ -482,11 +533,27 @@ func (s *FileSink) Sync() error {
 	}
 	if s.opts.Fsync {
 		if err := s.f.Sync(); err != nil {
+			if IsDiskFull(err) {
+				return &DiskFullError{Path: s.path, Err: err}
+			}
 			return fmt.Errorf("alerts file %s: fsync: %w", s.path, err)
 		}
 	}
 	return nil
 }
+
+// Free returns the bytes free for the alerts file's owner on its file
+// system.
+func (s *FileSink) Free() (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Fstatfs(int(s.f.Fd()), &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}
+
+// Path returns the file's path.
+func (s *FileSink) Path() string { return s.path }
 
 // Close syncs and closes the file (which releases its lock).
 func (s *FileSink) Close() error {
