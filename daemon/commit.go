@@ -306,6 +306,7 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 	c.bytes.Add(res.stats.Bytes)
 	d.opts.Metrics.Records(int(res.stats.Records))
 	c.discarded.Add(res.discarded)
+	d.logObject(res, log)
 	cm.pending = append(cm.pending, state.Mark{
 		ObjectID: state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag},
 		Scope:    j.markScope, Failed: res.outcome == outcomeBad, At: d.now(),
@@ -345,6 +346,28 @@ func (cm *committer) poison(res *result, log *slog.Logger) (bool, error) {
 	})
 	cm.done = append(cm.done, res)
 	return true, nil
+}
+
+// logObject logs what one object gave (DEBUG), and warns when its alerts
+// are more than limits.amplification times its size as stored: nothing is
+// dropped (Wazuh alerts on every record too), but the operator learns where
+// the alerts file's growth comes from and can add a discard_regex or
+// silence the rule.
+func (d *Daemon) logObject(res *result, log *slog.Logger) {
+	st, size := res.stats, res.job.obj.Size
+	var alertBytes int64
+	if res.spool != nil {
+		alertBytes = res.spool.Bytes() + int64(res.spool.Len()) // lines and their newlines
+	}
+	attrs := []any{"records", st.Records, "alerts", st.Alerts, "bad_records", st.BadLines, "bytes", st.Bytes,
+		"size", size, "alert_bytes", alertBytes}
+	log.Debug("object read", attrs...)
+	if limit := int64(d.cfg.Limits.Amplification); limit > 0 && size > 0 && alertBytes > limit*size {
+		log.Warn(fmt.Sprintf("object's alerts are %d times its size (limits.amplification: %d); all were written: "+
+			"a discard_regex on the bucket, or a user rule that overwrites the noisy rule with level 0 (docs/authoring.md), "+
+			"would keep such objects from filling the disk",
+			alertBytes/size, limit), attrs...)
+	}
 }
 
 func spoolLen(s *spool) int {

@@ -283,3 +283,46 @@ func TestDescribeFailsFast(t *testing.T) {
 		assert.Contains(t, w[0]["msg"], "DescribeFlowLogs calls go to AWS's EC2 endpoint of each region")
 	})
 }
+
+// TestAmplification: an object whose alerts are more than
+// limits.amplification times its stored size is named in a WARN with its
+// counts, and its alerts are all written; each object's counts are logged.
+func TestAmplification(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	b := srv.NewBucket(t, "amplify-it")
+	var hot strings.Builder
+	hot.WriteString(flowHeader + "\n")
+	for i := 0; i < 20000; i++ {
+		hot.WriteString("2 111111111111 eni-0a1b2c3d4e5f60718 10.0.1.25 203.0.113.45 4444 443 6 12 4392 1709633700 1709633760 REJECT OK\n")
+	}
+	hotKey := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-hot", 1)
+	srv.Put(t, b, hotKey, gz(t, []byte(hot.String())))
+	calm := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-calm", 2)
+	srv.Put(t, b, calm, gz(t, flowBody("111111111111", 50, 1000, true)))
+	ld := openLogDaemon(t, t.TempDir(), fmt.Sprintf("state: s.db\nlimits: {amplification: 200}\ndisabled_packs: [all]\noutputs: {file: {path: a.json}}\n"+
+		"buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, service_endpoint: %q}]\n", b, srv.Endpoint),
+		time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC))
+	assert.Equal(t, int64(2), ld.pass(t).Stats.Objects)
+	assert.Equal(t, 20000, ld.files(t)[hotKey], "nothing is dropped")
+
+	warns := ld.lines(t, "object's alerts are")
+	require.Len(t, warns, 1)
+	w := warns[0]
+	assert.Equal(t, "WARN", w["level"])
+	assert.Equal(t, hotKey, w["key"])
+	assert.Equal(t, 20001.0, w["records"])
+	assert.Equal(t, 20000.0, w["alerts"])
+	assert.Greater(t, w["alert_bytes"].(float64), 200*w["size"].(float64))
+	assert.Contains(t, w["msg"], "(limits.amplification: 200); all were written")
+
+	objs := map[string]float64{}
+	for _, l := range ld.lines(t, "object read") {
+		objs[l["key"].(string)] = l["alerts"].(float64)
+	}
+	assert.Equal(t, map[string]float64{hotKey: 20000, calm: 50}, objs, "every record alerts (ACCEPT and REJECT)")
+	line := ld.lines(t, "bucket pass")
+	require.Len(t, line, 1)
+	assert.Equal(t, hotKey, line[0]["top_object"])
+	assert.Equal(t, 20000.0, line[0]["top_object_alerts"])
+}
