@@ -66,10 +66,6 @@ func ServiceOf(t event.LogType) string {
 var (
 	accountRe = regexp.MustCompile(`^\d{12}$`)
 	orgRe     = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
-	// regionRe takes the regions of every partition: us-east-1,
-	// us-gov-west-1, cn-northwest-1, us-isob-east-1, eu-isoe-west-1,
-	// eusc-de-east-1 (keylayout_test.go lists them).
-	regionRe = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+){1,3}-\d{1,2}$`)
 )
 
 // IsAccountID says whether s is a 12-digit AWS account id.
@@ -77,9 +73,6 @@ func IsAccountID(s string) bool { return accountRe.MatchString(s) }
 
 // IsOrgID says whether s is an AWS Organizations id (o-…).
 func IsOrgID(s string) bool { return orgRe.MatchString(s) }
-
-// IsRegion says whether s is the name of an AWS Region, in any partition.
-func IsRegion(s string) bool { return regionRe.MatchString(s) }
 
 // AccountFolder returns the layout and the account of an account folder
 // name.
