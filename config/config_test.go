@@ -124,9 +124,9 @@ func TestLoadErrors(t *testing.T) {
 		want []string // regexps, each must match one line of the error
 	}{
 		{"unknown-top-key", "intervall: 5m\nbuckets: [{type: vpcflow, name: b-1}]\n",
-			[]string{`^c\.yml:1:1: unknown key "intervall" \(expected one of \[buckets concurrency .*interval .*\]\)$`}},
+			[]string{`^c\.yml:1:1: unknown key "intervall", did you mean "interval"\? \(expected one of \[buckets concurrency .*interval .*\]\)$`}},
 		{"unknown-bucket-key", "buckets:\n  - type: vpcflow\n    name: b-1\n    region: us-east-1\n",
-			[]string{`^c\.yml:4:5: buckets\[0\]: unknown key "region" \(expected one of \[.*regions.*\]\)$`}},
+			[]string{`^c\.yml:4:5: buckets\[0\]: unknown key "region", did you mean "regions"\? \(expected one of \[.*regions.*\]\)$`}},
 		{"unknown-nested-key", "outputs:\n  file: {path: a.json, rotation: 1}\nbuckets: [{type: vpcflow, name: b-1}]\n",
 			[]string{`^c\.yml:2:24: outputs\.file: unknown key "rotation"`}},
 		{"malformed-region", "buckets:\n  - type: vpcflow\n    name: b-1\n    regions: [us-east-1, us-east]\n",
@@ -374,7 +374,7 @@ func TestLoadSQSErrors(t *testing.T) {
 				`^c\.yml:6:16: buckets\[0\]\.sqs\.workers: must be 1 to 1000, got -1$`,
 				`^c\.yml:7:18: buckets\[0\]\.sqs\.wait_time: must be 1s to 20s`}},
 		{"unknown-key", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q', visibilty_timeout: 1m}\n",
-			[]string{`^c\.yml:4:65: buckets\[0\]\.sqs: unknown key "visibilty_timeout" \(expected one of \[.*visibility_timeout.*\]\)$`}},
+			[]string{`^c\.yml:4:65: buckets\[0\]\.sqs: unknown key "visibilty_timeout", did you mean "visibility_timeout"\? \(expected one of \[.*visibility_timeout.*\]\)$`}},
 		{"bad-duration", "buckets:\n  - type: vpcflow\n    name: b-1\n    sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/1/q', retry_delay: soon}\n",
 			[]string{`^c\.yml:4:78: buckets\[0\]\.sqs\.retry_delay: bad duration "soon"`}},
 		{"short-marks-retention", "queue_marks_retention: 10m\nbuckets: [{type: vpcflow, name: b-1}]\n",

@@ -25,7 +25,7 @@ func TestLoadBad(t *testing.T) {
 	want := map[string][]string{
 		"unknown-key.yml": {
 			`bad/unknown-key.yml:6:10: decoder unknown-key: steps[0].set: one of value or origin is required`,
-			`bad/unknown-key.yml:6:31: decoder unknown-key: steps[0].set: unknown key "valeu" (expected one of [field origin value])`,
+			`bad/unknown-key.yml:6:31: decoder unknown-key: steps[0].set: unknown key "valeu", did you mean "value"? (expected one of [field origin value])`,
 		},
 		"unknown-step.yml": {
 			`bad/unknown-step.yml:6:5: decoder unknown-step: steps[0]: unknown step kind "sett" (expected one of [columns copy drop_nulls epoch_to_utc event_time parse_json remove rename set unwrap_lists wrap])`,

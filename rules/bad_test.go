@@ -26,7 +26,7 @@ func loadFile(t *testing.T, dir, name string) (*Set, error) {
 
 func TestBadRuleFiles(t *testing.T) {
 	cases := map[string][]string{
-		"unknown-field.yml":                {`rules/unknown-field.yml:3:5: rule 100: unknown key "levle" (expected one of [aggregate condition description`},
+		"unknown-field.yml":                {`rules/unknown-field.yml:3:5: rule 100: unknown key "levle", did you mean "level"? (expected one of [aggregate condition description`},
 		"duplicate-id.yml":                 {`rules/duplicate-id.yml:5:9: rule 100: id: duplicate rule id (first defined at rules/duplicate-id.yml:2); use overwrite: true to replace it`},
 		"unknown-parent.yml":               {`rules/unknown-parent.yml:4:13: rule 100: if_sid: unknown parent rule 99999`},
 		"cycle.yml":                        {`rules/cycle.yml:4:13: rule 100: if_sid: rule parents form a cycle through rule 100`},

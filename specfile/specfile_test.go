@@ -152,7 +152,7 @@ func TestDecodeBad(t *testing.T) {
 		`f.yml:3:5: thing x: on: expected true or false, got "maybe"`,
 		`f.yml:4:8: thing x: every: expected a duration (like 10s or 5m), got "soon"`,
 		`f.yml:5:7: thing x: tags: expected a list`,
-		`f.yml:6:7: thing x: sub: unknown key "nam" (expected one of [any attrs count every name on raw sub tags])`,
+		`f.yml:6:7: thing x: sub: unknown key "nam", did you mean "name"? (expected one of [any attrs count every name on raw sub tags])`,
 		`f.yml:7:12: thing x: attrs.p: expected a whole number, got "q"`,
 		`f.yml:7:15: thing x: attrs: duplicate key "p"`,
 		`f.yml:8:1: thing x: duplicate key "name"`,

@@ -371,7 +371,8 @@ func (d *Decoder) structValue(n *yaml.Node, key string, v reflect.Value) {
 	d.Pairs(n, key, "a mapping", func(k, val *yaml.Node) {
 		idx, ok := fields[k.Value]
 		if !ok {
-			d.Errorf(k, key, "unknown key %q (expected one of [%s])", k.Value, strings.Join(SortedKeys(fields), " "))
+			keys := SortedKeys(fields)
+			d.Errorf(k, key, "unknown key %q%s (expected one of [%s])", k.Value, DidYouMean(k.Value, keys), strings.Join(keys, " "))
 			return
 		}
 		d.value(val, JoinKey(key, k.Value), v.Field(idx))
