@@ -9,10 +9,12 @@ import (
 // defined order, whatever the scheduling: objects handed out turns with
 // the same key reach the rules' state one after the other, in the order
 // the turns were handed out, while their reading, decoding and stateless
-// matching run ahead in parallel. The daemon takes a turn per object in
-// key order within a bucket, account and region (or, for a queue, in
-// arrival order), so that a burst spread over consecutive objects is
-// correlated as replay, which reads them in order, correlates it.
+// matching run ahead in parallel. The daemon takes a turn per object, all
+// on one key, in the order it hands objects out (key order within a
+// bucket, account and region; arrival order for a queue), so that a burst
+// spread over consecutive objects is correlated as replay, which reads
+// them in order, correlates it, and so that its correlation snapshot,
+// taken on a turn of its own (Wait, then Done), falls between two objects.
 //
 // Memory stays bounded: an object waiting for its turn stops reading once
 // its batches in flight are full.
@@ -56,14 +58,34 @@ type Turn struct {
 	once sync.Once
 }
 
-// wait blocks until the previous turn is over, ctx is done (its error is
-// returned) or stop is closed (ErrStopped). A nil Turn never waits.
-func (t *Turn) wait(ctx context.Context, stop <-chan struct{}) error {
+// closed is a channel that is always closed: the Ready of a first turn.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Ready returns a channel closed once the previous turn is over (at once
+// for the first turn of its key, and for a nil Turn), for a caller that
+// waits for its turn in a select with other work.
+func (t *Turn) Ready() <-chan struct{} {
 	if t == nil || t.prev == nil {
+		return closed
+	}
+	return t.prev
+}
+
+// Wait blocks until the previous turn is over, or until ctx is done, whose
+// error it returns. A caller that runs something between two objects (the
+// daemon's correlation snapshot) takes a turn with Next, Waits for it, does
+// its work and ends the turn with Done. Process waits for its own turn.
+func (t *Turn) Wait(ctx context.Context) error { return t.wait(ctx, nil) }
+
+// wait is Wait that also gives up when stop is closed (errStopped).
+func (t *Turn) wait(ctx context.Context, stop <-chan struct{}) error {
+	select {
+	case <-t.Ready():
 		return nil
+	default:
 	}
 	select {
-	case <-t.prev:
+	case <-t.Ready():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
