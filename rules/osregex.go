@@ -224,12 +224,6 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 	}
 	pat := p.pat
 	n := len(s)
-	at := func(i int) byte {
-		if i < n {
-			return s[i]
-		}
-		return 0
-	}
 	matched := false // r_code != NULL
 	regexMatched := false
 	stErr := -1
@@ -242,27 +236,16 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 
 	for st := 0; st < n; st++ {
 		c := s[st]
-		switch pat[pt] {
-		case 0:
-			if !p.end {
-				return matched
-			}
-		case '(':
-			pt++
-			if pat[pt] == 0 && !p.end {
-				return matched
-			}
+		var ended bool
+		if pt, ended = rxStep(pat, pt, p.end); ended {
+			return matched
 		}
 
 		if pat[pt] == '\\' {
 			if rxClass[pat[pt+1]&15][c] {
 				next := pt + 2
 				if !isPlus(pat[next]) {
-					pt = next
-					if stErr < 0 {
-						stErr = st
-					}
-					matched = true
+					pt, stErr, matched = next, rxStart(stErr, st), true
 					continue
 				}
 				if pat[next] == '*' {
@@ -270,18 +253,22 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 				}
 				if regexMatched {
 					next++
-					ok := -1
 					if pat[next] == '(' {
 						next++
 					}
+					// How far the pattern moves past what follows the
+					// repeated class while it matches c: the end or a
+					// literal equal to c (which ends the repetition) 1,
+					// another class matching c 2, or 0 when that class
+					// repeats too.
+					ok := -1
 					switch {
 					case pat[next] == 0:
 						ok = 1
 					case pat[next] == '\\':
 						if rxClass[pat[next+1]&15][c] {
-							if !isPlus(pat[next+2]) {
-								ok = 2
-							} else {
+							ok = 2
+							if isPlus(pat[next+2]) {
 								ok = 0
 							}
 						}
@@ -294,60 +281,39 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 							// Wazuh continues here without setting r_code.
 							continue
 						}
-						next += ok
-						for k := range ptErr {
-							if ptErr[k] < 0 {
-								ptErr[k] = pt
-								ptErrStr[k] = st
-								break
-							}
-						}
-						pt = next
+						rxSave(&ptErr, &ptErrStr, pt, st)
+						pt = next + ok
 					}
 				} else {
 					regexMatched = true
 				}
 				matched = true
 				continue
-			} else if pat[pt+3] == 0 && regexMatched && matched {
-				if !p.end || at(st) == 0 {
+			}
+			switch rxMiss(pat, pt, regexMatched, matched) {
+			case rxMissEnd:
+				if !p.end || c == 0 {
 					return true
 				}
-			} else if pat[pt+2] == '+' && regexMatched {
-				pt += 3
-				st--
-				regexMatched = false
-				continue
-			} else if pat[pt+2] == '*' {
-				pt += 3
-				st--
+			case rxMissSkipMatched:
 				matched = true
+				fallthrough
+			case rxMissSkip:
+				pt += 3
+				st--
 				regexMatched = false
 				continue
 			}
 			regexMatched = false
 		} else if pat[pt] == lower(c) && pat[pt] != 0 {
-			pt++
-			if stErr < 0 {
-				stErr = st
-			}
-			matched = true
+			pt, stErr, matched = pt+1, rxStart(stErr, st), true
 			continue
 		}
 
 		// Error handling: retry from the newest saved point, else restart
 		// the pattern one character after where this attempt began.
-		retried := false
-		for k := 3; k >= 0; k-- {
-			if ptErr[k] >= 0 {
-				pt = ptErr[k]
-				st = ptErrStr[k]
-				ptErr[k] = -1
-				retried = true
-				break
-			}
-		}
-		if retried {
+		if rpt, rst, ok := rxRestore(&ptErr, &ptErrStr); ok {
+			pt, st = rpt, rst
 			continue
 		}
 		if p.begin {
@@ -363,6 +329,76 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 
 	// The string is consumed: accept when the rest of the pattern can match
 	// nothing (os_regex_execute.c "Cleaning up").
+	return rxRestEmpty(pat, pt, regexMatched) && matched
+}
+
+// What a class that does not match the character means (rxMiss).
+const (
+	rxMissFail        = iota // the attempt fails here
+	rxMissEnd                // the class ends the pattern and ends a repetition: a match, unless anchored at $
+	rxMissSkip               // a repetition ends: go on past the class with the same character
+	rxMissSkipMatched        // an optional repetition (*) is skipped: the same, and it counts as matched
+)
+
+// rxMiss decides what the class at pt, which does not match the current
+// character, means (os_regex_execute.c, the escape branch).
+func rxMiss(pat []byte, pt int, regexMatched, matched bool) int {
+	switch {
+	case pat[pt+3] == 0 && regexMatched && matched:
+		return rxMissEnd
+	case pat[pt+2] == '+' && regexMatched:
+		return rxMissSkip
+	case pat[pt+2] == '*':
+		return rxMissSkipMatched
+	}
+	return rxMissFail
+}
+
+// rxStart returns where the current attempt began: stErr, or st when
+// this character is its first match.
+func rxStart(stErr, st int) int {
+	if stErr < 0 {
+		return st
+	}
+	return stErr
+}
+
+// rxStep moves past a group's '(' at pt and reports whether an unanchored
+// pattern is complete there (the match is decided).
+func rxStep(pat []byte, pt int, end bool) (int, bool) {
+	if pat[pt] == '(' {
+		pt++
+	}
+	return pt, pat[pt] == 0 && !end
+}
+
+// rxSave keeps a point to retry from (at most four, as Wazuh's
+// pt_error).
+func rxSave(ptErr, ptErrStr *[4]int, pt, st int) {
+	for k := range ptErr {
+		if ptErr[k] < 0 {
+			ptErr[k], ptErrStr[k] = pt, st
+			return
+		}
+	}
+}
+
+// rxRestore takes the newest saved point to retry from.
+func rxRestore(ptErr, ptErrStr *[4]int) (pt, st int, ok bool) {
+	for k := 3; k >= 0; k-- {
+		if ptErr[k] >= 0 {
+			pt, st = ptErr[k], ptErrStr[k]
+			ptErr[k] = -1
+			return pt, st, true
+		}
+	}
+	return 0, 0, false
+}
+
+// rxRestEmpty reports whether the pattern from pt can match the empty
+// rest of a string: nothing left but a closing group, or repeated classes
+// that may match nothing.
+func rxRestEmpty(pat []byte, pt int, regexMatched bool) bool {
 	eof := func() bool {
 		if pat[pt] == '(' {
 			pt++
@@ -370,21 +406,21 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 		return pat[pt] == 0
 	}
 	if eof() {
-		return matched
+		return true
 	}
 	if pat[pt] == '\\' && regexMatched {
 		pt += 2
 		if isPlus(pat[pt]) {
 			pt++
 			if eof() {
-				return matched
+				return true
 			}
 			if pat[pt] == '\\' {
 				pt += 2
 				if pat[pt] == '*' {
 					pt++
 					if eof() {
-						return matched
+						return true
 					}
 				}
 			}
@@ -395,7 +431,7 @@ func rxExec[T string | []byte](p *rxSub, s T) bool {
 		if pat[pt] == '*' {
 			pt++
 			if eof() {
-				return matched
+				return true
 			}
 		}
 	}
