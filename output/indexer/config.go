@@ -232,6 +232,16 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, specfile.Errorf(specfile.Pos{}, key, format, args...))
 	}
+	for _, check := range []func(problem){c.checkURLs, c.checkIndexPrefix, c.checkPipeline, c.checkTimes, c.checkBatch, c.checkQueue, c.checkTLS, c.checkAuth} {
+		check(bad)
+	}
+	return errors.Join(errs...)
+}
+
+// problem reports one problem with the setting key.
+type problem func(key, format string, args ...any)
+
+func (c Config) checkURLs(bad problem) {
 	if len(c.urls()) == 0 {
 		bad("url", "required: the indexer's base URL, e.g. https://wazuh-indexer:9200")
 	}
@@ -245,17 +255,25 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("urls[%d]", i), "%v", err)
 		}
 	}
-	if p := c.IndexPrefix; p != "" {
-		if p != strings.ToLower(p) {
-			bad("index_prefix", "%q: index names must be lower case", p)
-		}
-		if strings.ContainsAny(p, indexNameInvalidChars) {
-			bad("index_prefix", "%q: must not contain any of %q", p, indexNameInvalidChars)
-		}
-		if strings.ContainsAny(p[:1], indexNameInvalidFirstChar) {
-			bad("index_prefix", "%q: must not start with any of %q", p, indexNameInvalidFirstChar)
-		}
+}
+
+func (c Config) checkIndexPrefix(bad problem) {
+	p := c.IndexPrefix
+	if p == "" {
+		return
 	}
+	if p != strings.ToLower(p) {
+		bad("index_prefix", "%q: index names must be lower case", p)
+	}
+	if strings.ContainsAny(p, indexNameInvalidChars) {
+		bad("index_prefix", "%q: must not contain any of %q", p, indexNameInvalidChars)
+	}
+	if strings.ContainsAny(p[:1], indexNameInvalidFirstChar) {
+		bad("index_prefix", "%q: must not start with any of %q", p, indexNameInvalidFirstChar)
+	}
+}
+
+func (c Config) checkPipeline(bad problem) {
 	switch c.PipelineInput {
 	case "", PipelineInputFilebeat, PipelineInputAlert:
 		if c.PipelineInput != "" && c.Pipeline == "" {
@@ -264,29 +282,19 @@ func (c Config) Validate() error {
 	default:
 		bad("pipeline_input", "%q: expected one of [%s %s]", c.PipelineInput, PipelineInputFilebeat, PipelineInputAlert)
 	}
-	if c.Timeout < 0 {
-		bad("timeout", "must not be negative")
-	}
-	if c.CloseTimeout < 0 {
-		bad("close_timeout", "must not be negative")
-	}
-	if b := c.Batch.MaxBytes; b != 0 && b < minBatchBytes {
-		bad("batch.max_bytes", "%d: must be at least %d", b, minBatchBytes)
-	}
-	if n := c.Batch.MaxCount; n < 0 || n > maxBatchCount {
-		bad("batch.max_count", "%d: must be between 1 and %d", n, maxBatchCount)
-	}
-	if c.Batch.Interval < 0 {
-		bad("batch.interval", "must not be negative")
-	}
-	if n := c.Batch.Workers; n < 0 || n > maxWorkers {
-		bad("batch.workers", "%d: must be between 1 and %d", n, maxWorkers)
-	}
-	if c.Retry.InitialBackoff < 0 {
-		bad("retry.initial_backoff", "must not be negative")
-	}
-	if c.Retry.MaxBackoff < 0 {
-		bad("retry.max_backoff", "must not be negative")
+}
+
+// checkTimes checks the durations: none may be negative, and the backoff
+// may not shrink.
+func (c Config) checkTimes(bad problem) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"timeout", c.Timeout}, {"close_timeout", c.CloseTimeout}, {"batch.interval", c.Batch.Interval},
+		{"retry.initial_backoff", c.Retry.InitialBackoff}, {"retry.max_backoff", c.Retry.MaxBackoff}} {
+		if d.v < 0 {
+			bad(d.key, "must not be negative")
+		}
 	}
 	if c.Retry.InitialBackoff > 0 && c.Retry.MaxBackoff > 0 && c.Retry.MaxBackoff < c.Retry.InitialBackoff {
 		bad("retry.max_backoff", "%v is less than retry.initial_backoff %v", c.Retry.MaxBackoff, c.Retry.InitialBackoff)
@@ -294,15 +302,36 @@ func (c Config) Validate() error {
 	if c.Retry.MaxItemRetries < 0 {
 		bad("retry.max_item_retries", "must not be negative")
 	}
+}
+
+func (c Config) checkBatch(bad problem) {
+	if b := c.Batch.MaxBytes; b != 0 && b < minBatchBytes {
+		bad("batch.max_bytes", "%d: must be at least %d", b, minBatchBytes)
+	}
+	if n := c.Batch.MaxCount; n < 0 || n > maxBatchCount {
+		bad("batch.max_count", "%d: must be between 1 and %d", n, maxBatchCount)
+	}
+	if n := c.Batch.Workers; n < 0 || n > maxWorkers {
+		bad("batch.workers", "%d: must be between 1 and %d", n, maxWorkers)
+	}
+}
+
+func (c Config) checkQueue(bad problem) {
 	if q := c.Queue.MaxBytes; q != 0 && q < minQueueBytes {
 		bad("queue.max_bytes", "%d: must be at least %d", q, minQueueBytes)
 	}
 	if q, b := c.Queue.MaxBytes, c.Batch.MaxBytes; q != 0 && b != 0 && q < b {
 		bad("queue.max_bytes", "%d is less than batch.max_bytes %d", q, b)
 	}
+}
+
+func (c Config) checkTLS(bad problem) {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file", "tls.cert_file and tls.key_file go together")
 	}
+}
+
+func (c Config) checkAuth(bad problem) {
 	a := c.Auth
 	if a.PasswordEnv != "" && a.PasswordFile != "" {
 		bad("auth.password_file", "set only one of auth.password_env and auth.password_file")
@@ -321,7 +350,6 @@ func (c Config) Validate() error {
 	if hasKey && (a.Username != "" || hasPassword) {
 		bad("auth.api_key_env", "use either basic authentication or an API key, not both")
 	}
-	return errors.Join(errs...)
 }
 
 func checkURL(raw string) error {

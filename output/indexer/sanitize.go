@@ -143,8 +143,12 @@ func (s *sanitizer) fits(c int32, f *fieldNode) bool {
 		}
 		return false
 	}
-	// A scalar.
-	v := t.Text(c)
+	return fitsScalar(kind, t.Text(c), f)
+}
+
+// fitsScalar reports whether a scalar of kind k and text v can be indexed
+// into field f.
+func fitsScalar(kind ojson.Kind, v []byte, f *fieldNode) bool {
 	switch f.typ {
 	case ftObject, ftNested:
 		return false

@@ -96,109 +96,134 @@ type procOptions struct {
 
 var errMissing = errors.New("field missing")
 
+// processorKinds builds each supported processor kind: the ingest
+// processors Wazuh's pipeline uses. A new kind is one function and one row.
+var processorKinds = map[string]func(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error){
+	"json":            procJSON,
+	"set":             procSet,
+	"geoip":           procGeoIP,
+	"date":            procDate,
+	"date_index_name": procDateIndexName,
+	"remove":          procRemove,
+}
+
 func buildProcessor(kind string, o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
-	switch kind {
-	case "json":
-		return func(d *IngestDoc) error {
-			s, ok := getPath(d.Source, o.Field).(string)
-			if !ok {
-				return fmt.Errorf("json: field [%s] is not a string", o.Field)
-			}
-			var v any
-			if err := json.Unmarshal([]byte(s), &v); err != nil {
-				return fmt.Errorf("json: %w", err)
-			}
-			if o.AddToRoot {
-				m, ok := v.(map[string]any)
-				if !ok {
-					return errors.New("json: cannot add non-map fields to root of document")
-				}
-				for k, val := range m {
-					d.Source[k] = val
-				}
-				return nil
-			}
-			target := o.TargetField
-			if target == "" {
-				target = o.Field
-			}
-			return setPath(d.Source, target, v)
-		}, nil
-	case "set":
-		override := o.Override == nil || *o.Override
-		tmpl, _ := o.Value.(string)
-		return func(d *IngestDoc) error {
-			if !override && getPath(d.Source, o.Field) != nil {
-				return nil
-			}
-			v := render(tmpl, d.Source)
-			if o.IgnoreEmptyValue && v == "" {
-				return nil
-			}
-			return setPath(d.Source, o.Field, v)
-		}, nil
-	case "geoip":
-		target := o.TargetField
-		if target == "" {
-			target = "geoip"
-		}
-		return func(d *IngestDoc) error {
-			v := getPath(d.Source, o.Field)
-			if v == nil {
-				if o.IgnoreMissing {
-					return nil
-				}
-				return errMissing
-			}
-			s, ok := v.(string)
-			if !ok {
-				return fmt.Errorf("geoip: field [%s] is not a string", o.Field)
-			}
-			if geo == nil {
-				return nil
-			}
-			if props := geo(s); len(props) > 0 {
-				return setPath(d.Source, target, props)
-			}
-			return nil
-		}, nil
-	case "date":
-		target := o.TargetField
-		if target == "" {
-			target = "@timestamp"
-		}
-		return func(d *IngestDoc) error {
-			t, err := ingestDate(getPath(d.Source, o.Field))
-			if err != nil {
-				return err
-			}
-			return setPath(d.Source, target, t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-		}, nil
-	case "date_index_name":
-		if o.DateRounding != "d" || o.IndexNameFormat != "yyyy.MM.dd" {
-			return nil, fmt.Errorf("date_index_name: only date_rounding d with yyyy.MM.dd is supported")
-		}
-		return func(d *IngestDoc) error {
-			t, err := ingestDate(getPath(d.Source, o.Field))
-			if err != nil {
-				return err
-			}
-			d.Index = render(o.IndexNamePrefix, d.Source) + t.UTC().Format("2006.01.02")
-			return nil
-		}, nil
-	case "remove":
-		return func(d *IngestDoc) error {
-			if getPath(d.Source, o.Field) == nil {
-				if o.IgnoreMissing {
-					return nil
-				}
-				return errMissing
-			}
-			removePath(d.Source, o.Field)
-			return nil
-		}, nil
+	build, ok := processorKinds[kind]
+	if !ok {
+		return nil, fmt.Errorf("unsupported processor %q", kind)
 	}
-	return nil, fmt.Errorf("unsupported processor %q", kind)
+	return build(o, geo)
+}
+
+func procJSON(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
+	return func(d *IngestDoc) error {
+		s, ok := getPath(d.Source, o.Field).(string)
+		if !ok {
+			return fmt.Errorf("json: field [%s] is not a string", o.Field)
+		}
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return fmt.Errorf("json: %w", err)
+		}
+		if o.AddToRoot {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return errors.New("json: cannot add non-map fields to root of document")
+			}
+			for k, val := range m {
+				d.Source[k] = val
+			}
+			return nil
+		}
+		target := o.TargetField
+		if target == "" {
+			target = o.Field
+		}
+		return setPath(d.Source, target, v)
+	}, nil
+}
+
+func procSet(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
+	override := o.Override == nil || *o.Override
+	tmpl, _ := o.Value.(string)
+	return func(d *IngestDoc) error {
+		if !override && getPath(d.Source, o.Field) != nil {
+			return nil
+		}
+		v := render(tmpl, d.Source)
+		if o.IgnoreEmptyValue && v == "" {
+			return nil
+		}
+		return setPath(d.Source, o.Field, v)
+	}, nil
+}
+
+func procGeoIP(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
+	target := o.TargetField
+	if target == "" {
+		target = "geoip"
+	}
+	return func(d *IngestDoc) error {
+		v := getPath(d.Source, o.Field)
+		if v == nil {
+			if o.IgnoreMissing {
+				return nil
+			}
+			return errMissing
+		}
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("geoip: field [%s] is not a string", o.Field)
+		}
+		if geo == nil {
+			return nil
+		}
+		if props := geo(s); len(props) > 0 {
+			return setPath(d.Source, target, props)
+		}
+		return nil
+	}, nil
+}
+
+func procDate(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
+	target := o.TargetField
+	if target == "" {
+		target = "@timestamp"
+	}
+	return func(d *IngestDoc) error {
+		t, err := ingestDate(getPath(d.Source, o.Field))
+		if err != nil {
+			return err
+		}
+		return setPath(d.Source, target, t.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	}, nil
+}
+
+func procDateIndexName(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
+	if o.DateRounding != "d" || o.IndexNameFormat != "yyyy.MM.dd" {
+		return nil, fmt.Errorf("date_index_name: only date_rounding d with yyyy.MM.dd is supported")
+	}
+	return func(d *IngestDoc) error {
+		t, err := ingestDate(getPath(d.Source, o.Field))
+		if err != nil {
+			return err
+		}
+		d.Index = render(o.IndexNamePrefix, d.Source) + t.UTC().Format("2006.01.02")
+		return nil
+	}, nil
+}
+
+func procRemove(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
+	return func(d *IngestDoc) error {
+		if getPath(d.Source, o.Field) == nil {
+			if o.IgnoreMissing {
+				return nil
+			}
+			return errMissing
+		}
+		removePath(d.Source, o.Field)
+		return nil
+	}, nil
 }
 
 var mustacheRE = regexp.MustCompile(`\{\{\s*([^}\s]+)\s*\}\}`)
