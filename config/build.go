@@ -300,6 +300,32 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 		Pos:              src.pos("").String(),
 	}
 	setBool(&bk.RemoveFromBucket, s.RemoveFromBucket)
+	checkIdentity(&bk, s, errf)
+	checkScope(&bk, s, errf)
+	checkDiscard(&bk, s, errf)
+	checkAccess(&bk, s, errf)
+	checkFlowLogFiles(&bk, s, errf)
+	bk.Listing = s.SQS == nil
+	setBool(&bk.Listing, s.Listing)
+	if s.SQS != nil {
+		bk.SQS = b.buildSQS(cfg, s.SQS, src)
+	} else if !bk.Listing {
+		errf("listing", "no: the bucket has no sqs section either, so nothing would read it")
+	}
+	if len(b.errs) > n {
+		return
+	}
+	id := bk.ID()
+	if prev, dup := seen[id]; dup {
+		errf("name", "duplicate bucket: type %s, bucket %q, path %q is already configured at %s", bk.Type, bk.Name, bk.Path+bk.PathSuffix, prev)
+		return
+	}
+	seen[id] = bk.Pos
+	cfg.Buckets = append(cfg.Buckets, bk)
+}
+
+// checkIdentity reads a bucket's type, name and folders.
+func checkIdentity(bk *Bucket, s bucketSpec, errf problem) {
 	switch t := event.LogType(strings.ToLower(s.Type)); t {
 	case event.LogTypeVPCFlow, event.LogTypeCloudTrail:
 		bk.Type = t
@@ -315,6 +341,10 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	}
 	bk.Path = cleanPrefix(s.Path)
 	bk.PathSuffix = cleanPrefix(s.PathSuffix)
+}
+
+// checkScope reads which accounts, organization, regions and days of a bucket are read.
+func checkScope(bk *Bucket, s bucketSpec, errf problem) {
 	for _, a := range s.AccountID {
 		if !collector.IsAccountID(a) {
 			errf("aws_account_id", "%q is not a 12-digit AWS account id", a)
@@ -337,6 +367,10 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 		}
 		bk.OnlyLogsAfter = d
 	}
+}
+
+// checkDiscard reads discard_regex.
+func checkDiscard(bk *Bucket, s bucketSpec, errf problem) {
 	if s.DiscardRegex != nil {
 		bk.DiscardField = strings.TrimSpace(s.DiscardRegex.Field)
 		if bk.DiscardField == "" {
@@ -350,6 +384,10 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 			bk.DiscardRegex = re
 		}
 	}
+}
+
+// checkAccess reads the role to assume and the endpoints.
+func checkAccess(bk *Bucket, s bucketSpec, errf problem) {
 	if bk.RoleARN != "" && !roleARNRe.MatchString(bk.RoleARN) {
 		errf("iam_role_arn", "%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", bk.RoleARN)
 	}
@@ -375,6 +413,10 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	if bk.EC2Endpoint, err = endpointURL(s.EC2Endpoint); err != nil {
 		errf("ec2_endpoint", "%v", err)
 	}
+}
+
+// checkFlowLogFiles reads flow_log_files (vpcflow buckets).
+func checkFlowLogFiles(bk *Bucket, s bucketSpec, errf problem) {
 	switch f := FlowLogFiles(strings.ToLower(s.FlowLogFiles)); f {
 	case "":
 		if bk.Type == event.LogTypeVPCFlow {
@@ -388,24 +430,10 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 	default:
 		errf("flow_log_files", "unknown selection %q (expected one of [all described])", s.FlowLogFiles)
 	}
-	bk.Listing = s.SQS == nil
-	setBool(&bk.Listing, s.Listing)
-	if s.SQS != nil {
-		bk.SQS = b.buildSQS(cfg, s.SQS, src)
-	} else if !bk.Listing {
-		errf("listing", "no: the bucket has no sqs section either, so nothing would read it")
-	}
-	if len(b.errs) > n {
-		return
-	}
-	id := bk.ID()
-	if prev, dup := seen[id]; dup {
-		errf("name", "duplicate bucket: type %s, bucket %q, path %q is already configured at %s", bk.Type, bk.Name, bk.Path+bk.PathSuffix, prev)
-		return
-	}
-	seen[id] = bk.Pos
-	cfg.Buckets = append(cfg.Buckets, bk)
 }
+
+// problem reports a problem with a key of the bucket being read.
+type problem func(key, format string, args ...any)
 
 // buildSQS checks a bucket's sqs section and applies its defaults; the
 // quarantine file defaults to quarantine/<queue name>.jsonl beside the state
