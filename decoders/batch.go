@@ -36,8 +36,10 @@ type Batch struct {
 	n       int // records in use
 	buf     []byte
 	lines   []lineRef
-	arena   []byte // event values copied out of per-record buffers
-	scratch []byte // values the steps produced (timestamps), for the batch's lifetime
+	arena   []byte         // event values copied out of per-record buffers
+	tcols   [][]TableValue // a table's rows, column by column, values in buf
+	rows    []rowRef       // a table's rows, in tcols order
+	scratch []byte         // values the steps produced (timestamps), for the batch's lifetime
 	decoded bool
 }
 
@@ -55,6 +57,13 @@ type Record struct {
 	// (Next never returns it).
 	Skip bool
 	line int32 // index into lines, -1 when ReadBatch decided the record
+	row  int32 // index into rows (a table's), -1 when none
+}
+
+// rowRef is a row of a table in a batch, to be decoded.
+type rowRef struct {
+	no    int // 1-based row number in the file
+	group int // 1-based row group
 }
 
 // lineRef is a data line of a batch, to be decoded.
@@ -77,6 +86,10 @@ func (b *Batch) reset() {
 	b.buf = b.buf[:0]
 	b.lines = b.lines[:0]
 	b.arena = b.arena[:0]
+	b.rows = b.rows[:0]
+	for k := range b.tcols {
+		b.tcols[k] = b.tcols[k][:0]
+	}
 	b.decoded = false
 }
 
@@ -87,7 +100,7 @@ func (b *Batch) add() *Record {
 	}
 	r := &b.Records[b.n]
 	b.n++
-	r.Err, r.Warning, r.Skip, r.line = nil, false, false, -1
+	r.Err, r.Warning, r.Skip, r.line, r.row = nil, false, false, -1, -1
 	return r
 }
 
@@ -139,9 +152,12 @@ func (st *Stream) ReadBatch(b *Batch) error {
 	}
 	st.batch = b
 	defer func() { st.batch = nil }()
-	if !st.in.lines() || !st.dec.batch.lines {
+	switch {
+	case st.table != nil && st.dec.batch.lines:
+		st.readRows(b)
+	case !st.in.lines() || !st.dec.batch.lines:
 		st.readDecoded(b)
-	} else {
+	default:
 		st.readLines(b)
 	}
 	if b.n == 0 {
@@ -169,6 +185,62 @@ func (st *Stream) readDecoded(b *Batch) {
 			continue
 		}
 		copyEvent(&rec.Event, &ev, &b.arena)
+	}
+}
+
+// readRows copies the next rows of a table into b, to be decoded by
+// Decode like lines.
+func (st *Stream) readRows(b *Batch) {
+	t := st.table
+	if err := st.pending; err != nil {
+		st.pending = nil
+		b.add().Err = err
+	}
+	if err := st.planTable(); err != nil {
+		b.add().Err = err
+		return
+	}
+	if len(b.tcols) < len(t.cols) {
+		b.tcols = append(b.tcols, make([][]TableValue, len(t.cols)-len(b.tcols))...)
+	}
+	for !st.done && b.n < st.batchRecords && len(b.buf) < batchBytes {
+		if t.r == t.n {
+			n, err := t.tbl.Next(t.cols)
+			if err != nil || n < 1 {
+				group, skipped := t.tbl.RowGroup()+1, t.tbl.NumRows()-t.rows
+				st.finish()
+				if err != io.EOF {
+					if err == nil {
+						err = errors.New("the Parquet reader returned no rows")
+					}
+					b.add().Err = &StreamError{Path: st.path, Line: int(t.rows) + 1, RowGroup: group, Err: err, Skipped: skipped}
+				}
+				return
+			}
+			t.n, t.r = n, 0
+		}
+		m := min(t.n-t.r, st.batchRecords-b.n)
+		for k, col := range t.cols {
+			for _, v := range col[t.r : t.r+m] {
+				if len(v.Text) > 0 {
+					// A grown buf leaves the values copied before in the
+					// old array, unchanged.
+					start := len(b.buf)
+					b.buf = append(b.buf, v.Text...)
+					v.Text = b.buf[start:len(b.buf):len(b.buf)]
+				}
+				b.tcols[k] = append(b.tcols[k], v)
+			}
+		}
+		group := t.tbl.RowGroup() + 1
+		for i := 0; i < m; i++ {
+			t.rows++
+			st.records++
+			rec := b.add()
+			rec.row = int32(len(b.rows))
+			b.rows = append(b.rows, rowRef{no: int(t.rows), group: group})
+		}
+		t.r += m
 	}
 }
 
@@ -261,6 +333,10 @@ func (st *Stream) Decode(b *Batch) {
 	}()
 	for i := 0; i < b.n; i++ {
 		rec := &b.Records[i]
+		if rec.row >= 0 {
+			st.decodeRow(w, b, rec)
+			continue
+		}
 		if rec.line < 0 {
 			continue
 		}
@@ -292,6 +368,31 @@ func (st *Stream) Decode(b *Batch) {
 		default:
 			rec.Err = &RecordError{Path: st.path, Line: lr.no, Reason: err.Error()}
 		}
+	}
+}
+
+// decodeRow decodes a table's row of b.
+func (st *Stream) decodeRow(w *decodeWorker, b *Batch, rec *Record) {
+	rr := &b.rows[rec.row]
+	ev := &rec.Event
+	ev.Reset()
+	ev.Origin = st.origin
+	ev.Origin.Line, ev.Origin.Offset = rr.no, int64(rr.no-1)
+	r := &w.run
+	r.tcols, r.trow, r.lineNo = b.tcols, int(rec.row), rr.no
+	r.cols.plan = st.run.cols.plan
+	err := w.runSteps(st.dec, ev, false)
+	r.tcols = nil
+	switch {
+	case err == nil:
+		ev.Layout = 0
+		if l := r.layout; l > 0 && l < 1<<24 {
+			ev.Layout = st.layoutBase | uint64(l)
+		}
+	case errors.Is(err, errSkip):
+		rec.Skip = true
+	default:
+		rec.Err = &RecordError{Path: st.path, Line: rr.no, RowGroup: rr.group, Reason: err.Error()}
 	}
 }
 

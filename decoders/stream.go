@@ -208,9 +208,6 @@ func (st *Stream) start(opts OpenOptions) error {
 		if opts.Header != nil {
 			return fmt.Errorf("%s: decoder %s: a header line applies to line framings", st.path, st.dec.name)
 		}
-		if st.table != nil {
-			st.planTable()
-		}
 		return nil
 	}
 	if st.in.framing == framingJSONArray {

@@ -146,12 +146,14 @@ func sizeOf(r io.Reader) (int64, bool) {
 
 // tableState is the part of a Stream that reads a table.
 type tableState struct {
-	tbl   Table
-	cols  [][]TableValue // the rows of the last Next, column by column
-	n, r  int            // rows in cols, and the next one
-	rows  int64          // rows returned so far
-	size  int64          // bytes of the file
-	close func()
+	tbl  Table
+	cols [][]TableValue // the rows of the last Next, column by column
+	n, r int            // rows in cols, and the next one
+	rows int64          // rows returned so far
+	// planned is set once the record step laid out the columns.
+	planned bool
+	size    int64 // bytes of the file
+	close   func()
 }
 
 // openTable prepares the parquet framing: the stream must hold a Parquet
@@ -195,19 +197,27 @@ type tablePlanner interface {
 	planTable(r *runState, cols []TableColumn) error
 }
 
-// planTable lets the record step lay out the table's columns; a column it
-// cannot read (a wrong type) ends the stream before its first row.
-func (st *Stream) planTable() {
+// planTable lets the record step lay out the table's columns, before the
+// first row is read (so that its warnings come where a header line's
+// would); a column it cannot read (a wrong type) ends the stream before its
+// first row, with the error returned.
+func (st *Stream) planTable() error {
 	t := st.table
+	if t.planned {
+		return nil
+	}
+	t.planned = true
 	for _, s := range st.dec.steps {
 		if p, ok := s.(tablePlanner); ok {
 			if err := p.planTable(&st.run, t.tbl.Columns()); err != nil {
-				st.pending = &StreamError{Path: st.path, Line: 1, RowGroup: 1, Err: err, Skipped: t.tbl.NumRows()}
-				st.done = true
+				skipped := t.tbl.NumRows()
+				st.finish()
+				return &StreamError{Path: st.path, Line: 1, RowGroup: 1, Err: err, Skipped: skipped}
 			}
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // tableFail ends the stream with err before its first row; rows is the
@@ -221,6 +231,9 @@ func (st *Stream) tableFail(err error, rows int64) {
 func (st *Stream) nextRow(ev *event.Event) error {
 	t := st.table
 	r := &st.run
+	if err := st.planTable(); err != nil {
+		return err
+	}
 	for {
 		if t.r == t.n {
 			n, err := t.tbl.Next(t.cols)

@@ -92,7 +92,9 @@ func (t *fakeTable) opener() TableOpener {
 		if _, err := r.ReadAt(magic, 0); err != nil || string(magic) != "PAR1" {
 			return nil, fmt.Errorf("bad magic %q", magic)
 		}
-		return t, nil
+		c := *t // each stream reads the table from its start
+		c.next = 0
+		return &c, nil
 	}
 }
 
@@ -271,4 +273,43 @@ func TestTableDuplicateColumn(t *testing.T) {
 	tbl := tableOf("srcaddr srcaddr\n1.2.3.4 1.2.3.5\n")
 	d := decode(t, set, event.Origin{Key: "f.parquet"}, []byte(fakeParquet), OpenOptions{OpenTable: tbl.opener()})
 	require.Equal(t, []string{`f.parquet: row group 1, row 1: column "srcaddr" appears twice (1 rows not read)`}, d.errStrings())
+}
+
+// TestTableBatchesAreNext: a table read in batches (and decoded on several
+// goroutines) gives what Next gives, errors and warnings included.
+func TestTableBatchesAreNext(t *testing.T) {
+	set := loadRuleset(t)
+	cases := map[string]func() *fakeTable{
+		"default":   func() *fakeTable { return tableOf(tableCases["default"]) },
+		"v5-custom": func() *fakeTable { return tableOf(tableCases["v5-custom"]) },
+		"damaged": func() *fakeTable {
+			tbl := tableOf(tableCases["default"])
+			tbl.failAt = 2
+			return tbl
+		},
+		"bad values and unknown column": func() *fakeTable {
+			tbl := tableOf(tableCases["default"] + "\n2 1 eni-2 10.0.0.1 10.0.0.2 5 6 6 1 1 1418530010 1418530070 ACCEPT OK")
+			tbl.cols[5].Class = ColumnText
+			tbl.cols[13].Name = "colour"
+			tbl.rows[0][5] = TableValue{Text: []byte("None")}
+			tbl.rows[1][4] = TableValue{Text: []byte("ACC\xffEPT")}
+			tbl.rows[3][3] = TableValue{Null: true}
+			return tbl
+		},
+		"wrong column type": func() *fakeTable {
+			tbl := tableOf(tableCases["default"])
+			tbl.cols[5] = TableColumn{Name: "srcport", Class: ColumnOther, Type: "DOUBLE"}
+			return tbl
+		},
+	}
+	for name, mk := range cases {
+		t.Run(name, func(t *testing.T) {
+			tbl := mk()
+			checkBatched(t, set, event.Origin{Key: "f.log.parquet", Path: name}, []byte(fakeParquet),
+				OpenOptions{Symbols: testSymbols(), OpenTable: tbl.opener()})
+		})
+	}
+	t.Run("not parquet", func(t *testing.T) {
+		checkBatched(t, set, event.Origin{Key: "f.log.parquet"}, []byte(tableCases["default"]), OpenOptions{OpenTable: tableOf(tableCases["default"]).opener()})
+	})
 }

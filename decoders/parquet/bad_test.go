@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
@@ -116,6 +117,48 @@ func TestBadFiles(t *testing.T) {
 				for i, ev := range got.events {
 					require.Equal(t, want.events[i].Fields[5:], ev.Fields[5:])
 				}
+			}
+		})
+	}
+}
+
+// TestBatchesAreNext: Parquet files read in batches (engine.Process does)
+// give the events and errors Next gives, damaged files included.
+func TestBatchesAreNext(t *testing.T) {
+	set := loadSet(t)
+	text := flowText(t, strings.Fields("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"), 1200, 13)
+	good := toParquet(t, text, WriteOptions{RowGroupRows: 500, PageBytes: 4096})
+	damaged := bytes.Clone(good)
+	off, n := chunkOffset(t, damaged, 1, 3)
+	for i := off + n/2; i < off+n/2+40; i++ {
+		damaged[i] ^= 0x5a
+	}
+	for name, data := range map[string][]byte{"good": good, "damaged": damaged, "truncated": good[:len(good)-30]} {
+		t.Run(name, func(t *testing.T) {
+			origin := event.Origin{Type: event.LogTypeVPCFlow, Key: "k.log.parquet"}
+			want := decodeAll(t, set, origin, bytes.NewReader(data))
+			st, err := set.Open(origin, bytes.NewReader(data), decoders.OpenOptions{OpenTable: Open})
+			require.NoError(t, err)
+			var got result
+			var b decoders.Batch
+			for st.ReadBatch(&b) == nil {
+				st.Decode(&b)
+				for i := 0; i < b.Len(); i++ {
+					rec := b.Record(i)
+					switch {
+					case rec.Skip:
+					case rec.Err != nil:
+						got.errs = append(got.errs, rec.Err.Error())
+					default:
+						got.events = append(got.events, rec.Event.Clone())
+					}
+				}
+			}
+			require.Equal(t, want.errs, got.errs)
+			require.Len(t, got.events, len(want.events))
+			for i := range want.events {
+				require.Equal(t, want.events[i].Fields, got.events[i].Fields, "event %d", i+1)
+				require.Equal(t, want.events[i].Origin, got.events[i].Origin)
 			}
 		})
 	}

@@ -195,8 +195,6 @@ func (t *table) Close() error {
 	t.closePages()
 	for _, c := range t.cursors {
 		if c.buffers != nil {
-			clear(c.dict) // drop the references to the file's pages
-			c.dict = c.dict[:0]
 			bufferPool.Put(c.buffers)
 			c.buffers = nil
 			c.leaf = -1
@@ -231,9 +229,13 @@ type cursor struct {
 	size    int      // fixed-length byte arrays: the length
 	nvals   int      // values stored (the rows that are not null)
 
-	dictSrc pq.Dictionary // the dictionary dict was made from
-	dictI32 []int32       // an integer dictionary's values
-	dictI64 []int64
+	dictSrc  pq.Dictionary // the dictionary dict was made from
+	dictLen  int           // entries of the dictionary
+	dictI32  []int32       // an integer dictionary's values
+	dictI64  []int64
+	dictData []byte   // a byte dictionary's values
+	dictOffs []uint32 // where they start and end in dictData
+	dictSize int      // the size of fixed-length values
 	*buffers
 	b       int   // the next value of batch
 	pending error // the damage fill stopped before
@@ -242,7 +244,8 @@ type cursor struct {
 // buffers are a cursor's text buffers, reused from file to file: a
 // dictionary's text can take megabytes.
 type buffers struct {
-	dict    []decoders.TableValue // the text of the dictionary's entries
+	spans   [][2]uint32           // an integer dictionary's entries in dictBuf; {0, 0}: not formatted yet
+	safeOf  []uint8               // a byte dictionary's entries: 0 not looked at, 1 safe, 2 not
 	dictBuf []byte                // the text of an integer dictionary
 	batch   []decoders.TableValue // the values being read, from the page's row i-len(batch)
 	num     []byte                // the text of the integers of batch
@@ -263,8 +266,9 @@ func (c *cursor) reset() {
 	}
 	c.n, c.i, c.j = 0, 0, 0
 	c.b, c.pending, c.dictSrc = 0, nil, nil
+	c.dictLen, c.dictI32, c.dictI64, c.dictData, c.dictOffs = 0, nil, nil, nil, nil
 	if c.buffers != nil {
-		c.batch, c.dict = c.batch[:0], c.dict[:0]
+		c.batch = c.batch[:0]
 	}
 }
 
@@ -332,25 +336,61 @@ func (c *cursor) fillDict(k int, defs []byte) {
 			return
 		}
 		x := c.dictIdx[j]
-		if x < 0 || int(x) >= len(c.dict) {
-			c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, len(c.dict), ErrDamaged)
+		if x < 0 || int(x) >= c.dictLen {
+			c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, c.dictLen, ErrDamaged)
 			return
 		}
-		e := &c.dict[x]
-		if e.Text == nil && !e.Null && (c.kind == pq.Int32 || c.kind == pq.Int64) { // not formatted yet
-			start := len(c.dictBuf)
-			if c.kind == pq.Int32 && int(x) < len(c.dictI32) {
-				c.dictBuf = c.appendInt32(c.dictBuf, c.dictI32[x])
-			} else if int(x) < len(c.dictI64) {
-				c.dictBuf = c.appendInt64(c.dictBuf, c.dictI64[x])
-			} else {
-				c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, max(len(c.dictI32), len(c.dictI64)), ErrDamaged)
-				return
-			}
-			*e = decoders.TableValue{Text: c.dictBuf[start:len(c.dictBuf):len(c.dictBuf)], Safe: true}
+		v, err := c.entry(int(x))
+		if err != nil {
+			c.pending = err
+			return
 		}
-		c.batch = append(c.batch, *e)
+		c.batch = append(c.batch, v)
 	}
+}
+
+// entry returns the text of dictionary entry x, made when first used.
+func (c *cursor) entry(x int) (decoders.TableValue, error) {
+	switch c.kind {
+	case pq.Int32, pq.Int64:
+		sp := &c.spans[x]
+		if sp[1] == 0 { // not formatted yet: every text has a byte
+			start := len(c.dictBuf)
+			if c.kind == pq.Int32 {
+				c.dictBuf = c.appendInt32(c.dictBuf, c.dictI32[x])
+			} else {
+				c.dictBuf = c.appendInt64(c.dictBuf, c.dictI64[x])
+			}
+			sp[0], sp[1] = uint32(start), uint32(len(c.dictBuf))
+		}
+		return decoders.TableValue{Text: c.dictBuf[sp[0]:sp[1]:sp[1]], Safe: true}, nil
+	case pq.ByteArray:
+		start, end := c.dictOffs[x], c.dictOffs[x+1]
+		if start > end || int(end) > len(c.dictData) {
+			return decoders.TableValue{}, fmt.Errorf("dictionary entry %d: %w", x, ErrDamaged)
+		}
+		b := c.dictData[start:end:end]
+		return decoders.TableValue{Text: b, Safe: c.safe(x, b)}, nil
+	default:
+		b := c.dictData[x*c.dictSize : (x+1)*c.dictSize : (x+1)*c.dictSize]
+		return decoders.TableValue{Text: b, Safe: c.safe(x, b)}, nil
+	}
+}
+
+// safe says whether dictionary entry x, b, is event.IsSafe, looking once.
+func (c *cursor) safe(x int, b []byte) bool {
+	switch c.safeOf[x] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	ok := event.IsSafe(b)
+	c.safeOf[x] = 2
+	if ok {
+		c.safeOf[x] = 1
+	}
+	return ok
 }
 
 func (c *cursor) fillInts(k int, defs []byte) {
@@ -473,43 +513,38 @@ func (c *cursor) load() error {
 	return nil
 }
 
-// loadDict makes the text of every entry of a dictionary, once per column
-// chunk: a dictionary-encoded row then costs one index.
+// loadDict takes a column chunk's dictionary: an entry's text is made
+// when first used (ports, byte counts, addresses: most entries of a large
+// dictionary are used once), then costs one index.
 func (c *cursor) loadDict(d pq.Dictionary) error {
 	c.dictSrc = d
-	c.dict = slices.Grow(c.dict[:0], d.Len())
-	c.dictBuf = c.dictBuf[:0]
+	n := d.Len()
+	c.dictLen = n
 	vals := d.Page().Data()
-	add := func(b []byte, safe bool) {
-		c.dict = append(c.dict, decoders.TableValue{Text: b, Safe: safe})
-	}
 	switch c.kind {
 	case pq.Int32, pq.Int64:
-		// Formatted when first used (fillDict): a large dictionary of
-		// ports or byte counts is mostly entries a page uses once.
-		c.dict = c.dict[:d.Len()]
-		clear(c.dict)
-		c.dictBuf = slices.Grow(c.dictBuf[:0], 12*d.Len())
+		c.spans = slices.Grow(c.spans[:0], n)[:n]
+		clear(c.spans)
+		c.dictBuf = slices.Grow(c.dictBuf[:0], 12*n)
 		if c.kind == pq.Int32 {
 			c.dictI32 = vals.Int32()
+			c.dictLen = min(n, len(c.dictI32))
 		} else {
 			c.dictI64 = vals.Int64()
+			c.dictLen = min(n, len(c.dictI64))
 		}
+		return nil
 	case pq.ByteArray:
-		data, offs := vals.ByteArray()
-		for k := 0; k+1 < len(offs); k++ {
-			if offs[k] > offs[k+1] || int(offs[k+1]) > len(data) {
-				return fmt.Errorf("dictionary entry %d: %w", k, ErrDamaged)
-			}
-			b := data[offs[k]:offs[k+1]:offs[k+1]]
-			add(b, event.IsSafe(b))
-		}
+		c.dictData, c.dictOffs = vals.ByteArray()
+		c.dictLen = min(n, max(len(c.dictOffs)-1, 0))
 	default:
-		data, size := vals.FixedLenByteArray()
-		for k := 0; size > 0 && (k+1)*size <= len(data); k++ {
-			b := data[k*size : (k+1)*size : (k+1)*size]
-			add(b, event.IsSafe(b))
+		c.dictData, c.dictSize = vals.FixedLenByteArray()
+		if c.dictSize <= 0 {
+			return fmt.Errorf("dictionary of %d-byte values: %w", c.dictSize, ErrDamaged)
 		}
+		c.dictLen = min(n, len(c.dictData)/c.dictSize)
 	}
+	c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
+	clear(c.safeOf)
 	return nil
 }
