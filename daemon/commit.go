@@ -57,6 +57,12 @@ type committer struct {
 	done    []*result // results behind pending, for deletes, metrics and waiters
 	waiting int       // results in done whose submitter waits for the commit
 	last    time.Time
+	// committing is set while commit runs: results taken meanwhile do not
+	// start another commit.
+	committing bool
+	// rotateSoon asks for a commit (and so a rotation) once the object
+	// being written is: the file passed rotate.max_size.
+	rotateSoon bool
 }
 
 // startCommitter starts a committer; close stops it. once and stopping
@@ -157,6 +163,9 @@ func (cm *committer) run() {
 // take applies one result: its alerts are written and its mark queued, or
 // it is finished at once when nothing is marked.
 func (cm *committer) take(res *result) {
+	if j := res.job; j.turn != nil {
+		cm.d.seq.settle(j.place)
+	}
 	if cm.err != nil {
 		res.finish(cm.err)
 		return
@@ -182,7 +191,7 @@ func (cm *committer) take(res *result) {
 	if res.wait {
 		cm.waiting++
 	}
-	if len(cm.pending) >= commitBatch {
+	if (len(cm.pending) >= commitBatch || cm.rotateSoon) && !cm.committing {
 		cm.commitNow()
 	}
 }
@@ -269,7 +278,13 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 		log.Warn("object not written: the indexer's queue stayed full; read again later", "error", err.Error())
 		return false, err
 	}
-	if f := d.opts.File; f != nil && res.spool != nil && f.RotationDueBefore(res.spool.Bytes()+int64(res.spool.Len())) {
+	if f := d.opts.File; f != nil && res.spool != nil && f.RotationDueBefore(res.spool.Bytes()+int64(res.spool.Len())) && d.keeper != nil {
+		// With correlation state, a commit holds exactly the objects
+		// before a point of the sequence, not the ones written so far:
+		// commit right after this object (the file is rotated then), so
+		// a file exceeds rotate.max_size by the objects of one commit.
+		cm.rotateSoon = true
+	} else if f != nil && res.spool != nil && f.RotationDueBefore(res.spool.Bytes()+int64(res.spool.Len())) {
 		// The file would pass rotate.max_size: commit what it holds and
 		// rotate first, so a file exceeds the limit only by an object
 		// whose alerts alone do.
@@ -386,6 +401,16 @@ func (cm *committer) commit() error {
 	if len(cm.pending) == 0 {
 		return nil
 	}
+	cm.committing, cm.rotateSoon = true, false
+	defer func() { cm.committing = false }()
+	var snap []byte
+	var held []*result
+	if d.keeper != nil {
+		snap, held = cm.snapshot()
+	}
+	// Whatever happens, the results held back are taken after this
+	// commit (a failed commit finishes them with its error).
+	defer cm.holdOver(held)
 	if err := cm.untilRoom("syncing the alerts", false, d.opts.Sink.Sync); err != nil {
 		d.opts.Metrics.Error(metrics.ErrorOutput)
 		return fmt.Errorf("output: %w", err)
@@ -394,6 +419,9 @@ func (cm *committer) commit() error {
 	meta, err := cm.meta()
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
+	}
+	if snap != nil {
+		meta[metaCorrelation] = snap
 	}
 	if err := cm.untilRoom("committing the marks to the state", false, func() error {
 		return d.opts.Store.Commit(state.Commit{Marks: cm.pending, Meta: meta})
@@ -445,6 +473,64 @@ func (cm *committer) rotate() error {
 	}
 	d.log.Info("alerts file rotated", "to", dst)
 	return nil
+}
+
+// snapshot takes the correlation state at a point of the daemon's sequence
+// (sequence.go) after every object taken so far: it waits for the objects
+// before that point to be through the rules, takes the snapshot, and then
+// takes their results as they come, so that the marks committed with it
+// are exactly theirs. Results of objects after the point that come
+// meanwhile are held back and returned, for the next commit.
+func (cm *committer) snapshot() (snap []byte, held []*result) {
+	d := cm.d
+	point, turn := d.seq.take()
+	in := cm.in
+	// take takes a result that comes while waiting: the workers must not
+	// wait for the committer, since the objects before the point may
+	// still need one of them.
+	take := func(res *result, ok bool) {
+		switch {
+		case !ok:
+			in = nil // closed: every result came
+		case res.job.turn != nil && res.job.place > point:
+			held = append(held, res)
+		default:
+			cm.take(res)
+		}
+	}
+	// The objects before the point through the rules (their turns end
+	// once they are processed), then the snapshot.
+	for turn.prev != nil {
+		select {
+		case <-turn.prev:
+			turn.prev = nil
+		case res, ok := <-in:
+			take(res, ok)
+		}
+	}
+	snap = d.keeper.Snapshot()
+	turn.Done()
+	d.seq.settle(point)
+	// Their results.
+	for {
+		open, changed := d.seq.openBefore(point)
+		if !open {
+			break
+		}
+		select {
+		case res, ok := <-in:
+			take(res, ok)
+		case <-changed:
+		}
+	}
+	return snap, held
+}
+
+// holdOver takes the results held back by snapshot, after the commit.
+func (cm *committer) holdOver(held []*result) {
+	for _, res := range held {
+		cm.take(res)
+	}
 }
 
 func (cm *committer) meta() (map[string][]byte, error) {

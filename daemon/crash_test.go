@@ -79,8 +79,14 @@ func (p *daemonProc) wait(t *testing.T, limit time.Duration) int {
 	case <-p.done:
 		return p.cmd.ProcessState.ExitCode()
 	case <-time.After(limit):
-		p.cmd.Process.Kill()
-		<-p.done
+		// SIGQUIT first: the Go runtime prints every goroutine's stack.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 		t.Fatalf("daemon did not exit within %v:\n%s", limit, p.stderr.String())
 		return -1
 	}

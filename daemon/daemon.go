@@ -22,6 +22,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/metrics"
 	"github.com/vpcalertd/vpcalertd/output"
+	"github.com/vpcalertd/vpcalertd/rules"
 )
 
 // Processor decodes one object and writes its alerts to sink;
@@ -103,9 +104,17 @@ type Options struct {
 
 // Meta keys of the state store.
 const (
-	metaCheckpoint = "output.file.checkpoint"
-	metaIDs        = "output.ids.next"
+	metaCheckpoint  = "output.file.checkpoint"
+	metaIDs         = "output.ids.next"
+	metaCorrelation = "rules.correlation"
 )
+
+// StateKeeper is a Processor whose correlation state can be saved with the
+// marks and put back at the next start; *engine.Engine is one.
+type StateKeeper interface {
+	Snapshot() []byte
+	Restore(data []byte) (rules.RestoreReport, error)
+}
 
 // Daemon collects the configured buckets.
 type Daemon struct {
@@ -136,6 +145,10 @@ type Daemon struct {
 	shared atomic.Pointer[committer]
 	// lastQueues are the queues of the last Run or Once, for benchmarks.
 	lastQueues atomic.Pointer[[]*queueRun]
+	// keeper is the processor when it keeps correlation state, and seq
+	// the order objects reach it in (sequence.go); both nil otherwise.
+	keeper StateKeeper
+	seq    *sequence
 }
 
 // New checks opts and returns a Daemon.
@@ -186,7 +199,38 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.rooms = roomWaitersOf(opts.Sink)
 	d.warnEndpoints()
+	if k, ok := opts.Processor.(StateKeeper); ok {
+		d.keeper, d.seq = k, newSequence()
+		if err := d.restoreCorrelation(); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// restoreCorrelation puts back the correlation state committed with the
+// last marks, so that the objects read again (not marked) are correlated
+// as they were the first time.
+func (d *Daemon) restoreCorrelation() error {
+	data, err := d.opts.Store.Meta(metaCorrelation)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if data == nil {
+		return nil
+	}
+	rep, err := d.keeper.Restore(data)
+	if err != nil {
+		// Correlation starts empty: alerts may differ from an
+		// uninterrupted run, nothing is lost.
+		d.log.Warn("correlation state not restored; frequency and aggregate windows start empty", "state", d.cfg.StatePath, "error", err.Error())
+		return nil
+	}
+	for _, s := range rep.Skipped {
+		d.log.Warn("correlation state of a rule not restored", "reason", s)
+	}
+	d.log.Info("correlation state restored", "bytes", len(data))
+	return nil
 }
 
 // warnEndpoints warns about vpcflow buckets with a custom S3 endpoint but

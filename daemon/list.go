@@ -224,10 +224,12 @@ func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl 
 				ETag: o.ETag, LogFormat: f.LogFormat,
 			}}
 			c.listed.Add(1)
+			j.placeIn(d.seq)
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
 				c.listed.Add(-1)
+				j.unplace(d.seq)
 				cl.release()
 				return ctx.Err()
 			}

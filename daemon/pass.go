@@ -111,6 +111,26 @@ type job struct {
 	// claim is the object's claim in this process, released when the
 	// committer is done with the object; nil when none was taken.
 	claim *claim
+	// place and turn are the object's place in the daemon's sequence
+	// (sequence.go); turn is nil when the processor keeps no state.
+	place uint64
+	turn  *seqTurn
+}
+
+// placeIn gives the job the next place of seq (nil: none).
+func (j *job) placeIn(seq *sequence) {
+	if seq != nil {
+		j.place, j.turn = seq.take()
+	}
+}
+
+// unplace gives up the job's place: a job dropped before it was
+// processed, or whose result does not go to the committer.
+func (j *job) unplace(seq *sequence) {
+	if j.turn != nil {
+		j.turn.Done()
+		seq.settle(j.place)
+	}
 }
 
 // incomplete says the object was not done: its listing's pass time must not

@@ -257,9 +257,11 @@ func (q *queueRun) read(ctx context.Context, n sqs.Object) (counted bool, err er
 		cl.release()
 		return false, ctx.Err()
 	}
+	j.placeIn(d.seq)
 	res := d.process(ctx, j)
 	<-q.reading
 	if res.outcome != outcomeDone && res.outcome != outcomePoison {
+		j.unplace(d.seq)
 		d.endReading(res)
 		res.release()
 		cl.release()

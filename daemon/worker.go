@@ -58,6 +58,7 @@ var ErrNotGzip = errors.New("not gzip data although the key ends in .gz")
 // process fetches and decodes one object into a spool.
 func (d *Daemon) process(ctx context.Context, j *job) *result {
 	res := &result{job: j}
+	defer j.turn.Done() // whatever happens, the next object may go
 	if j.bucket.stopped.Load() || ctx.Err() != nil {
 		res.outcome = outcomeAbandoned
 		return res
@@ -113,8 +114,13 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if j.bucket.cfg.DiscardRegex != nil {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
+	// The records reach the rules in the daemon's sequence (sequence.go).
+	if err := j.turn.wait(ctx); err != nil {
+		return d.failed(res, ctx, err)
+	}
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key))
 	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
+	j.turn.Done()
 	j.c.flights.end(fl)
 	fl.finish()
 	res.stats = st

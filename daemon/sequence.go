@@ -1,0 +1,120 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+)
+
+// The correlation rules keep one state for the whole daemon (frequency
+// memories, aggregate windows, firedtimes). So that it survives a crash,
+// the committer saves it with the marks, and the saved state must hold
+// exactly the records of the objects those marks cover: no more (an object
+// read again after the crash would count twice), no less. Objects
+// therefore reach the rules one after the other, in one sequence for the
+// whole daemon — the order the listing found them in (key order within a
+// bucket, account and region) and the order queued objects arrived in —
+// and the committer takes its snapshot at a point of that sequence,
+// between two objects, then commits the objects before that point and
+// holds back those after it until the next commit. The same order makes
+// the correlation alerts those of replay, whatever the concurrency.
+
+// sequence hands out the places of the sequence.
+type sequence struct {
+	mu   sync.Mutex // guards the fields below
+	next uint64
+	last *seqTurn // the last place handed out, nil when none
+	// open are the places whose object is not settled yet: its result
+	// has not reached the committer (or been dropped).
+	open    map[uint64]struct{}
+	changed chan struct{} // closed and replaced when a place is settled
+}
+
+func newSequence() *sequence {
+	return &sequence{open: map[uint64]struct{}{}, changed: make(chan struct{})}
+}
+
+// take returns the next place: its number and its turn, which comes after
+// the previous place's turn. The place stays open until settle.
+func (s *sequence) take() (uint64, *seqTurn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.next
+	s.next++
+	t := &seqTurn{done: make(chan struct{})}
+	if s.last != nil {
+		t.prev = s.last.done
+	}
+	s.last = t
+	s.open[n] = struct{}{}
+	return n, t
+}
+
+// settle closes a place: its object's result reached the committer, or the
+// object will not give one.
+func (s *sequence) settle(n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.open[n]; !ok {
+		return
+	}
+	delete(s.open, n)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// openBefore reports whether a place before n is still open, and a channel
+// closed when that may have changed.
+func (s *sequence) openBefore(n uint64) (bool, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for m := range s.open {
+		if m < n {
+			return true, s.changed
+		}
+	}
+	return false, s.changed
+}
+
+// seqTurn is one place's passage through the rules: it may go once the
+// previous place's is over.
+type seqTurn struct {
+	prev <-chan struct{} // nil for the first place
+	done chan struct{}
+	once sync.Once
+}
+
+// wait blocks until the previous turn is over or ctx is done.
+func (t *seqTurn) wait(ctx context.Context) error {
+	if t == nil || t.prev == nil {
+		return nil
+	}
+	select {
+	case <-t.prev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done ends the turn: the next may go once this one's predecessors are
+// over too. It may be called more than once, and before the turn came.
+func (t *seqTurn) Done() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() {
+		if t.prev == nil {
+			close(t.done)
+			return
+		}
+		select {
+		case <-t.prev:
+			close(t.done)
+		default:
+			go func() {
+				<-t.prev
+				close(t.done)
+			}()
+		}
+	})
+}
