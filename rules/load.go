@@ -196,62 +196,65 @@ func (ld *loader) loadFile(file string, data []byte) []error {
 // an earlier one in place. A rule of a disabled pack (and an overwrite of
 // one) is dropped without being compiled.
 func (ld *loader) addRule(file string, data []byte, fspec *FileSpec, rs *RuleSpec) []error {
-	s := ld.set
-	var errs []error
-	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }
-	if rs.ID == "" || strings.TrimLeft(rs.ID, "0123456789") != "" {
-		fail("id", fmt.Errorf("rule id %q is not a string of digits", rs.ID))
+	old, keep, err := ld.admit(fspec, rs)
+	if err != nil {
+		return []error{err}
+	}
+	if !keep {
+		return nil
+	}
+	r, errs := ld.compile(file, data, fspec, rs, old)
+	if len(errs) > 0 {
 		return errs
+	}
+	if err := ld.place(file, rs, r, old); err != nil {
+		return []error{err}
+	}
+	return nil
+}
+
+// admit decides what a spec's id and overwrite flag make of it: a new
+// rule (old nil), an overwrite of old, a rule dropped with its disabled
+// pack (keep false), or an error.
+func (ld *loader) admit(fspec *FileSpec, rs *RuleSpec) (old *Rule, keep bool, err error) {
+	if rs.ID == "" || strings.TrimLeft(rs.ID, "0123456789") != "" {
+		return nil, false, rs.at("id", fmt.Errorf("rule id %q is not a string of digits", rs.ID))
 	}
 	if p, dropped := ld.dropped[rs.ID]; dropped {
 		if rs.Overwrite && (fspec.Pack == "" || fspec.Pack == p) {
-			return nil
+			return nil, false, nil
 		}
-		fail("id", fmt.Errorf("%w (a rule of the disabled pack %s)", ErrDuplicateID, p))
-		return errs
+		return nil, false, rs.at("id", fmt.Errorf("%w (a rule of the disabled pack %s)", ErrDuplicateID, p))
 	}
 	if fspec.Pack != "" && ld.disabled(fspec.Pack) && !rs.Overwrite {
 		ld.dropped[rs.ID] = fspec.Pack
-		return nil
+		return nil, false, nil
 	}
-	old := s.byID[rs.ID]
+	old = ld.set.byID[rs.ID]
 	switch {
 	case old != nil && !rs.Overwrite:
-		fail("id", fmt.Errorf("%w (first defined at %s); use overwrite: true to replace it", ErrDuplicateID, ld.where[old]))
-		return errs
+		return nil, false, rs.at("id", fmt.Errorf("%w (first defined at %s); use overwrite: true to replace it", ErrDuplicateID, ld.where[old]))
 	case old == nil && rs.Overwrite:
-		fail("overwrite", errors.New("no earlier rule with this id to overwrite"))
-		return errs
+		return nil, false, rs.at("overwrite", errors.New("no earlier rule with this id to overwrite"))
 	case old != nil && fspec.Pack != "" && fspec.Pack != old.pack:
-		fail("overwrite", fmt.Errorf("overwrite cannot move rule %s from pack %q to pack %q", rs.ID, old.pack, fspec.Pack))
-		return errs
+		return nil, false, rs.at("overwrite", fmt.Errorf("overwrite cannot move rule %s from pack %q to pack %q", rs.ID, old.pack, fspec.Pack))
 	}
-	group := fspec.Group
-	if rs.Level == nil {
-		fail("level", errors.New("missing level"))
-	} else if *rs.Level < 0 || *rs.Level > 16 {
-		fail("level", fmt.Errorf("level %d is outside 0–16", *rs.Level))
-	}
+	return old, true, nil
+}
+
+// compile checks and compiles every key of a spec, returning every
+// problem at once. Field problems (checkFields) are kept apart on the
+// set: they do not stop the rule from loading.
+func (ld *loader) compile(file string, data []byte, fspec *FileSpec, rs *RuleSpec, old *Rule) (*Rule, []error) {
+	s := ld.set
+	var errs []error
+	fail := func(key string, err error) { errs = append(errs, rs.at(key, err)) }
 	r := &Rule{id: rs.ID, file: file, line: rs.Node.Line, description: rs.Description, spec: rs, pack: fspec.Pack}
 	if old != nil {
 		r.pack = old.pack
 	}
-	if rs.Level != nil {
-		r.level = *rs.Level
-	}
-	for _, o := range rs.Options {
-		if !r.opts.set(o) {
-			fail("options", fmt.Errorf("unknown option %q, expected one of %v", o, optionNames))
-		}
-	}
-	if rs.Description == "" {
-		fail("description", errors.New("missing description"))
-	} else if t, err := parseTemplate(rs.Description, s.syms); err != nil {
-		fail("description", fmt.Errorf("%w: %w", ErrTemplate, err))
-	} else {
-		r.tmpl = t
-	}
-	r.allGroups, r.groups, r.compliance = splitGroups(group, rs.Groups)
+	ld.header(r, rs, fail)
+	r.allGroups, r.groups, r.compliance = splitGroups(fspec.Group, rs.Groups)
 	if len(rs.Mitre) > 0 {
 		m, err := ld.resolveMitre(rs.Mitre)
 		if err != nil {
@@ -283,12 +286,41 @@ func (ld *loader) addRule(file string, data []byte, fspec *FileSpec, rs *RuleSpe
 	for _, fe := range ld.checkFields(r, rs, fspec, data) {
 		s.fieldErrs = append(s.fieldErrs, inFile(file, fe))
 	}
-	if len(errs) > 0 {
-		return errs
+	return r, errs
+}
+
+// header checks a rule's level, options and description.
+func (ld *loader) header(r *Rule, rs *RuleSpec, fail func(key string, err error)) {
+	if rs.Level == nil {
+		fail("level", errors.New("missing level"))
+	} else {
+		r.level = *rs.Level
+		if r.level < 0 || r.level > 16 {
+			fail("level", fmt.Errorf("level %d is outside 0–16", r.level))
+		}
 	}
+	for _, o := range rs.Options {
+		if !r.opts.set(o) {
+			fail("options", fmt.Errorf("unknown option %q, expected one of %v", o, optionNames))
+		}
+	}
+	if rs.Description == "" {
+		fail("description", errors.New("missing description"))
+	} else if t, err := parseTemplate(rs.Description, ld.set.syms); err != nil {
+		fail("description", fmt.Errorf("%w: %w", ErrTemplate, err))
+	} else {
+		r.tmpl = t
+	}
+}
+
+// place puts a compiled rule in the set: an overwrite takes the old
+// rule's place in the tree (and may not change its if_sid), a new rule
+// goes last.
+func (ld *loader) place(file string, rs *RuleSpec, r, old *Rule) error {
+	s := ld.set
 	if old != nil {
 		if len(rs.IfSID) > 0 && !reflect.DeepEqual([]string(rs.IfSID), old.ifSID) {
-			return []error{rs.at("if_sid", errors.New("overwrite cannot change if_sid (the rule keeps its place in the tree)"))}
+			return rs.at("if_sid", errors.New("overwrite cannot change if_sid (the rule keeps its place in the tree)"))
 		}
 		r.index, r.sortLevel, r.ifSID = old.index, old.sortLevel, old.ifSID
 		if r.ifMatched == "" && old.ifMatched != "" && r.corr == nil {

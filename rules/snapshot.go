@@ -179,30 +179,40 @@ func (s *Set) Restore(data []byte) (RestoreReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	st := s.st
 	skip := func(id, why string) { rep.Skipped = append(rep.Skipped, "rule "+id+": "+why) }
-
 	// Check everything before changing anything.
-	type memPlan struct {
-		m     *memory
-		saved *savedMemory
-		slot  []int // saved field index -> slot in m.syms, -1 = not kept
+	mems := s.planMemories(d, skip)
+	aggs := s.planAggregates(d, skip)
+	s.restoreCounters(d, skip)
+	s.clearCorrelation()
+	for _, p := range mems {
+		p.apply()
 	}
-	type aggPlan struct {
-		a     *aggregate
-		st    *aggState
-		saved *savedAgg
+	for _, p := range aggs {
+		p.apply()
 	}
+	return rep, nil
+}
+
+// memPlan is how one saved memory goes back into a rule's memory.
+type memPlan struct {
+	m     *memory
+	saved *savedMemory
+	slot  []int // saved field index -> slot in m.syms, -1 = not kept
+}
+
+// planMemories decides which saved memories can be restored: their rule
+// still correlates on them and every field it now compares was saved.
+func (s *Set) planMemories(d *savedSnapshot, skip func(id, why string)) []memPlan {
 	var mems []memPlan
-	var aggs []aggPlan
 	for i := range d.mems {
 		sm := &d.mems[i]
 		r := s.byID[sm.target]
-		if r == nil || st.mem[r.index] == nil {
+		if r == nil || s.st.mem[r.index] == nil {
 			skip(sm.target, "no rule correlates on it any more")
 			continue
 		}
-		m := st.mem[r.index]
+		m := s.st.mem[r.index]
 		p := memPlan{m: m, saved: sm, slot: make([]int, len(sm.fields))}
 		var lost []string
 		for k, name := range sm.fields {
@@ -224,6 +234,20 @@ func (s *Set) Restore(data []byte) (RestoreReport, error) {
 		}
 		mems = append(mems, p)
 	}
+	return mems
+}
+
+// aggPlan is how one saved aggregate goes back into a rule's windows.
+type aggPlan struct {
+	a     *aggregate
+	st    *aggState
+	saved *savedAgg
+}
+
+// planAggregates decides which saved aggregates can be restored: their
+// rule still has the same aggregate (same fingerprint).
+func (s *Set) planAggregates(d *savedSnapshot, skip func(id, why string)) []aggPlan {
+	var aggs []aggPlan
 	for i := range d.aggs {
 		sa := &d.aggs[i]
 		r := s.byID[sa.rule]
@@ -235,10 +259,15 @@ func (s *Set) Restore(data []byte) (RestoreReport, error) {
 			skip(sa.rule, "aggregate changed ("+sa.fingerprint+" → "+r.agg.fingerprint()+"); its windows start empty")
 			continue
 		}
-		aggs = append(aggs, aggPlan{a: r.agg, st: st.agg[r.index], saved: sa})
+		aggs = append(aggs, aggPlan{a: r.agg, st: s.st.agg[r.index], saved: sa})
 	}
+	return aggs
+}
 
-	// Apply.
+// restoreCounters sets every rule's fired and ignored-at counters from
+// the snapshot (zero for a rule it does not name).
+func (s *Set) restoreCounters(d *savedSnapshot, skip func(id, why string)) {
+	st := s.st
 	for _, r := range s.rules {
 		st.fired[r.index].Store(0)
 		st.ignoredAt[r.index].Store(0)
@@ -252,6 +281,11 @@ func (s *Set) Restore(data []byte) (RestoreReport, error) {
 		st.fired[r.index].Store(c.fired)
 		st.ignoredAt[r.index].Store(c.ignoredAt)
 	}
+}
+
+// clearCorrelation empties every memory and aggregate.
+func (s *Set) clearCorrelation() {
+	st := s.st
 	for _, r := range s.rules {
 		if m := st.mem[r.index]; m != nil {
 			m.mu.Lock()
@@ -266,44 +300,45 @@ func (s *Set) Restore(data []byte) (RestoreReport, error) {
 			as.mu.Unlock()
 		}
 	}
-	for _, p := range mems {
-		p.m.mu.Lock()
-		p.m.maxEvt = p.saved.maxEvt
-		for _, se := range p.saved.entries {
-			e := memEntry{proc: se.proc, evt: se.evt, matched: se.matched, fullLog: se.fullLog}
-			if len(p.m.syms) > 0 {
-				e.vals = make([][]byte, len(p.m.syms))
-				for k, v := range se.vals {
-					if p.slot[k] >= 0 {
-						e.vals[p.slot[k]] = v
-					}
+}
+
+func (p memPlan) apply() {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	p.m.maxEvt = p.saved.maxEvt
+	for _, se := range p.saved.entries {
+		e := memEntry{proc: se.proc, evt: se.evt, matched: se.matched, fullLog: se.fullLog}
+		if len(p.m.syms) > 0 {
+			e.vals = make([][]byte, len(p.m.syms))
+			for k, v := range se.vals {
+				if p.slot[k] >= 0 {
+					e.vals[p.slot[k]] = v
 				}
 			}
-			p.m.entries = append(p.m.entries, e)
 		}
-		p.m.mu.Unlock()
+		p.m.entries = append(p.m.entries, e)
 	}
-	for _, p := range aggs {
-		as, sa := p.st, p.saved
-		as.mu.Lock()
-		as.seed, as.maxT, as.lastSweep, as.evicted = sa.seed, sa.maxT, sa.lastSweep, sa.evicted
-		for _, sg := range sa.groups {
-			g := &aggGroup{last: sg.last, firedAt: sg.firedAt, seen: sg.seen}
-			if !p.a.kind.field || p.a.sum {
-				g.buckets = make([]aggBucket, aggBuckets)
-				for i := range g.buckets {
-					g.buckets[i].slot = math.MinInt64
-				}
-				for _, b := range sg.buckets {
-					g.buckets[mod(b.slot, aggBuckets)] = b
-				}
+}
+
+func (p aggPlan) apply() {
+	as, sa := p.st, p.saved
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.seed, as.maxT, as.lastSweep, as.evicted = sa.seed, sa.maxT, sa.lastSweep, sa.evicted
+	for _, sg := range sa.groups {
+		g := &aggGroup{last: sg.last, firedAt: sg.firedAt, seen: sg.seen}
+		if !p.a.kind.field || p.a.sum {
+			g.buckets = make([]aggBucket, aggBuckets)
+			for i := range g.buckets {
+				g.buckets[i].slot = math.MinInt64
 			}
-			as.groups[sg.key] = g
+			for _, b := range sg.buckets {
+				g.buckets[mod(b.slot, aggBuckets)] = b
+			}
 		}
-		as.nextSweep = min(max(aggSweepMin, 2*len(as.groups)), p.a.maxGroups)
-		as.mu.Unlock()
+		as.groups[sg.key] = g
 	}
-	return rep, nil
+	as.nextSweep = min(max(aggSweepMin, 2*len(as.groups)), p.a.maxGroups)
 }
 
 // fingerprint names what an aggregate's saved windows depend on.
