@@ -176,27 +176,49 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 	if n > 0 {
 		d.Start = s.Start.Unix()
 	}
-	se := &d.Series
-	for _, p := range []*[]int64{&se.BytesA, &se.BytesR, &se.PktsA, &se.PktsR, &se.FlowsA, &se.FlowsR,
-		&se.Alerts[0], &se.Alerts[1], &se.Alerts[2], &se.Alerts[3]} {
-		*p = make([]int64, n)
+	ruleIdx := pageRules(d, s)
+	var addrs dict
+	onPage := map[netip.Addr]bool{}
+	pageIntervals(d, s, ruleIdx, &addrs, onPage)
+	pageTops(d, s, &addrs, onPage)
+	d.Addrs = addrs.list
+	if err := pageAddrAlerts(d, s, ruleIdx, onPage); err != nil {
+		return nil, err
 	}
-	var addrs, descs dict
+	if d.Addrs == nil {
+		d.Addrs = []string{}
+	}
+	d.PerRule = 5
+	return d, nil
+}
+
+// pageRules lists the rules in rule order and returns each one's index
+// in that list.
+func pageRules(d *pageData, s *Snapshot) map[string]int {
 	ruleIDs := make([]string, 0, len(s.Rules))
 	for id := range s.Rules {
 		ruleIDs = append(ruleIDs, id)
 	}
 	sort.Slice(ruleIDs, func(i, j int) bool { return ruleLess(ruleIDs[i], ruleIDs[j]) })
 	ruleIdx := map[string]int{}
+	d.Rules = [][3]any{}
 	for i, id := range ruleIDs {
 		ruleIdx[id] = i
 		r := s.Rules[id]
 		d.Rules = append(d.Rules, [3]any{id, r.Level, r.Description})
 	}
-	if d.Rules == nil {
-		d.Rules = [][3]any{}
+	return ruleIdx
+}
+
+// pageIntervals fills the time series, each interval's top talkers and
+// its rule hits; the addresses shown are marked in onPage.
+func pageIntervals(d *pageData, s *Snapshot, ruleIdx map[string]int, addrs *dict, onPage map[netip.Addr]bool) {
+	n := len(s.Intervals)
+	se := &d.Series
+	for _, p := range []*[]int64{&se.BytesA, &se.BytesR, &se.PktsA, &se.PktsR, &se.FlowsA, &se.FlowsR,
+		&se.Alerts[0], &se.Alerts[1], &se.Alerts[2], &se.Alerts[3]} {
+		*p = make([]int64, n)
 	}
-	onPage := map[netip.Addr]bool{}
 	for i := range s.Intervals {
 		iv := &s.Intervals[i]
 		se.BytesA[i], se.BytesR[i] = iv.Accept.Bytes, iv.Reject.Bytes
@@ -207,7 +229,7 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		}
 		top := []any{iv.Top.Rest}
 		for _, r := range iv.Top.Rows {
-			top = append(top, rowJSON(&addrs, r))
+			top = append(top, rowJSON(addrs, r))
 			onPage[r.Src], onPage[r.Dst] = true, true
 		}
 		d.Top[i] = top
@@ -219,26 +241,32 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		sort.Slice(hits, func(a, b int) bool { return hits[a][0] < hits[b][0] })
 		d.RuleHits[i] = hits
 	}
+}
+
+// pageTops fills the whole span's top talkers and the peaks.
+func pageTops(d *pageData, s *Snapshot, addrs *dict, onPage map[netip.Addr]bool) {
 	if len(s.SpanTop.Rows) > 0 {
 		d.SpanTop = []any{s.SpanTop.Rest}
 		for _, r := range s.SpanTop.Rows {
-			d.SpanTop = append(d.SpanTop, rowJSON(&addrs, r))
+			d.SpanTop = append(d.SpanTop, rowJSON(addrs, r))
 			onPage[r.Src], onPage[r.Dst] = true, true
 		}
 	}
+	d.Peaks = []peakJSON{}
 	for _, p := range s.Peaks {
 		pj := peakJSON{Kind: p.Kind, I: p.Index, Value: p.Value}
 		if p.Top.Src.IsValid() {
-			pj.Top = rowJSON(&addrs, p.Top)
+			pj.Top = rowJSON(addrs, p.Top)
 			onPage[p.Top.Src], onPage[p.Top.Dst] = true, true
 		}
 		d.Peaks = append(d.Peaks, pj)
 	}
-	if d.Peaks == nil {
-		d.Peaks = []peakJSON{}
-	}
-	// Per-address alerts within MaxPageAlerts: addresses on the page first,
-	// then by level and count.
+}
+
+// pageAddrAlerts fills the per-address alerts within MaxPageAlerts and
+// maxPageData: addresses on the page first, then by level and count;
+// PageCap says some were left out.
+func pageAddrAlerts(d *pageData, s *Snapshot, ruleIdx map[string]int, onPage map[netip.Addr]bool) error {
 	ips := make([]netip.Addr, 0, len(s.AddrAlerts))
 	maxLevel := map[netip.Addr]int{}
 	for ip, aa := range s.AddrAlerts {
@@ -260,7 +288,7 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		}
 		return a.Less(b)
 	})
-	d.Addrs = addrs.list
+	var descs dict
 	size := capRules(d)
 	budget := MaxPageAlerts
 	for _, ip := range ips {
@@ -276,7 +304,7 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		for i, a := range aa.Alerts {
 			ri, ok := ruleIdx[a.RuleID]
 			if !ok {
-				return nil, fmt.Errorf("report: alert of unknown rule %s", a.RuleID)
+				return fmt.Errorf("report: alert of unknown rule %s", a.RuleID)
 			}
 			di := descs.id(a.Description)
 			if di == len(descs.list)-1 {
@@ -286,15 +314,11 @@ func buildPageData(s *Snapshot) (*pageData, error) {
 		}
 		d.IPAlerts[ip.String()] = j
 	}
-	if d.Addrs == nil {
-		d.Addrs = []string{}
-	}
 	d.Descs = descs.list
 	if d.Descs == nil {
 		d.Descs = []string{}
 	}
-	d.PerRule = 5
-	return d, nil
+	return nil
 }
 
 // capRules keeps the page data within maxPageData (leaving room for the
