@@ -26,6 +26,9 @@ type builder struct {
 	root *yaml.Node // its root mapping, nil when absent
 	dir  string     // relative paths are resolved against it
 	errs []error
+	// warns are what is accepted but reads nothing, or reads otherwise
+	// than Wazuh would (Config.Warnings).
+	warns []error
 	// queues maps each SQS queue URL to the first bucket following it.
 	queues map[string]queueUse
 }
@@ -56,6 +59,10 @@ func (b *builder) errf(pos specfile.Pos, key, format string, args ...any) {
 	b.errs = append(b.errs, specfile.Errorf(pos, key, format, args...))
 }
 
+func (b *builder) warnf(pos specfile.Pos, key, format string, args ...any) {
+	b.warns = append(b.warns, specfile.Errorf(pos, key, format, args...))
+}
+
 // bucketSrc says where a bucket spec came from, for error messages.
 type bucketSrc struct {
 	pos func(key string) specfile.Pos // position of a key of the bucket
@@ -63,6 +70,9 @@ type bucketSrc struct {
 	// sub is the position of a nested key (sqs, visibility_timeout); nil
 	// for buckets of an ossec.conf, which have none.
 	sub func(path ...any) specfile.Pos
+	// set records the position of a key as it is read (ossec.conf
+	// elements); nil for YAML, whose positions come from the node tree.
+	set func(key string, p specfile.Pos)
 }
 
 func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, error) {
@@ -87,7 +97,6 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 		}
 		setBool(&cfg.RunOnStart, w.RunOnStart)
 		setBool(&cfg.SkipOnError, w.SkipOnError)
-		setBool(&removeDefault, w.RemoveFromBucket)
 	}
 	if spec.Interval != nil {
 		cfg.Interval = time.Duration(*spec.Interval)
@@ -101,10 +110,10 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	if spec.LookBack != nil {
 		cfg.LookBack = time.Duration(*spec.LookBack)
 	}
-	if spec.Concurrency != 0 {
-		cfg.Concurrency = spec.Concurrency
-		if spec.Concurrency < 1 || spec.Concurrency > 256 {
-			b.errf(b.pos("concurrency"), "concurrency", "must be between 1 and 256, got %d", spec.Concurrency)
+	if spec.Concurrency != nil {
+		cfg.Concurrency = *spec.Concurrency
+		if cfg.Concurrency < 1 || cfg.Concurrency > 256 {
+			b.errf(b.pos("concurrency"), "concurrency", "must be between 1 and 256, got %d", cfg.Concurrency)
 		}
 	}
 	if spec.State != "" {
@@ -145,7 +154,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	}
 	b.buildOutputs(spec.Outputs, &cfg.Output)
 
-	seen := map[string]string{}
+	var entries []entry
 	for i, bs := range spec.Buckets {
 		i := i
 		src := bucketSrc{
@@ -166,24 +175,43 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 				return b.pos(append([]any{"buckets", i}, path...)...)
 			},
 		}
-		b.addBucket(cfg, bs, src, removeDefault, seen)
+		entries = b.addBucket(cfg, entries, bs, src, removeDefault)
 	}
 	if w != nil && !w.Disabled {
 		for _, ob := range w.Buckets {
-			b.addBucket(cfg, ob.spec, ob.src, removeDefault, seen)
+			entries = b.addBucket(cfg, entries, ob.spec, ob.src, removeDefault)
 		}
 	}
+	cfg.Buckets = b.repeated(entries)
 	if len(cfg.Buckets) == 0 && len(b.errs) == 0 {
-		msg := "no buckets configured"
-		if w != nil && w.Disabled {
-			msg += fmt.Sprintf(" (the aws-s3 wodle of %s is disabled)", w.file)
-		}
-		b.errf(b.pos("buckets"), "buckets", "%s", msg)
+		b.noBuckets(w)
 	}
 	if len(b.errs) > 0 {
 		return nil, specfile.Join(b.errs...)
 	}
+	cfg.Warnings = specfile.Flatten(specfile.Join(b.warns...))
 	return cfg, nil
+}
+
+// noBuckets reports a configuration that reads no bucket; the warnings
+// about what was not read become errors, as they say why.
+func (b *builder) noBuckets(w *wodle) {
+	pos, key := b.pos("buckets"), "buckets"
+	msg := "no buckets configured"
+	if w != nil {
+		if b.file == "" {
+			pos, key = specfile.Pos{File: w.file}, `<wodle name="aws-s3">`
+		}
+		if w.Disabled {
+			msg += fmt.Sprintf(" (the aws-s3 wodle of %s is disabled)", w.file)
+		}
+	}
+	if len(b.warns) > 0 {
+		msg += " that vpcalertd reads (see the messages below)"
+	}
+	b.errf(pos, key, "%s", msg)
+	b.errs = append(b.errs, b.warns...)
+	b.warns = nil
 }
 
 func setBool(dst *bool, v *bool) {
@@ -283,9 +311,10 @@ var (
 	roleARNRe    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/.+$`)
 )
 
-func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefault bool, seen map[string]string) {
+// addBucket checks a bucket spec and appends it to entries.
+func (b *builder) addBucket(cfg *Config, entries []entry, s bucketSpec, src bucketSrc, removeDefault bool) []entry {
 	if s.Disabled {
-		return
+		return entries
 	}
 	n := len(b.errs)
 	errf := func(key, format string, args ...any) { b.errf(src.pos(key), src.key(key), format, args...) }
@@ -313,15 +342,9 @@ func (b *builder) addBucket(cfg *Config, s bucketSpec, src bucketSrc, removeDefa
 		errf("listing", "no: the bucket has no sqs section either, so nothing would read it")
 	}
 	if len(b.errs) > n {
-		return
+		return entries
 	}
-	id := bk.ID()
-	if prev, dup := seen[id]; dup {
-		errf("name", "duplicate bucket: type %s, bucket %q, path %q is already configured at %s", bk.Type, bk.Name, bk.Path+bk.PathSuffix, prev)
-		return
-	}
-	seen[id] = bk.Pos
-	cfg.Buckets = append(cfg.Buckets, bk)
+	return append(entries, entry{bk: bk, src: src})
 }
 
 // checkIdentity reads a bucket's type, name and folders.
@@ -339,6 +362,11 @@ func checkIdentity(bk *Bucket, s bucketSpec, errf problem) {
 	} else if !bucketNameRe.MatchString(bk.Name) || strings.Contains(bk.Name, "..") {
 		errf("name", "%q is not a valid S3 bucket name", bk.Name)
 	}
+	for _, p := range []struct{ key, v string }{{"path", s.Path}, {"path_suffix", s.PathSuffix}} {
+		if err := checkKeyPrefix(p.v); err != nil {
+			errf(p.key, "%w", err)
+		}
+	}
 	bk.Path = cleanPrefix(s.Path)
 	bk.PathSuffix = cleanPrefix(s.PathSuffix)
 }
@@ -355,8 +383,8 @@ func checkScope(bk *Bucket, s bucketSpec, errf problem) {
 		errf("aws_organization_id", "%q is not an organization id (o- and 10 to 32 lower-case letters or digits)", bk.OrganizationID)
 	}
 	for _, r := range s.Regions {
-		if !collector.IsRegion(r) {
-			errf("regions", "%q is not an AWS region (like us-east-1)", r)
+		if err := checkRegion(r); err != nil {
+			errf("regions", "%w", err)
 		}
 	}
 	bk.Regions = uniqueSorted(s.Regions)

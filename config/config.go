@@ -60,6 +60,12 @@ type Config struct {
 	Output Output
 	// Buckets are the buckets to read, in configuration order.
 	Buckets []Bucket
+	// Warnings are what the configuration says that is accepted but read
+	// otherwise than Wazuh reads it, or not read at all (a repeated
+	// bucket block, an ossec.conf element vpcalertd does not use), each a
+	// *specfile.Error with its position, in file order. The daemon logs
+	// them at start.
+	Warnings []error
 }
 
 // Limits bound what one object may cost the daemon, whoever wrote it.
@@ -189,14 +195,20 @@ type Bucket struct {
 	SQS *sqs.Config
 	// Pos is where the bucket was configured, "file:line:col".
 	Pos string
+	// Variant tells the bucket apart from others of the same type, name,
+	// prefix and organization (repeated <bucket> blocks selecting other
+	// accounts or regions): "?accounts=…&regions=…"; empty when no other
+	// block shares them, or this one restricts neither.
+	Variant string
 }
 
 // ID names the bucket configuration in logs and state: type, bucket and
-// path, e.g. "vpcflow:my-bucket/logs/".
+// path, e.g. "vpcflow:my-bucket/logs/", and the Variant of a repeated
+// block, e.g. "vpcflow:my-bucket/logs/?regions=eu-west-1".
 func (b *Bucket) ID() string {
 	id := string(b.Type) + ":" + b.Name + "/" + b.Path + b.PathSuffix
 	if b.OrganizationID != "" {
 		id += b.OrganizationID + "/"
 	}
-	return id
+	return id + b.Variant
 }

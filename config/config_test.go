@@ -130,13 +130,18 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown-nested-key", "outputs:\n  file: {path: a.json, rotation: 1}\nbuckets: [{type: vpcflow, name: b-1}]\n",
 			[]string{`^c\.yml:2:24: outputs\.file: unknown key "rotation"`}},
 		{"malformed-region", "buckets:\n  - type: vpcflow\n    name: b-1\n    regions: [us-east-1, us-east]\n",
-			[]string{`^c\.yml:4:14: buckets\[0\]\.regions: "us-east" is not an AWS region \(like us-east-1\)$`}},
+			[]string{`^c\.yml:4:14: buckets\[0\]\.regions: invalid region "us-east": not an AWS region, did you mean "us-east-1"\? \(the regions are listed in docs/daemon\.md, Regions\)$`}},
+		{"unknown-region", "buckets:\n  - type: vpcflow\n    name: b-1\n    regions: us-fake-1\n",
+			[]string{`^c\.yml:4:14: buckets\[0\]\.regions: invalid region "us-fake-1": not an AWS region, did you mean "us-east-1"\?`}},
+		{"path-character", "buckets:\n  - type: vpcflow\n    name: b-1\n    path: 'logs{1}'\n    path_suffix: a|b\n",
+			[]string{`^c\.yml:4:11: buckets\[0\]\.path: invalid character in a key prefix: "logs\{1\}" has the character \{; Wazuh refuses`,
+				`^c\.yml:5:18: buckets\[0\]\.path_suffix: invalid character in a key prefix: "a\|b" has the character \|; Wazuh refuses`}},
 		{"bad-date", "buckets:\n  - type: cloudtrail\n    name: b-1\n    only_logs_after: 2024-FOO-31\n",
 			[]string{`^c\.yml:4:22: buckets\[0\]\.only_logs_after: bad date "2024-FOO-31" \(want YYYY-MMM-DD`}},
 		{"impossible-date", "buckets:\n  - type: cloudtrail\n    name: b-1\n    only_logs_after: 2023-02-29\n",
 			[]string{`buckets\[0\]\.only_logs_after: bad date "2023-02-29"`}},
-		{"duplicate-bucket", "buckets:\n  - {type: vpcflow, name: b-1, path: logs}\n  - {type: cloudtrail, name: b-1, path: logs}\n  - {type: vpcflow, name: b-1, path: /logs/}\n",
-			[]string{`^c\.yml:4:27: buckets\[2\]\.name: duplicate bucket: type vpcflow, bucket "b-1", path "logs/" is already configured at c\.yml:2:5$`}},
+		{"repeated-bucket-other-remove", "buckets:\n  - {type: vpcflow, name: b-1, path: logs}\n  - {type: cloudtrail, name: b-1, path: logs}\n  - {type: vpcflow, name: b-1, path: /logs/, remove_from_bucket: yes}\n",
+			[]string{`^c\.yml:4:66: buckets\[2\]\.remove_from_bucket: buckets\[2\] selects the objects that buckets\[0\] \(c\.yml:2:5\) selects, with remove_from_bucket no there and yes here: say the same in both, or select other accounts or regions$`}},
 		{"bad-account", "buckets: [{type: vpcflow, name: b-1, aws_account_id: [12345]}]\n",
 			[]string{`buckets\[0\]\.aws_account_id: "12345" is not a 12-digit AWS account id`}},
 		{"bad-type", "buckets: [{type: guardduty, name: b-1}]\n",
@@ -156,7 +161,7 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`^c\.yml:3:28: outputs\.indexer\.urls\[1\]: "ftp://b": scheme must be https or http$`,
 				`^c\.yml:4:24: outputs\.indexer\.batch\.max_count: -1: must be between 1 and`}},
 		{"all-at-once", "buckets:\n  - {type: vpcflow, name: b-1, regions: [x]}\n  - {type: vpcflow, name: b-2, only_logs_after: yesterday}\n",
-			[]string{`buckets\[0\]\.regions: "x" is not`, `buckets\[1\]\.only_logs_after: bad date`}},
+			[]string{`buckets\[0\]\.regions: invalid region "x"`, `buckets\[1\]\.only_logs_after: bad date`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -203,55 +208,17 @@ func TestLoadYAMLWithOssec(t *testing.T) {
 	assert.Equal(t, event.LogTypeCloudTrail, cfg.Buckets[0].Type)
 	assert.Equal(t, event.LogTypeVPCFlow, cfg.Buckets[1].Type)
 
-	// The same vpcflow bucket in both files is a duplicate.
-	p = writeFile(t, dir, "d.yml", "ossec_conf: ossec.conf\nbuckets: [{type: vpcflow, name: wazuh-aws-bucket}]\n")
-	_, err = Load(p)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "ossec.conf:15: <bucket> 1 <name>: duplicate bucket: type vpcflow, bucket \"wazuh-aws-bucket\", path \"\" is already configured at "+p+":2:11")
-}
-
-func TestLoadOssecErrors(t *testing.T) {
-	wrap := func(inner string) string {
-		return "<ossec_config>\n  <wodle name=\"aws-s3\">\n" + inner + "  </wodle>\n</ossec_config>\n"
-	}
-	cases := []struct {
-		name, conf string
-		want       []string
-	}{
-		{"unknown-element", wrap("    <intervall>10m</intervall>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
-			[]string{`o\.conf:3: <intervall>: unknown element`}},
-		{"unknown-bucket-element", wrap("    <bucket type=\"vpcflow\">\n      <name>b-1</name>\n      <region>us-east-1</region>\n    </bucket>\n"),
-			[]string{`o\.conf:5: <bucket> 1 <region>: unknown element \(accepted: .*<regions>`}},
-		{"malformed-region", wrap("    <bucket type=\"vpcflow\">\n      <name>b-1</name>\n      <regions>us-east-1,useast1</regions>\n    </bucket>\n"),
-			[]string{`o\.conf:5: <bucket> 1 <regions>: "useast1" is not an AWS region`}},
-		{"bad-date", wrap("    <bucket type=\"cloudtrail\">\n      <name>b-1</name>\n      <only_logs_after>31-JAN-2024</only_logs_after>\n    </bucket>\n"),
-			[]string{`o\.conf:5: <bucket> 1 <only_logs_after>: bad date "31-JAN-2024"`}},
-		{"access-key", wrap("    <bucket type=\"cloudtrail\">\n      <name>b-1</name>\n      <access_key>AKIA</access_key>\n    </bucket>\n"),
-			[]string{`<bucket> 1 <access_key>: credentials in the configuration are not supported`}},
-		{"service", wrap("    <service type=\"cloudwatchlogs\"><aws_log_groups>x</aws_log_groups></service>\n"),
-			[]string{`<service>: not supported by vpcalertd`}},
-		{"bad-yes-no", wrap("    <skip_on_error>maybe</skip_on_error>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
-			[]string{`<skip_on_error>: expected yes or no, got "maybe"`}},
-		{"bad-type", wrap("    <bucket type=\"waf\"><name>b-1</name></bucket>\n"),
-			[]string{`o\.conf:3: <bucket> 1: unsupported bucket type "waf"`}},
-		{"duplicate", wrap("    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
-			[]string{`o\.conf:4: <bucket> 2 <name>: duplicate bucket`}},
-		{"disabled", wrap("    <disabled>yes</disabled>\n    <bucket type=\"vpcflow\"><name>b-1</name></bucket>\n"),
-			[]string{`no buckets configured \(the aws-s3 wodle of .*o\.conf is disabled\)`}},
-		{"no-wodle", "<ossec_config><global/></ossec_config>\n", []string{`no <wodle name="aws-s3"> block`}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			p := writeFile(t, dir, "o.conf", c.conf)
-			_, err := Load(p)
-			require.Error(t, err)
-			msg := regexp.MustCompile(regexp.QuoteMeta(dir+string(filepath.Separator))).ReplaceAllString(err.Error(), "")
-			for _, w := range c.want {
-				assert.Regexp(t, regexp.MustCompile(`(?m)`+w), msg)
-			}
-		})
-	}
+	// The same vpcflow bucket in both files: the YAML's is read, the
+	// ossec.conf's selects the same objects and is left out, with a
+	// warning (as Wazuh reads repeated blocks).
+	p = writeFile(t, dir, "d.yml", "ossec_conf: ossec.conf\nbuckets: [{type: vpcflow, name: wazuh-aws-bucket, aws_profile: yaml}]\n")
+	cfg, err = Load(p)
+	require.NoError(t, err)
+	require.Len(t, cfg.Buckets, 1)
+	assert.Equal(t, "yaml", cfg.Buckets[0].Profile)
+	require.Len(t, cfg.Warnings, 1)
+	assert.Equal(t, dir+"/ossec.conf:14: <bucket> 1: selects the same objects as buckets[0] ("+p+":2:11): not read on its own, "+
+		"as in Wazuh, where the first block marks them read before this one lists them (its only_logs_after, aws_account_alias and discard_regex do not apply)", cfg.Warnings[0].Error())
 }
 
 func TestParseDuration(t *testing.T) {

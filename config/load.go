@@ -41,11 +41,11 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	if isXML(data) {
-		w, err := parseOssec(path, data)
-		if err != nil {
-			return nil, err
+		w, errs, warns := parseOssec(path, data)
+		if w == nil {
+			return nil, specfile.Join(errs...)
 		}
-		b := &builder{dir: filepath.Dir(path)}
+		b := &builder{dir: filepath.Dir(path), errs: errs, warns: warns}
 		return b.build(&fileSpec{}, nil, w)
 	}
 	spec, root, err := parseYAML(path, data)
@@ -60,9 +60,11 @@ func Load(path string) (*Config, error) {
 		if err != nil {
 			return nil, &specfile.Error{Pos: b.pos("ossec_conf"), Key: "ossec_conf", Err: err}
 		}
-		if w, err = parseOssec(op, odata); err != nil {
-			return nil, err
+		var errs, warns []error
+		if w, errs, warns = parseOssec(op, odata); w == nil {
+			return nil, specfile.Join(errs...)
 		}
+		b.errs, b.warns = errs, warns
 	}
 	return b.build(spec, root, w)
 }

@@ -19,7 +19,7 @@ type fileSpec struct {
 	SkipOnError      *bool        `yaml:"skip_on_error"`
 	RemoveFromBucket *bool        `yaml:"remove_from_bucket"`
 	LookBack         *Duration    `yaml:"look_back"`
-	Concurrency      int          `yaml:"concurrency"`
+	Concurrency      *int         `yaml:"concurrency"`
 	State            string       `yaml:"state"`
 	ManagerName      string       `yaml:"manager_name"`
 	Ruleset          string       `yaml:"ruleset"`

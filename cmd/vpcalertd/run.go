@@ -28,7 +28,8 @@ FILE is the daemon's YAML configuration, or an ossec.conf whose
 // (docs/daemon.md). The exit status is 0 after a clean stop (SIGTERM,
 // SIGINT or the end of ctx) or a clean --once pass, 1 on a fatal error or a
 // --once pass that left objects or buckets unread, 2 on a usage or
-// configuration error.
+// configuration error (22 when every configuration error is an unknown
+// region, as Wazuh's wodle exits: config.ExitCode).
 func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("vpcalertd run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -49,9 +50,12 @@ func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "vpcalertd run: configuration errors:\n%v\n", err)
-		return 2
+		return config.ExitCode(err)
 	}
 	log := daemon.NewLogger(stderr, cfg.Log)
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w.Error())
+	}
 	if *reparse {
 		rep, err := daemon.ResetState(cfg, daemon.StateOptions{})
 		if err != nil {

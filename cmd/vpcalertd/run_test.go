@@ -12,11 +12,18 @@ import (
 func TestRunUsageAndConfigErrorsExit2(t *testing.T) {
 	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "vpcalertd.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("buckets: [{type: vpcflow, name: b-1, regions: [us-east]}]\n"), 0o644))
+	require.NoError(t, os.WriteFile(cfg, []byte("buckets: [{type: vpcflow, name: b-1, regions: [us-east], path: 'a#'}]\n"), 0o644))
 	code, _, errs := run(t, "", "run", "--config", cfg)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, "vpcalertd run: configuration errors:\n")
-	assert.Contains(t, errs, `buckets[0].regions: "us-east" is not an AWS region`)
+	assert.Contains(t, errs, `buckets[0].regions: invalid region "us-east": not an AWS region, did you mean "us-east-1"?`)
+	assert.Contains(t, errs, `buckets[0].path: invalid character in a key prefix: "a#" has the character #`)
+
+	// Only unknown regions: Wazuh's wodle's exit code for them.
+	require.NoError(t, os.WriteFile(cfg, []byte("buckets: [{type: vpcflow, name: b-1, regions: [us-fake-1]}]\n"), 0o644))
+	code, _, errs = run(t, "", "run", "--config", cfg)
+	assert.Equal(t, 22, code)
+	assert.Contains(t, errs, `buckets[0].regions: invalid region "us-fake-1"`)
 
 	for _, args := range [][]string{{"run"}, {"run", "--config", cfg, "extra"}, {"run", "--bogus"}} {
 		code, _, errs = run(t, "", args...)
