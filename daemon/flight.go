@@ -9,6 +9,8 @@ import (
 
 	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/metrics"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // badRecordsLogged is how many bad records of one object are logged one
@@ -22,6 +24,7 @@ type flight struct {
 	started time.Time
 	watch   engine.Watch
 	log     *slog.Logger
+	m       *metrics.Metrics
 
 	mu       sync.Mutex // guards bad and warnings
 	bad      int64      // bad records
@@ -34,8 +37,8 @@ type flights struct {
 	set map[*flight]struct{}
 }
 
-func (fs *flights) start(key string, log *slog.Logger) *flight {
-	f := &flight{key: key, started: time.Now(), log: log}
+func (fs *flights) start(key string, log *slog.Logger, m *metrics.Metrics) *flight {
+	f := &flight{key: key, started: time.Now(), log: log, m: m}
 	f.watch.OnError = f.onError
 	fs.mu.Lock()
 	if fs.set == nil {
@@ -76,6 +79,10 @@ func (f *flight) onError(err error) {
 	if errors.As(err, &se) {
 		return
 	}
+	var le *ojson.LimitError
+	if errors.As(err, &le) {
+		f.m.RecordsSkipped(skipReason(le), 1)
+	}
 	var re *decoders.RecordError
 	f.mu.Lock()
 	var n int64
@@ -95,6 +102,17 @@ func (f *flight) onError(err error) {
 		return
 	}
 	f.log.Warn("object warning", "error", strings.TrimSpace(err.Error()))
+}
+
+// skipReason names a record limit for the metrics.
+func skipReason(le *ojson.LimitError) metrics.SkipReason {
+	switch {
+	case errors.Is(le, ojson.ErrTooManyFields):
+		return metrics.SkipTooManyFields
+	case errors.Is(le, ojson.ErrTooDeep):
+		return metrics.SkipTooDeep
+	}
+	return metrics.SkipTooLarge
 }
 
 // finish logs the object's count of bad records (every object with bad

@@ -24,6 +24,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/internal/filelock"
 	"github.com/vpcalertd/vpcalertd/metrics"
+	"github.com/vpcalertd/vpcalertd/ojson"
 	"github.com/vpcalertd/vpcalertd/output"
 	"github.com/vpcalertd/vpcalertd/output/indexer"
 	"github.com/vpcalertd/vpcalertd/report"
@@ -37,7 +38,8 @@ func NewEngine(cfg *config.Config, idOffset int64, onError func(error)) (Process
 // newEngine is NewEngine with an observer (the /traffic page's aggregator).
 func newEngine(cfg *config.Config, idOffset int64, onError func(error), obs engine.Observer) (Processor, error) {
 	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks, Observer: obs,
-		OpenTable: parquet.Open}
+		OpenTable:    parquet.Open,
+		RecordLimits: ojson.Limits{MaxBytes: int(cfg.Limits.RecordSize), MaxFields: cfg.Limits.RecordFields}}
 	if cfg.Ruleset != "" {
 		opts.Ruleset = engine.Dir(cfg.Ruleset)
 	}

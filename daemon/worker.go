@@ -118,7 +118,7 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if err := j.turn.wait(ctx); err != nil {
 		return d.failed(res, ctx, err)
 	}
-	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key))
+	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key), d.opts.Metrics)
 	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
 	j.turn.Done()
 	j.c.flights.end(fl)

@@ -19,7 +19,13 @@ type RecordError struct {
 	// streams.
 	RowGroup int
 	Reason   string
+	// Err, when set, is the cause callers test with errors.Is or As (a
+	// record skipped for its size: *ojson.LimitError); nil otherwise.
+	Err error
 }
+
+// Unwrap returns the cause, if any.
+func (e *RecordError) Unwrap() error { return e.Err }
 
 // Error returns "path:line: reason", or "path: row group G, row N: reason"
 // for a row of a table.

@@ -51,6 +51,13 @@ type OpenOptions struct {
 	// os.TempDir(). The copy is unlinked at once and freed at the end of
 	// the stream.
 	TempDir string
+	// Limits bound each record of the json_array framing (a CloudTrail
+	// record): one larger than Limits.MaxBytes (default 1 MiB), with more
+	// fields than Limits.MaxFields (default 10,000) or nested deeper than
+	// Limits.MaxDepth (default 1000) is skipped without being held, as a
+	// *RecordError whose Err is the *ojson.LimitError, and the records
+	// after it are read. Zero fields take the defaults.
+	Limits ojson.Limits
 }
 
 // Stream decodes the records of one file or object. It is used by one
@@ -211,7 +218,7 @@ func (st *Stream) start(opts OpenOptions) error {
 		return nil
 	}
 	if st.in.framing == framingJSONArray {
-		st.arr = ojson.NewRecords(st.src, st.in.array, st.in.bareArray)
+		st.arr = ojson.NewRecordsLimited(st.src, st.in.array, st.in.bareArray, opts.Limits)
 		if opts.Header != nil {
 			return fmt.Errorf("%s: decoder %s: a header line applies to line framings", st.path, st.dec.name)
 		}
@@ -343,6 +350,11 @@ func (st *Stream) nextElement(ev *event.Event) error {
 	r := &st.run
 	for {
 		ok, err := a.Next()
+		var le *ojson.LimitError
+		if errors.As(err, &le) {
+			st.records++
+			return &RecordError{Path: st.path, Line: a.Index(), Reason: le.Error(), Err: le}
+		}
 		if err != nil {
 			st.finish()
 			return recordsError(a, st.path, err)

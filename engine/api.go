@@ -9,6 +9,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // Options configure an Engine. Zero values get defaults in New.
@@ -47,6 +48,12 @@ type Options struct {
 	// key: vpc-cloudtrail, vpc-flow, or a user pack); "all" keeps only the
 	// stock (Wazuh) rules. An unknown name is an error.
 	DisabledPacks []string
+	// RecordLimits bound each JSON record of a file (a CloudTrail
+	// record): a larger one, or one with more fields or nested deeper, is
+	// skipped without being held and reported through OnError as a
+	// *decoders.RecordError wrapping the *ojson.LimitError. Zero fields
+	// take ojson's defaults (1 MiB, 10,000 fields, 1000 levels).
+	RecordLimits ojson.Limits
 	// OnError receives every non-fatal problem, such as a bad line, already
 	// formatted as "path:line: reason". Default: discard.
 	OnError func(err error)

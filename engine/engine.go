@@ -250,7 +250,8 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 	if watch != nil && watch.OnError != nil {
 		onError = watch.OnError
 	}
-	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: onError, OpenTable: e.opts.OpenTable})
+	st, err := e.decoders.Open(origin, r, decoders.OpenOptions{Symbols: e.rules.Symbols(), OnWarning: onError, OpenTable: e.opts.OpenTable,
+		Limits: e.opts.RecordLimits})
 	if err != nil {
 		return stats, err
 	}

@@ -16,6 +16,7 @@ import (
 // file). Syntax errors are encoding/json's; ErrorOffset says where in the
 // stream they are.
 type Records struct {
+	g      *guard
 	dec    *json.Decoder
 	member string
 	bare   bool
@@ -35,11 +36,21 @@ const (
 // ErrTrailingData is returned when something follows the document.
 var ErrTrailingData = errors.New("unexpected data after the JSON document")
 
-// NewRecords returns a Records reading r. Numbers keep their literal.
+// NewRecords returns a Records reading r with the default Limits. Numbers
+// keep their literal.
 func NewRecords(r io.Reader, member string, bare bool) *Records {
-	dec := json.NewDecoder(r)
+	return NewRecordsLimited(r, member, bare, Limits{})
+}
+
+// NewRecordsLimited returns a Records reading r whose elements are bounded
+// by lim: Next reports an element beyond them with a *LimitError, having
+// read past it without holding it, and the next call goes on with the
+// element after it. The other values of the document are bounded too.
+func NewRecordsLimited(r io.Reader, member string, bare bool, lim Limits) *Records {
+	g := newGuard(r, member, bare, lim)
+	dec := json.NewDecoder(g)
 	dec.UseNumber()
-	return &Records{dec: dec, member: member, bare: bare}
+	return &Records{g: g, dec: dec, member: member, bare: bare}
 }
 
 // Index returns the 1-based index of the current element (0 before the
@@ -50,11 +61,27 @@ func (a *Records) Index() int { return a.index }
 func (a *Records) Offset() int64 { return a.offset }
 
 // InputOffset returns how many bytes of the stream have been consumed.
-func (a *Records) InputOffset() int64 { return a.dec.InputOffset() }
+func (a *Records) InputOffset() int64 { return a.g.orig(a.dec.InputOffset()) }
 
 // Next moves to the next element; false after the last. After Next, call
-// Decode or Skip once before the next Next.
+// Decode or Skip once before the next Next. An element beyond the Limits
+// is reported as (true, *LimitError): it is passed already, so the next
+// call to Next goes on after it.
 func (a *Records) Next() (bool, error) {
+	ok, err := a.next()
+	if !ok || err != nil {
+		return ok, err
+	}
+	if lerr := a.g.take(a.index); lerr != nil {
+		if err := a.Skip(); err != nil { // the placeholder
+			return false, err
+		}
+		return true, lerr
+	}
+	return true, nil
+}
+
+func (a *Records) next() (bool, error) {
 	switch a.state {
 	case recStart:
 		a.state = recDone
@@ -83,7 +110,7 @@ func (a *Records) Next() (bool, error) {
 	case recIn:
 		if a.dec.More() {
 			a.index++
-			a.offset = a.elementOffset()
+			a.offset = a.g.orig(a.elementOffset())
 			return true, nil
 		}
 		a.state = recDone
@@ -209,6 +236,10 @@ func (a *Records) elementOffset() int64 {
 // comes from a stream cut short below the JSON (io.ErrUnexpectedEOF or a
 // broken compression layer): then the offset is the end of what was read.
 func (a *Records) ErrorOffset(err error, truncated bool) int64 {
+	return a.g.orig(a.errorOffset(err, truncated))
+}
+
+func (a *Records) errorOffset(err error, truncated bool) int64 {
 	off := a.dec.InputOffset()
 	var se *json.SyntaxError
 	switch {
