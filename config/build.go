@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -17,6 +18,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/sqs"
 	"github.com/vpcalertd/vpcalertd/event"
 	"github.com/vpcalertd/vpcalertd/metrics"
+	"github.com/vpcalertd/vpcalertd/output/indexer"
 	"github.com/vpcalertd/vpcalertd/specfile"
 )
 
@@ -104,7 +106,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	setBool(&cfg.RunOnStart, spec.RunOnStart)
 	setBool(&cfg.SkipOnError, spec.SkipOnError)
 	setBool(&removeDefault, spec.RemoveFromBucket)
-	if cfg.Interval < time.Second {
+	if spec.Interval != nil && cfg.Interval < time.Second {
 		b.errf(b.pos("interval"), "interval", "must be at least 1s, got %v", cfg.Interval)
 	}
 	if spec.LookBack != nil {
@@ -273,6 +275,7 @@ func (b *builder) buildOutputs(s outputsSpec, o *Output) {
 		if err := ic.Validate(); err != nil {
 			b.place(err, "outputs.indexer", func(key string) specfile.Pos { return b.pos(keyPath("outputs.indexer." + key)...) })
 		}
+		b.writtenZeros(&ic)
 		o.Indexer = &ic
 	}
 	if s.File == nil {
@@ -295,6 +298,30 @@ func (b *builder) buildOutputs(s outputsSpec, o *Output) {
 		b.errf(b.pos("outputs", "file", "rotate", "max_size"), "outputs.file.rotate.max_size", "must be at least 4KiB, got %d bytes", f.MaxSize)
 	}
 	o.File = f
+}
+
+// writtenZeros refuses a 0 written for an indexer setting whose zero
+// value means its default (indexer.Config): a written value is never
+// silently replaced.
+func (b *builder) writtenZeros(ic *indexer.Config) {
+	if b.root == nil {
+		return
+	}
+	for _, z := range []struct {
+		key  string
+		zero bool
+	}{
+		{"timeout", ic.Timeout == 0}, {"close_timeout", ic.CloseTimeout == 0},
+		{"batch.max_bytes", ic.Batch.MaxBytes == 0}, {"batch.max_count", ic.Batch.MaxCount == 0},
+		{"batch.interval", ic.Batch.Interval == 0}, {"batch.workers", ic.Batch.Workers == 0},
+		{"retry.initial_backoff", ic.Retry.InitialBackoff == 0}, {"retry.max_backoff", ic.Retry.MaxBackoff == 0},
+		{"queue.max_bytes", ic.Queue.MaxBytes == 0}, {"queue.full_timeout", ic.Queue.FullTimeout == 0},
+	} {
+		path := keyPath("outputs.indexer." + z.key)
+		if _, written := nodeAt(b.root, path...); z.zero && written {
+			b.errf(b.pos(path...), "outputs.indexer."+z.key, "must be more than 0, got 0 (leave the key out for the default, docs/indexer.md)")
+		}
+	}
 }
 
 func oneOf(s string, set ...string) bool {
@@ -472,10 +499,22 @@ func (b *builder) buildSQS(cfg *Config, s *sqsSpec, src bucketSrc) *sqs.Config {
 		QueueURL:           strings.TrimSpace(s.QueueURL),
 		Region:             strings.TrimSpace(s.Region),
 		Endpoint:           strings.TrimRight(strings.TrimSpace(s.Endpoint), "/"),
-		Workers:            s.Workers,
-		MaxReceives:        s.MaxReceives,
 		DeadLetterQueueURL: strings.TrimSpace(s.DeadLetterQueueURL),
 		QuarantineFile:     b.abs(strings.TrimSpace(s.QuarantineFile)),
+	}
+	if c.DeadLetterQueueURL == "" && c.QuarantineFile == "" && c.QueueURL != "" {
+		c.QuarantineFile = filepath.Join(filepath.Dir(cfg.StatePath), "quarantine", QueueName(c.QueueURL)+".jsonl")
+	}
+	c = c.WithDefaults()
+	// A value written is the value: WithDefaults takes a zero for "not
+	// set", and Validate then refuses a written 0 with the range.
+	for _, v := range []struct {
+		dst *int
+		v   *int
+	}{{&c.Workers, s.Workers}, {&c.MaxReceives, s.MaxReceives}} {
+		if v.v != nil {
+			*v.dst = *v.v
+		}
 	}
 	for _, d := range []struct {
 		dst *time.Duration
@@ -485,10 +524,6 @@ func (b *builder) buildSQS(cfg *Config, s *sqsSpec, src bucketSrc) *sqs.Config {
 			*d.dst = time.Duration(*d.v)
 		}
 	}
-	if c.DeadLetterQueueURL == "" && c.QuarantineFile == "" && c.QueueURL != "" {
-		c.QuarantineFile = filepath.Join(filepath.Dir(cfg.StatePath), "quarantine", QueueName(c.QueueURL)+".jsonl")
-	}
-	c = c.WithDefaults()
 	pos := func(key string) specfile.Pos {
 		if src.sub == nil {
 			return src.pos("")
@@ -498,7 +533,15 @@ func (b *builder) buildSQS(cfg *Config, s *sqsSpec, src bucketSrc) *sqs.Config {
 		}
 		return src.sub("sqs", key)
 	}
-	if err := c.Validate(); err != nil {
+	err := c.Validate()
+	if c.Region != "" && collector.IsRegion(c.Region) {
+		// Validate takes any region-shaped name; the configuration takes
+		// the regions of the table, as for a bucket's regions.
+		if rerr := checkRegion(c.Region); rerr != nil {
+			err = errors.Join(err, &specfile.Error{Key: "region", Err: rerr})
+		}
+	}
+	if err != nil {
 		b.place(err, src.key("sqs"), pos)
 		return nil
 	}

@@ -160,6 +160,13 @@ func TestLoadErrors(t *testing.T) {
 		{"indexer-at-its-key", "outputs:\n  indexer:\n    urls: [https://a:9200, 'ftp://b']\n    batch: {max_count: -1}\nbuckets: [{type: vpcflow, name: b-1}]\n",
 			[]string{`^c\.yml:3:28: outputs\.indexer\.urls\[1\]: "ftp://b": scheme must be https or http$`,
 				`^c\.yml:4:24: outputs\.indexer\.batch\.max_count: -1: must be between 1 and`}},
+		{"written-zeros-all-at-once", "concurrency: 0\nlimits: {amplification: 0}\noutputs:\n  indexer: {url: 'https://i:9200', batch: {workers: 0}}\n" +
+			"buckets:\n  - {type: vpcflow, name: b-1, sqs: {queue_url: 'https://q/1/q', workers: 0, max_receives: 0}}\n",
+			[]string{`^c\.yml:1:14: concurrency: must be between 1 and 256, got 0$`,
+				`^c\.yml:2:25: limits\.amplification: must be between 1 and 1000000, got 0$`,
+				`^c\.yml:4:53: outputs\.indexer\.batch\.workers: must be more than 0, got 0 \(leave the key out for the default, docs/indexer\.md\)$`,
+				`^c\.yml:6:75: buckets\[0\]\.sqs\.workers: must be 1 to 1000, got 0$`,
+				`^c\.yml:6:92: buckets\[0\]\.sqs\.max_receives: must be 1 to 1000, got 0$`}},
 		{"all-at-once", "buckets:\n  - {type: vpcflow, name: b-1, regions: [x]}\n  - {type: vpcflow, name: b-2, only_logs_after: yesterday}\n",
 			[]string{`buckets\[0\]\.regions: invalid region "x"`, `buckets\[1\]\.only_logs_after: bad date`}},
 	}

@@ -305,6 +305,9 @@ func (r *ossecReader) interval(b *block, e *xmlElem) {
 			r.warnf(e, "<interval>", "%s: Wazuh runs the module on the first day of every %d month(s); vpcalertd passes every %v", e.text, months, d)
 		}
 	}
+	if err == nil && d < time.Second {
+		err = fmt.Errorf("must be at least 1s, got %v", d)
+	}
 	if err != nil {
 		r.errf(e, "<interval>", "%v", err)
 		return

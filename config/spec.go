@@ -104,9 +104,9 @@ type sqsSpec struct {
 	QueueURL           string    `yaml:"queue_url"`
 	Region             string    `yaml:"region"`
 	Endpoint           string    `yaml:"endpoint"`
-	Workers            int       `yaml:"workers"`
+	Workers            *int      `yaml:"workers"`
 	VisibilityTimeout  *Duration `yaml:"visibility_timeout"`
-	MaxReceives        int       `yaml:"max_receives"`
+	MaxReceives        *int      `yaml:"max_receives"`
 	DeadLetterQueueURL string    `yaml:"dead_letter_queue_url"`
 	QuarantineFile     string    `yaml:"quarantine_file"`
 	WaitTime           *Duration `yaml:"wait_time"`
