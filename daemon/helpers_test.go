@@ -48,8 +48,15 @@ func TestMain(m *testing.M) {
 		if n, err := strconv.ParseUint(os.Getenv("VPCALERTD_TEST_FSIZE"), 10, 64); err == nil {
 			limitFileSize(n)
 		}
+		if n, err := strconv.ParseUint(os.Getenv("VPCALERTD_TEST_MEMLIMIT"), 10, 64); err == nil {
+			limitMemory(n)
+		}
 		opts.Once = len(os.Args) > 2 && os.Args[2] == "--once"
-		os.Exit(serveFile(context.Background(), os.Args[1], opts, os.Stdout, os.Stderr))
+		code := serveFile(context.Background(), os.Args[1], opts, os.Stdout, os.Stderr)
+		if os.Getenv("VPCALERTD_TEST_MEMLIMIT") != "" {
+			reportPeak(os.Stderr)
+		}
+		os.Exit(code)
 	}
 	os.Exit(s3test.Main(m))
 }
@@ -71,6 +78,34 @@ func limitFileSize(n uint64) {
 			panic(err)
 		}
 	}()
+}
+
+// limitMemory caps the process's address space (RLIMIT_AS) at n bytes: an
+// allocation beyond it fails and the Go runtime dies "out of memory", as
+// the daemon would under a container's memory limit.
+func limitMemory(n uint64) {
+	lim := syscall.Rlimit{Cur: n, Max: n}
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &lim); err != nil {
+		panic(err)
+	}
+}
+
+// reportPeak writes the process's peak resident memory (VmHWM) and peak
+// address space (VmPeak) as the line "peak rss: N kB, peak vm: M kB", for
+// the memory tests to read.
+func reportPeak(w io.Writer) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Fprintf(w, "peak rss: unknown (%v)\n", err)
+		return
+	}
+	v := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, val, ok := strings.Cut(l, ":"); ok {
+			v[k] = strings.TrimSpace(val)
+		}
+	}
+	fmt.Fprintf(w, "peak rss: %s, peak vm: %s\n", v["VmHWM"], v["VmPeak"])
 }
 
 // testClock parses "BASE@WALL" (RFC 3339 time, Unix nanoseconds): a clock
