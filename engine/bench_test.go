@@ -22,15 +22,28 @@ import (
 // across a few interfaces and many addresses and ports, and some NODATA.
 func flowFile(tb testing.TB, n int) []byte {
 	tb.Helper()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if err := writeFlows(zw, n); err != nil {
+		tb.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return gz.Bytes()
+}
+
+// writeFlows writes flowFile's lines, uncompressed, to w.
+func writeFlows(w io.Writer, n int) error {
 	rng := rand.New(rand.NewSource(1))
-	var plain bytes.Buffer
+	plain := bufio.NewWriterSize(w, 64<<10)
 	plain.WriteString("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n")
 	ports := []int{22, 80, 443, 3389, 5432, 8080, 53, 123}
 	for i := 0; i < n; i++ {
 		eni := fmt.Sprintf("eni-0a1b2c3d4e5f6%04d", rng.Intn(12))
 		start := 1709633700 + i/50
 		if rng.Intn(100) == 0 {
-			fmt.Fprintf(&plain, "2 123456789012 %s - - - - - - - %d %d - NODATA\n", eni, start, start+60)
+			fmt.Fprintf(plain, "2 123456789012 %s - - - - - - - %d %d - NODATA\n", eni, start, start+60)
 			continue
 		}
 		action := "ACCEPT"
@@ -42,20 +55,11 @@ func flowFile(tb testing.TB, n int) []byte {
 			proto = 17
 		}
 		pk := 1 + rng.Intn(200)
-		fmt.Fprintf(&plain, "2 123456789012 %s 10.0.%d.%d 203.0.%d.%d %d %d %d %d %d %d %d %s OK\n",
+		fmt.Fprintf(plain, "2 123456789012 %s 10.0.%d.%d 203.0.%d.%d %d %d %d %d %d %d %d %s OK\n",
 			eni, rng.Intn(8), 1+rng.Intn(250), rng.Intn(256), 1+rng.Intn(250),
 			1024+rng.Intn(60000), ports[rng.Intn(len(ports))], proto, pk, pk*(40+rng.Intn(1400)), start, start+60, action)
 	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, err := zw.Write(plain.Bytes())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return gz.Bytes()
+	return plain.Flush()
 }
 
 const benchLines = 100_000
