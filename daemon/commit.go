@@ -500,10 +500,10 @@ func (cm *committer) snapshot() (snap []byte, held []*result) {
 	}
 	// The objects before the point through the rules (their turns end
 	// once they are processed), then the snapshot.
-	for turn.prev != nil {
+	for ready := turn.Ready(); ready != nil; {
 		select {
-		case <-turn.prev:
-			turn.prev = nil
+		case <-ready:
+			ready = nil
 		case res, ok := <-in:
 			take(res, ok)
 		}

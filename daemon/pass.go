@@ -9,6 +9,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/s3"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/event"
 )
 
@@ -114,7 +115,7 @@ type job struct {
 	// place and turn are the object's place in the daemon's sequence
 	// (sequence.go); turn is nil when the processor keeps no state.
 	place uint64
-	turn  *seqTurn
+	turn  *engine.Turn
 }
 
 // placeIn gives the job the next place of seq (nil: none).

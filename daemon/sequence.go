@@ -1,8 +1,9 @@
 package daemon
 
 import (
-	"context"
 	"sync"
+
+	"github.com/vpcalertd/vpcalertd/engine"
 )
 
 // The correlation rules keep one state for the whole daemon (frequency
@@ -17,12 +18,18 @@ import (
 // between two objects, then commits the objects before that point and
 // holds back those after it until the next commit. The same order makes
 // the correlation alerts those of replay, whatever the concurrency.
+//
+// The sequence is an engine.Order with one key: an object's turn goes to
+// the engine (engine.Object.Turn), which waits for it only before the
+// object's first record reaches the stateful rules and ends it after the
+// last; reading, gunzip, decoding and the stateless rules of the objects
+// after it run meanwhile, on the other workers and cores.
 
 // sequence hands out the places of the sequence.
 type sequence struct {
-	mu   sync.Mutex // guards the fields below
-	next uint64
-	last *seqTurn // the last place handed out, nil when none
+	mu    sync.Mutex // guards the fields below
+	next  uint64
+	order *engine.Order
 	// open are the places whose object is not settled yet: its result
 	// has not reached the committer (or been dropped).
 	open    map[uint64]struct{}
@@ -30,21 +37,17 @@ type sequence struct {
 }
 
 func newSequence() *sequence {
-	return &sequence{open: map[uint64]struct{}{}, changed: make(chan struct{})}
+	return &sequence{order: engine.NewOrder(), open: map[uint64]struct{}{}, changed: make(chan struct{})}
 }
 
 // take returns the next place: its number and its turn, which comes after
 // the previous place's turn. The place stays open until settle.
-func (s *sequence) take() (uint64, *seqTurn) {
+func (s *sequence) take() (uint64, *engine.Turn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.next
 	s.next++
-	t := &seqTurn{done: make(chan struct{})}
-	if s.last != nil {
-		t.prev = s.last.done
-	}
-	s.last = t
+	t := s.order.Next("")
 	s.open[n] = struct{}{}
 	return n, t
 }
@@ -73,48 +76,4 @@ func (s *sequence) openBefore(n uint64) (bool, <-chan struct{}) {
 		}
 	}
 	return false, s.changed
-}
-
-// seqTurn is one place's passage through the rules: it may go once the
-// previous place's is over.
-type seqTurn struct {
-	prev <-chan struct{} // nil for the first place
-	done chan struct{}
-	once sync.Once
-}
-
-// wait blocks until the previous turn is over or ctx is done.
-func (t *seqTurn) wait(ctx context.Context) error {
-	if t == nil || t.prev == nil {
-		return nil
-	}
-	select {
-	case <-t.prev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// Done ends the turn: the next may go once this one's predecessors are
-// over too. It may be called more than once, and before the turn came.
-func (t *seqTurn) Done() {
-	if t == nil {
-		return
-	}
-	t.once.Do(func() {
-		if t.prev == nil {
-			close(t.done)
-			return
-		}
-		select {
-		case <-t.prev:
-			close(t.done)
-		default:
-			go func() {
-				<-t.prev
-				close(t.done)
-			}()
-		}
-	})
 }

@@ -114,10 +114,9 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if j.bucket.cfg.DiscardRegex != nil {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
-	// The records reach the rules in the daemon's sequence (sequence.go).
-	if err := j.turn.wait(ctx); err != nil {
-		return d.failed(res, ctx, err)
-	}
+	// The records reach the rules in the daemon's sequence (sequence.go):
+	// the engine waits for the object's turn (in pctx) before its first
+	// record reaches the stateful rules, and ends it after its last.
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key), d.opts.Metrics)
 	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
 	j.turn.Done()

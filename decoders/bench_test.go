@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -106,6 +108,7 @@ func benchDecode(b *testing.B, data []byte) {
 	lines := 0
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
+	cpu0 := cpuTime()
 	for b.Loop() {
 		st, err := set.Open(origin, bytes.NewReader(data), OpenOptions{Symbols: syms})
 		if err != nil {
@@ -123,6 +126,18 @@ func benchDecode(b *testing.B, data []byte) {
 		}
 	}
 	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(lines), "cpu-ns/line")
+}
+
+// cpuTime is the CPU time the process has used (user and system, every
+// thread, GC included): on a shared machine it varies much less than the
+// wall clock.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFloor is the floor under BenchmarkDecode: the same gunzip and
