@@ -87,7 +87,8 @@ func endsWithLine(t *testing.T, path string) int64 {
 // is marked, a WARN names the path and the room left, /readyz says not
 // ready. Once room is back (ballast removed, limit lifted) it carries on,
 // and every alert is in the file exactly once. `run --once` stops with exit
-// status 1 and that message instead.
+// status 1 and that message instead; run again with room, it writes every
+// alert exactly once.
 func TestDiskFull(t *testing.T) {
 	srv := s3test.Need(t)
 	awsEnv(t)
@@ -192,6 +193,17 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		assert.Contains(t, p.stderr.String(), "bytes free); nothing read since the last commit is marked: make room and run again")
 		assert.NotContains(t, p.stderr.String(), "waiting for room", "--once does not wait")
 		endsWithLine(t, s.alerts(p))
+
+		// Run again with room: every alert once, none of the first run's
+		// unmarked ones twice.
+		again := startDaemonEnv(t, nil, conf(dir, alertsDir), "--once")
+		require.Equal(t, 0, again.wait(t, 2*time.Minute), again.stderr.String())
+		for _, l := range strings.Split(again.stderr.String(), "\n") {
+			if strings.Contains(l, "alerts file: cut") {
+				t.Logf("restart: %s", l)
+			}
+		}
+		checkExactlyOnce(t, alertsDir, copyWant(want))
 	})
 }
 
