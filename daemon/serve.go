@@ -78,6 +78,9 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Logger
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w.Error())
+	}
 	if opts.Store == nil {
 		if err := checkFreshState(cfg); err != nil {
 			return 1, err

@@ -192,6 +192,11 @@ func (d *Daemon) logBucket(br *bucketRun) {
 		"scopes", r.scopes, "window_start", day(r.windowStart), "window_from", strings.Join(r.sources, "; "),
 		"listed", r.listed, "read", r.read, "already_read", r.alreadyRead, "bad", r.bad, "retry", r.retry,
 		"records", r.records, "alerts", r.alerts}
+	if b.Variant != "" {
+		// Blocks of one bucket and prefix (repeated <bucket> blocks) are
+		// told apart by what they select.
+		attrs = append(attrs, "id", b.ID())
+	}
 	if r.olderCounted {
 		attrs = append(attrs, "older", olderCount(r.older), "older_oldest", day(r.older.Oldest), "older_newest", day(r.older.Newest))
 	}

@@ -53,9 +53,6 @@ func runDaemon(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return config.ExitCode(err)
 	}
 	log := daemon.NewLogger(stderr, cfg.Log)
-	for _, w := range cfg.Warnings {
-		log.Warn("configuration: " + w.Error())
-	}
 	if *reparse {
 		rep, err := daemon.ResetState(cfg, daemon.StateOptions{})
 		if err != nil {
