@@ -277,3 +277,77 @@ func TestExitCode(t *testing.T) {
 	assert.Equal(t, 2, ExitCode(specfile.Join(region, other)))
 	assert.Equal(t, 2, ExitCode(nil))
 }
+
+// TestWazuhParserCases runs the bucket values of Wazuh 4.14.7's own parser
+// tests (tests/integration/test_aws/data/test_cases/parser_test_module:
+// cases_invalid_values_in_bucket, cases_empty_values_in_bucket,
+// cases_multiple_bucket_and_service_tags) through the same block: what
+// Wazuh refuses is refused at its element's line, what it warns about and
+// ignores is a warning.
+func TestWazuhParserCases(t *testing.T) {
+	valid := map[string]string{"type": "cloudtrail", "name": "wazuh-cloudtrail-integration-tests", "only_logs_after": "2023-JAN-31",
+		"regions": "us-east-1", "path": "test_prefix", "path_suffix": "test_suffix", "remove_from_bucket": "no"}
+	conf := func(elem, value string) string {
+		v := map[string]string{}
+		for k, x := range valid {
+			v[k] = x
+		}
+		v[elem] = value
+		return ossecConf(`    <disabled>no</disabled>`, // 3
+			fmt.Sprintf(`    <bucket type="%s">`, v["type"]),                             // 4
+			`      <name>`+v["name"]+`</name>`,                                           // 5
+			`      <only_logs_after>`+v["only_logs_after"]+`</only_logs_after>`,          // 6
+			`      <regions>`+v["regions"]+`</regions>`,                                  // 7
+			`      <path>`+v["path"]+`</path>`,                                           // 8
+			`      <path_suffix>`+v["path_suffix"]+`</path_suffix>`,                      // 9
+			`      <remove_from_bucket>`+v["remove_from_bucket"]+`</remove_from_bucket>`, // 10
+			`    </bucket>`)
+	}
+	cfg, errs, warns := loadOssec(t, conf("type", "cloudtrail"))
+	require.Nil(t, errs)
+	assert.Empty(t, warns)
+	assert.Equal(t, "cloudtrail:wazuh-cloudtrail-integration-tests/test_prefix/test_suffix/", cfg.Buckets[0].ID())
+
+	// Two blocks of one bucket with other regions, and services: Wazuh
+	// calls the wodle for each bucket; so does vpcalertd.
+	cfg, errs, warns = loadOssec(t, ossecConf(`    <disabled>no</disabled>`,
+		`    <bucket type="cloudtrail"><name>wazuh-cloudtrail-integration-tests</name><regions>us-east-1</regions></bucket>`,
+		`    <bucket type="cloudtrail"><name>wazuh-cloudtrail-integration-tests</name><regions>us-east-2</regions></bucket>`,
+		`    <service type="cloudwatchlogs"><aws_log_groups>wazuh-cloudwatchlogs-integration-tests</aws_log_groups><regions>us-east-1</regions></service>`,
+		`    <service type="cloudwatchlogs"><aws_log_groups>wazuh-cloudwatchlogs-integration-tests</aws_log_groups><regions>us-east-2</regions></service>`))
+	require.Nil(t, errs)
+	require.Len(t, cfg.Buckets, 2)
+	assert.Equal(t, []string{"us-east-1"}, cfg.Buckets[0].Regions)
+	assert.Equal(t, []string{"us-east-2"}, cfg.Buckets[1].Regions)
+	assertLines(t, []string{`o.conf:6: <service>: not read by vpcalertd …`, `o.conf:7: <service>: not read by vpcalertd …`}, warns)
+
+	for _, c := range []struct{ elem, value, want string }{
+		{"name", "1", `o.conf:5: <bucket> 1 <name>: "1" is not a valid S3 bucket name`},
+		{"type", "invalid_value", `o.conf:4: <bucket> 1: unsupported bucket type "invalid_value" (expected one of [cloudtrail vpcflow])`},
+		{"only_logs_after", "JAN-31", `o.conf:6: <bucket> 1 <only_logs_after>: bad date "JAN-31" …`},
+		{"regions", "1", `o.conf:7: <bucket> 1 <regions>: invalid region "1": not an AWS region …`},
+		{"path", "test-prefix>", `o.conf:8: <bucket> 1 <path>: invalid character in a key prefix: "test-prefix>" has the character >…`},
+		{"path_suffix", "test-suffix>", `o.conf:9: <bucket> 1 <path_suffix>: invalid character in a key prefix: "test-suffix>" has the character >…`},
+		{"remove_from_bucket", "nein", `o.conf:10: <bucket> 1 <remove_from_bucket>: expected yes or no, got "nein"`},
+		{"type", "", `o.conf:4: <bucket> 1: missing: the log type (expected one of [cloudtrail vpcflow])`},
+		{"name", "", `o.conf:5: <bucket> 1 <name>: missing: the bucket name`},
+	} {
+		t.Run("refused/"+c.elem+"="+c.value, func(t *testing.T) {
+			_, errs, _ := loadOssec(t, conf(c.elem, c.value))
+			assertLines(t, []string{c.want}, errs)
+		})
+	}
+	for _, c := range []struct{ elem, want string }{
+		{"only_logs_after", `o.conf:6: <bucket> 1 <only_logs_after>: empty: ignored (Wazuh warns the same)`},
+		{"regions", `o.conf:7: <bucket> 1 <regions>: empty: ignored (Wazuh warns the same)`},
+		{"path", `o.conf:8: <bucket> 1 <path>: empty: ignored (Wazuh warns the same)`},
+		{"path_suffix", `o.conf:9: <bucket> 1 <path_suffix>: empty: ignored (Wazuh warns the same)`},
+	} {
+		t.Run("empty/"+c.elem, func(t *testing.T) {
+			cfg, errs, warns := loadOssec(t, conf(c.elem, ""))
+			require.Nil(t, errs)
+			require.Len(t, cfg.Buckets, 1)
+			assertLines(t, []string{c.want}, warns)
+		})
+	}
+}

@@ -95,3 +95,45 @@ func TestOssecRepeatedBucketBlocks(t *testing.T) {
 	assert.Equal(t, map[string]string{east: "listed=0 read=0 already_read=0", europe: "listed=0 read=0 already_read=0",
 		"<nil>": "listed=0 read=0 already_read=0"}, passes(res))
 }
+
+// TestOssecOverlappingBlocks: a block reading every region and one reading
+// us-east-1 of the same bucket are both read, with a warning at start, and
+// each object of us-east-1 is read once (the state is per object).
+func TestOssecOverlappingBlocks(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", srv.Endpoint)
+	t.Setenv("AWS_ENDPOINT_URL_EC2", ec2Server(t).URL)
+	dir := t.TempDir()
+	bucket := srv.NewBucket(t, "overlap")
+	const acct, day = "123456789012", "2024-03-05"
+	var keys []string
+	for i, region := range []string{"us-east-1", "us-east-1", "us-east-1", "eu-west-1"} {
+		k := flowKey(acct, region, day, "fl-0a1b2c3d4e5f60718", i)
+		srv.Put(t, bucket, k, gz(t, flowBody(acct, 2, 100*(i+1), true)))
+		keys = append(keys, k)
+	}
+	conf := fmt.Sprintf("<ossec_config>\n  <wodle name=\"aws-s3\">\n"+
+		"    <bucket type=\"vpcflow\"><name>%[1]s</name><only_logs_after>2024-MAR-05</only_logs_after><aws_account_alias>all</aws_account_alias></bucket>\n"+
+		"    <bucket type=\"vpcflow\"><name>%[1]s</name><only_logs_after>2024-MAR-05</only_logs_after><regions>us-east-1</regions><aws_account_alias>east</aws_account_alias></bucket>\n"+
+		"  </wodle>\n</ossec_config>\n", bucket)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ossec.conf"), []byte(conf), 0o644))
+	cfg := writeConfig(t, dir, "ossec_conf: ossec.conf\nstate: state.db\nconcurrency: 4\nlog: {format: json}\noutputs: {file: {path: alerts.json}}\n")
+	res := runMain(t, cfg, true)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Len(t, res.logsWith("configuration: "), 1, res.stderr)
+	assert.Contains(t, res.logsWith("configuration: ")[0]["msg"], ":4: <bucket> 2: selects some of the objects of <bucket> 1")
+	perFile := map[string]int{}
+	for _, a := range readAlerts(t, filepath.Join(dir, "alerts.json")) {
+		perFile[a.File]++
+		assert.Contains(t, []string{"all", "east"}, a.Alias)
+	}
+	for _, k := range keys {
+		assert.Equal(t, 2, perFile[k], "read once: %s", k)
+	}
+	read := 0
+	for _, l := range res.logsWith("bucket pass") {
+		read += int(l["read"].(float64))
+	}
+	assert.Equal(t, len(keys), read, "each object read by one block")
+}
