@@ -170,23 +170,6 @@ func TestPipelineOutputIndependentOfCores(t *testing.T) {
 	}
 }
 
-// slowSink writes slowly, so that the stages before it fill up.
-type slowSink struct {
-	out   bytes.Buffer
-	delay time.Duration
-}
-
-func (s *slowSink) Write(a *alert.Alert) error {
-	if a.Origin.Line%500 == 0 {
-		time.Sleep(s.delay)
-	}
-	s.out.Write(a.JSON)
-	s.out.WriteByte('\n')
-	return nil
-}
-func (s *slowSink) Sync() error  { return nil }
-func (s *slowSink) Close() error { return nil }
-
 // A sink error or a cancelled context ends Process early on several cores
 // as on one: the alerts before the failure are written, nothing after, and
 // no goroutine is left behind.

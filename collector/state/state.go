@@ -45,13 +45,6 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	return s.db.Update(fn)
 }
 
-// batch is update through bbolt's Batch: concurrent calls share one
-// transaction (and one fsync). fn may run twice; it must be idempotent.
-func (s *Store) batch(fn func(tx *bolt.Tx) error) (err error) {
-	defer s.recoverDamage(&err)
-	return s.db.Batch(fn)
-}
-
 func (s *Store) recoverDamage(err *error) {
 	if r := recover(); r != nil {
 		*err = damaged(s.path, fmt.Sprintf("reading it failed (%v)", r))
