@@ -141,19 +141,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	}
 	b.buildLimits(spec.Limits, &cfg.Limits)
 	b.buildLog(spec.Log, &cfg.Log)
-	if spec.Metrics != nil {
-		cfg.Metrics = &Metrics{Listen: spec.Metrics.Listen, AllowNonLoopback: spec.Metrics.AllowNonLoopback, TrafficWindow: DefaultTrafficWindow}
-		if w := spec.Metrics.TrafficWindow; w != nil {
-			cfg.Metrics.TrafficWindow = time.Duration(*w)
-			if cfg.Metrics.TrafficWindow < time.Hour || cfg.Metrics.TrafficWindow > 31*24*time.Hour {
-				b.errf(b.pos("metrics", "traffic_window"), "metrics.traffic_window", "must be between 1h and 744h (31 days), got %v", cfg.Metrics.TrafficWindow)
-			}
-		}
-		mc := metrics.Config{Listen: cfg.Metrics.Listen, AllowNonLoopback: cfg.Metrics.AllowNonLoopback}
-		if err := mc.Validate(); err != nil {
-			b.place(err, "metrics", func(key string) specfile.Pos { return b.pos(keyPath("metrics." + key)...) })
-		}
-	}
+	cfg.Metrics = b.buildMetrics(spec.Metrics)
 	b.buildOutputs(spec.Outputs, &cfg.Output)
 
 	var entries []entry
@@ -214,6 +202,25 @@ func (b *builder) noBuckets(w *wodle) {
 	b.errf(pos, key, "%s", msg)
 	b.errs = append(b.errs, b.warns...)
 	b.warns = nil
+}
+
+// buildMetrics checks the metrics section (nil: no metrics endpoint).
+func (b *builder) buildMetrics(s *metricsSpec) *Metrics {
+	if s == nil {
+		return nil
+	}
+	m := &Metrics{Listen: s.Listen, AllowNonLoopback: s.AllowNonLoopback, TrafficWindow: DefaultTrafficWindow}
+	if w := s.TrafficWindow; w != nil {
+		m.TrafficWindow = time.Duration(*w)
+		if m.TrafficWindow < time.Hour || m.TrafficWindow > 31*24*time.Hour {
+			b.errf(b.pos("metrics", "traffic_window"), "metrics.traffic_window", "must be between 1h and 744h (31 days), got %v", m.TrafficWindow)
+		}
+	}
+	mc := metrics.Config{Listen: m.Listen, AllowNonLoopback: m.AllowNonLoopback}
+	if err := mc.Validate(); err != nil {
+		b.place(err, "metrics", func(key string) specfile.Pos { return b.pos(keyPath("metrics." + key)...) })
+	}
+	return m
 }
 
 func setBool(dst *bool, v *bool) {
