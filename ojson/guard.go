@@ -308,112 +308,143 @@ func (g *guard) stepRecords(c byte) error {
 func (g *guard) value(element int) (*LimitError, error) {
 	start := g.in
 	g.buf = g.buf[:0]
-	var lerr *LimitError
-	over := func(cat error, limit int) {
-		if lerr == nil {
-			lerr = &LimitError{Err: cat, Limit: limit}
-		}
-	}
-	var stack []byte // '{' or '[' per open container, up to MaxDepth
-	depth, fields := 0, 0
-	inStr, esc, expectValue := false, false, false
-	scalar := false
-	first := true
+	s := valueScan{first: true}
 	for {
-		if inStr && !esc {
-			// The body of a string, in bulk: a huge one costs no per-byte
-			// work.
-			if err := g.stringBody(lerr == nil); err != nil {
-				if lerr == nil {
-					g.out = append(g.out, g.buf...)
-				}
-				return nil, err
-			}
-			if lerr == nil && len(g.buf) > g.lim.MaxBytes {
-				over(ErrTooLarge, g.lim.MaxBytes)
-			}
-		}
-		c, err := g.readByte()
+		c, err := g.valueByte(&s)
 		if err != nil {
-			if lerr == nil {
+			if s.lerr == nil {
 				g.out = append(g.out, g.buf...)
 			}
 			return nil, err
 		}
-		if lerr == nil {
-			g.buf = append(g.buf, c)
-			if len(g.buf) > g.lim.MaxBytes {
-				over(ErrTooLarge, g.lim.MaxBytes)
-			}
-		}
+		var end bool
 		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-				if depth == 0 {
-					return g.endValue(element, start, lerr, fields, depth), nil
-				}
-			}
-			continue
-		case scalar:
-			if isSpace(c) || c == ',' || c == ']' || c == '}' || c == ':' {
+		case s.inStr:
+			end = s.stringByte(c) && s.depth == 0
+		case s.scalar:
+			if end = isSpace(c) || c == ',' || c == ']' || c == '}' || c == ':'; end {
 				g.unread()
-				if lerr == nil {
+				if s.lerr == nil {
 					g.buf = g.buf[:len(g.buf)-1]
 				}
-				return g.endValue(element, start, lerr, fields, depth), nil
 			}
-			continue
 		case isSpace(c):
-			continue
+		default:
+			end = s.structural(c, g.lim)
 		}
-		if first {
-			first = false
-			if c != '{' && c != '[' && c != '"' {
-				scalar = true
-				continue
-			}
-		}
-		if expectValue && c != ']' && c != '}' {
-			fields++
-			expectValue = false
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-			if depth <= g.lim.MaxDepth {
-				stack = append(stack, c)
-			} else {
-				over(ErrTooDeep, g.lim.MaxDepth)
-			}
-			expectValue = c == '['
-		case '}', ']':
-			depth--
-			if depth < len(stack) && depth >= 0 {
-				stack = stack[:depth]
-			}
-			if depth <= 0 {
-				return g.endValue(element, start, lerr, fields, 0), nil
-			}
-		case ',':
-			// In an array the next value is an element; in an object the
-			// next member is counted at its ':'.
-			expectValue = depth <= len(stack) && stack[depth-1] == '['
-		case ':':
-			// The member's value is the field.
-			expectValue = true
-		}
-		if fields > g.lim.MaxFields {
-			over(ErrTooManyFields, g.lim.MaxFields)
+		if end {
+			return g.endValue(element, start, s.lerr, s.fields, max(s.depth, 0)), nil
 		}
 	}
+}
+
+// valueScan is where value's scan of one value is.
+type valueScan struct {
+	stack       []byte // '{' or '[' per open container, up to MaxDepth
+	depth       int
+	fields      int
+	inStr, esc  bool
+	expectValue bool // the next value counts as a field
+	scalar      bool // the value is a number, true, false or null
+	first       bool // no byte of the value read yet
+	lerr        *LimitError
+}
+
+// over records the first limit the value goes beyond.
+func (s *valueScan) over(cat error, limit int) {
+	if s.lerr == nil {
+		s.lerr = &LimitError{Err: cat, Limit: limit}
+	}
+}
+
+// valueByte reads the next byte of the value (a string's body in bulk
+// first), keeping the value's bytes in g.buf while it is within the size
+// limit.
+func (g *guard) valueByte(s *valueScan) (byte, error) {
+	if s.inStr && !s.esc {
+		// The body of a string, in bulk: a huge one costs no per-byte
+		// work.
+		if err := g.stringBody(s.lerr == nil); err != nil {
+			return 0, err
+		}
+		if s.lerr == nil && len(g.buf) > g.lim.MaxBytes {
+			s.over(ErrTooLarge, g.lim.MaxBytes)
+		}
+	}
+	c, err := g.readByte()
+	if err != nil {
+		return 0, err
+	}
+	if s.lerr == nil {
+		g.buf = append(g.buf, c)
+		if len(g.buf) > g.lim.MaxBytes {
+			s.over(ErrTooLarge, g.lim.MaxBytes)
+		}
+	}
+	return c, nil
+}
+
+// stringByte follows a byte inside a string; it reports the closing
+// quote.
+func (s *valueScan) stringByte(c byte) (closed bool) {
+	switch {
+	case s.esc:
+		s.esc = false
+	case c == '\\':
+		s.esc = true
+	case c == '"':
+		s.inStr = false
+		return true
+	}
+	return false
+}
+
+// structural follows a byte outside strings and scalars: containers
+// opened and closed, fields counted at each array element and object
+// member's value. It reports the end of the value.
+func (s *valueScan) structural(c byte, lim Limits) (end bool) {
+	if s.first {
+		s.first = false
+		if c != '{' && c != '[' && c != '"' {
+			s.scalar = true
+			return false
+		}
+	}
+	if s.expectValue && c != ']' && c != '}' {
+		s.fields++
+		s.expectValue = false
+	}
+	switch c {
+	case '"':
+		s.inStr = true
+	case '{', '[':
+		s.depth++
+		if s.depth <= lim.MaxDepth {
+			s.stack = append(s.stack, c)
+		} else {
+			s.over(ErrTooDeep, lim.MaxDepth)
+		}
+		s.expectValue = c == '['
+	case '}', ']':
+		s.depth--
+		if s.depth < len(s.stack) && s.depth >= 0 {
+			s.stack = s.stack[:s.depth]
+		}
+		if s.depth <= 0 {
+			return true
+		}
+	case ',':
+		// In an array the next value is an element; in an object the
+		// next member is counted at its ':'.
+		s.expectValue = s.depth <= len(s.stack) && s.stack[s.depth-1] == '['
+	case ':':
+		// The member's value is the field.
+		s.expectValue = true
+	}
+	if s.fields > lim.MaxFields {
+		s.over(ErrTooManyFields, lim.MaxFields)
+	}
+	return false
 }
 
 // stringBody consumes the bytes of a string up to its next quote or
