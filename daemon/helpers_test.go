@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_OBJECT_DELAY")); err == nil && d > 0 {
 			opts.NewProcessor = slowProcessor(d)
 		}
+		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_KEEPER_DELAY")); err == nil && d > 0 {
+			opts.NewProcessor = slowKeeperProcessor(d)
+		}
 		if c := os.Getenv("VPCALERTD_TEST_CLOCK"); c != "" {
 			opts.Now = testClock(c)
 		}
@@ -166,6 +169,24 @@ func (p slowProc) Process(ctx context.Context, origin event.Origin, r io.Reader,
 	case <-ctx.Done(): // abandoned at shutdown
 	}
 	return p.Processor.Process(ctx, origin, r, sink)
+}
+
+// slowKeeperProcessor is slowProcessor whose processor still keeps the
+// correlation state (StateKeeper), so that the daemon saves and restores
+// it: a crash campaign spreads its kill points over a slower read.
+func slowKeeperProcessor(d time.Duration) func(*config.Config, int64, func(error)) (Processor, error) {
+	return func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
+		p, err := NewEngine(cfg, idOffset, onError)
+		if err != nil {
+			return nil, err
+		}
+		return slowKeeper{slowProc{p, d}, p.(StateKeeper)}, nil
+	}
+}
+
+type slowKeeper struct {
+	slowProc
+	StateKeeper
 }
 
 // awsEnv points the AWS SDK's default chain at the test server's

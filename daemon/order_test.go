@@ -21,20 +21,24 @@ import (
 	"github.com/vpcalertd/vpcalertd/output"
 )
 
-// scanObjects returns 24 flow-log objects of one account and region, in
+// scanObjects returns 24 flow-log objects of one account and region
+// (scanObjectsN).
+func scanObjects() (keys []string, bodies [][]byte) { return scanObjectsN(24) }
+
+// scanObjectsN returns n flow-log objects of one account and region, in
 // key order, whose records move on in time (object k covers the ten
-// minutes from 10:00 + 10k min) and 23 port scans that straddle the
+// minutes from 10:00 + 10k min) and n-1 port scans that straddle the
 // objects' boundaries: 8 rejected ports at the end of object k and 8 at the
 // start of object k+1, from a source of their own, within 20 seconds. Each
 // object also holds rejected flows from many sources to one port, spread
 // over its ten minutes, which move the scan rule's windows on.
-func scanObjects() (keys []string, bodies [][]byte) {
+func scanObjectsN(n int) (keys []string, bodies [][]byte) {
 	const acct = "123456789012"
 	t0 := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC).Unix()
 	line := func(b *bytes.Buffer, src string, sport, dport int, t int64) {
 		fmt.Fprintf(b, "2 %s eni-0a1b2c3d4e5f60718 %s 10.0.1.25 %d %d 6 1 44 %d %d REJECT OK\n", acct, src, sport, dport, t, t+1)
 	}
-	for k := 0; k < 24; k++ {
+	for k := 0; k < n; k++ {
 		var b bytes.Buffer
 		b.WriteString(flowHeader + "\n")
 		start := t0 + int64(k)*600
@@ -46,7 +50,7 @@ func scanObjects() (keys []string, bodies [][]byte) {
 		for i := 0; i < 300; i++ {
 			line(&b, fmt.Sprintf("203.0.113.%d", i%250+1), 50000+i, 443, start+10+int64(i)*2)
 		}
-		if k < 23 {
+		if k < n-1 {
 			for p := 0; p < 8; p++ {
 				line(&b, fmt.Sprintf("198.51.100.%d", k+1), 40000+p, 20+p, start+600-12+int64(p))
 			}

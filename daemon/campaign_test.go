@@ -1,0 +1,380 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/output"
+	"github.com/vpcalertd/vpcalertd/output/indexer/indexertest"
+)
+
+// The crash campaign (issue 14): the daemon, a real child process with the
+// default concurrency, the alerts file and the indexer output on, is killed
+// with SIGKILL at many points while it reads a bucket whose objects carry
+// correlation across their boundaries (a port scan split over every two
+// consecutive objects, and a firedtimes counter that runs over all of
+// them), and restarted each time; a last run reads the rest. Then:
+//
+//   - the alerts file holds every alert exactly once, by content (the alert
+//     without its id and timestamp, so firedtimes and the scans included):
+//     the same alerts as an uninterrupted daemon run, which are replay's;
+//   - the indexer (in this process, so it outlives the daemons) holds one
+//     document per alert of the file and no other, with the alert's id as
+//     _id, its timestamp, in the index of its day, and the file's content.
+//
+// Without the write-ahead record (same id and timestamp on a re-read), the
+// indexer gets a second document for an alert; without the correlation
+// snapshot committed with the marks, a re-read object fires firedtimes and
+// the scans differently from the uninterrupted run.
+
+// campaignObjects is the number of objects of a campaign's bucket.
+const campaignObjects = 36
+
+// campaignBucket uploads the campaign's objects (scanObjectsN) to a new
+// bucket and returns its name and the alerts replay gives for them.
+func campaignBucket(t *testing.T, srv *s3test.Server, name string) (string, []string) {
+	t.Helper()
+	b := srv.NewBucket(t, name)
+	keys, bodies := scanObjectsN(campaignObjects)
+	local := t.TempDir()
+	for i, k := range keys {
+		srv.Put(t, b, k, gz(t, bodies[i]))
+		p := filepath.Join(local, filepath.FromSlash(k))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, bodies[i], 0o644))
+	}
+	cfg, err := config.Load(writeConfig(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s}]\n", b)))
+	require.NoError(t, err)
+	proc, err := NewEngine(cfg, 0, nil)
+	require.NoError(t, err)
+	files, err := collector.Local([]string{local}, collector.LocalOptions{Bucket: b})
+	require.NoError(t, err)
+	replayed := filepath.Join(t.TempDir(), "replay.json")
+	f, err := os.Create(replayed)
+	require.NoError(t, err)
+	_, err = proc.(*engine.Engine).Replay(context.Background(), files, output.NewStream(f), engine.ReplayOptions{})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return b, alertContents(t, replayed)
+}
+
+var (
+	alertTimestamp = regexp.MustCompile(`^\{"timestamp":"[^"]*",`)
+	alertID        = regexp.MustCompile(`,"id":"[0-9]+\.[0-9]+",`)
+)
+
+// alertContents returns the alerts of the files without their id and
+// timestamp (what depends on when they were made), sorted.
+func alertContents(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var out []string
+	for _, a := range readAllAlerts(t, paths...) {
+		c := alertTimestamp.ReplaceAllString(a.Raw, "{")
+		c = alertID.ReplaceAllString(c, ",")
+		require.NotEqual(t, a.Raw, c, "no id or timestamp found in %s", a.Raw)
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// campaignConfig writes the configuration of a campaign's daemons: the
+// default concurrency, the file (rotated) and indexer outputs.
+func campaignConfig(t *testing.T, dir, bucket, endpoint, ec2, indexerURL string) string {
+	t.Helper()
+	outputs := "  file: {path: alerts.json, rotate: {max_size: 2MiB}}\n"
+	if indexerURL != "" {
+		outputs += fmt.Sprintf("  indexer: {url: %s, queue: {dir: indexer-queue}, batch: {interval: 20ms}}\n", indexerURL)
+	}
+	// Twenty kills are many more than limits.crashes_per_object allows:
+	// an object begun (or read and waiting for its commit) when three of
+	// them came would be skipped as a poison object.
+	return writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+log: {format: json}
+limits: {crashes_per_object: 100}
+outputs:
+%sbuckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q, ec2_endpoint: %q}]
+`, outputs, bucket, endpoint, ec2))
+}
+
+// campaign is one crash campaign: kills points, with the clocks of the
+// daemons (VPCALERTD_TEST_CLOCK settings) given by clock, and checks the
+// outcome.
+type campaign struct {
+	points int
+	clock  func(point int) string // the clock of the daemon killed at point (points: the last run)
+	// indexedFirst kills the first daemon only once the indexer holds
+	// some of its alerts.
+	indexedFirst bool
+}
+
+// campaignResult is what run reports for the test's own checks.
+type campaignResult struct {
+	docs     map[string]indexedDoc
+	restored int // restarts that restored a correlation state
+}
+
+func (c campaign) run(t *testing.T, name string) campaignResult {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	ec2 := ec2Server(t)
+	bucket, replayed := campaignBucket(t, srv, name)
+	// 300 rejected flows per object and 16 per boundary, each an alert,
+	// and the boundary's scan.
+	require.Equal(t, campaignObjects*300+(campaignObjects-1)*17, len(replayed), "replay: every rejected flow and one scan per boundary")
+
+	// The uninterrupted run gives replay's alerts.
+	plain := t.TempDir()
+	p := startDaemonEnv(t, []string{clockEnv(time.Date(2024, 3, 5, 20, 0, 0, 0, time.UTC))}, campaignConfig(t, plain, bucket, srv.Endpoint, ec2.URL, ""), "--once")
+	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
+	uninterrupted := alertContents(t, alertFiles(t, plain)...)
+	require.Equal(t, replayed, uninterrupted, "an uninterrupted daemon run gives replay's alerts")
+
+	ix := newIndexer(t, indexertest.Options{})
+	dir := t.TempDir()
+	cfg := campaignConfig(t, dir, bucket, srv.Endpoint, ec2.URL, ix.URL)
+	// VPCALERTD_CAMPAIGN_DEBUG=DIR keeps each daemon's log and the
+	// final alerts, state and queue in DIR.
+	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv("VPCALERTD_CAMPAIGN_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("seed %d (VPCALERTD_CAMPAIGN_SEED=%d repeats the kill points)", seed, seed)
+	total := alertBytes(t, plain)
+	var res campaignResult
+	kills := 0
+	for point := 0; point < c.points; point++ {
+		delay := []string{"0s", "10ms", "40ms"}[rng.IntN(3)]
+		// Each object is read after 60 ms: the read of the bucket takes
+		// a few seconds, over which the points spread.
+		p := startDaemonEnv(t, []string{c.clock(point), "VPCALERTD_TEST_COMMIT_DELAY=" + delay, "VPCALERTD_TEST_KEEPER_DELAY=60ms"}, cfg, "--once")
+		// The kill point: a time after the start (during the start, the
+		// restore, the listing or the first reads), a share of the alerts
+		// written past any written before, documents taken by the
+		// indexer, or (the second point) just after a commit, when the
+		// objects before it are marked and their correlation state saved
+		// while the scan across the next boundary is half-way; then a few
+		// milliseconds more, at random.
+		var what string
+		deadline := time.Now().Add(time.Minute)
+		kind := rng.IntN(3)
+		switch {
+		case point == 0 && c.indexedFirst:
+			kind = 2
+		case point == 1:
+			kind = 3
+		case kind == 1 && alertBytes(t, dir) >= total-1:
+			kind = 2 // the file is complete: the indexer is being fed
+		}
+		switch kind {
+		case 0:
+			d := time.Duration(rng.IntN(400)) * time.Millisecond
+			what = fmt.Sprintf("%v after the start", d)
+			time.Sleep(d)
+		case 1:
+			// A share of what is left, so that every point comes
+			// before the end.
+			cur := alertBytes(t, dir)
+			th := min(total-1, cur+1+rng.Int64N(max(1, (total-cur)/int64(c.points-point+1))))
+			what = fmt.Sprintf("at %d alert bytes", th)
+			for !p.exited() && alertBytes(t, dir) < th && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+		case 3:
+			// A commit precedes each rotation.
+			what = "after a commit"
+			for !p.exited() && !strings.Contains(p.stderr.String(), `"msg":"alerts file rotated"`) && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+		default:
+			n := ix.Count() + 1 + rng.IntN(max(1, (len(replayed)-ix.Count())/(c.points-point+1)))
+			if point == 0 && c.indexedFirst {
+				n = 1 + rng.IntN(100)
+			}
+			what = fmt.Sprintf("at %d indexed documents", n)
+			for !p.exited() && ix.Count() < n && time.Now().Before(deadline) {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
+		if p.exited() {
+			require.Equal(t, 0, p.wait(t, time.Second), p.stderr.String())
+			t.Logf("point %d (%s): the daemon finished first", point, what)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "point %d (%s): no progress within a minute:\n%s", point, what, p.stderr.String())
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+		p.wait(t, 30*time.Second)
+		if dbg := os.Getenv("VPCALERTD_CAMPAIGN_DEBUG"); dbg != "" {
+			os.WriteFile(filepath.Join(dbg, fmt.Sprintf("point-%02d.log", point)), p.stderr.Bytes(), 0o644)
+		}
+		kills++
+		if point > 0 && strings.Contains(p.stderr.String(), `"msg":"correlation state restored"`) {
+			res.restored++
+		}
+		t.Logf("point %d: killed %s (commit delay %s); %d alert bytes, %d documents", point, what, delay, alertBytes(t, dir), ix.Count())
+	}
+	assert.Equal(t, c.points, kills, "the daemon was killed at every point before it finished")
+
+	p = startDaemonEnv(t, []string{c.clock(c.points)}, cfg, "--once")
+	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
+	if dbg := os.Getenv("VPCALERTD_CAMPAIGN_DEBUG"); dbg != "" {
+		os.WriteFile(filepath.Join(dbg, "final.log"), p.stderr.Bytes(), 0o644)
+		exec.Command("cp", "-a", dir, filepath.Join(dbg, "dir")).Run()
+	}
+	assert.Contains(t, p.stderr.String(), `"msg":"pass done"`)
+	if strings.Contains(p.stderr.String(), `"msg":"correlation state restored"`) {
+		res.restored++
+	}
+
+	// The file: every alert once, the uninterrupted run's.
+	files := alertFiles(t, dir)
+	got := alertContents(t, files...)
+	assert.Equal(t, len(uninterrupted), len(got), "alerts in the file")
+	if !assert.True(t, reflect.DeepEqual(uninterrupted, got), "the file holds the uninterrupted run's alerts") {
+		reportDiff(t, uninterrupted, got)
+		objects := map[string]bool{}
+		for _, a := range readAllAlerts(t, files...) {
+			objects[a.File] = true
+		}
+		t.Logf("%d objects of %d have alerts in the file", len(objects), campaignObjects)
+	}
+	// The indexer: the file's alerts, one document each, holding every
+	// field of the alert with its value (the ingest pipeline adds some).
+	res.docs = checkFileMatchesIndexer(t, ix, files)
+	lines := map[string]string{}
+	for _, a := range readAllAlerts(t, files...) {
+		lines[a.ID] = a.Raw
+	}
+	differ := 0
+	for key, d := range res.docs {
+		if !holdsJSON(d.raw, []byte(lines[d.alertID])) {
+			if differ++; differ <= 3 {
+				t.Errorf("document %s differs from the file's alert %s:\n%s\n%s", key, d.alertID, d.raw, lines[d.alertID])
+			}
+		}
+	}
+	assert.Zero(t, differ, "documents that differ from the file's alert")
+	st := ix.Stats()
+	t.Logf("%d kills, %d restarts restored a correlation state; %d alerts, %d documents, %d re-sent and refused as already there",
+		kills, res.restored, len(got), len(res.docs), st.Conflicts)
+	return res
+}
+
+// holdsJSON says whether the JSON object doc holds every member of the
+// JSON object alert, with the same value (objects recursively).
+func holdsJSON(doc, alert []byte) bool {
+	var d, a any
+	if json.Unmarshal(doc, &d) != nil || json.Unmarshal(alert, &a) != nil {
+		return false
+	}
+	return holds(d, a)
+}
+
+func holds(d, a any) bool {
+	am, ok := a.(map[string]any)
+	if !ok {
+		return reflect.DeepEqual(d, a)
+	}
+	dm, ok := d.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, v := range am {
+		if dv, ok := dm[k]; !ok || !holds(dv, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// reportDiff logs the first alerts only one side has.
+func reportDiff(t *testing.T, want, got []string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, w := range want {
+		count[w]++
+	}
+	for _, g := range got {
+		count[g]--
+	}
+	shown := 0
+	for c, n := range count {
+		if n != 0 && shown < 5 {
+			shown++
+			t.Logf("%+d times: %.400s", -n, c)
+		}
+	}
+}
+
+// lazyClock returns the VPCALERTD_TEST_CLOCK setting of one time line that
+// reads base when first asked for: the daemons it is given to share it.
+func lazyClock(base time.Time) func() string {
+	var env string
+	return func() string {
+		if env == "" {
+			env = clockEnv(base)
+		}
+		return env
+	}
+}
+
+// TestCrashCampaign kills the daemon at 20 points (4 in short mode).
+func TestCrashCampaign(t *testing.T) {
+	points := 20
+	if testing.Short() {
+		points = 4
+		t.Logf("short mode: %d kill points of 20 (each costs a daemon start and a part of the bucket)", points)
+	}
+	start := lazyClock(time.Date(2024, 3, 5, 20, 0, 0, 0, time.UTC))
+	res := campaign{points: points, clock: func(int) string { return start() }}.run(t, "campaign-it")
+	assert.Positive(t, res.restored, "a restart restored a correlation state (the kill after a commit)")
+}
+
+// TestCrashCampaignAcrossMidnight: the same with the first half of the
+// daemons before UTC midnight and the others after it (an injected clock):
+// the alerts of objects first read before midnight keep their day, and
+// index, when read again after it.
+func TestCrashCampaignAcrossMidnight(t *testing.T) {
+	points := 8
+	if testing.Short() {
+		points = 2
+		t.Logf("short mode: %d kill points of 8 (each costs a daemon start and a part of the bucket)", points)
+	}
+	before := lazyClock(time.Date(2024, 3, 5, 23, 59, 0, 0, time.UTC))
+	after := lazyClock(time.Date(2024, 3, 6, 0, 0, 30, 0, time.UTC))
+	res := campaign{points: points, indexedFirst: true, clock: func(point int) string {
+		if point < (points+1)/2 {
+			return before()
+		}
+		return after()
+	}}.run(t, "midnight-it")
+	days := map[string]int{}
+	for _, d := range res.docs {
+		days[d.index]++
+	}
+	t.Logf("documents by index: %v", days)
+	assert.Len(t, days, 2, "alerts on both days")
+}
