@@ -28,6 +28,10 @@ type builder struct {
 	root *yaml.Node // its root mapping, nil when absent
 	dir  string     // relative paths are resolved against it
 	errs []error
+	// decoded are the YAML's decoding problems (unknown keys, values of
+	// the wrong type): reported with the others, and a check of a key
+	// that could not be decoded says nothing more about it.
+	decoded []error
 	// warns are what is accepted but reads nothing, or reads otherwise
 	// than Wazuh would (Config.Warnings).
 	warns []error
@@ -176,11 +180,35 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 	if len(cfg.Buckets) == 0 && len(b.errs) == 0 {
 		b.noBuckets(w)
 	}
+	if len(b.decoded) > 0 {
+		return nil, specfile.Join(append(b.decoded, b.notDecoded()...)...)
+	}
 	if len(b.errs) > 0 {
 		return nil, specfile.Join(b.errs...)
 	}
 	cfg.Warnings = specfile.Flatten(specfile.Join(b.warns...))
 	return cfg, nil
+}
+
+// notDecoded returns the errors of the checks but those about a key that
+// had a decoding problem (the missing value of a value of the wrong type).
+func (b *builder) notDecoded() []error {
+	bad := map[string]bool{}
+	for _, e := range b.decoded {
+		var se *specfile.Error
+		if errors.As(e, &se) {
+			bad[se.Key] = true
+		}
+	}
+	var out []error
+	for _, e := range b.errs {
+		var se *specfile.Error
+		if errors.As(e, &se) && bad[se.Key] {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // noBuckets reports a configuration that reads no bucket; the warnings

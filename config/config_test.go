@@ -160,6 +160,11 @@ func TestLoadErrors(t *testing.T) {
 		{"indexer-at-its-key", "outputs:\n  indexer:\n    urls: [https://a:9200, 'ftp://b']\n    batch: {max_count: -1}\nbuckets: [{type: vpcflow, name: b-1}]\n",
 			[]string{`^c\.yml:3:28: outputs\.indexer\.urls\[1\]: "ftp://b": scheme must be https or http$`,
 				`^c\.yml:4:24: outputs\.indexer\.batch\.max_count: -1: must be between 1 and`}},
+		{"unknown-key-and-range-at-once", "intervall: 5m\nconcurrency: 0\nbuckets: [{type: [vpcflow], name: b-1, regions: [us-fake-1]}]\n",
+			[]string{`^c\.yml:1:1: unknown key "intervall", did you mean "interval"\?`,
+				`^c\.yml:2:14: concurrency: must be between 1 and 256, got 0$`,
+				`^c\.yml:3:18: buckets\[0\]\.type: expected a string$`,
+				`^c\.yml:3:49: buckets\[0\]\.regions: invalid region "us-fake-1"`}},
 		{"written-zeros-all-at-once", "concurrency: 0\nlimits: {amplification: 0}\noutputs:\n  indexer: {url: 'https://i:9200', batch: {workers: 0}}\n" +
 			"buckets:\n  - {type: vpcflow, name: b-1, sqs: {queue_url: 'https://q/1/q', workers: 0, max_receives: 0}}\n",
 			[]string{`^c\.yml:1:14: concurrency: must be between 1 and 256, got 0$`,

@@ -48,11 +48,11 @@ func Load(path string) (*Config, error) {
 		b := &builder{dir: filepath.Dir(path), errs: errs, warns: warns}
 		return b.build(&fileSpec{}, nil, w)
 	}
-	spec, root, err := parseYAML(path, data)
+	spec, root, bad, err := parseYAML(path, data)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{file: path, root: root, dir: filepath.Dir(path)}
+	b := &builder{file: path, root: root, dir: filepath.Dir(path), decoded: bad}
 	var w *wodle
 	if spec.OssecConf != "" {
 		op := b.abs(spec.OssecConf)
@@ -64,7 +64,7 @@ func Load(path string) (*Config, error) {
 		if w, errs, warns = parseOssec(op, odata); w == nil {
 			return nil, specfile.Join(errs...)
 		}
-		b.errs, b.warns = errs, warns
+		b.errs, b.warns = append(b.errs, errs...), warns
 	}
 	return b.build(spec, root, w)
 }
@@ -75,22 +75,21 @@ func isXML(data []byte) bool {
 }
 
 // parseYAML decodes data strictly: unknown keys and values of the wrong
-// type are reported with their position and key path.
-func parseYAML(file string, data []byte) (*fileSpec, *yaml.Node, error) {
-	root, err := specfile.Parse(file, data)
+// type are reported with their position and key path (bad). err is a file
+// that is not YAML; otherwise spec holds what could be decoded, so that
+// the settings' checks report their problems with bad's.
+func parseYAML(file string, data []byte) (spec *fileSpec, root *yaml.Node, bad []error, err error) {
+	root, err = specfile.Parse(file, data)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	spec := &fileSpec{}
+	spec = &fileSpec{}
 	if root == nil {
-		return spec, nil, nil
+		return spec, nil, nil, nil
 	}
 	d := specfile.NewDecoder(file, data)
 	d.Decode(root, "", spec)
-	if err := d.Err(); err != nil {
-		return nil, nil, err
-	}
-	return spec, root, nil
+	return spec, root, d.Errors(), nil
 }
 
 // nodeAt returns the value node at path (string keys, int indexes), or the
