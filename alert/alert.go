@@ -11,6 +11,9 @@ type Alert struct {
 	// JSON is the complete alerts.json line without the trailing newline. It
 	// is only valid during Sink.Write; a sink that keeps it must copy it.
 	JSON []byte
+	// Description is the alert's rule.description (the rule's description
+	// with its fields filled in), valid like JSON.
+	Description []byte
 	// RuleID and Level are those of the rule that fired.
 	RuleID string
 	Level  int

@@ -65,6 +65,12 @@ type Options struct {
 	// Observer, when set, sees every decoded event and every alert the sink
 	// accepted (the traffic report aggregates them). Nil costs nothing.
 	Observer Observer
+	// NoJSON skips rendering alerts.json lines, for a caller that only
+	// counts alerts (`vpcalertd report`: rendering is about a quarter of
+	// Process's work and its page needs none of it). The sink and the
+	// Observer then get alerts whose JSON is nil; RuleID, Level, Time,
+	// Origin and Description are set as always, and no alert id is taken.
+	NoJSON bool
 	// OpenTable reads Parquet flow logs (decoders/parquet.Open; the
 	// programs set it). Nil: a Parquet stream is refused with
 	// decoders.ErrNoTableReader. It is an option so that the Parquet

@@ -328,6 +328,9 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 func (p *pipeline) render(w *worker, b *batch) {
 	e := p.e
 	b.out = b.out[:0]
+	if e.opts.NoJSON {
+		return // the write stage hands out alerts without JSON
+	}
 	for i := range b.alerts {
 		a := &b.alerts[i]
 		rec := &b.recs[a.rec]
@@ -371,8 +374,10 @@ func (p *pipeline) write(b *batch) error {
 		for ; next < len(b.alerts) && b.alerts[next].rec == i; next++ {
 			ba := &b.alerts[next]
 			a := &p.ev
-			*a = alert.Alert{RuleID: ba.m.Rule.ID(), Level: ba.m.Rule.Level(), Time: now, Origin: ev.Origin}
-			a.JSON = p.assemble(b.out[ba.head[0]:ba.head[1]], b.out[ba.tail[0]:ba.tail[1]], now.Unix())
+			*a = alert.Alert{RuleID: ba.m.Rule.ID(), Level: ba.m.Rule.Level(), Time: now, Origin: ev.Origin, Description: ba.m.Description}
+			if !e.opts.NoJSON {
+				a.JSON = p.assemble(b.out[ba.head[0]:ba.head[1]], b.out[ba.tail[0]:ba.tail[1]], now.Unix())
+			}
 			if err := p.sink.Write(a); err != nil {
 				return &SinkError{Err: err}
 			}

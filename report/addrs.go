@@ -90,7 +90,8 @@ type alertRef struct {
 	desc string
 }
 
-func (t *addrTable) add(ip netip.Addr, r *AlertRec) {
+// add keeps r for ip; desc is r.Description interned.
+func (t *addrTable) add(ip netip.Addr, r *AlertRec, desc string) {
 	if !ip.IsValid() {
 		return
 	}
@@ -135,7 +136,7 @@ func (t *addrTable) add(ip netip.Addr, r *AlertRec) {
 		ring.rule, ring.level = r.RuleID, r.Level
 	}
 	if len(ring.refs) < t.opts.AlertsPerRule {
-		ring.refs = append(ring.refs, alertRef{time: r.Time, desc: t.intern(r.Description)})
+		ring.refs = append(ring.refs, alertRef{time: r.Time, desc: desc})
 		return
 	}
 	oldest := 0
@@ -148,10 +149,7 @@ func (t *addrTable) add(ip netip.Addr, r *AlertRec) {
 	if old.time > r.Time {
 		return
 	}
-	old.time = r.Time
-	if old.desc != string(r.Description) { // compared without a copy
-		old.desc = t.intern(r.Description)
-	}
+	old.time, old.desc = r.Time, desc
 }
 
 func ringLess(a, b *ruleRing) bool {

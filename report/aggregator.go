@@ -413,11 +413,13 @@ func (a *Aggregator) addAlert(r *AlertRec) {
 		a.rules[r.RuleID] = info
 	}
 	info.level = r.Level
-	if info.desc != string(r.Description) {
-		info.desc = string(r.Description)
+	if info.desc != string(r.Description) { // compared without a copy
+		// Interned: descriptions repeat (a template over a few fields),
+		// and the address lists below keep the same string.
+		info.desc = a.addrs.intern(r.Description)
 	}
 	for _, ip := range r.Addrs {
-		a.addrs.add(ip, r)
+		a.addrs.add(ip, r, info.desc)
 	}
 	a.sum.seen(r.Time)
 }

@@ -187,7 +187,7 @@ func (o *AsyncObserver) Alert(ev *event.Event, a *alert.Alert) {
 		it.time = alertTime(ev, p, a)
 	}
 	b := o.current()
-	it.desc = b.keep(alertDescription(a.JSON))
+	it.desc = b.keep(descriptionOf(a))
 	b.alerts = append(b.alerts, it)
 	o.queue(false)
 }

@@ -169,7 +169,7 @@ func (o *Observer) Alert(ev *event.Event, a *alert.Alert) {
 			n++
 		}
 	}
-	buf.rec = AlertRec{Time: alertTime(ev, p, a), RuleID: a.RuleID, Level: a.Level, Description: alertDescription(a.JSON),
+	buf.rec = AlertRec{Time: alertTime(ev, p, a), RuleID: a.RuleID, Level: a.Level, Description: descriptionOf(a),
 		Addrs: buf.addrs[:n]}
 	o.agg.AddAlert(&buf.rec)
 }
@@ -274,6 +274,15 @@ func daysFromCivil(y, m, d int64) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return era*146097 + doe - 719468
+}
+
+// descriptionOf returns a's rule.description: the engine's Description,
+// else read from its JSON.
+func descriptionOf(a *alert.Alert) []byte {
+	if a.Description != nil || a.JSON == nil {
+		return a.Description
+	}
+	return alertDescription(a.JSON)
 }
 
 // alertDescription returns rule.description of an alert line. The engine

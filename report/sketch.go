@@ -106,6 +106,7 @@ func (m metric) of(c Counts) int64 {
 // it was monitored (lower bounds); hi bounds its ranked metric from above.
 type entry struct {
 	key   tkey
+	h     uint64 // hashTalker(key)
 	c     Counts
 	hi    int64
 	exact bool // monitored since its first record: c is its full count
@@ -119,6 +120,10 @@ type entry struct {
 // updates instead of a heap's O(log cap). floor bounds the ranked metric of
 // every talker not monitored: the largest upper bound ever evicted.
 //
+// The talkers are found through an open-addressing index over the slots
+// rather than a Go map: a talker's hash serves the index and the Bloom
+// filter alike, and an eviction rebuilds the index in one pass (no deletes).
+//
 // A Bloom filter of the evicted talkers refines it: a talker the filter has
 // never seen was never counted before, so when it arrives its count is exact
 // (hi = its weight, not floor + weight), and a merge knows that the other
@@ -128,7 +133,8 @@ type sketch struct {
 	cap     int
 	entries []entry // slots; a free slot has a zero key and is in free
 	free    []int32
-	pos     map[tkey]int32
+	n       int     // monitored talkers (used slots)
+	index   []int32 // linear probing; slot+1 of entries, 0 when empty; a power of two ≥ 2*cap long
 	floor   int64
 	evicted bloom // nil until the first eviction
 }
@@ -200,32 +206,86 @@ func le64(b []byte) uint64 {
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
-// seenBefore reports whether k may have been counted and evicted.
-func (s *sketch) seenBefore(k tkey) bool {
-	return s.evicted.has(hashTalker(k))
+// seenBefore reports whether the talker of hash h may have been counted
+// and evicted.
+func (s *sketch) seenBefore(h uint64) bool {
+	return s.evicted.has(h)
 }
 
 func newSketch(by metric, capacity int) *sketch {
-	return &sketch{by: by, cap: capacity, pos: make(map[tkey]int32, 8)}
+	return &sketch{by: by, cap: capacity}
+}
+
+// find returns the slot of k (of hash h) in entries, or -1, and where in
+// the index it is or would go.
+func (s *sketch) find(k tkey, h uint64) (slot int32, at int) {
+	mask := len(s.index) - 1
+	for at = int(h) & mask; ; at = (at + 1) & mask {
+		v := s.index[at]
+		if v == 0 {
+			return -1, at
+		}
+		if e := &s.entries[v-1]; e.h == h && e.key == k {
+			return v - 1, at
+		}
+	}
+}
+
+// has reports whether k is monitored.
+func (s *sketch) has(k tkey, h uint64) bool {
+	if s.n == 0 {
+		return false
+	}
+	i, _ := s.find(k, h)
+	return i >= 0
+}
+
+// reindex rebuilds the index from the used slots.
+func (s *sketch) reindex() {
+	size := 16
+	for size < 2*max(s.cap, len(s.entries)) {
+		size *= 2
+	}
+	if len(s.index) != size {
+		s.index = make([]int32, size)
+	} else {
+		clear(s.index)
+	}
+	mask := size - 1
+	for i := range s.entries {
+		if !s.entries[i].used {
+			continue
+		}
+		at := int(s.entries[i].h) & mask
+		for s.index[at] != 0 {
+			at = (at + 1) & mask
+		}
+		s.index[at] = int32(i) + 1
+	}
 }
 
 // add counts c for k.
 func (s *sketch) add(k tkey, c Counts) {
 	w := s.by.of(c)
-	if i, ok := s.pos[k]; ok {
+	h := hashTalker(k)
+	if s.index == nil {
+		s.reindex()
+	}
+	i, at := s.find(k, h)
+	if i >= 0 {
 		e := &s.entries[i]
 		e.c.add(c)
 		e.hi += w
 		return
 	}
-	e := entry{key: k, c: c, hi: w, exact: true, used: true}
-	if s.seenBefore(k) {
+	e := entry{key: k, h: h, c: c, hi: w, exact: true, used: true}
+	if s.seenBefore(h) {
 		e.hi, e.exact = s.floor+w, false
 	}
-	if len(s.pos) >= s.cap {
-		s.evictHalf()
+	if s.n >= s.cap {
+		s.evictHalf() // rebuilds the index
+		_, at = s.find(k, h)
 	}
-	var i int32
 	if n := len(s.free); n > 0 {
 		i = s.free[n-1]
 		s.free = s.free[:n-1]
@@ -234,13 +294,14 @@ func (s *sketch) add(k tkey, c Counts) {
 		i = int32(len(s.entries))
 		s.entries = append(s.entries, e)
 	}
-	s.pos[k] = i
+	s.index[at] = i + 1
+	s.n++
 }
 
 // evictHalf evicts the monitored talkers whose upper bounds are below the
 // median (and enough of those at it), raising floor to the largest evicted.
 func (s *sketch) evictHalf() {
-	his := make([]int64, 0, len(s.pos))
+	his := make([]int64, 0, s.n)
 	for i := range s.entries {
 		if s.entries[i].used {
 			his = append(his, s.entries[i].hi)
@@ -270,11 +331,12 @@ func (s *sketch) evictHalf() {
 			atCut--
 		}
 		s.floor = max(s.floor, e.hi)
-		s.evicted.add(hashTalker(e.key))
-		delete(s.pos, e.key)
+		s.evicted.add(e.h)
 		*e = entry{}
+		s.n--
 		s.free = append(s.free, int32(i))
 	}
+	s.reindex()
 }
 
 // nth returns the value that would be at index n if v were sorted
@@ -311,7 +373,7 @@ func nth(v []int64, n int) int64 {
 
 // live returns the monitored entries.
 func (s *sketch) live() []entry {
-	out := make([]entry, 0, len(s.pos))
+	out := make([]entry, 0, s.n)
 	for _, e := range s.entries {
 		if e.used {
 			out = append(out, e)
@@ -330,7 +392,7 @@ func (s *sketch) merge(o *sketch) *sketch {
 	if s == nil {
 		return o
 	}
-	all := make(map[tkey]entry, len(s.pos)+len(o.pos))
+	all := make(map[tkey]entry, s.n+o.n)
 	for _, e := range s.live() {
 		all[e.key] = e
 	}
@@ -343,14 +405,14 @@ func (s *sketch) merge(o *sketch) *sketch {
 			continue
 		}
 		// Not monitored by s: s may have counted it up to its floor.
-		if s.seenBefore(e.key) {
+		if s.seenBefore(e.h) {
 			e.hi += s.floor
 			e.exact = false
 		}
 		all[e.key] = e
 	}
 	for _, e := range s.live() {
-		if _, ok := o.pos[e.key]; !ok && o.seenBefore(e.key) {
+		if !o.has(e.key, e.h) && o.seenBefore(e.h) {
 			m := all[e.key]
 			m.hi += o.floor
 			m.exact = false
@@ -372,15 +434,12 @@ func (s *sketch) merge(o *sketch) *sketch {
 			if e.hi > n.floor {
 				n.floor = e.hi
 			}
-			n.evicted.add(hashTalker(e.key))
+			n.evicted.add(e.h)
 		}
 		entries = entries[:n.cap]
 	}
-	n.entries = entries
-	n.pos = make(map[tkey]int32, len(entries))
-	for i := range n.entries {
-		n.pos[n.entries[i].key] = int32(i)
-	}
+	n.entries, n.n = entries, len(entries)
+	n.reindex()
 	return n
 }
 

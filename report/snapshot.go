@@ -292,7 +292,7 @@ func spanTop(sketches []*sketch, k int) IntervalTop {
 	for _, a := range list {
 		h := hashTalker(a.key)
 		for _, sk := range sketches {
-			if _, ok := sk.pos[a.key]; !ok && sk.evicted.has(h) {
+			if !sk.has(a.key, h) && sk.evicted.has(h) {
 				a.hi += sk.floor
 				a.exact = false
 			}

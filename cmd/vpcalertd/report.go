@@ -102,6 +102,7 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		obs := report.NewAsyncObserver(agg)
 		defer obs.Close()
 		eopts.Observer = obs
+		eopts.NoJSON = true // the page needs the alerts' rules and descriptions, not their lines
 		e, err := engine.New(eopts)
 		if err != nil {
 			fmt.Fprintln(stderr, "vpcalertd report:", err)
