@@ -351,3 +351,27 @@ func TestWazuhParserCases(t *testing.T) {
 		})
 	}
 }
+
+// TestOssecManagerConf reads a whole manager ossec.conf as Wazuh accepts
+// it: every bucket block is read, with no warning.
+func TestOssecManagerConf(t *testing.T) {
+	cfg, err := Load("testdata/ossec-manager.CONSTRUCTED.conf")
+	require.NoError(t, err)
+	assert.Empty(t, cfg.Warnings)
+	var ids []string
+	for _, b := range cfg.Buckets {
+		ids = append(ids, b.ID())
+	}
+	assert.Equal(t, []string{
+		"cloudtrail:corp-cloudtrail/o-a1b2c3d4e5/",
+		"vpcflow:corp-flow-logs/network/?regions=us-east-1,us-east-2",
+		"vpcflow:corp-flow-logs/network/?regions=eu-central-1,eu-west-1",
+	}, ids)
+	eu := cfg.Buckets[2]
+	assert.Equal(t, "eu", eu.AccountAlias)
+	assert.Equal(t, "arn:aws:iam::123456789012:role/wazuh-reader", eu.RoleARN)
+	assert.Equal(t, "action", eu.DiscardField)
+	assert.Equal(t, "testdata/ossec-manager.CONSTRUCTED.conf:53", eu.Pos)
+	assert.Equal(t, "us", cfg.Buckets[1].AccountAlias)
+	assert.Empty(t, cfg.Buckets[1].RoleARN, "each block has its own settings")
+}
