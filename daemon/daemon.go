@@ -149,6 +149,8 @@ type Daemon struct {
 	// the order objects reach it in (sequence.go); both nil otherwise.
 	keeper StateKeeper
 	seq    *sequence
+	// iso has the objects a death cut a read of read alone (isolate.go).
+	iso *isolation
 }
 
 // New checks opts and returns a Daemon.
@@ -198,6 +200,7 @@ func New(opts Options) (*Daemon, error) {
 		}
 	}
 	d.rooms = roomWaitersOf(opts.Sink)
+	d.iso = newIsolation()
 	d.warnEndpoints()
 	if k, ok := opts.Processor.(StateKeeper); ok {
 		d.keeper, d.seq = k, newSequence()

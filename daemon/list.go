@@ -224,12 +224,13 @@ func (d *Daemon) listScope(ctx context.Context, br *bucketRun, sr *scopeRun, fl 
 				ETag: o.ETag, LogFormat: f.LogFormat,
 			}}
 			c.listed.Add(1)
-			j.placeIn(d.seq)
+			d.iso.place(j, d.seq)
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
 				c.listed.Add(-1)
 				j.unplace(d.seq)
+				d.iso.gone(j)
 				cl.release()
 				return ctx.Err()
 			}

@@ -116,6 +116,8 @@ type job struct {
 	// (sequence.go); turn is nil when the processor keeps no state.
 	place uint64
 	turn  *engine.Turn
+	// gate is the job's key at the isolation gate (isolate.go).
+	gate uint64
 }
 
 // placeIn gives the job the next place of seq (nil: none).

@@ -157,3 +157,52 @@ func alertFilesByKey(t *testing.T, dir string) map[string]int {
 	}
 	return out
 }
+
+// TestPoisonBystanders: four objects are in flight when the daemon is
+// killed; each counts that death. At the next starts the objects a death
+// cut are read one at a time, so the kills that follow count against the
+// one being read only: after three deaths in all for the first object,
+// it alone is quarantined and the three read alongside it the first time
+// are read.
+func TestPoisonBystanders(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	dir := t.TempDir()
+	bucket := srv.NewBucket(t, "bystanders-it")
+	var keys []string
+	for i := 0; i < 4; i++ {
+		k := flowKey("111111111111", "us-east-1", "2024-03-05", fmt.Sprintf("fl-%d", i), i)
+		srv.Put(t, bucket, k, gz(t, flowBody("111111111111", 5, 100+10*i, true)))
+		keys = append(keys, k)
+	}
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+look_back: 5000d
+concurrency: 4
+log: {format: json}
+outputs: {file: {path: alerts.json}}
+buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
+`, bucket, srv.Endpoint))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+
+	// All four in flight at the first death; then one at a time.
+	for i, total := range []int{4, 5, 6} {
+		p := startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=1h"}, cfgPath, "--once")
+		p.waitLog(t, `"msg":"vpcalertd run"`, time.Minute)
+		waitReading(t, cfg, total)
+		if i > 0 {
+			time.Sleep(500 * time.Millisecond) // the others would have begun by now
+			assert.Equal(t, total, readsNotEnded(t, cfg), "one object read at a time after a death")
+		}
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+		p.wait(t, time.Minute)
+	}
+
+	res := runMain(t, cfgPath, true)
+	require.Equal(t, 0, res.code, res.stderr)
+	skipped := res.logsWith("object skipped and quarantined")
+	require.Len(t, skipped, 1, res.stderr)
+	assert.Equal(t, keys[0], skipped[0]["key"])
+	assert.Equal(t, map[string]int{keys[1]: 5, keys[2]: 5, keys[3]: 5}, alertFilesByKey(t, dir), "the objects read alongside it are read")
+}

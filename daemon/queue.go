@@ -257,7 +257,7 @@ func (q *queueRun) read(ctx context.Context, n sqs.Object) (counted bool, err er
 		cl.release()
 		return false, ctx.Err()
 	}
-	j.placeIn(d.seq)
+	d.iso.place(j, d.seq)
 	res := d.process(ctx, j)
 	<-q.reading
 	if res.outcome != outcomeDone && res.outcome != outcomePoison {

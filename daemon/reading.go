@@ -56,6 +56,22 @@ func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *re
 	return engine.WithObject(ctx, o), rd, nil
 }
 
+// enterReading waits at the isolation gate until j may be read: alone
+// when a death already cut a read of it (its write-ahead record counts
+// more reads begun than let go).
+func (d *Daemon) enterReading(ctx context.Context, j *job) (func(), error) {
+	rec, found, err := d.opts.Store.Reading(state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag})
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	suspect := found && rec.Tries-rec.Ended > 0
+	if suspect {
+		d.log.Debug("object read alone: the daemon stopped while reading it before", "bucket", j.obj.Bucket, "key", j.obj.Key,
+			"deaths", rec.Tries-rec.Ended)
+	}
+	return d.iso.enter(ctx, j, suspect)
+}
+
 // extend records the id ranges the read took beyond those of its record,
 // before its alerts reach an output (an object whose alerts did not fit in
 // one range).

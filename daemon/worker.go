@@ -59,6 +59,7 @@ var ErrNotGzip = errors.New("not gzip data although the key ends in .gz")
 func (d *Daemon) process(ctx context.Context, j *job) *result {
 	res := &result{job: j}
 	defer j.turn.Done() // whatever happens, the next object may go
+	defer d.iso.gone(j) // ended before the gate: the jobs after it need not wait
 	if j.bucket.stopped.Load() || ctx.Err() != nil {
 		res.outcome = outcomeAbandoned
 		return res
@@ -66,6 +67,13 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	if j.obj.Size == 0 {
 		return d.bad(res, ErrEmptyObject)
 	}
+	// An object a death already cut a read of is read alone, so that
+	// another death counts against it only (isolate.go).
+	leave, err := d.enterReading(ctx, j)
+	if err != nil {
+		return d.failed(res, ctx, err)
+	}
+	defer leave()
 	// The write-ahead record comes before the first byte is read: a read
 	// cut by the daemon's death counts against the object.
 	pctx, rd, err := d.beginReading(ctx, j)
