@@ -23,7 +23,7 @@ import (
 // of the fields compared) and the aggregate groups whose window or
 // cooldown is still open (at most max_groups per rule, each 12 counters or
 // up to threshold value hashes). Its size is therefore bounded by the
-// rules, whatever the volume read; rules/README.md gives measured sizes.
+// rules, whatever the volume read; docs/indexer.md gives measured sizes.
 //
 // Each part is filed under its rule id, so a snapshot outlives a reload
 // that adds, removes or reorders rules. The state of a rule whose
