@@ -220,6 +220,13 @@ func TestLoadYAMLWithOssec(t *testing.T) {
 	assert.Equal(t, event.LogTypeCloudTrail, cfg.Buckets[0].Type)
 	assert.Equal(t, event.LogTypeVPCFlow, cfg.Buckets[1].Type)
 
+	// An ossec.conf that cannot be read is reported with the YAML's problems.
+	p = writeFile(t, dir, "e.yml", "ossec_conf: missing.conf\nconcurrency: 0\nbuckets: [{type: vpcflow, name: b-1}]\n")
+	_, err = Load(p)
+	require.Error(t, err)
+	assert.Regexp(t, `^`+regexp.QuoteMeta(p)+`:1:13: ossec_conf: open .*missing\.conf: no such file or directory\n`+
+		regexp.QuoteMeta(p)+`:2:14: concurrency: must be between 1 and 256, got 0$`, err.Error())
+
 	// The same vpcflow bucket in both files: the YAML's is read, the
 	// ossec.conf's selects the same objects and is left out, with a
 	// warning (as Wazuh reads repeated blocks).

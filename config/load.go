@@ -56,15 +56,14 @@ func Load(path string) (*Config, error) {
 	var w *wodle
 	if spec.OssecConf != "" {
 		op := b.abs(spec.OssecConf)
-		odata, err := os.ReadFile(op)
-		if err != nil {
-			return nil, &specfile.Error{Pos: b.pos("ossec_conf"), Key: "ossec_conf", Err: err}
+		// A problem with the ossec.conf is reported with the YAML's.
+		if odata, err := os.ReadFile(op); err != nil {
+			b.errs = append(b.errs, &specfile.Error{Pos: b.pos("ossec_conf"), Key: "ossec_conf", Err: err})
+		} else {
+			var errs []error
+			w, errs, b.warns = parseOssec(op, odata)
+			b.errs = append(b.errs, errs...)
 		}
-		var errs, warns []error
-		if w, errs, warns = parseOssec(op, odata); w == nil {
-			return nil, specfile.Join(errs...)
-		}
-		b.errs, b.warns = append(b.errs, errs...), warns
 	}
 	return b.build(spec, root, w)
 }
