@@ -325,4 +325,23 @@ func TestAmplification(t *testing.T) {
 	require.Len(t, line, 1)
 	assert.Equal(t, hotKey, line[0]["top_object"])
 	assert.Equal(t, 20000.0, line[0]["top_object_alerts"])
+
+	// A real daemon process with the default limit (1000×) names the hot
+	// object too: its 20,000 alerts take thousands of times its gzip.
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf("state: state.db\nlog: {format: json}\ndisabled_packs: [all]\noutputs: {file: {path: alerts.json}}\n"+
+		"buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]\n", b, srv.Endpoint))
+	p := startDaemon(t, "0s", cfg, "--once")
+	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
+	var child []map[string]any
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && strings.HasPrefix(fmt.Sprint(m["msg"]), "object's alerts are") {
+			child = append(child, m)
+		}
+	}
+	require.Len(t, child, 1, p.stderr.String())
+	assert.Equal(t, hotKey, child[0]["key"])
+	assert.Contains(t, child[0]["msg"], "(limits.amplification: 1000); all were written")
+	assert.Equal(t, map[string]int{hotKey: 20000, calm: 50}, alertFilesByKey(t, dir))
 }
