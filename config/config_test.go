@@ -220,6 +220,16 @@ func TestLoadYAMLWithOssec(t *testing.T) {
 	assert.Equal(t, event.LogTypeCloudTrail, cfg.Buckets[0].Type)
 	assert.Equal(t, event.LogTypeVPCFlow, cfg.Buckets[1].Type)
 
+	// The YAML's block follows a queue; the ossec.conf's, left out, lists:
+	// the bucket is listed too.
+	p = writeFile(t, dir, "q.yml", "ossec_conf: ossec.conf\nbuckets: [{type: vpcflow, name: wazuh-aws-bucket, sqs: {queue_url: 'https://q/1/q'}}]\n")
+	cfg, err = Load(p)
+	require.NoError(t, err)
+	require.Len(t, cfg.Buckets, 1)
+	assert.NotNil(t, cfg.Buckets[0].SQS)
+	assert.True(t, cfg.Buckets[0].Listing, "listed, as the ossec.conf's block asks")
+	require.Len(t, cfg.Warnings, 1)
+
 	// An ossec.conf that cannot be read is reported with the YAML's problems.
 	p = writeFile(t, dir, "e.yml", "ossec_conf: missing.conf\nconcurrency: 0\nbuckets: [{type: vpcflow, name: b-1}]\n")
 	_, err = Load(p)

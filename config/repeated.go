@@ -24,9 +24,10 @@ type entry struct {
 // that share a bucket, type, prefix and organization are told apart in
 // state and logs by their Variant.
 func (b *builder) repeated(entries []entry) []Bucket {
-	var kept []entry
+	var kept []*entry
 next:
-	for _, e := range entries {
+	for i := range entries {
+		e := &entries[i]
 		for _, k := range kept {
 			if !overlap(&k.bk, &e.bk) {
 				continue
@@ -47,6 +48,11 @@ next:
 				b.warnf(e.src.pos(""), e.src.key(""),
 					"selects the same objects as %s (%s): not read on its own, as in Wazuh, where the first block marks them read before this one lists them "+
 						"(its only_logs_after, aws_account_alias and discard_regex do not apply)", k.src.key(""), k.bk.Pos)
+				if e.bk.Listing && !k.bk.Listing {
+					// The earlier block follows a queue only; this one
+					// asked for the bucket to be listed too.
+					k.bk.Listing = true
+				}
 				continue next
 			}
 			b.warnf(e.src.pos(""), e.src.key(""),
