@@ -173,15 +173,26 @@ func (p *pipeline) runParallel(workers int) error {
 			}
 		}()
 	}
-	wg.Add(2)
+	// Two stages send tasks, the read stage and the sequence stage: tasks
+	// is closed once both have returned, since either may stop first (an
+	// early stop) and a send on a closed channel panics even in a select.
+	var senders sync.WaitGroup
+	senders.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
+		senders.Wait()
+		close(tasks)
+	}()
+	go func() {
+		defer wg.Done()
+		defer senders.Done()
 		defer close(toSeq)
 		p.read(free, tasks, toSeq)
 	}()
 	go func() {
 		defer wg.Done()
-		defer close(tasks)
+		defer senders.Done()
 		defer close(toWrite)
 		defer p.turnDone()
 		w := e.getWorker()

@@ -185,6 +185,15 @@ func TestPipelineStopsEarly(t *testing.T) {
 			var se *SinkError
 			require.ErrorAs(t, err, &se)
 
+			// Stopped while the read stage is still reading (an object
+			// far larger than the batches in flight), many times: the
+			// stages that stop first must not close what another still
+			// sends on.
+			for range 20 {
+				_, err := e.Process(context.Background(), origin, newLineSource(16<<20), refusing{line: 50})
+				require.ErrorAs(t, err, &se)
+			}
+
 			ctx, cancel := context.WithCancel(context.Background())
 			sink := &cancelAfter{n: 1000, cancel: cancel}
 			_, err = e.Process(ctx, origin, bytes.NewReader(data), sink)
