@@ -112,8 +112,10 @@ type guard struct {
 	skipped map[int]*LimitError // element index -> why it was skipped
 	shifts  []shift             // decoder offset -> source offset
 	err     error
-	// buf holds the element being read while it is within the limits.
-	buf []byte
+	// buf holds the element being read while it is within the limits;
+	// stack is valueScan's, kept from one value to the next.
+	buf   []byte
+	stack []byte
 }
 
 // shift says that from decoder offset at on, source offsets are delta
@@ -308,7 +310,8 @@ func (g *guard) stepRecords(c byte) error {
 func (g *guard) value(element int) (*LimitError, error) {
 	start := g.in
 	g.buf = g.buf[:0]
-	s := valueScan{first: true}
+	s := valueScan{first: true, stack: g.stack[:0]}
+	defer func() { g.stack = s.stack[:0] }() // kept for the next value
 	for {
 		c, err := g.valueByte(&s)
 		if err != nil {
