@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/vpcalertd/vpcalertd/event"
@@ -221,16 +222,7 @@ func (st *Stream) readRows(b *Batch) {
 		}
 		m := min(t.n-t.r, st.batchRecords-b.n)
 		for k, col := range t.cols {
-			for _, v := range col[t.r : t.r+m] {
-				if len(v.Text) > 0 {
-					// A grown buf leaves the values copied before in the
-					// old array, unchanged.
-					start := len(b.buf)
-					b.buf = append(b.buf, v.Text...)
-					v.Text = b.buf[start:len(b.buf):len(b.buf)]
-				}
-				b.tcols[k] = append(b.tcols[k], v)
-			}
+			b.tcols[k] = b.copyValues(b.tcols[k], col[t.r:t.r+m])
 		}
 		group := t.tbl.RowGroup() + 1
 		for i := 0; i < m; i++ {
@@ -242,6 +234,31 @@ func (st *Stream) readRows(b *Batch) {
 		}
 		t.r += m
 	}
+}
+
+// copyValues appends vals to dst with their texts copied into b.buf, but
+// for the texts the reader keeps (TableValue.Kept: dictionary entries, most
+// of a flow log's values).
+func (b *Batch) copyValues(dst, vals []TableValue) []TableValue {
+	need := 0
+	for _, v := range vals {
+		if !v.Kept {
+			need += len(v.Text)
+		}
+	}
+	// A grown buf leaves the values copied before in the old array,
+	// unchanged.
+	b.buf = slices.Grow(b.buf, need)
+	dst = slices.Grow(dst, len(vals))
+	for _, v := range vals {
+		if n := len(v.Text); n > 0 && !v.Kept {
+			start := len(b.buf)
+			b.buf = append(b.buf, v.Text...)
+			v.Text = b.buf[start : start+n : start+n]
+		}
+		dst = append(dst, v)
+	}
+	return dst
 }
 
 // readLines frames the next lines into b and applies what must be applied

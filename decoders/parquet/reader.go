@@ -1,6 +1,7 @@
 package parquet
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -233,22 +234,24 @@ type cursor struct {
 	dictLen  int           // entries of the dictionary
 	dictI32  []int32       // an integer dictionary's values
 	dictI64  []int64
-	dictData []byte   // a byte dictionary's values
+	dictData []byte   // a byte dictionary's values, a copy made for the chunk
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
+	// dictBuf is the text of an integer dictionary, made for the chunk.
+	// The texts of dictData and dictBuf are never changed or reused, so
+	// the values that point into them are decoders.TableValue.Kept.
+	dictBuf []byte
 	*buffers
 	b       int   // the next value of batch
 	pending error // the damage fill stopped before
 }
 
-// buffers are a cursor's text buffers, reused from file to file: a
-// dictionary's text can take megabytes.
+// buffers are a cursor's buffers, reused from file to file.
 type buffers struct {
-	spans   [][2]uint32           // an integer dictionary's entries in dictBuf; {0, 0}: not formatted yet
-	safeOf  []uint8               // a byte dictionary's entries: 0 not looked at, 1 safe, 2 not
-	dictBuf []byte                // the text of an integer dictionary
-	batch   []decoders.TableValue // the values being read, from the page's row i-len(batch)
-	num     []byte                // the text of the integers of batch
+	spans  [][2]uint32           // an integer dictionary's entries in dictBuf; {0, 0}: not formatted yet
+	safeOf []uint8               // a byte dictionary's entries: 0 not looked at, 1 safe, 2 not
+	batch  []decoders.TableValue // the values being read, from the page's row i-len(batch)
+	num    []byte                // the text of the integers of batch
 }
 
 var bufferPool = sync.Pool{New: func() any {
@@ -266,7 +269,7 @@ func (c *cursor) reset() {
 	}
 	c.n, c.i, c.j = 0, 0, 0
 	c.b, c.pending, c.dictSrc = 0, nil, nil
-	c.dictLen, c.dictI32, c.dictI64, c.dictData, c.dictOffs = 0, nil, nil, nil, nil
+	c.dictLen, c.dictI32, c.dictI64, c.dictData, c.dictOffs, c.dictBuf = 0, nil, nil, nil, nil, nil
 	if c.buffers != nil {
 		c.batch = c.batch[:0]
 	}
@@ -363,17 +366,17 @@ func (c *cursor) entry(x int) (decoders.TableValue, error) {
 			}
 			sp[0], sp[1] = uint32(start), uint32(len(c.dictBuf))
 		}
-		return decoders.TableValue{Text: c.dictBuf[sp[0]:sp[1]:sp[1]], Safe: true}, nil
+		return decoders.TableValue{Text: c.dictBuf[sp[0]:sp[1]:sp[1]], Safe: true, Kept: true}, nil
 	case pq.ByteArray:
 		start, end := c.dictOffs[x], c.dictOffs[x+1]
 		if start > end || int(end) > len(c.dictData) {
 			return decoders.TableValue{}, fmt.Errorf("dictionary entry %d: %w", x, ErrDamaged)
 		}
 		b := c.dictData[start:end:end]
-		return decoders.TableValue{Text: b, Safe: c.safe(x, b)}, nil
+		return decoders.TableValue{Text: b, Safe: c.safe(x, b), Kept: true}, nil
 	default:
 		b := c.dictData[x*c.dictSize : (x+1)*c.dictSize : (x+1)*c.dictSize]
-		return decoders.TableValue{Text: b, Safe: c.safe(x, b)}, nil
+		return decoders.TableValue{Text: b, Safe: c.safe(x, b), Kept: true}, nil
 	}
 }
 
@@ -515,7 +518,10 @@ func (c *cursor) load() error {
 
 // loadDict takes a column chunk's dictionary: an entry's text is made
 // when first used (ports, byte counts, addresses: most entries of a large
-// dictionary are used once), then costs one index.
+// dictionary are used once), then costs one index. The texts are made in
+// memory of the chunk's own, never reused (the library's pages are), so
+// that a batch of rows can keep them instead of copying them: the memory
+// is one dictionary per column, which the library holds anyway.
 func (c *cursor) loadDict(d pq.Dictionary) error {
 	c.dictSrc = d
 	n := d.Len()
@@ -525,7 +531,9 @@ func (c *cursor) loadDict(d pq.Dictionary) error {
 	case pq.Int32, pq.Int64:
 		c.spans = slices.Grow(c.spans[:0], n)[:n]
 		clear(c.spans)
-		c.dictBuf = slices.Grow(c.dictBuf[:0], 12*n)
+		// Appending past the capacity leaves the texts made before in the
+		// old array, unchanged.
+		c.dictBuf = make([]byte, 0, min(12*n, 1<<20))
 		if c.kind == pq.Int32 {
 			c.dictI32 = vals.Int32()
 			c.dictLen = min(n, len(c.dictI32))
@@ -536,9 +544,11 @@ func (c *cursor) loadDict(d pq.Dictionary) error {
 		return nil
 	case pq.ByteArray:
 		c.dictData, c.dictOffs = vals.ByteArray()
+		c.dictData = bytes.Clone(c.dictData)
 		c.dictLen = min(n, max(len(c.dictOffs)-1, 0))
 	default:
 		c.dictData, c.dictSize = vals.FixedLenByteArray()
+		c.dictData = bytes.Clone(c.dictData)
 		if c.dictSize <= 0 {
 			return fmt.Errorf("dictionary of %d-byte values: %w", c.dictSize, ErrDamaged)
 		}
