@@ -17,6 +17,7 @@ import (
 	"github.com/vpcalertd/vpcalertd/collector/sqs/sqstest"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/internal/heappeak"
 	"github.com/vpcalertd/vpcalertd/output"
 )
 
@@ -94,13 +95,13 @@ func BenchmarkPass(b *testing.B) {
 				b.StopTimer()
 				d, closeAll := benchDaemon(b, srv, benchBuckets[c.objects], c.out)
 				runtime.GC()
-				stop := sampleHeap(&peak)
+				sampler := heappeak.Start(20 * time.Millisecond)
 				b.StartTimer()
 				start := time.Now()
 				res, err := d.Pass(context.Background())
 				elapsed += time.Since(start)
 				b.StopTimer()
-				stop()
+				peak = max(peak, sampler.Stop())
 				require.NoError(b, err)
 				require.Equal(b, int64(c.objects), res.Stats.Objects)
 				objects += res.Stats.Objects
@@ -149,31 +150,6 @@ func benchDaemonSQS(b *testing.B, srv *s3test.Server, bucket, out, sqs string) (
 	}
 }
 
-// sampleHeap records the largest HeapInuse seen until stop is called.
-func sampleHeap(peak *uint64) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > *peak {
-				*peak = ms.HeapInuse
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
-
 // BenchmarkQueue reads a bucket's objects announced on an SQS queue (the
 // local SQS server, one S3 notification per object): receive, fetch from
 // the local S3 server, gunzip, decode, rules, alerts file fsync'd at each
@@ -216,7 +192,7 @@ func BenchmarkQueue(b *testing.B) {
 					closers = append(closers, closeAll)
 				}
 				runtime.GC()
-				stop := sampleHeap(&peak)
+				sampler := heappeak.Start(20 * time.Millisecond)
 				b.StartTimer()
 				start := time.Now()
 				var wg sync.WaitGroup
@@ -234,7 +210,7 @@ func BenchmarkQueue(b *testing.B) {
 					require.NoError(b, err)
 				}
 				b.StopTimer()
-				stop()
+				peak = max(peak, sampler.Stop())
 				var last int64
 				var n int64
 				for i, d := range ds {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/internal/heappeak"
 )
 
 // lineSource is an io.Reader producing a default-format flow log of a given
@@ -47,34 +46,6 @@ func (s *lineSource) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// peakHeap runs f and returns the highest heap in use seen while it ran.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	f()
-	close(done)
-	wg.Wait()
-	return peak.Load()
-}
-
 // TestMemoryFlatInFileSize processes an 8 MiB and a 48 MiB flow log and
 // checks that the larger one needs no more heap than the smaller one: nothing
 // in the path holds a file, its lines or its alerts. On one core the stages
@@ -91,7 +62,7 @@ func TestMemoryFlatInFileSize(t *testing.T) {
 			e, _ := newTestEngine(t, nil)
 			run := func(size int64) (uint64, Stats) {
 				var st Stats
-				peak := peakHeap(func() {
+				peak := heappeak.During(5*time.Millisecond, func() {
 					var err error
 					st, err = e.Process(context.Background(), event.Origin{Type: event.LogTypeVPCFlow, Key: "k"}, newLineSource(size), &countingSink{})
 					require.NoError(t, err)

@@ -9,18 +9,21 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/internal/heappeak"
 )
 
 // benchRecords is the size of the benchmarks' object: the 500,000
@@ -98,7 +101,9 @@ func benchFormats() []struct {
 }
 
 // BenchmarkDecodeObject decodes one object of benchRecords flow records into
-// events, as gzip'd text and as Parquet: decoding alone, no rules.
+// events, as gzip'd text and as Parquet: decoding alone, no rules, record
+// by record (Next) and in batches (ReadBatch and Decode, as the engine
+// reads, here on one goroutine).
 func BenchmarkDecodeObject(b *testing.B) {
 	set, err := decoders.Load(os.DirFS("../../ruleset"), "decoders")
 	if err != nil {
@@ -109,31 +114,63 @@ func BenchmarkDecodeObject(b *testing.B) {
 		syms.Intern(k)
 	}
 	for _, f := range benchFormats() {
-		b.Run(f.name, func(b *testing.B) {
-			origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Key: f.key}
-			var ev event.Event
-			records := 0
-			b.ReportAllocs()
-			b.SetBytes(int64(len(f.data)))
-			cpu0 := cpuTime()
-			for b.Loop() {
-				st, err := set.Open(origin, bytes.NewReader(f.data), decoders.OpenOptions{Symbols: syms, OpenTable: Open})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for {
-					err := st.Next(&ev)
-					if err == io.EOF {
-						break
-					}
+		for _, batches := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/batches=%t", f.name, batches), func(b *testing.B) {
+				origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Key: f.key}
+				var ev event.Event
+				var batch decoders.Batch
+				records := 0
+				b.ReportAllocs()
+				b.SetBytes(int64(len(f.data)))
+				cpu0 := cpuTime()
+				for b.Loop() {
+					st, err := set.Open(origin, bytes.NewReader(f.data), decoders.OpenOptions{Symbols: syms, OpenTable: Open})
 					if err != nil {
 						b.Fatal(err)
 					}
-					records++
+					if batches {
+						records += decodeBatches(b, st, &batch)
+						continue
+					}
+					for {
+						err := st.Next(&ev)
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						records++
+					}
 				}
+				if records != b.N*benchRecords {
+					b.Fatalf("%d records decoded, want %d", records, b.N*benchRecords)
+				}
+				reportRecords(b, records, cpuTime()-cpu0)
+			})
+		}
+	}
+}
+
+// decodeBatches reads st to its end in batches and returns the number of
+// records decoded.
+func decodeBatches(b *testing.B, st *decoders.Stream, batch *decoders.Batch) int {
+	n := 0
+	for {
+		err := st.ReadBatch(batch)
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.Decode(batch)
+		for i := 0; i < batch.Len(); i++ {
+			if rec := batch.Record(i); rec.Err != nil {
+				b.Fatal(rec.Err)
 			}
-			reportRecords(b, records, cpuTime()-cpu0)
-		})
+		}
+		n += batch.Len()
 	}
 }
 
@@ -199,4 +236,89 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkMemoryObject reads the benchmark's records with the engine, as
+// the daemon does (engine.Process, the whole ruleset, alerts counted): from
+// a file of gzip'd text, and from Parquet files of 1, 10 and 50 row groups.
+// It reports the heap in use before the object (the engine and its rules)
+// and its peak while the object is read, sampled every 10 ms, against the
+// size of the file's largest row group, compressed and not: the peak
+// should stay the same whatever the number of row groups, and below one
+// uncompressed row group.
+func BenchmarkMemoryObject(b *testing.B) {
+	gz, _ := benchObjects()
+	var text bytes.Buffer
+	realisticText(&text, benchRecords)
+	cases := []struct {
+		name   string
+		groups int64
+	}{{"format=text.gz", 0}, {"format=parquet/groups=1", 1}, {"format=parquet/groups=10", 10}, {"format=parquet/groups=50", 50}}
+	const base = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/05/123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e"
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			data, key := gz, base+".log.gz"
+			var groupBytes, groupStored int64
+			if c.groups > 0 {
+				var p bytes.Buffer
+				if err := WriteText(&p, bytes.NewReader(text.Bytes()), WriteOptions{RowGroupRows: benchRecords / c.groups}); err != nil {
+					b.Fatal(err)
+				}
+				data, key = p.Bytes(), base+".log.parquet"
+				f, err := pq.OpenFile(bytes.NewReader(data), int64(len(data)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, rg := range f.Metadata().RowGroups {
+					groupBytes = max(groupBytes, rg.TotalByteSize)
+					var stored int64
+					for _, col := range rg.Columns {
+						stored += col.MetaData.TotalCompressedSize
+					}
+					groupStored = max(groupStored, stored)
+				}
+			}
+			path := filepath.Join(b.TempDir(), "object")
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			data = nil
+			e, err := engine.New(engine.Options{ManagerName: "wazuh-manager", OpenTable: Open})
+			if err != nil {
+				b.Fatal(err)
+			}
+			origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Key: key}
+			var ms runtime.MemStats
+			var peak, before uint64
+			records := 0
+			for b.Loop() {
+				b.StopTimer()
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				before = max(before, ms.HeapInuse)
+				sampler := heappeak.Start(10 * time.Millisecond)
+				b.StartTimer()
+				st, err := e.Process(context.Background(), origin, f, &countingSink{})
+				b.StopTimer()
+				peak = max(peak, sampler.Stop())
+				f.Close()
+				if err != nil || st.BadLines > 0 {
+					b.Fatal(st, err)
+				}
+				records += int(st.Records)
+				b.StartTimer()
+			}
+			if records != b.N*benchRecords {
+				b.Fatalf("%d records read, want %d", records, b.N*benchRecords)
+			}
+			b.ReportMetric(float64(before)/(1<<20), "MB-heap-before")
+			b.ReportMetric(float64(peak)/(1<<20), "MB-heap-peak")
+			b.ReportMetric(float64(groupBytes)/(1<<20), "MB-row-group")
+			b.ReportMetric(float64(groupStored)/(1<<20), "MB-row-group-stored")
+		})
+	}
 }
