@@ -144,6 +144,7 @@ func (b *builder) build(spec *fileSpec, root *yaml.Node, w *wodle) (*Config, err
 		}
 	}
 	b.buildLimits(spec.Limits, &cfg.Limits)
+	b.buildCorrelation(spec.Correlation, &cfg.Correlation)
 	b.buildLog(spec.Log, &cfg.Log)
 	cfg.Metrics = b.buildMetrics(spec.Metrics)
 	b.buildOutputs(spec.Outputs, &cfg.Output)

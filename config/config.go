@@ -52,6 +52,8 @@ type Config struct {
 	QueueMarksRetention time.Duration
 	// Limits bound what one object may cost.
 	Limits Limits
+	// Correlation says where the correlation state lives.
+	Correlation Correlation
 	// Log configures the daemon's own log on stderr.
 	Log Log
 	// Metrics, when set, serves Prometheus /metrics, /healthz and /readyz.

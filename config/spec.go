@@ -13,26 +13,27 @@ import (
 
 // fileSpec is the YAML shape of a configuration file.
 type fileSpec struct {
-	OssecConf        string       `yaml:"ossec_conf"`
-	Interval         *Duration    `yaml:"interval"`
-	RunOnStart       *bool        `yaml:"run_on_start"`
-	SkipOnError      *bool        `yaml:"skip_on_error"`
-	RemoveFromBucket *bool        `yaml:"remove_from_bucket"`
-	LookBack         *Duration    `yaml:"look_back"`
-	Concurrency      *int         `yaml:"concurrency"`
-	State            string       `yaml:"state"`
-	ManagerName      string       `yaml:"manager_name"`
-	Ruleset          string       `yaml:"ruleset"`
-	Rules            []string     `yaml:"rules"`
-	DisabledPacks    []string     `yaml:"disabled_packs"`
-	ProgressInterval *Duration    `yaml:"progress_interval"`
-	ShutdownGrace    *Duration    `yaml:"shutdown_grace"`
-	QueueMarks       *Duration    `yaml:"queue_marks_retention"`
-	Limits           limitsSpec   `yaml:"limits"`
-	Log              logSpec      `yaml:"log"`
-	Metrics          *metricsSpec `yaml:"metrics"`
-	Outputs          outputsSpec  `yaml:"outputs"`
-	Buckets          []bucketSpec `yaml:"buckets"`
+	OssecConf        string          `yaml:"ossec_conf"`
+	Interval         *Duration       `yaml:"interval"`
+	RunOnStart       *bool           `yaml:"run_on_start"`
+	SkipOnError      *bool           `yaml:"skip_on_error"`
+	RemoveFromBucket *bool           `yaml:"remove_from_bucket"`
+	LookBack         *Duration       `yaml:"look_back"`
+	Concurrency      *int            `yaml:"concurrency"`
+	State            string          `yaml:"state"`
+	ManagerName      string          `yaml:"manager_name"`
+	Ruleset          string          `yaml:"ruleset"`
+	Rules            []string        `yaml:"rules"`
+	DisabledPacks    []string        `yaml:"disabled_packs"`
+	ProgressInterval *Duration       `yaml:"progress_interval"`
+	ShutdownGrace    *Duration       `yaml:"shutdown_grace"`
+	QueueMarks       *Duration       `yaml:"queue_marks_retention"`
+	Limits           limitsSpec      `yaml:"limits"`
+	Correlation      correlationSpec `yaml:"correlation"`
+	Log              logSpec         `yaml:"log"`
+	Metrics          *metricsSpec    `yaml:"metrics"`
+	Outputs          outputsSpec     `yaml:"outputs"`
+	Buckets          []bucketSpec    `yaml:"buckets"`
 }
 
 // limitsSpec bounds what one object may cost (docs/daemon.md, "Limits").

@@ -49,7 +49,7 @@ func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *re
 		return ctx, nil, fmt.Errorf("state: %w", err)
 	}
 	rd.rec = rec
-	o := engine.Object{Now: rec.Started, Turn: j.turn}
+	o := engine.Object{Now: rec.Started, Turn: j.turn, Key: rd.id.Bucket + "/" + rd.id.Key + "#" + rd.id.ETag}
 	if rd.ids != nil {
 		o.IDs = rd.ids
 	}

@@ -32,14 +32,17 @@ import (
 
 // NewEngine builds the engine of cfg: the default of Options.NewProcessor.
 func NewEngine(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
-	return newEngine(cfg, idOffset, onError, nil)
+	return newEngine(cfg, idOffset, onError, nil, openStores.of(cfg))
 }
 
 // newEngine is NewEngine with an observer (the /traffic page's aggregator).
-func newEngine(cfg *config.Config, idOffset int64, onError func(error), obs engine.Observer) (Processor, error) {
+func newEngine(cfg *config.Config, idOffset int64, onError func(error), obs engine.Observer, corr *correlation) (Processor, error) {
 	opts := engine.Options{ManagerName: cfg.ManagerName, IDOffset: idOffset, OnError: onError, DisabledPacks: cfg.DisabledPacks, Observer: obs,
 		OpenTable:    parquet.Open,
 		RecordLimits: ojson.Limits{MaxBytes: int(cfg.Limits.RecordSize), MaxFields: cfg.Limits.RecordFields}}
+	if corr != nil {
+		opts.Correlation = corr.store
+	}
 	if cfg.Ruleset != "" {
 		opts.Ruleset = engine.Dir(cfg.Ruleset)
 	}
@@ -122,6 +125,15 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 	if traffic != nil {
 		trafficObs = report.NewObserver(traffic)
 	}
+	corr, err := openCorrelation(cfg, log)
+	if err != nil {
+		return 1, err
+	}
+	defer corr.close()
+	// NewEngine, the default of NewProcessor and what wrappers of it
+	// call, finds the store Serve opened for cfg.
+	openStores.put(cfg, corr)
+	defer openStores.put(cfg, nil)
 	if opts.Processor == nil {
 		newProc := opts.NewProcessor
 		if newProc == nil {
@@ -130,7 +142,7 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 				if trafficObs != nil {
 					obs = trafficObs
 				}
-				return newEngine(cfg, idOffset, onError, obs)
+				return newEngine(cfg, idOffset, onError, obs, corr)
 			}
 		}
 		proc, err := newProc(cfg, opts.IDs.Start(), badRecordLogger(log))
@@ -149,6 +161,7 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		}
 		opts.Metrics = m
 	}
+	corr.watch(opts.Metrics)
 	if re, ok := opts.Processor.(interface{ RuleErrors() map[string]int64 }); ok {
 		opts.Metrics.RuleErrors(re.RuleErrors) // vpcalertd_rule_errors_total
 	}

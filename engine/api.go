@@ -62,6 +62,10 @@ type Options struct {
 	// and the first run-time error of each rule's condition. Default:
 	// OnError.
 	OnWarning func(err error)
+	// Correlation, when set, keeps the rules' correlation state in a store
+	// that several processes share (rules/redisstore, docs/sqs.md
+	// "Scale-out"); nil keeps it in the process.
+	Correlation CorrelationStore
 	// Observer, when set, sees every decoded event and every alert the sink
 	// accepted (the traffic report aggregates them). Nil costs nothing.
 	Observer Observer

@@ -201,6 +201,7 @@ func (e *Engine) Decoders() *decoders.Set { return e.decoders }
 // worker holds the per-goroutine state of Process's stages.
 type worker struct {
 	eval      *rules.Evaluator
+	shared    *rules.SharedBatch // the sequence stage's, with a shared store
 	data      event.DataWriter
 	head      []byte
 	tail      []byte

@@ -26,6 +26,12 @@ type Object struct {
 	// (Order). Process waits for it before the object's first record
 	// reaches them, and ends it when it returns.
 	Turn *Turn
+	// Key, when set, names the object for a shared correlation store
+	// (Options.Correlation): each batch of its records that the store
+	// applied is applied once, so that reading the object again after a
+	// crash does not count its events twice. The daemon uses bucket, key
+	// and ETag.
+	Key string
 }
 
 // IDAllocator hands out the offset half of alert ids ("<epoch>.<offset>")

@@ -58,6 +58,8 @@ type batch struct {
 type record struct {
 	prep rules.Prepared
 	now  time.Time
+	// planned says that the event went to the shared store.
+	planned bool
 }
 
 // batchAlert is one alert of a batch.
@@ -99,6 +101,9 @@ type pipeline struct {
 	// streamErr is the *decoders.StreamError that ended the stream.
 	streamErr error
 	waited    bool // the turn was waited for
+	// batches counts the batches sequenced: with Object.Key, it names a
+	// batch for the shared store.
+	batches int
 
 	line []byte // the write stage's alert line
 	ev   alert.Alert
@@ -315,7 +320,19 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 			return err
 		}
 	}
+	p.batches++
 	b.alerts = b.alerts[:0]
+	if cs := p.e.opts.Correlation; cs != nil {
+		if cs.Available() {
+			done, err := p.sequenceShared(w, b, cs)
+			if done || err != nil {
+				return err
+			}
+		}
+		if n := stateful(b); n > 0 {
+			cs.Local(n)
+		}
+	}
 	for i := 0; i < b.dec.Len(); i++ {
 		r := b.dec.Record(i)
 		if r.Err != nil || r.Skip {

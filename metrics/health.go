@@ -13,9 +13,23 @@ type health struct {
 	// mu guards checks.
 	mu     sync.Mutex
 	checks map[string]error // check name -> nil when ready, else why not
+	notes  map[string]string
 }
 
-func (h *health) init() { h.checks = make(map[string]error) }
+func (h *health) init() { h.checks, h.notes = make(map[string]error), make(map[string]string) }
+
+// SetNote records a detail /readyz shows without making the daemon not
+// ready (a component that works in a degraded way, such as a shared
+// correlation store the daemon falls back from); "" clears it, and the
+// line then says ok.
+func (m *Metrics) SetNote(name, note string) {
+	if m == nil {
+		return
+	}
+	m.health.mu.Lock()
+	m.health.notes[name] = note
+	m.health.mu.Unlock()
+}
 
 // SetReady records the state of one named readiness check (for example
 // "sqs https://…/queue" or "s3 bucket my-logs"): err nil means ready. /readyz
@@ -54,6 +68,13 @@ func (m *Metrics) Ready() (bool, []string) {
 			lines = append(lines, fmt.Sprintf("%s: not ready: %v", name, err))
 		} else {
 			lines = append(lines, name+": ok")
+		}
+	}
+	for name, note := range m.health.notes {
+		if note == "" {
+			lines = append(lines, name+": ok")
+		} else {
+			lines = append(lines, name+": degraded: "+note)
 		}
 	}
 	sort.Strings(lines)

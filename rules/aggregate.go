@@ -294,6 +294,13 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 		st.maxT = t
 	}
 	g := st.groups[string(key)]
+	if g != nil && g.last < t-a.keep() {
+		// Nothing of the group is inside the window or the cooldown any
+		// more: it starts again, as if it had been swept (a shared store,
+		// whose keys expire, decides the same: rules/shared.lua).
+		g.reset()
+		g.last = t
+	}
 	if g == nil {
 		st.sweep(a)
 		g = &aggGroup{last: t, firedAt: math.MinInt64}
@@ -320,12 +327,23 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 		return false, value, true
 	}
 	g.firedAt = t
+	g.clearWindow()
+	return true, value, true
+}
+
+// clearWindow forgets the group's counts and values.
+func (g *aggGroup) clearWindow() {
 	clear(g.seen)
 	g.seen = g.seen[:0]
 	for i := range g.buckets {
 		g.buckets[i] = aggBucket{slot: math.MinInt64}
 	}
-	return true, value, true
+}
+
+// reset makes g a group that never fired and counted nothing.
+func (g *aggGroup) reset() {
+	g.firedAt = math.MinInt64
+	g.clearWindow()
 }
 
 // addBuckets adds 1 (count) or the field's value (sum) to the bucket of t

@@ -63,6 +63,11 @@ type evalCtx struct {
 	pass int
 	// indexed says whether idx describes ev (Finish indexes lazily).
 	indexed bool
+	// ans, when set, answers for the correlation state (Complete): the
+	// shared store made the stateful decisions; ansErr is the first reply
+	// that did not fit.
+	ans    *SharedBatch
+	ansErr error
 }
 
 // Evaluator evaluates events on one goroutine without allocating: the
@@ -248,18 +253,12 @@ func (c *evalCtx) finish(r *Rule) Match {
 		if r.timeBase == TimeEvent {
 			t = c.ev.Time
 		}
-		ia := &c.st.ignoredAt[r.index]
-		switch t0 := ia.Load(); {
-		case t0 == 0:
-			ia.Store(t)
-		case t-t0 < r.ignore:
+		if c.ignored(r, t) {
 			if parent == nil {
 				return Match{}
 			}
 			r = parent
 			c.prev = c.prev[:0]
-		default:
-			ia.Store(t)
 		}
 	}
 	opts := &c.set.opts
@@ -281,11 +280,29 @@ func (c *evalCtx) finish(r *Rule) Match {
 		}
 		m.PreviousOutput = c.prevOut[start:len(c.prevOut):len(c.prevOut)]
 	}
-	if mem := c.st.mem[r.index]; mem != nil {
+	if mem := c.st.mem[r.index]; mem != nil && c.ans == nil {
 		c.need()
 		mem.store(c, c.now, c.curMatched)
 	}
 	return m
+}
+
+// ignored is ignore's window of r at time t: whether r fired less than
+// r.ignore seconds ago (then it is ignored), else it starts a new window.
+func (c *evalCtx) ignored(r *Rule, t int64) bool {
+	if c.ans != nil {
+		return c.answerIgnore()
+	}
+	ia := &c.st.ignoredAt[r.index]
+	switch t0 := ia.Load(); {
+	case t0 == 0:
+		ia.Store(t)
+	case t-t0 < r.ignore:
+		return true
+	default:
+		ia.Store(t)
+	}
+	return false
 }
 
 // expand appends r's description to c.desc and returns it.
@@ -423,7 +440,9 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 		return nil
 	}
 	failedCond := !ok // the condition itself was false (not a window)
-	if ok && r.agg != nil {
+	if ok && r.agg != nil && c.ans != nil {
+		ok = c.answerGate(r)
+	} else if ok && r.agg != nil {
 		fired, value, counted := c.st.agg[r.index].add(c, r.agg)
 		if !fired {
 			ok = false
@@ -432,7 +451,9 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 			}
 		}
 	}
-	if ok && r.corr != nil {
+	if ok && r.corr != nil && c.ans != nil {
+		ok = c.answerGate(r)
+	} else if ok && r.corr != nil {
 		mem := c.st.mem[r.corr.target.index]
 		fired, seen := mem.search(c, r, c.now)
 		if !fired {

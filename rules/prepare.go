@@ -254,6 +254,9 @@ func (c *evalCtx) reportUses(u, pass, gate int) int {
 // whether the rule fires.
 func (c *evalCtx) fire(g *prepGate) bool {
 	r := g.r
+	if c.ans != nil {
+		return c.answerGate(r)
+	}
 	if a := r.agg; a != nil {
 		if !g.counted {
 			return false

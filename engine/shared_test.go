@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/rules"
+	"github.com/vpcalertd/vpcalertd/rules/redisstore"
+	"github.com/vpcalertd/vpcalertd/rules/redisstore/redistest"
+)
+
+// TestSharedStoreSameOutput: with the correlation state in Redis, Process
+// writes byte for byte what it writes with the state in memory — every
+// correlation alert of the shipped rules, previous_output, firedtimes,
+// ids, run-time error reports — on one core and on several.
+func TestSharedStoreSameOutput(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 20000), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "logins.json"), consoleFailures(400), 0o644))
+	files, err := collector.Local([]string{"../testdata/buckets", dir}, collector.LocalOptions{})
+	require.NoError(t, err)
+	withErrors := func(o *Options) { o.UserRulesets = []fs.FS{errorRules} }
+	want := runAt(t, 1, files, withErrors)
+	for _, id := range []string{`"id":"100401"`, `"id":"100411"`, `"id":"100421"`, `"id":"80255"`, `"previous_output"`} {
+		require.Contains(t, want, id, "the input makes this alert")
+	}
+	for i, procs := range []int{1, 3} {
+		store := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second,
+			Batch: rules.SharedOptions{KeyPrefix: "run" + string(rune('a'+i)) + ":"}})
+		t.Cleanup(func() { store.Close() })
+		require.True(t, store.Available())
+		got := runAt(t, procs, files, func(o *Options) {
+			withErrors(o)
+			o.Correlation = store
+		})
+		if got != want {
+			g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+			for i := range min(len(g), len(w)) {
+				if g[i] != w[i] {
+					t.Fatalf("GOMAXPROCS=%d: line %d differs:\n got  %.300s\n want %.300s", procs, i, g[i], w[i])
+				}
+			}
+			t.Fatalf("GOMAXPROCS=%d: %d lines, want %d", procs, len(g), len(w))
+		}
+		require.Zero(t, store.Status().LocalEvents, "every event went to the store")
+		keys, err := srv.Client.Keys(t.Context(), "run"+string(rune('a'+i))+":*").Result()
+		require.NoError(t, err)
+		require.NotEmpty(t, keys, "the state is in Redis")
+	}
+}
+
+// BenchmarkSharedStore: records per second of a flow-log object full of
+// correlation (correlationFlows: about a fifth of its records reach a
+// correlation rule) with the state in memory and in a local Redis, and the
+// store's calls and the events sent to it per record.
+func BenchmarkSharedStore(b *testing.B) {
+	srv := redistest.Start(b)
+	dir := b.TempDir()
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(b, 50000), 0o644))
+	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
+	require.NoError(b, err)
+	for _, store := range []string{"memory", "redis"} {
+		b.Run(store, func(b *testing.B) {
+			var records int64
+			var count countingStore
+			for i := 0; b.Loop(); i++ {
+				var cs CorrelationStore
+				if store == "redis" {
+					st := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second,
+						Batch: rules.SharedOptions{KeyPrefix: fmt.Sprintf("bench%d:", i)}})
+					defer st.Close()
+					count.Store = st
+					cs = &count
+				}
+				e, _ := newTestEngine(b, func(o *Options) {
+					if cs != nil {
+						o.Correlation = cs
+					}
+				})
+				st, err := e.Replay(context.Background(), files, alert.Discard{}, ReplayOptions{})
+				require.NoError(b, err)
+				records += st.Events
+			}
+			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+			if records > 0 {
+				b.ReportMetric(float64(count.calls.Load())/float64(records), "calls/record")
+				b.ReportMetric(float64(count.events.Load())/float64(records), "sent/record")
+			}
+		})
+	}
+}
+
+// countingStore counts the calls to a store and the events sent.
+type countingStore struct {
+	*redisstore.Store
+	calls, events atomic.Int64
+}
+
+func (c *countingStore) Run(ctx context.Context, b *rules.SharedBatch) error {
+	c.calls.Add(1)
+	c.events.Add(int64(b.Len()))
+	return c.Store.Run(ctx, b)
+}

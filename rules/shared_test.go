@@ -1,0 +1,205 @@
+package rules_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/rules"
+	"github.com/vpcalertd/vpcalertd/rules/redisstore"
+	"github.com/vpcalertd/vpcalertd/rules/redisstore/redistest"
+)
+
+// sharedRun evaluates events as the engine's sequence stage does with a
+// shared store: Prepare each event, then, batch by batch (sizes drawn from
+// rng, 1 to maxBatch), Plan the events that reach a stateful rule, run the
+// batch on the store, and Complete them — or Finish the others — in order.
+type sharedRun struct {
+	set   *rules.Set
+	store rules.SharedStore
+	eval  *rules.Evaluator
+	batch *rules.SharedBatch
+	// planned counts the events that went to the store.
+	planned int
+}
+
+func newSharedRun(s *rules.Set, store rules.SharedStore, prefix string) *sharedRun {
+	return &sharedRun{set: s, store: store, eval: s.NewEvaluator(),
+		batch: s.NewSharedBatch(rules.SharedOptions{KeyPrefix: prefix, Grace: time.Minute, MarkerTTL: time.Hour})}
+}
+
+// run evaluates evs[i] for each i in idx, in batches, and returns each
+// event's matches as text (rules.MatchTextForTest), keyed by event index.
+func (r *sharedRun) run(t testing.TB, evs []*event.Event, nows []time.Time, idx []int, rng *rand.Rand, maxBatch int) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	preps := make([]rules.Prepared, maxBatch)
+	planned := make([]bool, maxBatch)
+	for len(idx) > 0 {
+		n := min(len(idx), 1+rng.Intn(maxBatch))
+		part := idx[:n]
+		idx = idx[n:]
+		r.batch.Reset("")
+		for k, i := range part {
+			r.eval.Prepare(evs[i], &preps[k])
+			planned[k] = r.eval.Plan(evs[i], &preps[k], nows[i], r.batch)
+		}
+		if r.batch.Len() > 0 {
+			require.NoError(t, r.store.Run(context.Background(), r.batch))
+			r.planned += r.batch.Len()
+		}
+		for k, i := range part {
+			if planned[k] {
+				ms, err := r.eval.Complete(evs[i], &preps[k], nows[i], r.batch)
+				require.NoError(t, err, "event %d", i)
+				out[i] = rules.MatchTextForTest(ms)
+			} else {
+				out[i] = rules.MatchTextForTest(r.eval.Finish(evs[i], &preps[k], nows[i]))
+			}
+		}
+		if r.batch.Len() > 0 {
+			require.NoError(t, r.batch.Done())
+		}
+	}
+	return out
+}
+
+func loadPrep(t testing.TB) *rules.Set {
+	t.Helper()
+	s, err := rules.LoadYAMLForTest(t, map[string]string{"a.yml": rules.PrepRulesForTest, "p.yml": rules.PrepPackForTest}, nil)
+	require.NoError(t, err)
+	return s
+}
+
+func openStore(t testing.TB, srv *redistest.Server) *redisstore.Store {
+	t.Helper()
+	st := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second})
+	t.Cleanup(func() { st.Close() })
+	require.True(t, st.Available(), "store of %s: %v", srv.Addr, st.Status().Err)
+	return st
+}
+
+// TestSharedStoreIsMemory: a Set whose correlation state is in Redis gives,
+// event for event, exactly what the same Set gives with its state in
+// memory — frequency windows with same_field, ignore, aggregates of every
+// kind with cooldown, a noalert counter, pack passes, previous_output and
+// the firedtimes — whatever the batch sizes.
+func TestSharedStoreIsMemory(t *testing.T) {
+	srv := redistest.Start(t)
+	store := openStore(t, srv)
+	for _, maxBatch := range []int{1, 17, 300} {
+		t.Run(fmt.Sprintf("batch=%d", maxBatch), func(t *testing.T) {
+			mem, shared := loadPrep(t), loadPrep(t)
+			evs, nows := rules.RandomEventsForTest(t, mem, 3000, 7)
+			sevs, _ := rules.RandomEventsForTest(t, shared, 3000, 7)
+			e := mem.NewEvaluator()
+			var p rules.Prepared
+			want := make([]string, len(evs))
+			for i, ev := range evs {
+				e.Prepare(ev, &p)
+				want[i] = rules.MatchTextForTest(e.Finish(ev, &p, nows[i]))
+			}
+			run := newSharedRun(shared, store, fmt.Sprintf("t%d:", maxBatch))
+			idx := make([]int, len(sevs))
+			for i := range idx {
+				idx[i] = i
+			}
+			got := run.run(t, sevs, nows, idx, rand.New(rand.NewSource(int64(maxBatch))), maxBatch)
+			for i := range want {
+				require.Equal(t, want[i], got[i], "event %d", i)
+			}
+			assert.Equal(t, mem.RuntimeErrors(), shared.RuntimeErrors())
+			assert.Greater(t, run.planned, len(evs)/4, "events that went to the store")
+			alerts := map[string]int{}
+			for _, w := range want {
+				for _, id := range []string{"3", "4", "6", "101", "102", "107", "108", "111"} {
+					if strings.Contains(w, "["+id+" alert=true") {
+						alerts[id]++
+					}
+				}
+			}
+			for _, id := range []string{"3", "4", "101", "102", "107", "111"} {
+				assert.Positive(t, alerts[id], "rule %s never alerted: the test does not exercise it", id)
+			}
+		})
+	}
+}
+
+// statefulText keeps of matches what two instances sharing a store must
+// agree on with one instance: the rule, whether it alerted, its description
+// and previous_output (firedtimes are per instance, as each Wazuh manager
+// counts its own).
+func statefulText(s string) string {
+	var b strings.Builder
+	for _, m := range strings.SplitAfter(s, "] ") {
+		if m == "" {
+			continue
+		}
+		f := strings.Fields(m)
+		id := strings.TrimPrefix(f[0], "[")
+		if !strings.Contains(m, "alert=true") {
+			continue
+		}
+		_, desc, _ := strings.Cut(m, "desc=")
+		fmt.Fprintf(&b, "[%s %s", id, desc)
+	}
+	return b.String()
+}
+
+// TestTwoInstancesShareWindows: the events of one stream split between
+// two Sets (two daemons) that share a store, each evaluating its part in
+// order and in batches, as one daemon reading the objects in turn would,
+// give exactly the alerts of one Set that evaluates the whole stream:
+// every window counted across both, every threshold crossed once.
+func TestTwoInstancesShareWindows(t *testing.T) {
+	srv := redistest.Start(t)
+	store := openStore(t, srv)
+	one := loadPrep(t)
+	evs, nows := rules.RandomEventsForTest(t, one, 2000, 11)
+	e := one.NewEvaluator()
+	var p rules.Prepared
+	want := make([]string, len(evs))
+	for i, ev := range evs {
+		e.Prepare(ev, &p)
+		want[i] = statefulText(rules.MatchTextForTest(e.Finish(ev, &p, nows[i])))
+	}
+	a, b := loadPrep(t), loadPrep(t)
+	aevs, _ := rules.RandomEventsForTest(t, a, 2000, 11)
+	bevs, _ := rules.RandomEventsForTest(t, b, 2000, 11)
+	ra, rb := newSharedRun(a, store, "two:"), newSharedRun(b, store, "two:")
+	rng := rand.New(rand.NewSource(3))
+	got := map[int]string{}
+	// Objects of 1 to 40 events, each read by one of the two, in turn.
+	for i := 0; i < len(evs); {
+		n := min(len(evs)-i, 1+rng.Intn(40))
+		idx := make([]int, n)
+		for k := range idx {
+			idx[k] = i + k
+		}
+		var part map[int]string
+		if rng.Intn(2) == 0 {
+			part = ra.run(t, aevs, nows, idx, rng, 16)
+		} else {
+			part = rb.run(t, bevs, nows, idx, rng, 16)
+		}
+		for k, v := range part {
+			got[k] = statefulText(v)
+		}
+		i += n
+	}
+	alerts := 0
+	for i := range want {
+		require.Equal(t, want[i], got[i], "event %d", i)
+		alerts += strings.Count(want[i], "[")
+	}
+	assert.Positive(t, ra.planned)
+	assert.Positive(t, rb.planned)
+	assert.Positive(t, alerts)
+}
