@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,4 +115,78 @@ func (c *countingStore) Run(ctx context.Context, b *rules.SharedBatch) error {
 	c.calls.Add(1)
 	c.events.Add(int64(b.Len()))
 	return c.Store.Run(ctx, b)
+}
+
+// TestSharedStoreOutage: Redis stops while objects are read, and is
+// unreachable when the store opens. Ingestion never stops and never
+// loses an alert: each object's alerts are those of the memory run
+// (correlated in the process meanwhile, which on one instance is the same);
+// the outage is a WARN naming the server, the local events are counted,
+// and once the server is back (retried) correlation goes to it again.
+func TestSharedStoreOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 5000), 0o644))
+	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
+	require.NoError(t, err)
+	want := runAt(t, 1, files, nil)
+	require.Contains(t, want, `"id":"100401"`)
+
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	store := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 5 * time.Second, Retry: 100 * time.Millisecond,
+		Logger: log, Batch: rules.SharedOptions{KeyPrefix: "outage:"}})
+	t.Cleanup(func() { store.Close() })
+	require.True(t, store.Available())
+	srv.Stop()
+	got := runAt(t, 1, files, func(o *Options) { o.Correlation = store })
+	require.Equal(t, want, got, "the alerts of an outage are those of the process's own correlation")
+	st := store.Status()
+	require.False(t, st.Available)
+	require.Positive(t, st.LocalEvents, "events correlated in the process are counted")
+	require.Equal(t, int64(1), st.Outages)
+	require.Contains(t, logs.String(), `level=WARN msg="correlation store unavailable: correlating in this process until it is back`)
+	require.Contains(t, logs.String(), "address="+srv.Addr)
+
+	srv.Restart(t)
+	require.Eventually(t, store.Available, 30*time.Second, 20*time.Millisecond, "the store is tried again")
+	require.Contains(t, logs.String(), `level=INFO msg="correlation store available again`)
+	local := store.Status().LocalEvents
+	got = runAt(t, 1, files, func(o *Options) { o.Correlation = store })
+	require.Equal(t, want, got)
+	require.Equal(t, local, store.Status().LocalEvents, "back in the store")
+	keys, err := srv.Client.Keys(t.Context(), "outage:*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+
+	// Unreachable when the daemon starts: it starts, warns, correlates
+	// locally, and connects once the server is there.
+	srv.Stop()
+	var logs2 syncBuffer
+	late := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: time.Second, Retry: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs2, nil)), Batch: rules.SharedOptions{KeyPrefix: "late:"}})
+	t.Cleanup(func() { late.Close() })
+	require.False(t, late.Available())
+	require.Contains(t, logs2.String(), "correlation store unavailable")
+	require.Equal(t, want, runAt(t, 1, files, func(o *Options) { o.Correlation = late }))
+	srv.Restart(t)
+	require.Eventually(t, late.Available, 30*time.Second, 20*time.Millisecond)
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -203,3 +203,58 @@ func TestTwoInstancesShareWindows(t *testing.T) {
 	assert.Positive(t, rb.planned)
 	assert.Positive(t, alerts)
 }
+
+// TestSharedBatchAppliedOnce: a batch sent again with the same id (an
+// object read again after a crash) gets the answers the store gave the
+// first time, and its events are not counted twice: the windows go on as
+// if it had been sent once.
+func TestSharedBatchAppliedOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	store := openStore(t, srv)
+	mem, shared := loadPrep(t), loadPrep(t)
+	evs, nows := rules.RandomEventsForTest(t, mem, 400, 5)
+	sevs, _ := rules.RandomEventsForTest(t, shared, 400, 5)
+	e := mem.NewEvaluator()
+	var p rules.Prepared
+	want := make([]string, len(evs))
+	for i, ev := range evs {
+		e.Prepare(ev, &p)
+		want[i] = statefulText(rules.MatchTextForTest(e.Finish(ev, &p, nows[i])))
+	}
+	se := shared.NewEvaluator()
+	b := shared.NewSharedBatch(rules.SharedOptions{KeyPrefix: "once:", Grace: time.Minute, MarkerTTL: time.Hour})
+	preps := make([]rules.Prepared, 50)
+	planned := make([]bool, 50)
+	run := func(start int, id string) (out []string, replayed bool) {
+		b.Reset(id)
+		for k := range 50 {
+			se.Prepare(sevs[start+k], &preps[k])
+			planned[k] = se.Plan(sevs[start+k], &preps[k], nows[start+k], b)
+		}
+		require.NoError(t, store.Run(context.Background(), b))
+		for k := range 50 {
+			var ms []rules.Match
+			if planned[k] {
+				var err error
+				ms, err = se.Complete(sevs[start+k], &preps[k], nows[start+k], b)
+				require.NoError(t, err)
+			} else {
+				ms = se.Finish(sevs[start+k], &preps[k], nows[start+k])
+			}
+			out = append(out, statefulText(rules.MatchTextForTest(ms)))
+		}
+		require.NoError(t, b.Done())
+		return out, b.Replayed
+	}
+	for start := 0; start < len(evs); start += 50 {
+		id := fmt.Sprintf("obj#%d", start/50)
+		first, replayed := run(start, id)
+		require.False(t, replayed)
+		require.Equal(t, want[start:start+50], first, "batch %d", start/50)
+		if start/50%2 == 1 {
+			again, replayed := run(start, id)
+			require.True(t, replayed, "batch %d sent again", start/50)
+			require.Equal(t, first, again, "the answers of the first time")
+		}
+	}
+}
