@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +21,8 @@ import (
 
 	"github.com/vpcalertd/vpcalertd/alert"
 	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/event"
+	"github.com/vpcalertd/vpcalertd/output"
 	"github.com/vpcalertd/vpcalertd/rules"
 	"github.com/vpcalertd/vpcalertd/rules/redisstore"
 	"github.com/vpcalertd/vpcalertd/rules/redisstore/redistest"
@@ -189,4 +194,86 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// stopAt calls stop once the write stage has seen n events.
+type stopAt struct {
+	n, seen int
+	stop    func()
+}
+
+func (s *stopAt) Event(*event.Event) {
+	if s.seen++; s.seen == s.n {
+		s.stop()
+	}
+}
+
+func (s *stopAt) Alert(*event.Event, *alert.Alert) {}
+
+var ruleIDRe = regexp.MustCompile(`"rule":\{.*?"id":"(\d+)"`)
+
+// alertsByRule returns the alerts of out (alerts.json lines) as rule id
+// and data, counted.
+func alertsByRule(out string) map[string]int {
+	m := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		id := ruleIDRe.FindStringSubmatch(l)
+		_, data, _ := strings.Cut(l, `"data":`)
+		m[id[1]+" "+data]++
+	}
+	return m
+}
+
+// TestSharedStoreKilledMidRun: Redis dies in the middle of an object. The
+// rest of the object is correlated in the process; every alert of a rule
+// without correlation state is written exactly as without the outage, and
+// only correlation alerts whose windows straddle the outage may differ
+// (docs/sqs.md, "When Redis is unreachable").
+func TestSharedStoreKilledMidRun(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 20000), 0o644))
+	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
+	require.NoError(t, err)
+	replay := func(mod func(*Options)) string {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		e, _ := newTestEngine(t, mod)
+		var out bytes.Buffer
+		_, err := e.Replay(context.Background(), files, output.NewStream(&out), ReplayOptions{})
+		require.NoError(t, err)
+		return out.String()
+	}
+	want := alertsByRule(replay(nil))
+	var logs syncBuffer
+	store := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 5 * time.Second, Retry: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Batch: rules.SharedOptions{KeyPrefix: "killed:"}})
+	t.Cleanup(func() { store.Close() })
+	killer := &stopAt{n: 10000, stop: func() { _ = syscall.Kill(srv.Pid(), syscall.SIGKILL) }}
+	got := alertsByRule(replay(func(o *Options) { o.Correlation = store; o.Observer = killer }))
+	st := store.Status()
+	require.False(t, st.Available)
+	require.Positive(t, st.LocalEvents)
+	require.Contains(t, logs.String(), "correlation store unavailable")
+	correlation := map[string]bool{"100401": true, "100411": true, "100441": true}
+	var kept, differ int
+	for k, n := range want {
+		id, _, _ := strings.Cut(k, " ")
+		if correlation[id] {
+			if got[k] == n {
+				kept++
+			} else {
+				differ++
+			}
+			continue
+		}
+		require.Equal(t, n, got[k], "alert %.200s", k)
+	}
+	for k, n := range got {
+		id, _, _ := strings.Cut(k, " ")
+		if !correlation[id] {
+			require.Equal(t, want[k], n, "alert %.200s", k)
+		}
+	}
+	t.Logf("correlation alerts: %d as without the outage, %d differ", kept, differ)
+	require.Positive(t, kept)
 }
