@@ -120,7 +120,9 @@ outputs:
 
 // campaign is one crash campaign: kills points, with the clocks of the
 // daemons (VPCALERTD_TEST_CLOCK settings) given by clock, and checks the
-// outcome.
+// outcome. The kill points are drawn from a seed, logged;
+// VPCALERTD_CAMPAIGN_SEED repeats them, and VPCALERTD_CAMPAIGN_DEBUG=DIR
+// keeps each daemon's log and the final alerts, state and queue in DIR.
 type campaign struct {
 	points int
 	clock  func(point int) string // the clock of the daemon killed at point (points: the last run)
@@ -154,8 +156,6 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 	ix := newIndexer(t, indexertest.Options{})
 	dir := t.TempDir()
 	cfg := campaignConfig(t, dir, bucket, srv.Endpoint, ec2.URL, ix.URL)
-	// VPCALERTD_CAMPAIGN_DEBUG=DIR keeps each daemon's log and the
-	// final alerts, state and queue in DIR.
 	seed := uint64(time.Now().UnixNano())
 	if s, err := strconv.ParseUint(os.Getenv("VPCALERTD_CAMPAIGN_SEED"), 10, 64); err == nil {
 		seed = s
@@ -227,9 +227,7 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 		require.True(t, time.Now().Before(deadline), "point %d (%s): no progress within a minute:\n%s", point, what, p.stderr.String())
 		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 		p.wait(t, 30*time.Second)
-		if dbg := os.Getenv("VPCALERTD_CAMPAIGN_DEBUG"); dbg != "" {
-			os.WriteFile(filepath.Join(dbg, fmt.Sprintf("point-%02d.log", point)), p.stderr.Bytes(), 0o644)
-		}
+		keepForDebug(t, fmt.Sprintf("point-%02d.log", point), p.stderr.Bytes(), "")
 		kills++
 		if point > 0 && strings.Contains(p.stderr.String(), `"msg":"correlation state restored"`) {
 			res.restored++
@@ -240,10 +238,7 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 
 	p = startDaemonEnv(t, []string{c.clock(c.points)}, cfg, "--once")
 	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
-	if dbg := os.Getenv("VPCALERTD_CAMPAIGN_DEBUG"); dbg != "" {
-		os.WriteFile(filepath.Join(dbg, "final.log"), p.stderr.Bytes(), 0o644)
-		exec.Command("cp", "-a", dir, filepath.Join(dbg, "dir")).Run()
-	}
+	keepForDebug(t, "final.log", p.stderr.Bytes(), dir)
 	assert.Contains(t, p.stderr.String(), `"msg":"pass done"`)
 	if strings.Contains(p.stderr.String(), `"msg":"correlation state restored"`) {
 		res.restored++
@@ -281,6 +276,23 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 	t.Logf("%d kills, %d restarts restored a correlation state; %d alerts, %d documents, %d re-sent and refused as already there",
 		kills, res.restored, len(got), len(res.docs), st.Conflicts)
 	return res
+}
+
+// keepForDebug writes a daemon's log as name, and copies dir (when not
+// empty), into the folder VPCALERTD_CAMPAIGN_DEBUG names, if it is set.
+func keepForDebug(t *testing.T, name string, log []byte, dir string) {
+	dbg := os.Getenv("VPCALERTD_CAMPAIGN_DEBUG")
+	if dbg == "" {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dbg, name), log, 0o644); err != nil {
+		t.Logf("VPCALERTD_CAMPAIGN_DEBUG: %v", err)
+	}
+	if dir != "" {
+		if out, err := exec.Command("cp", "-a", dir, filepath.Join(dbg, "dir")).CombinedOutput(); err != nil {
+			t.Logf("VPCALERTD_CAMPAIGN_DEBUG: copy %s: %v: %s", dir, err, out)
+		}
+	}
 }
 
 // holdsJSON says whether the JSON object doc holds every member of the
