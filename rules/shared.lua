@@ -96,6 +96,9 @@ local function aggRule(r)
   s.maxT = tonumber(v[1]) or -math.huge
   s.lastSweep = tonumber(v[2]) or 0
   s.nextSweep = tonumber(v[3]) or math.min(1024, r.maxg)
+  -- The rule's groups: those of the index and those added by the batch
+  -- (indexed when the batch is saved, or before a sweep).
+  s.count = redis.call('ZCARD', s.index)
   aggRules[r] = s
   return s
 end
@@ -148,7 +151,7 @@ end
 -- last sweep, the dead groups go (older than the newest time less keep),
 -- then, at max_groups, the oldest quarter.
 local function sweep(r, s)
-  local n = redis.call('ZCARD', s.index)
+  local n = s.count
   if n < s.nextSweep and not (n > 0 and s.maxT - s.lastSweep >= r.keep) then return end
   s.lastSweep = s.maxT; s.dirtyT = true
   -- The index must hold the groups' current last times.
@@ -164,6 +167,7 @@ local function sweep(r, s)
     dropGroups(s, redis.call('ZRANGE', s.index, 0, drop - 1))
     n = redis.call('ZCARD', s.index)
   end
+  s.count = n
   s.nextSweep = math.min(math.max(1024, 2 * n), r.maxg)
 end
 
@@ -217,7 +221,7 @@ local function aggregate(r, t, gk, v)
     sweep(r, s)
     g = newGroup(r, t)
     groups[key] = g
-    redis.call('ZADD', s.index, t, key)
+    s.count = s.count + 1
   end
   dirty[key] = r
   if t < g.last - r.tf then return false end
@@ -299,10 +303,19 @@ local function remember(M, now, evt, matched, fullLog, vals)
   redis.call('RPUSH', x.list, cmsgpack.pack(e))
   x.len = x.len + 1
   expire(M, x, now)
-  redis.call('HSET', x.mx, 'maxEvt', x.maxEvt, 'seq', x.seq)
-  redis.call('EXPIRE', x.list, M.ttl)
-  redis.call('EXPIRE', x.mx, M.ttl)
-  if redis.call('EXISTS', x.mm) == 1 then redis.call('EXPIRE', x.mm, M.ttl) end
+  x.dirty = M -- saved once, at the end of the batch (saveMemories)
+end
+
+local function saveMemories()
+  for _, x in pairs(mems) do
+    local M = x.dirty
+    if M then
+      redis.call('HSET', x.mx, 'maxEvt', x.maxEvt, 'seq', x.seq)
+      redis.call('EXPIRE', x.list, M.ttl)
+      redis.call('EXPIRE', x.mx, M.ttl)
+      if redis.call('EXISTS', x.mm) == 1 then redis.call('EXPIRE', x.mm, M.ttl) end
+    end
+  end
 end
 
 -- search is memory.search: whether S fires; on a firing, the full_logs
@@ -482,6 +495,7 @@ for _ = 1, nn() do
 end
 
 saveAggregates()
+saveMemories()
 for key, s in pairs(ignores) do
   if s.dirty then redis.call('SET', key, s.t0, 'EX', s.ttl) end
 end
