@@ -3,6 +3,8 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
 	"github.com/vpcalertd/vpcalertd/collector/sqs/sqstest"
+	"github.com/vpcalertd/vpcalertd/metrics/metricstest"
 	"github.com/vpcalertd/vpcalertd/rules/redisstore/redistest"
 )
 
@@ -128,4 +131,66 @@ func TestQueueTwoInstancesShareCorrelation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCorrelationStoreDownAtStart: with correlation.store: redis and no
+// server at the address, the daemon starts and reads, says so (a WARN
+// naming the address, vpcalertd_correlation_store_available 0, a /readyz
+// detail line while staying ready), counts the events it correlates
+// locally, and uses the server once it answers.
+func TestCorrelationStoreDownAtStart(t *testing.T) {
+	s3srv := s3test.Need(t)
+	awsEnv(t)
+	qs := sqstest.Start(t)
+	rs := redistest.Start(t)
+	rs.Stop()
+	queue := qs.CreateQueue(t, "corr-down")
+	b := s3srv.NewBucket(t, "corr-down")
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+log: {format: json}
+metrics: {listen: "127.0.0.1:0"}
+outputs: {file: {path: alerts.json}}
+correlation: {store: redis, redis: {address: %q, key_prefix: 'down:'}}
+buckets: [{type: vpcflow, name: %s, service_endpoint: %q, sqs: %s}]
+`, rs.Addr, b, s3srv.Endpoint, sqsYAML(qs, queue, ", workers: 2, visibility_timeout: 10s")))
+	p := startMain(t, cfg, Options{})
+	base := metricsURL(t, p.stderr)
+	qs.Send(t, queue, portScanObjects(t, s3srv, b, []string{"198.51.100.7"}, 20)...)
+	require.Eventually(t, func() bool {
+		return metricstest.Scrape(t, base+"/metrics").Get("vpcalertd_objects_processed_total") >= 20
+	}, 60*time.Second, 50*time.Millisecond)
+	m := metricstest.Scrape(t, base+"/metrics")
+	assert.Equal(t, 0.0, m.Get("vpcalertd_correlation_store_available"))
+	assert.Equal(t, 20.0, m.Get("vpcalertd_correlation_local_events_total"), "every scan flow reached a correlation rule")
+	assert.Equal(t, 1.0, m.Get("vpcalertd_correlation_store_outages_total"))
+	code, body := httpGet(t, base+"/readyz")
+	assert.Equal(t, 200, code, body)
+	assert.Contains(t, body, "correlation redis "+rs.Addr+": degraded: unavailable since ")
+	warn := logWith(logsOf(p.stderr.String()), "correlation store unavailable: correlating in this process until it is back (alerts that need events counted by other instances meanwhile can be missed)")
+	require.Len(t, warn, 1, p.stderr.String())
+	assert.Equal(t, "WARN", warn[0]["level"])
+	assert.Equal(t, rs.Addr, warn[0]["address"])
+	bySource, _ := portScans(t, []string{filepath.Join(dir, "alerts.json")})
+	assert.Equal(t, 1, bySource["198.51.100.7"], "one instance: the local correlation finds the scan")
+
+	rs.Restart(t)
+	require.Eventually(t, func() bool {
+		return metricstest.Scrape(t, base+"/metrics").Get("vpcalertd_correlation_store_available") == 1
+	}, 60*time.Second, 100*time.Millisecond, "the server is tried again")
+	_, body = httpGet(t, base+"/readyz")
+	assert.Contains(t, body, "correlation redis "+rs.Addr+": ok")
+	assert.NotEmpty(t, logWith(logsOf(p.stderr.String()), "correlation store available again: correlating in the store"))
+	require.Equal(t, 0, p.stop(t))
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }
