@@ -97,6 +97,9 @@ type Options struct {
 	// queue.full_timeout is not set; default 30s, the default of
 	// full_timeout.
 	RoomWait time.Duration
+	// RoomBackoff is the first wait before a write the disk refused for
+	// lack of room is tried again (it then doubles up to 30s); default 1s.
+	RoomBackoff time.Duration
 	// BeforeCommit, when set, runs after the outputs were synced and before
 	// the done-marks are committed: crash tests stretch that moment.
 	BeforeCommit func()
@@ -178,6 +181,9 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.RoomWait <= 0 {
 		opts.RoomWait = defaultRoomWait
+	}
+	if opts.RoomBackoff <= 0 {
+		opts.RoomBackoff = defaultRoomBackoff
 	}
 	if opts.BeforeCommit == nil {
 		opts.BeforeCommit = func() {}

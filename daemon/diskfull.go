@@ -11,13 +11,13 @@ import (
 	"github.com/vpcalertd/vpcalertd/output"
 )
 
-// Disk-full pause: the first retry comes after roomBackoff, then twice as
-// late up to roomBackoffMax; a WARN says the daemon still waits every
-// roomNag.
-var (
-	roomBackoff    = time.Second
-	roomBackoffMax = 30 * time.Second
-	roomNag        = time.Minute
+// Disk-full pause: the first retry comes after Options.RoomBackoff
+// (defaultRoomBackoff), then twice as late up to roomBackoffMax; a WARN
+// says the daemon still waits every roomNag.
+const (
+	defaultRoomBackoff = time.Second
+	roomBackoffMax     = 30 * time.Second
+	roomNag            = time.Minute
 )
 
 // ErrDiskFull is the error of a `run --once` that found no room for the
@@ -70,7 +70,7 @@ func (cm *committer) untilRoom(what string, fileOnly bool, write func() error) e
 	d.log.Warn("disk full: "+what+" refused; nothing is marked until it passes, retrying as room comes back",
 		"path", path, "free_bytes", free, "error", err.Error())
 	began, nagged := time.Now(), time.Now()
-	backoff := roomBackoff
+	backoff := d.opts.RoomBackoff
 	var stopBy <-chan time.Time
 	for {
 		select {

@@ -106,9 +106,9 @@ outputs: {file: {path: %s}}
 buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
 `, filepath.Join(alertsDir, "alerts.json"), bucket, srv.Endpoint))
 	}
-	old := roomBackoff
-	roomBackoff = 50 * time.Millisecond
-	t.Cleanup(func() { roomBackoff = old })
+	// The daemons retry a refused write soon, so that the pause ends soon
+	// after room comes back.
+	backoff := "VPCALERTD_TEST_ROOM_BACKOFF=50ms"
 
 	type setup struct {
 		start  func(t *testing.T, cfg string, args ...string) *daemonProc
@@ -126,7 +126,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 			}
 			return setup{
 				start: func(t *testing.T, cfg string, args ...string) *daemonProc {
-					return startWrapped(t, nil, wrapper, append([]string{cfg}, args...)...)
+					return startWrapped(t, []string{backoff}, wrapper, append([]string{cfg}, args...)...)
 				},
 				alerts: func(p *daemonProc) string { return filepath.Join(in(p), "alerts.json") },
 				room:   func(t *testing.T, p *daemonProc) { require.NoError(t, os.Remove(filepath.Join(in(p), "ballast"))) },
@@ -135,7 +135,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		"fsize": func(t *testing.T, alertsDir string) setup {
 			return setup{
 				start: func(t *testing.T, cfg string, args ...string) *daemonProc {
-					return startDaemonEnv(t, []string{"VPCALERTD_TEST_FSIZE=600000"}, append([]string{cfg}, args...)...)
+					return startDaemonEnv(t, []string{"VPCALERTD_TEST_FSIZE=600000", backoff}, append([]string{cfg}, args...)...)
 				},
 				alerts: func(*daemonProc) string { return filepath.Join(alertsDir, "alerts.json") },
 				room:   func(t *testing.T, p *daemonProc) { require.NoError(t, p.cmd.Process.Signal(syscall.SIGUSR1)) },

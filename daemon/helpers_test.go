@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_KEEPER_DELAY")); err == nil && d > 0 {
 			opts.NewProcessor = slowKeeperProcessor(d)
 		}
+		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_ROOM_BACKOFF")); err == nil {
+			opts.RoomBackoff = d
+		}
 		if c := os.Getenv("VPCALERTD_TEST_CLOCK"); c != "" {
 			opts.Now = testClock(c)
 		}

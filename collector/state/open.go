@@ -25,8 +25,8 @@ const Schema = 2
 
 const metaSchema = "state.schema"
 
-// lockTimeout is how long Open waits for another process's lock.
-var lockTimeout = 2 * time.Second
+// defaultLockWait is how long Open waits for another process's lock.
+const defaultLockWait = 2 * time.Second
 
 // Categories of the errors Open returns, tested with errors.Is. The error
 // itself is a *FileError naming the file, the problem and what to do.
@@ -85,6 +85,9 @@ type OpenOptions struct {
 	ReadOnly bool
 	// MustExist refuses to create a missing file (ErrMissing).
 	MustExist bool
+	// LockWait is how long to wait for another process's lock before
+	// ErrLocked; default 2s.
+	LockWait time.Duration
 }
 
 // Open opens or creates the state file at path (and its directory). A file
@@ -106,7 +109,10 @@ func OpenWith(path string, opts OpenOptions) (*Store, error) {
 			return nil, fmt.Errorf("state file %s: %w", path, err)
 		}
 	}
-	db, err := openBolt(path, opts.ReadOnly)
+	if opts.LockWait <= 0 {
+		opts.LockWait = defaultLockWait
+	}
+	db, err := openBolt(path, opts.ReadOnly, opts.LockWait)
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +136,13 @@ func Exists(path string) (bool, error) {
 	return false, fmt.Errorf("state file %s: %w", path, err)
 }
 
-func openBolt(path string, readOnly bool) (db *bolt.DB, err error) {
+func openBolt(path string, readOnly bool, lockWait time.Duration) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, damaged(path, fmt.Sprintf("the database library failed to open it (%v)", r))
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait, ReadOnly: readOnly})
 	switch {
 	case err == nil:
 		return db, nil

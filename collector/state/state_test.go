@@ -125,11 +125,8 @@ func TestSince(t *testing.T) {
 }
 
 func TestLocked(t *testing.T) {
-	old := lockTimeout
-	lockTimeout = 50 * time.Millisecond
-	defer func() { lockTimeout = old }()
 	_, p := open(t)
-	_, err := Open(p)
+	_, err := OpenWith(p, OpenOptions{LockWait: 50 * time.Millisecond})
 	require.ErrorIs(t, err, ErrLocked)
 	assert.Contains(t, err.Error(), "state file "+p+": state file is in use by another process: held by pid ")
 	assert.Contains(t, err.Error(), "(this process)")
