@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/collector/s3"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/metrics"
 )
@@ -428,6 +428,7 @@ func (cm *committer) commit() error {
 	}); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	cm.removeDone()
 	for _, res := range cm.done {
 		j := res.job
 		if j.scope != nil {
@@ -437,11 +438,6 @@ func (cm *committer) commit() error {
 			j.c.objects.Add(1)
 			j.c.lastDone.Store(time.Now().UnixNano())
 			d.opts.Metrics.ObjectDone(j.obj.LastModified, j.obj.Size)
-			if j.bucket.cfg.RemoveFromBucket {
-				if err := j.bucket.clients.S3.Delete(cm.ctx, j.obj.Bucket, j.obj.Key); err != nil {
-					d.log.Warn("remove_from_bucket: delete failed; tried again next pass", "bucket", j.obj.Bucket, "key", j.obj.Key, "error", err.Error())
-				}
-			}
 		}
 		res.finish(nil)
 	}
@@ -450,6 +446,35 @@ func (cm *committer) commit() error {
 		return cm.rotate()
 	}
 	return nil
+}
+
+// removeDone deletes the objects this commit marked done from the buckets
+// with remove_from_bucket, each bucket's keys in DeleteObjects requests of
+// up to 1,000 keys. A key not deleted is named in a WARN; the next pass
+// finds it done and deletes it then (removeLeftover).
+func (cm *committer) removeDone() {
+	type target struct {
+		c      *s3.Client
+		bucket string
+	}
+	keys := map[target][]string{}
+	var order []target
+	for _, res := range cm.done {
+		j := res.job
+		if res.outcome != outcomeDone || !j.bucket.cfg.RemoveFromBucket {
+			continue
+		}
+		t := target{j.bucket.clients.S3, j.obj.Bucket}
+		if _, ok := keys[t]; !ok {
+			order = append(order, t)
+		}
+		keys[t] = append(keys[t], j.obj.Key)
+	}
+	for _, t := range order {
+		for _, f := range t.c.DeleteKeys(cm.ctx, t.bucket, keys[t]) {
+			cm.d.log.Warn("remove_from_bucket: delete failed; tried again next pass", "bucket", t.bucket, "key", f.Key, "error", f.Err.Error())
+		}
+	}
 }
 
 // rotate rotates the alerts file and records the new file's checkpoint.
@@ -540,7 +565,10 @@ func (cm *committer) meta() (map[string][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, _ := json.Marshal(cp)
+		b, err := encodeCheckpoint(cp)
+		if err != nil {
+			return nil, err
+		}
 		m[metaCheckpoint] = b
 	}
 	if ids := cm.d.opts.IDs; ids != nil {

@@ -32,7 +32,11 @@ func (s *discardSink) Write(a *alert.Alert) error {
 	if err := json.Unmarshal(a.JSON, &doc); err != nil {
 		return fmt.Errorf("discard_regex: %w", err)
 	}
-	if matchField(doc.Data.AWS, strings.Split(s.field, "."), s.re) {
+	drop, err := matchField(doc.Data.AWS, strings.Split(s.field, "."), s.re)
+	if err != nil {
+		return fmt.Errorf("discard_regex: field %s: %w", s.field, err)
+	}
+	if drop {
 		s.dropped++
 		return nil
 	}
@@ -42,34 +46,40 @@ func (s *discardSink) Write(a *alert.Alert) error {
 func (s *discardSink) Sync() error  { return s.next.Sync() }
 func (s *discardSink) Close() error { return s.next.Close() }
 
-func matchField(v any, path []string, re *regexp.Regexp) bool {
-	if len(path) == 0 {
+// matchField reports whether the value at path in v matches re: a string
+// as it is, a number, boolean or object as its JSON, a list when one of
+// its elements does.
+func matchField(v any, path []string, re *regexp.Regexp) (bool, error) {
+	if len(path) > 0 {
 		switch t := v.(type) {
-		case string:
-			return re.MatchString(t)
+		case map[string]any:
+			return matchField(t[path[0]], path[1:], re)
 		case []any:
-			for _, e := range t {
-				if matchField(e, nil, re) {
-					return true
-				}
-			}
-			return false
-		case nil:
-			return false
-		default:
-			b, _ := json.Marshal(t)
-			return re.Match(b)
+			return matchAny(t, path, re)
 		}
+		return false, nil
 	}
 	switch t := v.(type) {
-	case map[string]any:
-		return matchField(t[path[0]], path[1:], re)
+	case string:
+		return re.MatchString(t), nil
 	case []any:
-		for _, e := range t {
-			if matchField(e, path, re) {
-				return true
-			}
+		return matchAny(t, nil, re)
+	case nil:
+		return false, nil
+	default:
+		b, err := json.Marshal(t)
+		if err != nil {
+			return false, err
+		}
+		return re.Match(b), nil
+	}
+}
+
+func matchAny(list []any, path []string, re *regexp.Regexp) (bool, error) {
+	for _, e := range list {
+		if ok, err := matchField(e, path, re); ok || err != nil {
+			return ok, err
 		}
 	}
-	return false
+	return false, nil
 }

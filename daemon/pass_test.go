@@ -107,11 +107,15 @@ func TestRemoveFromBucket(t *testing.T) {
 	td := newTestDaemon(t, fmt.Sprintf("state: s.db\nremove_from_bucket: yes\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s, only_logs_after: 2024-03-05, service_endpoint: %q}]\n", b, srv.Endpoint))
 	td.now = time.Date(2024, 3, 5, 12, 0, 0, 0, time.UTC)
 	k := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1)
+	k2 := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 2)
 	srv.Put(t, b, k, gz(t, flowBody("111111111111", 2, 100, true)))
-	assert.Equal(t, int64(1), td.pass(t).Stats.Objects)
-	_, err := srv.Get(b, k)
-	require.Error(t, err, "deleted after its alerts were committed")
-	assert.Equal(t, map[string]int{k: 2}, td.files(t))
+	srv.Put(t, b, k2, gz(t, flowBody("111111111111", 3, 100, true)))
+	assert.Equal(t, int64(2), td.pass(t).Stats.Objects)
+	for _, k := range []string{k, k2} {
+		_, err := srv.Get(b, k)
+		require.ErrorContains(t, err, "NoSuchKey", "%s deleted after its alerts were committed", k)
+	}
+	assert.Equal(t, map[string]int{k: 2, k2: 3}, td.files(t))
 }
 
 func TestFlowLogFilesDescribed(t *testing.T) {

@@ -324,9 +324,8 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 		if v, err := store.Meta(metaCheckpoint); err != nil {
 			return nil, nil, err
 		} else if v != nil {
-			cp = new(output.FileCheckpoint)
-			if err := json.Unmarshal(v, cp); err != nil {
-				return nil, nil, fmt.Errorf("state: alerts file checkpoint: %w", err)
+			if cp, err = decodeCheckpoint(v); err != nil {
+				return nil, nil, err
 			}
 			if cp.Path != fo.Path {
 				cp = nil
@@ -369,7 +368,11 @@ func openOutputs(cfg *config.Config, store *state.Store, stdout io.Writer, log *
 			f.Close()
 			return nil, nil, err
 		}
-		cpb, _ := json.Marshal(fcp)
+		cpb, err := encodeCheckpoint(fcp)
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
 		if err := store.Commit(state.Commit{Meta: map[string][]byte{metaCheckpoint: cpb}}); err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("state: %w", err)
@@ -490,4 +493,22 @@ func badRecordLogger(log *slog.Logger) func(error) {
 		n++
 		log.Warn("bad record", "error", strings.TrimSpace(err.Error()))
 	}
+}
+
+// encodeCheckpoint encodes the alerts file's checkpoint for the state
+// (metaCheckpoint); decodeCheckpoint reads it back.
+func encodeCheckpoint(cp output.FileCheckpoint) ([]byte, error) {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return nil, fmt.Errorf("alerts file checkpoint: %w", err)
+	}
+	return b, nil
+}
+
+func decodeCheckpoint(v []byte) (*output.FileCheckpoint, error) {
+	cp := new(output.FileCheckpoint)
+	if err := json.Unmarshal(v, cp); err != nil {
+		return nil, fmt.Errorf("state: alerts file checkpoint: %w", err)
+	}
+	return cp, nil
 }

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -175,9 +174,9 @@ func showOutputs(store *state.Store, w io.Writer) error {
 		return err
 	}
 	if v != nil {
-		var cp output.FileCheckpoint
-		if err := json.Unmarshal(v, &cp); err != nil {
-			return fmt.Errorf("state: alerts file checkpoint: %w", err)
+		cp, err := decodeCheckpoint(v)
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(w, "alerts file %s: %d bytes committed (inode %d)\n", cp.Path, cp.Size, cp.Ino)
 	} else {
@@ -349,7 +348,10 @@ func acceptAlertsFile(cfg *config.Config, store *state.Store, rep *ResetReport) 
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(cp)
+	b, err := encodeCheckpoint(cp)
+	if err != nil {
+		return err
+	}
 	meta := map[string][]byte{metaCheckpoint: b, metaIDs: []byte(strconv.FormatInt(cp.Size, 10))}
 	if err := store.Commit(state.Commit{Meta: meta}); err != nil {
 		return fmt.Errorf("state: %w", err)

@@ -58,7 +58,9 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 			st, err = e.decoders.Open(origin, bytes.NewReader(line), oo)
 		}
 		if err != nil {
-			e.logtestError(w, opts, err)
+			if err := e.logtestError(w, opts, err); err != nil {
+				return fmt.Errorf("stdin:%d: %w", n, err)
+			}
 			continue
 		}
 		events, bad := 0, 0
@@ -70,7 +72,9 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 			}
 			if err != nil {
 				bad++
-				e.logtestError(w, opts, err)
+				if err := e.logtestError(w, opts, err); err != nil {
+					return fmt.Errorf("stdin:%d: %w", n, err)
+				}
 				var se *decoders.StreamError
 				if errors.As(err, &se) {
 					break
@@ -78,11 +82,15 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 				continue
 			}
 			events++
-			e.logtestEvent(w, &ev, st.Decoder(), opts)
+			if err := e.logtestEvent(w, &ev, st.Decoder(), opts); err != nil {
+				return fmt.Errorf("stdin:%d: %w", n, err)
+			}
 		}
 		if names := st.Header(); events == 0 && bad == 0 && names != nil {
 			header, headerDecoder = append([]byte(nil), line...), st.Decoder()
-			logtestHeader(w, opts, headerDecoder, names)
+			if err := logtestHeader(w, opts, headerDecoder, names); err != nil {
+				return fmt.Errorf("stdin:%d: %w", n, err)
+			}
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -92,26 +100,34 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 }
 
 // logtestHeader says that a header line was read and what it sets.
-func logtestHeader(w io.Writer, opts LogtestOptions, decoder string, names []string) {
+func logtestHeader(w io.Writer, opts LogtestOptions, decoder string, names []string) error {
 	if opts.JSON {
-		b, _ := json.Marshal(map[string]any{"header": names, "decoder": decoder, "codemsg": 0, "alert": false})
-		fmt.Fprintf(w, "%s\n", b)
-		return
+		return jsonLine(w, map[string]any{"header": names, "decoder": decoder, "codemsg": 0, "alert": false})
 	}
 	fmt.Fprintf(w, "**Header line (decoder %s): the lines that follow are read with these %d columns, as in a file:\n\t%s\n\n",
 		decoder, len(names), strings.Join(names, " "))
+	return nil
 }
 
-func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, err error) {
+// jsonLine writes v as one line of JSON (--json).
+func jsonLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("logtest: encoding the result: %w", err)
+	}
+	fmt.Fprintf(w, "%s\n", b)
+	return nil
+}
+
+func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, err error) error {
 	if opts.JSON {
-		b, _ := json.Marshal(map[string]any{"error": err.Error(), "codemsg": -2, "alert": false})
-		fmt.Fprintf(w, "%s\n", b)
-		return
+		return jsonLine(w, map[string]any{"error": err.Error(), "codemsg": -2, "alert": false})
 	}
 	fmt.Fprintf(w, "**Phase 1: Completed pre-decoding.\n\n**Phase 2: Completed decoding.\n\tNo decoder matched: %v\n\n", err)
+	return nil
 }
 
-func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts LogtestOptions) {
+func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts LogtestOptions) error {
 	now := e.opts.Now()
 	var tr rules.Trace
 	// The stock result (what wazuh-logtest shows), then the packs' results
@@ -150,9 +166,7 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 			res.RulesDebug = traceLines(&tr)
 			res.DataNotes = dataNoteLines(ev)
 		}
-		b, _ := json.Marshal(res)
-		fmt.Fprintf(w, "%s\n", b)
-		return
+		return jsonLine(w, res)
 	}
 	fmt.Fprintln(w, "**Phase 1: Completed pre-decoding.")
 	if m.Rule != nil && !m.Rule.NoFullLog() {
@@ -188,6 +202,7 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 		fmt.Fprintf(w, "**Pack %s (evaluated on its own, after the stock rules):\n", packs[i].Rule.Pack())
 		logtestResult(w, &packs[i])
 	}
+	return nil
 }
 
 // logtestResult prints a final rule as Phase 3 does.

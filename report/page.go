@@ -289,7 +289,10 @@ func pageAddrAlerts(d *pageData, s *Snapshot, ruleIdx map[string]int, onPage map
 		return a.Less(b)
 	})
 	var descs dict
-	size := capRules(d)
+	size, err := capRules(d)
+	if err != nil {
+		return err
+	}
 	budget := MaxPageAlerts
 	for _, ip := range ips {
 		aa := s.AddrAlerts[ip]
@@ -325,12 +328,18 @@ func pageAddrAlerts(d *pageData, s *Snapshot, ruleIdx map[string]int, onPage map
 // per-address alerts) by listing fewer rules per interval, the most
 // frequent first, the others summed as rule index -1; it returns the size
 // of the data so far.
-func capRules(d *pageData) int {
-	size := func() int {
-		b, _ := json.Marshal(d)
-		return len(b)
+func capRules(d *pageData) (int, error) {
+	size := func() (int, error) {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return 0, fmt.Errorf("report: page data: %w", err)
+		}
+		return len(b), nil
 	}
-	n := size()
+	n, err := size()
+	if err != nil {
+		return 0, err
+	}
 	for limit := maxRulesPerInterval; n > maxPageData*9/10 && limit > 1; limit /= 2 {
 		for i, hits := range d.RuleHits {
 			if len(hits) <= limit {
@@ -349,9 +358,11 @@ func capRules(d *pageData) int {
 			d.RuleHits[i] = kept
 		}
 		d.RulesCapped = limit
-		n = size()
+		if n, err = size(); err != nil {
+			return 0, err
+		}
 	}
-	return n
+	return n, nil
 }
 
 // ruleLess orders rule ids numerically when they are numbers.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -17,6 +19,7 @@ type API interface {
 	ListObjectsV2(ctx context.Context, in *awss3.ListObjectsV2Input, opts ...func(*awss3.Options)) (*awss3.ListObjectsV2Output, error)
 	GetObject(ctx context.Context, in *awss3.GetObjectInput, opts ...func(*awss3.Options)) (*awss3.GetObjectOutput, error)
 	DeleteObject(ctx context.Context, in *awss3.DeleteObjectInput, opts ...func(*awss3.Options)) (*awss3.DeleteObjectOutput, error)
+	DeleteObjects(ctx context.Context, in *awss3.DeleteObjectsInput, opts ...func(*awss3.Options)) (*awss3.DeleteObjectsOutput, error)
 	HeadBucket(ctx context.Context, in *awss3.HeadBucketInput, opts ...func(*awss3.Options)) (*awss3.HeadBucketOutput, error)
 }
 
@@ -143,4 +146,52 @@ func (c *Client) Delete(ctx context.Context, bucket, key string) error {
 		return fmt.Errorf("delete s3://%s/%s: %w", bucket, key, classify(err))
 	}
 	return nil
+}
+
+// MaxDeleteKeys is how many keys one DeleteObjects request may name.
+const MaxDeleteKeys = 1000
+
+// DeleteError is a key DeleteKeys could not delete.
+type DeleteError struct {
+	Key string
+	Err error // "delete s3://bucket/key: ...", categorised like the other errors
+}
+
+// DeleteKeys deletes keys of bucket with DeleteObjects, MaxDeleteKeys keys
+// a request, and returns the keys that were not deleted, each with why: a
+// request that fails fails all its keys; a key S3 refused alone fails
+// alone. A key already gone counts as deleted, as with DeleteObject.
+func (c *Client) DeleteKeys(ctx context.Context, bucket string, keys []string) []DeleteError {
+	var failed []DeleteError
+	for len(keys) > 0 {
+		n := min(len(keys), MaxDeleteKeys)
+		failed = append(failed, c.deleteBatch(ctx, bucket, keys[:n])...)
+		keys = keys[n:]
+	}
+	return failed
+}
+
+func (c *Client) deleteBatch(ctx context.Context, bucket string, keys []string) []DeleteError {
+	ids := make([]types.ObjectIdentifier, len(keys))
+	for i, k := range keys {
+		ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+	}
+	out, err := c.api.DeleteObjects(ctx, &awss3.DeleteObjectsInput{
+		Bucket: aws.String(bucket),
+		Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+	})
+	var failed []DeleteError
+	if err != nil {
+		err = classify(err)
+		for _, k := range keys {
+			failed = append(failed, DeleteError{Key: k, Err: fmt.Errorf("delete s3://%s/%s: %w", bucket, k, err)})
+		}
+		return failed
+	}
+	for _, e := range out.Errors {
+		k := aws.ToString(e.Key)
+		kerr := classify(&smithy.GenericAPIError{Code: aws.ToString(e.Code), Message: aws.ToString(e.Message)})
+		failed = append(failed, DeleteError{Key: k, Err: fmt.Errorf("delete s3://%s/%s: %w", bucket, k, kerr)})
+	}
+	return failed
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/vpcalertd/vpcalertd/ojson"
 )
 
 // bulkItem is one parsed action and its document.
@@ -206,7 +208,11 @@ func (s *Server) process(it bulkItem, hook func(Item) *ItemError) itemResult {
 			return res
 		}
 		res.index = d.Index
-		src, _ = json.Marshal(d.Source)
+		var err error
+		if src, err = json.Marshal(d.Source); err != nil {
+			res.status, res.err = 500, &docError{Status: 500, Type: "exception", Reason: "encoding the ingested document: " + err.Error()}
+			return res
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -303,8 +309,7 @@ func writeErrorItem(b *bytes.Buffer, action, index, id string, e *docError) {
 }
 
 func writeString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+	b.Write(ojson.AppendQuoted(nil, s))
 }
 
 // discardBulk is the Discard mode's fast path for bodies made only of

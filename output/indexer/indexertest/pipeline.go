@@ -150,7 +150,10 @@ func procSet(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
 		if !override && getPath(d.Source, o.Field) != nil {
 			return nil
 		}
-		v := render(tmpl, d.Source)
+		v, err := render(tmpl, d.Source)
+		if err != nil {
+			return err
+		}
 		if o.IgnoreEmptyValue && v == "" {
 			return nil
 		}
@@ -208,7 +211,11 @@ func procDateIndexName(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, er
 		if err != nil {
 			return err
 		}
-		d.Index = render(o.IndexNamePrefix, d.Source) + t.UTC().Format("2006.01.02")
+		prefix, err := render(o.IndexNamePrefix, d.Source)
+		if err != nil {
+			return err
+		}
+		d.Index = prefix + t.UTC().Format("2006.01.02")
 		return nil
 	}, nil
 }
@@ -229,19 +236,24 @@ func procRemove(o procOptions, geo GeoIPFunc) (func(*IngestDoc) error, error) {
 var mustacheRE = regexp.MustCompile(`\{\{\s*([^}\s]+)\s*\}\}`)
 
 // render expands {{a.b}} templates; a missing field renders empty.
-func render(tmpl string, src map[string]any) string {
-	return mustacheRE.ReplaceAllStringFunc(tmpl, func(m string) string {
-		v := getPath(src, mustacheRE.FindStringSubmatch(m)[1])
-		switch t := v.(type) {
+func render(tmpl string, src map[string]any) (string, error) {
+	var err error
+	out := mustacheRE.ReplaceAllStringFunc(tmpl, func(m string) string {
+		name := mustacheRE.FindStringSubmatch(m)[1]
+		switch t := getPath(src, name).(type) {
 		case nil:
 			return ""
 		case string:
 			return t
 		default:
-			b, _ := json.Marshal(t)
+			b, merr := json.Marshal(t)
+			if merr != nil && err == nil {
+				err = fmt.Errorf("template %q: field %s: %w", tmpl, name, merr)
+			}
 			return string(b)
 		}
 	})
+	return out, err
 }
 
 // ingestDate parses the ISO8601 forms the date processor accepts.
