@@ -499,6 +499,9 @@ buckets:
 // (notifications plain, SNS-wrapped and from EventBridge); every alert is in
 // exactly one of their alert files.
 func TestQueueTwoInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two daemons read 100 queued objects; -short skips it, TestQueueKilledInstance still runs two")
+	}
 	s3srv := s3test.Need(t)
 	awsEnv(t)
 	qs := sqstest.Start(t)

@@ -53,6 +53,9 @@ func (s *lineSource) Read(p []byte) (int, error) {
 // to 11 batches are in flight and the peak moves with how full they happen
 // to be, so the bound is 8 MiB (the 48 MiB input writes 400 MB of alerts).
 func TestMemoryFlatInFileSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes 56 MiB of flow logs on one core and on four; -short skips it")
+	}
 	for _, c := range []struct {
 		procs int
 		slack int64

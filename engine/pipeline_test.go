@@ -132,6 +132,9 @@ func runAt(t *testing.T, procs int, files []collector.File, mod func(*Options)) 
 // alerts with their ids, error reports, observer calls, counts — on one
 // core and on several.
 func TestPipelineOutputIndependentOfCores(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes 20,000 correlation flows and every sample on one core and on several; -short skips it")
+	}
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 20000), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "logins.json"), consoleFailures(400), 0o644))

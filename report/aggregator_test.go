@@ -162,6 +162,9 @@ func plant(flows []Flow, t0 int64, bytes int64) []Flow {
 }
 
 func TestPlantedPeakComesFirst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("aggregates a day of 200,000 background flows; -short skips it")
+	}
 	r := rand.New(rand.NewPCG(3, 4))
 	flows := background(r, 200000, day0, 86400) // ~140 flows a minute, among ~3M possible talkers
 	peakAt := day0 + 13*3600 + 7*60
@@ -413,6 +416,9 @@ func TestNth(t *testing.T) {
 // its size — 1,500 full intervals whose talkers all have addresses of their
 // own, many rules, and alerts on every address.
 func TestPageSizeBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the worst page for its size, 1,500 full intervals; -short skips it")
+	}
 	r := rand.New(rand.NewPCG(15, 16))
 	a := newAgg(t, Options{})
 	ip := func() netip.Addr {

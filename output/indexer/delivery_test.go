@@ -24,6 +24,9 @@ import (
 // middle of a stream of alerts: every alert must end up in the index
 // exactly once.
 func TestOutageMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes the indexer away for seconds, twice; -short skips it")
+	}
 	for _, tc := range []struct {
 		name string
 		disk bool

@@ -71,6 +71,9 @@ const profilePrefix = "vpcalertd-chromium"
 // (.ci/chromium.sh), so there the page tests always run.
 func NewPage(t testing.TB) *Page {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts headless Chromium (seconds per page); -short leaves the page tests out, .ci/test runs them")
+	}
 	path := ChromiumPath()
 	if path == "" {
 		msg := "no chromium on PATH (and $CHROMIUM unset): the page tests need Debian's chromium; run bash .ci/chromium.sh"
