@@ -175,24 +175,35 @@ func Serve(ctx context.Context, opts Options) (int, error) {
 		"concurrency", cfg.Concurrency, "state", cfg.StatePath, "once", opts.Once, "queues", len(d.newQueues()))
 	code := 0
 	if opts.Once {
-		res, err := d.Once(runCtx)
-		if err != nil {
+		if code, err = runOnce(runCtx, d, log); err != nil {
 			return 1, err
 		}
-		failures := res.Stats.Errors
-		if cfg.SkipOnError {
-			failures -= res.Stats.BadObjects
-		}
-		if (failures > 0 || res.Stats.Retry > 0) && runCtx.Err() == nil {
-			code = 1
-		}
-		logOnce(log, res, code)
 	} else if err := d.Run(runCtx); err != nil {
 		return 1, err
 	}
 	if err := closeSink(); err != nil {
 		return 1, fmt.Errorf("output: %w", err)
 	}
+	return code, nil
+}
+
+// runOnce runs one pass (`run --once`) and returns its exit status: 1
+// when objects failed (bad objects aside with skip_on_error) or are left
+// to retry.
+func runOnce(ctx context.Context, d *Daemon, log *slog.Logger) (int, error) {
+	res, err := d.Once(ctx)
+	if err != nil {
+		return 1, err
+	}
+	code := 0
+	failures := res.Stats.Errors
+	if d.cfg.SkipOnError {
+		failures -= res.Stats.BadObjects
+	}
+	if (failures > 0 || res.Stats.Retry > 0) && ctx.Err() == nil {
+		code = 1
+	}
+	logOnce(log, res, code)
 	return code, nil
 }
 
