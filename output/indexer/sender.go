@@ -240,6 +240,9 @@ func (s *Sink) onResponse(d *delivery, g []int, resp *bulkResponse) bool {
 		d.attempt = 0
 	}
 	d.attempt++
+	if s.retried != nil {
+		s.retried(len(g), len(retry), d.attempt-1)
+	}
 	return s.backoff(d.attempt-1, 0)
 }
 

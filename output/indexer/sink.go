@@ -46,6 +46,11 @@ type Sink struct {
 	health      health
 	itemRetries itemRetries
 	stats       counters
+
+	// retried, when set (tests), is told of each response with documents
+	// to send again: how many were sent, how many are sent again, and the
+	// retry number the wait before it is computed from.
+	retried func(sent, again, attempt int)
 }
 
 var _ alert.Sink = (*Sink)(nil)
