@@ -85,8 +85,12 @@ type Aggregator struct {
 	sum     Summary
 	sets    [3]boundedSet // accounts, interfaces, regions
 	rules   map[string]*ruleInfo
-	addrs   addrTable
-	lastCut int64 // rolling: the last cutoff applied
+	// lastRule and lastInfo cache the rule counted last and its entry in
+	// rules (as bucket.lastRule).
+	lastRule string
+	lastInfo *ruleInfo
+	addrs    addrTable
+	lastCut  int64 // rolling: the last cutoff applied
 	// lastIdx and lastB cache the bucket used last (a record's alerts
 	// land in its flow's bucket); lastB is nil when the cache is void.
 	lastIdx int64
@@ -100,6 +104,10 @@ type bucket struct {
 	talk   *sketch   // every action, by bytes
 	rej    *sketch   // REJECT only, by flows
 	rules  map[string]*ruleStat
+	// lastRule and lastStat cache the rule counted last and its entry in
+	// rules: one flow after another raises the same per-flow rule.
+	lastRule string
+	lastStat *ruleStat
 }
 
 type ruleStat struct {
@@ -278,6 +286,7 @@ func (b *bucket) mergeFrom(o *bucket) {
 	}
 	b.talk = b.talk.merge(o.talk)
 	b.rej = b.rej.merge(o.rej)
+	b.lastRule, b.lastStat = "", nil
 	if b.rules == nil {
 		b.rules = o.rules
 		return
@@ -396,21 +405,27 @@ func (a *Aggregator) addAlert(r *AlertRec) {
 	}
 	b := a.bucketAt(r.Time)
 	b.alerts[bandOf(r.Level)]++
-	if b.rules == nil {
-		b.rules = map[string]*ruleStat{}
-	}
-	s := b.rules[r.RuleID]
-	if s == nil {
-		s = &ruleStat{first: r.Time, last: r.Time}
-		b.rules[r.RuleID] = s
+	s := b.lastStat
+	if s == nil || b.lastRule != r.RuleID {
+		if b.rules == nil {
+			b.rules = map[string]*ruleStat{}
+		}
+		if s = b.rules[r.RuleID]; s == nil {
+			s = &ruleStat{first: r.Time, last: r.Time}
+			b.rules[r.RuleID] = s
+		}
+		b.lastRule, b.lastStat = r.RuleID, s
 	}
 	s.n++
 	s.first = min(s.first, r.Time)
 	s.last = max(s.last, r.Time)
-	info := a.rules[r.RuleID]
-	if info == nil {
-		info = &ruleInfo{}
-		a.rules[r.RuleID] = info
+	info := a.lastInfo
+	if info == nil || a.lastRule != r.RuleID {
+		if info = a.rules[r.RuleID]; info == nil {
+			info = &ruleInfo{}
+			a.rules[r.RuleID] = info
+		}
+		a.lastRule, a.lastInfo = r.RuleID, info
 	}
 	info.level = r.Level
 	if info.desc != string(r.Description) { // compared without a copy

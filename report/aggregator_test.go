@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,60 @@ func TestTotalsExact(t *testing.T) {
 	assert.Equal(t, int64(len(flows)), s.Summary.Flows)
 	assert.Equal(t, 30, s.Summary.Interfaces)
 	assert.Equal(t, 1, s.Summary.Accounts)
+}
+
+// TestRuleCountsExact: alerts per interval and rule are exact, runs of one
+// rule mixed with others and out of order, across the widening of the
+// intervals (two days: 1 min, then 5 min), and each rule keeps its latest
+// description.
+func TestRuleCountsExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	a := newAgg(t, Options{})
+	ids := []string{"80401", "80402", "100401"}
+	type hits struct{ n, first, last int64 }
+	var recs []AlertRec
+	for i := range 50000 {
+		id := ids[0]
+		if x := r.IntN(100); x < 3 {
+			id = ids[2]
+		} else if x < 20 {
+			id = ids[1]
+		}
+		tm := day0 + int64(i)*2*86400/50000 + r.Int64N(600) - 300
+		recs = append(recs, AlertRec{Time: tm, RuleID: strings.Clone(id), Level: 3,
+			Description: fmt.Appendf(nil, "rule %s, alert %d", id, i)})
+	}
+	for i := range recs {
+		a.AddAlert(&recs[i])
+	}
+	s := a.Snapshot(Meta{})
+	require.Equal(t, 5*time.Minute, s.Width)
+	width := int64(s.Width / time.Second)
+	want := map[int64]map[string]*hits{}
+	latest := map[string]string{}
+	for _, rec := range recs {
+		i := (rec.Time - s.Start.Unix()) / width
+		if want[i] == nil {
+			want[i] = map[string]*hits{}
+		}
+		h := want[i][rec.RuleID]
+		if h == nil {
+			h = &hits{first: rec.Time, last: rec.Time}
+			want[i][rec.RuleID] = h
+		}
+		h.n++
+		h.first, h.last = min(h.first, rec.Time), max(h.last, rec.Time)
+		latest[rec.RuleID] = string(rec.Description)
+	}
+	for i, iv := range s.Intervals {
+		require.Len(t, iv.Rules, len(want[int64(i)]), "interval %d", i)
+		for id, h := range want[int64(i)] {
+			require.Equal(t, RuleHits{N: h.n, First: h.first, Last: h.last}, iv.Rules[id], "interval %d rule %s", i, id)
+		}
+	}
+	for id, d := range latest {
+		assert.Equal(t, d, s.Rules[id].Description, "rule %s", id)
+	}
 }
 
 func TestIntervalLadder(t *testing.T) {
