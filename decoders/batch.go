@@ -3,7 +3,6 @@ package decoders
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"unicode/utf8"
@@ -281,7 +280,7 @@ func (st *Stream) readLines(b *Batch) {
 		}
 		if tooLong {
 			st.records++
-			b.add().Err = &RecordError{Path: st.path, Line: st.lines.n, Reason: fmt.Sprintf("line longer than %d bytes", st.max)}
+			b.add().Err = &RecordError{Path: st.path, Line: st.lines.n, Reason: longLineReason(st.max)}
 			continue
 		}
 		if p := st.in.stripPrefix; len(p) > 0 {

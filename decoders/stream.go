@@ -22,6 +22,12 @@ import (
 // RecordError, without being held in memory.
 const DefaultMaxLineBytes = 64 << 10
 
+// longLineReason is the reason of a line skipped for its length: what it
+// is and what to do.
+func longLineReason(max int) string {
+	return fmt.Sprintf("line longer than %d bytes skipped, not decoded (no AWS log line is that long: check who writes to the bucket)", max)
+}
+
 // OpenOptions configure one stream.
 type OpenOptions struct {
 	// Symbols resolves field names to the ruleset's symbol ids
@@ -314,7 +320,7 @@ func (st *Stream) nextLine(ev *event.Event) error {
 		}
 		if tooLong {
 			st.records++
-			return &RecordError{Path: st.path, Line: st.lines.n, Reason: fmt.Sprintf("line longer than %d bytes", st.max)}
+			return &RecordError{Path: st.path, Line: st.lines.n, Reason: longLineReason(st.max)}
 		}
 		if p := st.in.stripPrefix; len(p) > 0 {
 			line = bytes.TrimPrefix(line, p)
