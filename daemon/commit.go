@@ -411,6 +411,11 @@ func (cm *committer) commit() error {
 	// Whatever happens, the results held back are taken after this
 	// commit (a failed commit finishes them with its error).
 	defer cm.holdOver(held)
+	if cm.err != nil {
+		// A result taken while waiting for the snapshot failed the
+		// committer: every pending result is finished with its error.
+		return nil
+	}
 	if err := cm.untilRoom("syncing the alerts", false, d.opts.Sink.Sync); err != nil {
 		d.opts.Metrics.Error(metrics.ErrorOutput)
 		return fmt.Errorf("output: %w", err)
@@ -524,20 +529,28 @@ func (cm *committer) snapshot() (snap []byte, held []*result) {
 		}
 	}
 	// The objects before the point through the rules (their turns end
-	// once they are processed), then the snapshot.
+	// once they are processed), then the snapshot. A failure of the
+	// committer meanwhile (a result it took) ends the wait: the workers
+	// then finish their results without handing them over, so their
+	// places would never settle.
+	failed := false
 	for ready := turn.Ready(); ready != nil; {
 		select {
 		case <-ready:
 			ready = nil
 		case res, ok := <-in:
 			take(res, ok)
+		case <-cm.failed:
+			ready, failed = nil, true
 		}
 	}
-	snap = d.keeper.Snapshot()
+	if !failed {
+		snap = d.keeper.Snapshot()
+	}
 	turn.Done()
 	d.seq.settle(point)
 	// Their results.
-	for {
+	for !failed {
 		open, changed := d.seq.openBefore(point)
 		if !open {
 			break
@@ -546,6 +559,8 @@ func (cm *committer) snapshot() (snap []byte, held []*result) {
 		case res, ok := <-in:
 			take(res, ok)
 		case <-changed:
+		case <-cm.failed:
+			failed = true
 		}
 	}
 	return snap, held
