@@ -372,10 +372,7 @@ func (st *Stream) Decode(b *Batch) {
 		err := w.runSteps(st.dec, ev, false)
 		switch {
 		case err == nil:
-			ev.Layout = 0
-			if l := r.layout; l > 0 && l < 1<<24 {
-				ev.Layout = st.layoutBase | uint64(l)
-			}
+			ev.Layout = st.eventLayout(r.layout)
 			if st.dec.batch.copyValues {
 				copyValuesInPlace(ev, &b.arena)
 			}
@@ -401,10 +398,7 @@ func (st *Stream) decodeRow(w *decodeWorker, b *Batch, rec *Record) {
 	r.tcols = nil
 	switch {
 	case err == nil:
-		ev.Layout = 0
-		if l := r.layout; l > 0 && l < 1<<24 {
-			ev.Layout = st.layoutBase | uint64(l)
-		}
+		ev.Layout = st.eventLayout(r.layout)
 	case errors.Is(err, errSkip):
 		rec.Skip = true
 	default:

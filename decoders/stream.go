@@ -339,10 +339,7 @@ func (st *Stream) nextLine(ev *event.Event) error {
 		err = st.runSteps(ev)
 		switch {
 		case err == nil:
-			ev.Layout = 0
-			if l := st.run.layout; l > 0 && l < 1<<24 {
-				ev.Layout = st.layoutBase | uint64(l)
-			}
+			ev.Layout = st.eventLayout(st.run.layout)
 			return nil
 		case err == errSkip:
 			continue
@@ -393,6 +390,15 @@ func (st *Stream) nextElement(ev *event.Event) error {
 		}
 		return &RecordError{Path: st.path, Line: a.Index(), Reason: err.Error()}
 	}
+}
+
+// eventLayout is the layout id of an event whose steps ended on layout l
+// (0: none), unique among all streams.
+func (st *Stream) eventLayout(l int) uint64 {
+	if l > 0 && l < 1<<24 {
+		return st.layoutBase | uint64(l)
+	}
+	return 0
 }
 
 // runSteps applies the decoder's steps to the current record.

@@ -266,10 +266,7 @@ func (st *Stream) nextRow(ev *event.Event) error {
 		err := st.runSteps(ev)
 		switch {
 		case err == nil:
-			ev.Layout = 0
-			if l := st.run.layout; l > 0 && l < 1<<24 {
-				ev.Layout = st.layoutBase | uint64(l)
-			}
+			ev.Layout = st.eventLayout(st.run.layout)
 			return nil
 		case err == errSkip:
 			continue
