@@ -24,11 +24,12 @@ const throttleReason = "rejected execution of primary operation [shard_detail=[w
 // while (10 s, 3 s in -short), then none. Every alert is delivered once;
 // the throttling is reported while it lasts (a WARN at once with the
 // counts and the indexer's reason, then at most one per period) and by
-// the retrying gauge; and once it ends the backlog clears at the rate of
-// an unthrottled run measured in the same test, with the same indexer
-// (whose answers take a fixed time and which keeps no document, so that
-// the rate hangs on the requests and not on the CPU the test shares with
-// other work).
+// the retrying gauge; and while documents of each request get through, the
+// waits start over instead of growing, so delivery resumes at full speed
+// once the throttling ends. The rate at which the backlog then clears,
+// against an unthrottled run with the same indexer, is logged, not
+// asserted: on a loaded machine the test does not get the CPU to measure
+// it (TestThrottleWaitsStartOver checks the waits alone).
 func TestThrottlingWaitedOut(t *testing.T) {
 	throttle, n0 := 10*time.Second, 2000
 	if testing.Short() {
@@ -45,6 +46,12 @@ func TestThrottlingWaitedOut(t *testing.T) {
 	// The default retry settings: what a user gets.
 	cfg := Config{URL: srv.URL, Batch: BatchConfig{MaxCount: 100, Interval: 10 * time.Millisecond}}
 	s, logs := newSink(t, cfg)
+	var grew atomic.Int64 // rounds in which documents got through and the wait did not start over
+	s.retried = func(sent, again, attempt int) {
+		if again < sent && attempt != 0 {
+			grew.Add(1)
+		}
+	}
 	warnEvery := throttle / 4
 	s.itemRetries.every = warnEvery
 
@@ -82,7 +89,7 @@ func TestThrottlingWaitedOut(t *testing.T) {
 	cleared := waitDelivered(int64(n0 + n1))
 	r1 := float64(backlog) / cleared.Sub(ended).Seconds()
 	t.Logf("unthrottled %.0f alerts/s; backlog of %d after %v of throttling cleared at %.0f alerts/s", r0, backlog, throttle, r1)
-	assert.GreaterOrEqual(t, r1, r0/2, "after the throttling, the backlog clears at the unthrottled rate (within a factor 2 for a loaded machine)")
+	assert.Zero(t, grew.Load(), "rounds in which documents got through but the wait grew")
 
 	// Every alert once.
 	assert.Equal(t, expectedIDs(alerts), storedIDs(t, srv))
