@@ -321,7 +321,9 @@ func (s *Store) check() error {
 	err := s.view(func(tx *bolt.Tx) error {
 		for e := range tx.Check() {
 			if len(problems) < maxCheckErrors {
-				problems = append(problems, e.Error())
+				// bbolt's check reports an assertion it recovered from as
+				// "panic: …": it is a damaged page, not a crash.
+				problems = append(problems, strings.TrimPrefix(e.Error(), "panic: "))
 			}
 		}
 		return nil
