@@ -175,7 +175,7 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 	t.Logf("seed %d (VPCALERTD_CAMPAIGN_SEED=%d repeats the kill points)", seed, seed)
 	total := alertBytes(t, plain)
 	var res campaignResult
-	kills := 0
+	kills, notTaken := 0, 0
 	for point := 0; point < c.points; point++ {
 		delay := []string{"0s", "10ms", "40ms"}[rng.IntN(3)]
 		// Each object is read after 60 ms: the read of the bucket takes
@@ -191,13 +191,19 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 		var what string
 		deadline := time.Now().Add(time.Minute)
 		kind := rng.IntN(3)
+		// Only progress that is still to come: a point past the end of
+		// the work (every document already indexed) would let the daemon
+		// finish first.
+		bytesLeft, docsLeft := alertBytes(t, dir) < total-1, ix.Count() < len(replayed)
 		switch {
 		case point == 0 && c.earlyFirst:
 			kind = 1
 		case point == 1:
 			kind = 3
-		case kind == 1 && alertBytes(t, dir) >= total-1:
+		case kind == 1 && !bytesLeft && docsLeft:
 			kind = 2 // the file is complete: the indexer is being fed
+		case kind == 2 && !docsLeft:
+			kind = 1
 		}
 		switch kind {
 		case 0:
@@ -231,8 +237,16 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 		}
 		time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
 		if p.exited() {
+			// Under load the daemon can get through what was left (the
+			// last objects, the last documents) before the test sees the
+			// point: nothing is left to cut, so the points after it are
+			// not taken. Reported; the checks below are the same.
 			require.Equal(t, 0, p.wait(t, time.Second), p.stderr.String())
-			t.Logf("point %d (%s): the daemon finished first", point, what)
+			require.Contains(t, p.stderr.String(), `"msg":"pass done"`, "point %d (%s): the daemon exited 0 before the point without finishing its pass", point, what)
+			keepForDebug(t, fmt.Sprintf("point-%02d.log", point), p.stderr.Bytes(), "")
+			notTaken = c.points - point
+			t.Logf("point %d (%s): not reached, the daemon finished the bucket first (%d alert bytes, %d documents); "+
+				"points %d to %d not taken", point, what, alertBytes(t, dir), ix.Count(), point, c.points-1)
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "point %d (%s): no progress within a minute:\n%s", point, what, p.stderr.String())
@@ -250,7 +264,13 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 			}
 		}
 	}
-	assert.Equal(t, c.points, kills, "the daemon was killed at every point before it finished")
+	// Points 0 and 1 come early in the bucket (its first alerts, or its
+	// first share, and its first commit), whatever the load.
+	assert.Equal(t, c.points, kills+notTaken)
+	assert.GreaterOrEqual(t, kills, min(2, c.points), "the daemon was killed at its first points, before it finished")
+	if notTaken > 0 {
+		t.Logf("%d of %d kill points taken: the daemon finished the bucket before point %d", kills, c.points, kills)
+	}
 
 	p = startDaemonEnv(t, []string{c.clock(c.points)}, cfg, "--once")
 	require.Equal(t, 0, p.wait(t, 2*time.Minute), p.stderr.String())
