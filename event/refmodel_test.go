@@ -316,6 +316,10 @@ func (p *refParser) str() (any, bool) {
 		return nil, false
 	}
 	lit := p.s[p.i+1 : j]
+	// A backslash that is the literal's last byte escapes the closing
+	// quote, as cJSON reads it (its converting loop looks one byte past the
+	// escape, which is the quote): withQuote is lit and that quote.
+	withQuote := p.s[p.i+1 : j+1]
 	var b strings.Builder
 	for k := 0; k < len(lit); {
 		if lit[k] != '\\' {
@@ -323,7 +327,7 @@ func (p *refParser) str() (any, bool) {
 			k++
 			continue
 		}
-		switch e := lit[k+1]; e {
+		switch e := withQuote[k+1]; e {
 		case 'b', 'f', 'n', 'r', 't':
 			b.WriteByte(map[byte]byte{'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}[e])
 			k += 2
