@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
-	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
 // syncBuffer is a bytes.Buffer that the child's output copier and the test
@@ -57,21 +56,7 @@ func startDaemon(t *testing.T, commitDelay string, args ...string) *daemonProc {
 // startDaemonEnv starts the daemon with extra environment variables.
 func startDaemonEnv(t *testing.T, env []string, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), helperEnv+"=1"), env...)
-	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer)}
-	cmd.Stderr = p.stderr
-	// Bound: the daemon dies with this test binary, however it ends.
-	done, err := testproc.Bind(cmd)
-	require.NoError(t, err)
-	p.done = done
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return startWrapped(t, env, nil, args...)
 }
 
 // wait waits for the process to exit and returns its exit code.

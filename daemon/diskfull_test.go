@@ -21,14 +21,16 @@ import (
 	"github.com/vpcalertd/vpcalertd/internal/testproc"
 )
 
-// startWrapped starts the daemon helper under a wrapper command (such as
-// unshare), bound to the test binary like startDaemonEnv.
+// startWrapped starts the daemon helper, under a wrapper command (such as
+// unshare) when wrapper is not empty, bound to the test binary.
 func startWrapped(t *testing.T, env, wrapper []string, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(wrapper[0], append(append(wrapper[1:], os.Args[0]), args...)...)
+	argv := append(append(append([]string(nil), wrapper...), os.Args[0]), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), helperEnv+"=1"), env...)
 	p := &daemonProc{cmd: cmd, stderr: new(syncBuffer)}
 	cmd.Stderr = p.stderr
+	// Bound: the daemon dies with this test binary, however it ends.
 	done, err := testproc.Bind(cmd)
 	require.NoError(t, err)
 	p.done = done
