@@ -1,13 +1,13 @@
 package parquet
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -230,11 +230,11 @@ type cursor struct {
 	size    int      // fixed-length byte arrays: the length
 	nvals   int      // values stored (the rows that are not null)
 
-	dictSrc  pq.Dictionary // the dictionary dict was made from
+	dictSrc  pq.Dictionary // the dictionary the fields below are of
 	dictLen  int           // entries of the dictionary
 	dictI32  []int32       // an integer dictionary's values
 	dictI64  []int64
-	dictData []byte   // a byte dictionary's values, a copy made for the chunk
+	dictData []byte   // a byte dictionary's values: the library's, never reused
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
 	// dictBuf is the text of an integer dictionary, made for the chunk.
@@ -296,163 +296,212 @@ func (c *cursor) fill() error {
 		}
 	}
 	k := min(batchRows, c.n-c.i)
-	defs := c.defs
-	if defs != nil {
-		defs = defs[c.i : c.i+k]
+	var defs []byte
+	if c.defs != nil {
+		defs = c.defs[c.i : c.i+k]
 	}
-	c.batch, c.b = c.batch[:0], 0
-	c.num = c.num[:0]
+	// One loop per way the values are stored, each writing the k rows'
+	// values in place; a loop that meets damage returns the rows before it.
+	batch := slices.Grow(c.batch[:0], k)[:k]
 	switch {
+	case c.dictIdx != nil && (c.kind == pq.Int32 || c.kind == pq.Int64):
+		batch = c.fillDictInts(batch, defs)
 	case c.dictIdx != nil:
-		c.fillDict(k, defs)
-	case c.kind == pq.Int32 || c.kind == pq.Int64:
-		c.fillInts(k, defs)
+		batch = c.fillDictBytes(batch, defs)
+	case c.kind == pq.Int32:
+		batch = fillInts(c, batch, defs, c.i32)
+	case c.kind == pq.Int64:
+		batch = fillInts(c, batch, defs, c.i64)
+	case c.kind == pq.ByteArray:
+		batch = c.fillByteArray(batch, defs)
 	default:
-		c.fillBytes(k, defs)
+		batch = c.fillFixed(batch, defs)
 	}
-	c.i += len(c.batch)
-	if len(c.batch) == 0 {
+	c.batch = batch
+	c.i += len(batch)
+	if len(batch) == 0 {
 		return c.pending
 	}
 	return nil
 }
 
-// value returns the index of the next stored value, or false (and sets
-// pending) when the page has none left.
-func (c *cursor) value() (int, bool) {
-	if c.j >= c.nvals {
-		c.pending = fmt.Errorf("page has %d values for more rows: %w", c.nvals, ErrDamaged)
-		return 0, false
-	}
-	c.j++
-	return c.j - 1, true
+// short records that the page has fewer values than rows: the damage the
+// next fill returns.
+func (c *cursor) short() {
+	c.pending = fmt.Errorf("page has %d values for more rows: %w", c.nvals, ErrDamaged)
 }
 
-func (c *cursor) fillDict(k int, defs []byte) {
-	for r := 0; r < k; r++ {
+var nullValue = decoders.TableValue{Null: true}
+
+// fillDictInts reads the rows of a page of indexes into an integer
+// dictionary: an entry's text is made the first time it is used.
+func (c *cursor) fillDictInts(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
+	idx := c.dictIdx[c.j:]
+	spans := c.spans[:c.dictLen]
+	j := 0
+	defer func() { c.j += j }()
+	for r := range batch {
 		if defs != nil && defs[r] != c.maxDef {
-			c.batch = append(c.batch, decoders.TableValue{Null: true})
+			batch[r] = nullValue
 			continue
 		}
-		j, ok := c.value()
-		if !ok {
-			return
+		if j >= len(idx) {
+			c.short()
+			return batch[:r]
 		}
-		x := c.dictIdx[j]
-		if x < 0 || int(x) >= c.dictLen {
-			c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", x, c.dictLen, ErrDamaged)
-			return
+		x := uint32(idx[j])
+		if x >= uint32(len(spans)) {
+			c.badIndex(x)
+			return batch[:r]
 		}
-		v, err := c.entry(int(x))
-		if err != nil {
-			c.pending = err
-			return
-		}
-		c.batch = append(c.batch, v)
-	}
-}
-
-// entry returns the text of dictionary entry x, made when first used.
-func (c *cursor) entry(x int) (decoders.TableValue, error) {
-	switch c.kind {
-	case pq.Int32, pq.Int64:
-		sp := &c.spans[x]
+		sp := &spans[x]
 		if sp[1] == 0 { // not formatted yet: every text has a byte
 			start := len(c.dictBuf)
 			if c.kind == pq.Int32 {
-				c.dictBuf = c.appendInt32(c.dictBuf, c.dictI32[x])
+				c.dictBuf = appendInt(c.dictBuf, c.dictI32[x], c.unsigned)
 			} else {
-				c.dictBuf = c.appendInt64(c.dictBuf, c.dictI64[x])
+				c.dictBuf = appendInt(c.dictBuf, c.dictI64[x], c.unsigned)
 			}
 			sp[0], sp[1] = uint32(start), uint32(len(c.dictBuf))
 		}
-		return decoders.TableValue{Text: c.dictBuf[sp[0]:sp[1]:sp[1]], Safe: true, Kept: true}, nil
-	case pq.ByteArray:
-		start, end := c.dictOffs[x], c.dictOffs[x+1]
-		if start > end || int(end) > len(c.dictData) {
-			return decoders.TableValue{}, fmt.Errorf("dictionary entry %d: %w", x, ErrDamaged)
-		}
-		b := c.dictData[start:end:end]
-		return decoders.TableValue{Text: b, Safe: c.safe(x, b), Kept: true}, nil
-	default:
-		b := c.dictData[x*c.dictSize : (x+1)*c.dictSize : (x+1)*c.dictSize]
-		return decoders.TableValue{Text: b, Safe: c.safe(x, b), Kept: true}, nil
+		batch[r] = decoders.TableValue{Text: c.dictBuf[sp[0]:sp[1]:sp[1]], Safe: true, Kept: true}
+		j++
 	}
+	return batch
 }
 
-// safe says whether dictionary entry x, b, is event.IsSafe, looking once.
-func (c *cursor) safe(x int, b []byte) bool {
-	switch c.safeOf[x] {
-	case 1:
-		return true
-	case 2:
-		return false
-	}
-	ok := event.IsSafe(b)
-	c.safeOf[x] = 2
-	if ok {
-		c.safeOf[x] = 1
-	}
-	return ok
-}
-
-func (c *cursor) fillInts(k int, defs []byte) {
-	for r := 0; r < k; r++ {
+// fillDictBytes reads the rows of a page of indexes into a byte-array
+// dictionary: whether an entry is event.IsSafe is looked at once.
+func (c *cursor) fillDictBytes(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
+	idx := c.dictIdx[c.j:]
+	safeOf := c.safeOf[:c.dictLen]
+	data, offs, size := c.dictData, c.dictOffs, c.dictSize
+	j := 0
+	defer func() { c.j += j }()
+	for r := range batch {
 		if defs != nil && defs[r] != c.maxDef {
-			c.batch = append(c.batch, decoders.TableValue{Null: true})
+			batch[r] = nullValue
 			continue
 		}
-		j, ok := c.value()
-		if !ok {
-			return
+		if j >= len(idx) {
+			c.short()
+			return batch[:r]
 		}
-		start := len(c.num)
-		if c.kind == pq.Int32 {
-			c.num = c.appendInt32(c.num, c.i32[j])
-		} else {
-			c.num = c.appendInt64(c.num, c.i64[j])
-		}
-		c.batch = append(c.batch, decoders.TableValue{Text: c.num[start:len(c.num):len(c.num)], Safe: true})
-	}
-}
-
-func (c *cursor) fillBytes(k int, defs []byte) {
-	for r := 0; r < k; r++ {
-		if defs != nil && defs[r] != c.maxDef {
-			c.batch = append(c.batch, decoders.TableValue{Null: true})
-			continue
-		}
-		j, ok := c.value()
-		if !ok {
-			return
+		x := uint32(idx[j])
+		if x >= uint32(len(safeOf)) {
+			c.badIndex(x)
+			return batch[:r]
 		}
 		var b []byte
-		if c.kind == pq.ByteArray {
-			start, end := c.offs[j], c.offs[j+1]
-			if start > end || int(end) > len(c.data) {
-				c.pending = fmt.Errorf("value %d of the page: %w", j, ErrDamaged)
-				return
+		if size == 0 {
+			start, end := offs[x], offs[x+1]
+			if start > end || int(end) > len(data) {
+				c.pending = fmt.Errorf("dictionary entry %d: %w", x, ErrDamaged)
+				return batch[:r]
 			}
-			b = c.data[start:end:end]
+			b = data[start:end:end]
 		} else {
-			b = c.data[j*c.size : (j+1)*c.size : (j+1)*c.size]
+			b = data[int(x)*size : int(x+1)*size : int(x+1)*size]
 		}
-		c.batch = append(c.batch, decoders.TableValue{Text: b, Safe: event.IsSafe(b)})
+		safe := safeOf[x]
+		if safe == 0 {
+			safe = 2
+			if event.IsSafe(b) {
+				safe = 1
+			}
+			safeOf[x] = safe
+		}
+		batch[r] = decoders.TableValue{Text: b, Safe: safe == 1, Kept: true}
+		j++
 	}
+	return batch
 }
 
-func (c *cursor) appendInt32(dst []byte, v int32) []byte {
-	if c.unsigned {
+func (c *cursor) badIndex(x uint32) {
+	c.pending = fmt.Errorf("dictionary index %d out of %d entries: %w", int32(x), c.dictLen, ErrDamaged)
+}
+
+// fillInts reads the rows of a page of plain integers: their texts go to
+// c.num, grown first so that it holds them all.
+func fillInts[T int32 | int64](c *cursor, batch []decoders.TableValue, defs []byte, page []T) []decoders.TableValue {
+	vals := page[c.j:]
+	num := slices.Grow(c.num[:0], len(batch)*20)
+	j := 0
+	for r := range batch {
+		if defs != nil && defs[r] != c.maxDef {
+			batch[r] = nullValue
+			continue
+		}
+		if j >= len(vals) {
+			c.short()
+			batch = batch[:r]
+			break
+		}
+		start := len(num)
+		num = appendInt(num, vals[j], c.unsigned)
+		batch[r] = decoders.TableValue{Text: num[start:len(num):len(num)], Safe: true}
+		j++
+	}
+	c.num = num
+	c.j += j
+	return batch
+}
+
+// fillByteArray reads the rows of a page of plain byte arrays.
+func (c *cursor) fillByteArray(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
+	data, offs := c.data, c.offs
+	j := c.j
+	defer func() { c.j = j }()
+	for r := range batch {
+		if defs != nil && defs[r] != c.maxDef {
+			batch[r] = nullValue
+			continue
+		}
+		if j >= c.nvals {
+			c.short()
+			return batch[:r]
+		}
+		start, end := offs[j], offs[j+1]
+		if start > end || int(end) > len(data) {
+			c.pending = fmt.Errorf("value %d of the page: %w", j, ErrDamaged)
+			return batch[:r]
+		}
+		b := data[start:end:end]
+		batch[r] = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
+		j++
+	}
+	return batch
+}
+
+// fillFixed reads the rows of a page of plain fixed-length byte arrays.
+func (c *cursor) fillFixed(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
+	for r := range batch {
+		if defs != nil && defs[r] != c.maxDef {
+			batch[r] = nullValue
+			continue
+		}
+		if c.j >= c.nvals {
+			c.short()
+			return batch[:r]
+		}
+		j := c.j
+		b := c.data[j*c.size : (j+1)*c.size : (j+1)*c.size]
+		batch[r] = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
+		c.j++
+	}
+	return batch
+}
+
+// appendInt appends the decimal text of v, read as unsigned when the
+// column's logical type says so.
+func appendInt[T int32 | int64](dst []byte, v T, unsigned bool) []byte {
+	if !unsigned {
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
+	if unsafe.Sizeof(v) == 4 {
 		return strconv.AppendUint(dst, uint64(uint32(v)), 10)
 	}
-	return strconv.AppendInt(dst, int64(v), 10)
-}
-
-func (c *cursor) appendInt64(dst []byte, v int64) []byte {
-	if c.unsigned {
-		return strconv.AppendUint(dst, uint64(v), 10)
-	}
-	return strconv.AppendInt(dst, v, 10)
+	return strconv.AppendUint(dst, uint64(v), 10)
 }
 
 // load reads the next page of the column.
@@ -516,45 +565,50 @@ func (c *cursor) load() error {
 	return nil
 }
 
-// loadDict takes a column chunk's dictionary: an entry's text is made
+// loadDict takes a column chunk's dictionary: an entry's value is made
 // when first used (ports, byte counts, addresses: most entries of a large
-// dictionary are used once), then costs one index. The texts are made in
-// memory of the chunk's own, never reused (the library's pages are), so
-// that a batch of rows can keep them instead of copying them: the memory
-// is one dictionary per column, which the library holds anyway.
+// dictionary are used once), then costs one index. The texts are the
+// library's dictionary itself for strings (it decodes each chunk's
+// dictionary into memory of its own, which it never reuses, unlike its
+// pages) and, for integers, made in memory of the chunk's own: never
+// changed or reused, so that a batch of rows can keep them instead of
+// copying them. The memory is one dictionary per column, which the library
+// holds anyway, the integers' texts, and a byte (strings) or eight
+// (integers) per entry, reused from chunk to chunk.
 func (c *cursor) loadDict(d pq.Dictionary) error {
 	c.dictSrc = d
 	n := d.Len()
-	c.dictLen = n
 	vals := d.Page().Data()
+	c.dictSize = 0
 	switch c.kind {
 	case pq.Int32, pq.Int64:
-		c.spans = slices.Grow(c.spans[:0], n)[:n]
-		clear(c.spans)
 		// Appending past the capacity leaves the texts made before in the
 		// old array, unchanged.
 		c.dictBuf = make([]byte, 0, min(12*n, 1<<20))
 		if c.kind == pq.Int32 {
 			c.dictI32 = vals.Int32()
-			c.dictLen = min(n, len(c.dictI32))
+			n = min(n, len(c.dictI32))
 		} else {
 			c.dictI64 = vals.Int64()
-			c.dictLen = min(n, len(c.dictI64))
+			n = min(n, len(c.dictI64))
 		}
-		return nil
+		n = max(n, 0)
+		c.spans = slices.Grow(c.spans[:0], n)[:n]
+		clear(c.spans)
 	case pq.ByteArray:
 		c.dictData, c.dictOffs = vals.ByteArray()
-		c.dictData = bytes.Clone(c.dictData)
-		c.dictLen = min(n, max(len(c.dictOffs)-1, 0))
+		n = max(min(n, len(c.dictOffs)-1), 0)
 	default:
 		c.dictData, c.dictSize = vals.FixedLenByteArray()
-		c.dictData = bytes.Clone(c.dictData)
 		if c.dictSize <= 0 {
 			return fmt.Errorf("dictionary of %d-byte values: %w", c.dictSize, ErrDamaged)
 		}
-		c.dictLen = min(n, len(c.dictData)/c.dictSize)
+		n = max(min(n, len(c.dictData)/c.dictSize), 0)
 	}
-	c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
-	clear(c.safeOf)
+	c.dictLen = n
+	if c.kind != pq.Int32 && c.kind != pq.Int64 {
+		c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
+		clear(c.safeOf)
+	}
 	return nil
 }

@@ -3,7 +3,9 @@ package parquet
 import (
 	"bytes"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,4 +229,75 @@ func TestUnreadableColumns(t *testing.T) {
 	require.Equal(t, "a group", types[2])
 	_, err = tbl.Next(make([][]decoders.TableValue, 5))
 	require.EqualError(t, err, "column srcport: the column cannot be read")
+}
+
+// TestOtherStorage: unsigned integers (their text is unsigned) and
+// fixed-length byte arrays, nullable, plain and dictionary-encoded, over
+// many pages: every value's text, null and Safe.
+func TestOtherStorage(t *testing.T) {
+	type row struct {
+		U32  *uint32  `parquet:"u32"`
+		U32D *uint32  `parquet:"u32d,dict"`
+		U64  *uint64  `parquet:"u64"`
+		U64D *uint64  `parquet:"u64d,dict"`
+		Fix  *[4]byte `parquet:"fix"`
+		FixD *[4]byte `parquet:"fixd,dict"`
+	}
+	fixes := [][4]byte{{'a', 'b', 'c', 'd'}, {'a', '"', 'c', 'd'}, {0, 1, 2, 3}, {'w', 'x', 'y', 'z'}}
+	var rows []row
+	var want [][]string // per row, per column: the text, "<null>" for null
+	for i := range 1000 {
+		u32, u64 := uint32(math.MaxUint32-uint32(i%7)), uint64(math.MaxUint64-uint64(i%5))
+		if i%3 == 0 {
+			u32, u64 = uint32(i), uint64(i)<<33
+		}
+		fix := fixes[i%len(fixes)]
+		r := row{U32: &u32, U32D: &u32, U64: &u64, U64D: &u64, Fix: &fix, FixD: &fix}
+		w := []string{strconv.FormatUint(uint64(u32), 10), strconv.FormatUint(uint64(u32), 10),
+			strconv.FormatUint(u64, 10), strconv.FormatUint(u64, 10), string(fix[:]), string(fix[:])}
+		if i%11 == 0 {
+			r = row{}
+			w = []string{"<null>", "<null>", "<null>", "<null>", "<null>", "<null>"}
+		}
+		rows = append(rows, r)
+		want = append(want, w)
+	}
+	var buf bytes.Buffer
+	require.NoError(t, pq.Write(&buf, rows, pq.PageBufferSize(256)))
+	tbl, err := Open(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	require.NoError(t, err)
+	defer tbl.Close()
+	f, err := pq.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	require.NoError(t, err)
+	for _, c := range f.Metadata().RowGroups[0].Columns {
+		require.Greater(t, c.MetaData.NumValues, int64(0))
+		if strings.HasSuffix(c.MetaData.PathInSchema[0], "d") {
+			require.NotZero(t, c.MetaData.DictionaryPageOffset, "%s has a dictionary", c.MetaData.PathInSchema[0])
+		}
+	}
+	for _, c := range tbl.Columns() {
+		require.NotEqual(t, decoders.ColumnOther, c.Class, c.Name)
+	}
+	cols := make([][]decoders.TableValue, 6)
+	pages := 0
+	for i := 0; i < len(rows); {
+		n, err := tbl.Next(cols)
+		require.NoError(t, err, "row %d", i+1)
+		pages++
+		for r := range n {
+			for c := range cols {
+				v := cols[c][r]
+				if want[i+r][c] == "<null>" {
+					require.True(t, v.Null, "row %d column %d", i+r+1, c)
+					continue
+				}
+				require.Equal(t, want[i+r][c], string(v.Text), "row %d column %d", i+r+1, c)
+				require.Equal(t, event.IsSafe(v.Text), v.Safe, "row %d column %d", i+r+1, c)
+			}
+		}
+		i += n
+	}
+	require.Greater(t, pages, 4, "the rows come page by page")
+	_, err = tbl.Next(cols)
+	require.Equal(t, io.EOF, err)
 }
