@@ -62,6 +62,10 @@ func (w *DataWriter) matches(e *Event) bool {
 			return false
 		}
 	}
+	// The same keys under another layout (the next object of the same
+	// format, read by a new stream): the events after this one keep to
+	// e.Layout, so they take the check above.
+	w.layout = e.Layout
 	return true
 }
 

@@ -89,3 +89,29 @@ func TestDataWriterZeroAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestDataWriterAdoptsNewLayout: a writer that learnt one object's layout
+// and meets the same keys under another layout id (the next object, read
+// by a new stream) keeps its learnt fragments, renders the same bytes as
+// AppendDataJSON, and from then on knows the events by the new id, so it no
+// longer compares their keys one by one.
+func TestDataWriterAdoptsNewLayout(t *testing.T) {
+	first := datagramEvents(t, "testdata/vpcflow-default-format.datagrams.txt")[1:]
+	second := datagramEvents(t, "testdata/vpcflow-default-format.datagrams.txt")[1:]
+	for _, ev := range first {
+		ev.Layout = 1
+	}
+	for _, ev := range second {
+		ev.Layout = 2
+	}
+	var w DataWriter
+	for i, ev := range append(append([]*Event{}, first...), second...) {
+		got := w.Append(nil, ev)
+		if want := ev.AppendDataJSON(nil); string(got) != string(want) {
+			t.Fatalf("event %d (layout %d):\n got: %s\nwant: %s", i, ev.Layout, got, want)
+		}
+		if w.layout != ev.Layout {
+			t.Fatalf("event %d: the writer knows layout %d, the event has %d", i, w.layout, ev.Layout)
+		}
+	}
+}
