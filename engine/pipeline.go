@@ -115,7 +115,10 @@ func (p *pipeline) abort() { p.stopOnce.Do(func() { close(p.stop) }) }
 // Process early (nil at the end of the stream).
 func (p *pipeline) run() error {
 	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
-	if workers <= 1 {
+	// With a correlation store, the sequence stage waits for the store's
+	// answers once per batch: on its own goroutine, even on one core, so
+	// that the other stages go on meanwhile.
+	if workers <= 1 && p.e.opts.Correlation == nil {
 		return p.runInline()
 	}
 	return p.runParallel(workers)

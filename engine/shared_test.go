@@ -63,6 +63,9 @@ func TestSharedStoreSameOutput(t *testing.T) {
 			t.Fatalf("GOMAXPROCS=%d: %d lines, want %d", procs, len(g), len(w))
 		}
 		require.Zero(t, store.Status().LocalEvents, "every event went to the store")
+		st := store.Stats()
+		require.Positive(t, st.Optimistic, "flow batches (aggregates only) took the optimistic path")
+		require.Positive(t, st.Exact, "CloudTrail batches (a frequency rule) went to the interpreter")
 		keys, err := srv.Client.Keys(t.Context(), "run"+string(rune('a'+i))+":*").Result()
 		require.NoError(t, err)
 		require.NotEmpty(t, keys, "the state is in Redis")
@@ -105,6 +108,13 @@ func BenchmarkSharedStore(b *testing.B) {
 			if records > 0 {
 				b.ReportMetric(float64(count.calls.Load())/float64(records), "calls/record")
 				b.ReportMetric(float64(count.events.Load())/float64(records), "sent/record")
+			}
+			if count.Store != nil {
+				st := count.Stats()
+				if n := st.Optimistic + st.Exact; n > 0 {
+					b.ReportMetric(float64(st.Exact)/float64(n), "exact/batch")
+					b.ReportMetric(float64(st.Refused)/float64(n), "refused/batch")
+				}
 			}
 		})
 	}

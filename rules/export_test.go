@@ -35,3 +35,11 @@ func DecodeFlowForTest(s *Set, line string) (*event.Event, error) {
 	}
 	return withSyms(s, ev), nil
 }
+
+// EventForTest is the event of a JSON object, symbols resolved for s, at
+// event time at.
+func EventForTest(t testing.TB, s *Set, js string, at int64) *event.Event {
+	ev := withSyms(s, mustEvent(t, js))
+	ev.Time = at
+	return ev
+}

@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/vpcalertd/vpcalertd/event"
 )
@@ -98,6 +101,14 @@ type SharedBatch struct {
 	args  []string
 	reply []any
 	cur   int
+	// nonAgg says that the batch asks more of the store than aggregate
+	// windows (a search, ignore, a memory): no optimistic path.
+	nonAgg bool
+	fast   sharedFast
+	// hashBuf is workHash's scratch.
+	hashBuf []byte
+	// evStart is the first token of each event.
+	evStart []int
 	// Replayed says that the store had applied this batch before (same id
 	// and same work) and answered from its record.
 	Replayed bool
@@ -121,6 +132,9 @@ func (b *SharedBatch) Reset(id string) {
 	clear(b.memRef)
 	b.args = b.args[:0]
 	b.reply, b.cur, b.Replayed = nil, 0, false
+	b.nonAgg = false
+	b.evStart = b.evStart[:0]
+	b.fast.reset()
 }
 
 // Len returns the number of events planned.
@@ -133,23 +147,30 @@ func (b *SharedBatch) Args() []string {
 	}
 	head := []string{sharedVersion, b.opts.KeyPrefix, b.id,
 		strconv.FormatInt(int64(b.opts.MarkerTTL/time.Second), 10),
-		strconv.FormatInt(int64(b.opts.Grace/time.Second), 10), ""}
-	h := fnv.New64a()
-	for _, t := range [2]*tokens{&b.table, &b.toks} {
-		h.Write(t.buf)
-		for _, e := range t.ends {
-			var x [4]byte
-			x[0], x[1], x[2], x[3] = byte(e), byte(e>>8), byte(e>>16), byte(e>>24)
-			h.Write(x[:])
-		}
-	}
-	head[5] = strconv.FormatUint(h.Sum64(), 36)
+		strconv.FormatInt(int64(b.opts.Grace/time.Second), 10), b.workHash()}
 	b.args = append(b.args, head...)
 	b.args = append(b.args, strconv.Itoa(b.nrules))
 	b.args = b.table.appendStrings(b.args)
 	b.args = append(b.args, strconv.Itoa(b.events))
 	b.args = b.toks.appendStrings(b.args)
 	return b.args
+}
+
+// workHash names the batch's work (its rule table and events): the store
+// answers a batch id it applied before from its record only for the same
+// work.
+func (b *SharedBatch) workHash() string {
+	h := xxhash.New()
+	for _, t := range [2]*tokens{&b.table, &b.toks} {
+		h.Write(t.buf)
+		x := b.hashBuf[:0]
+		for _, e := range t.ends {
+			x = binary.LittleEndian.AppendUint32(x, uint32(e))
+		}
+		h.Write(x)
+		b.hashBuf = x
+	}
+	return strconv.FormatUint(h.Sum64(), 36)
 }
 
 // SetReply takes the store's reply to Args: its first element says
@@ -245,6 +266,25 @@ func (t *tokens) appendStrings(dst []string) []string {
 	return dst
 }
 
+// appendRange appends tokens [from, to) to dst as strings sharing one copy
+// of their bytes.
+func (t *tokens) appendRange(dst []string, from, to int) []string {
+	if from >= to {
+		return dst
+	}
+	start := 0
+	if from > 0 {
+		start = t.ends[from-1]
+	}
+	all := string(t.buf[start:t.ends[to-1]])
+	prev := start
+	for _, e := range t.ends[from:to] {
+		dst = append(dst, all[prev-start:e-start])
+		prev = e
+	}
+	return dst
+}
+
 // appendTokens appends the tokens of src to t.
 func (t *tokens) appendTokens(src *tokens) {
 	base := len(t.buf)
@@ -308,6 +348,7 @@ func (e *Evaluator) Plan(ev *event.Event, p *Prepared, now time.Time, b *SharedB
 	}
 	c.pass = -1
 	// The event: its times, what it would be remembered as, then its trees.
+	b.evStart = append(b.evStart, len(b.toks.ends))
 	b.toks.int(c.now)
 	b.toks.int(ev.Time)
 	if len(b.evMems) > 0 {
@@ -433,6 +474,7 @@ func (b *SharedBatch) gateRefOf(c *evalCtx, r *Rule) int32 {
 	} else {
 		k := r.corr
 		m := b.memRefOf(c, k.target)
+		b.nonAgg = true
 		t.str("S")
 		t.int(int64(m))
 		t.int(int64(r.level))
@@ -477,6 +519,7 @@ func (b *SharedBatch) finalRefOf(c *evalCtx, r *Rule) int32 {
 		return ref
 	}
 	t := &b.table
+	b.nonAgg = true
 	t.str("F")
 	t.int(int64(r.level))
 	t.int(r.ignore)
@@ -503,6 +546,7 @@ func (b *SharedBatch) memRefOf(c *evalCtx, t *Rule) int32 {
 		names[i] = c.set.syms.Name(sym)
 	}
 	tb := &b.table
+	b.nonAgg = true
 	tb.str("M")
 	tb.str(c.set.sharedKey(t, "m "+strings.Join(names, " ")))
 	tb.int(mem.procWin)

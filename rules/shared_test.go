@@ -28,6 +28,10 @@ type sharedRun struct {
 	batch *rules.SharedBatch
 	// planned counts the events that went to the store.
 	planned int
+	// ids, when set, names the batches (ids#1, ids#2, …), so that the
+	// store keeps their records.
+	ids     string
+	batches int
 }
 
 func newSharedRun(s *rules.Set, store rules.SharedStore, prefix string) *sharedRun {
@@ -46,7 +50,12 @@ func (r *sharedRun) run(t testing.TB, evs []*event.Event, nows []time.Time, idx 
 		n := min(len(idx), 1+rng.Intn(maxBatch))
 		part := idx[:n]
 		idx = idx[n:]
-		r.batch.Reset("")
+		id := ""
+		if r.ids != "" {
+			r.batches++
+			id = fmt.Sprintf("%s#%d", r.ids, r.batches)
+		}
+		r.batch.Reset(id)
 		for k, i := range part {
 			r.eval.Prepare(evs[i], &preps[k])
 			planned[k] = r.eval.Plan(evs[i], &preps[k], nows[i], r.batch)
@@ -207,54 +216,72 @@ func TestTwoInstancesShareWindows(t *testing.T) {
 // TestSharedBatchAppliedOnce: a batch sent again with the same id (an
 // object read again after a crash) gets the answers the store gave the
 // first time, and its events are not counted twice: the windows go on as
-// if it had been sent once.
+// if it had been sent once. For the interpreter's batches (prep rules:
+// searches, ignore) and the optimistic path's (aggregates only, split in
+// parts where a sweep is due: each part has its record).
 func TestSharedBatchAppliedOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	store := openStore(t, srv)
-	mem, shared := loadPrep(t), loadPrep(t)
-	evs, nows := rules.RandomEventsForTest(t, mem, 400, 5)
-	sevs, _ := rules.RandomEventsForTest(t, shared, 400, 5)
-	e := mem.NewEvaluator()
-	var p rules.Prepared
-	want := make([]string, len(evs))
-	for i, ev := range evs {
-		e.Prepare(ev, &p)
-		want[i] = statefulText(rules.MatchTextForTest(e.Finish(ev, &p, nows[i])))
-	}
-	se := shared.NewEvaluator()
-	b := shared.NewSharedBatch(rules.SharedOptions{KeyPrefix: "once:", Grace: time.Minute, MarkerTTL: time.Hour})
-	preps := make([]rules.Prepared, 50)
-	planned := make([]bool, 50)
-	run := func(start int, id string) (out []string, replayed bool) {
-		b.Reset(id)
-		for k := range 50 {
-			se.Prepare(sevs[start+k], &preps[k])
-			planned[k] = se.Plan(sevs[start+k], &preps[k], nows[start+k], b)
-		}
-		require.NoError(t, store.Run(context.Background(), b))
-		for k := range 50 {
-			var ms []rules.Match
-			if planned[k] {
-				var err error
-				ms, err = se.Complete(sevs[start+k], &preps[k], nows[start+k], b)
-				require.NoError(t, err)
-			} else {
-				ms = se.Finish(sevs[start+k], &preps[k], nows[start+k])
+	for _, tc := range []struct {
+		name   string
+		load   func(testing.TB) *rules.Set
+		events func(testing.TB, *rules.Set, int, int64) ([]*event.Event, []time.Time)
+	}{
+		{"interpreter", loadPrep, rules.RandomEventsForTest},
+		{"optimistic", loadAgg, aggEvents},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem, shared := tc.load(t), tc.load(t)
+			evs, nows := tc.events(t, mem, 1000, 5)
+			sevs, _ := tc.events(t, shared, 1000, 5)
+			e := mem.NewEvaluator()
+			var p rules.Prepared
+			want := make([]string, len(evs))
+			for i, ev := range evs {
+				e.Prepare(ev, &p)
+				want[i] = statefulText(rules.MatchTextForTest(e.Finish(ev, &p, nows[i])))
 			}
-			out = append(out, statefulText(rules.MatchTextForTest(ms)))
-		}
-		require.NoError(t, b.Done())
-		return out, b.Replayed
-	}
-	for start := 0; start < len(evs); start += 50 {
-		id := fmt.Sprintf("obj#%d", start/50)
-		first, replayed := run(start, id)
-		require.False(t, replayed)
-		require.Equal(t, want[start:start+50], first, "batch %d", start/50)
-		if start/50%2 == 1 {
-			again, replayed := run(start, id)
-			require.True(t, replayed, "batch %d sent again", start/50)
-			require.Equal(t, first, again, "the answers of the first time")
-		}
+			se := shared.NewEvaluator()
+			b := shared.NewSharedBatch(rules.SharedOptions{KeyPrefix: "once-" + tc.name + ":", Grace: time.Minute, MarkerTTL: time.Hour})
+			preps := make([]rules.Prepared, 50)
+			planned := make([]bool, 50)
+			run := func(start int, id string) (out []string, replayed bool) {
+				b.Reset(id)
+				for k := range 50 {
+					se.Prepare(sevs[start+k], &preps[k])
+					planned[k] = se.Plan(sevs[start+k], &preps[k], nows[start+k], b)
+				}
+				require.NoError(t, store.Run(context.Background(), b))
+				for k := range 50 {
+					var ms []rules.Match
+					if planned[k] {
+						var err error
+						ms, err = se.Complete(sevs[start+k], &preps[k], nows[start+k], b)
+						require.NoError(t, err)
+					} else {
+						ms = se.Finish(sevs[start+k], &preps[k], nows[start+k])
+					}
+					out = append(out, statefulText(rules.MatchTextForTest(ms)))
+				}
+				require.NoError(t, b.Done())
+				return out, b.Replayed
+			}
+			before := store.Stats()
+			for start := 0; start < len(evs); start += 50 {
+				id := fmt.Sprintf("obj#%d", start/50)
+				first, replayed := run(start, id)
+				require.False(t, replayed)
+				require.Equal(t, want[start:start+50], first, "batch %d", start/50)
+				if start/50%2 == 1 {
+					again, replayed := run(start, id)
+					require.True(t, replayed, "batch %d sent again", start/50)
+					require.Equal(t, first, again, "the answers of the first time")
+				}
+			}
+			if st := store.Stats(); tc.name == "optimistic" {
+				require.Greater(t, st.Optimistic-before.Optimistic, int64(0))
+				require.Greater(t, st.Exact-before.Exact, int64(0), "parts due a sweep")
+			}
+		})
 	}
 }

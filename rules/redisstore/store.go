@@ -64,6 +64,11 @@ type Store struct {
 	opts   Options
 	client *redis.Client
 	script *redis.Script
+	// read and commit are the optimistic path's scripts (rules/sharedfast.go).
+	read, commit *redis.Script
+
+	// Counters of the batches by the way they went (Stats).
+	optimistic, exact, conflicts atomic.Int64
 
 	up      atomic.Bool
 	local   atomic.Int64
@@ -112,6 +117,8 @@ func Open(o Options) *Store {
 			DisableIdentity:       true,
 		}),
 		script: redis.NewScript(rules.SharedScript),
+		read:   redis.NewScript(rules.SharedReadScript),
+		commit: redis.NewScript(rules.SharedCommitScript),
 		closed: make(chan struct{}),
 	}
 	s.status.Since = time.Now()
@@ -127,8 +134,10 @@ func Open(o Options) *Store {
 func (s *Store) check() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
-	if err := s.script.Load(ctx, s.client).Err(); err != nil {
-		return fmt.Errorf("correlation store %s: %w", s.opts.Address, err)
+	for _, sc := range []*redis.Script{s.script, s.read, s.commit} {
+		if err := sc.Load(ctx, s.client).Err(); err != nil {
+			return fmt.Errorf("correlation store %s: %w", s.opts.Address, err)
+		}
 	}
 	return nil
 }
@@ -162,18 +171,17 @@ func (s *Store) Failed(err error) {
 
 // Run applies b on the server. On an error the store becomes unavailable
 // and the batch's outcome is unknown.
+//
+// A batch whose stateful work is aggregate windows only takes the
+// optimistic path (rules/sharedfast.go): its groups are read, the batch is
+// run in the process, and the result committed if the groups did not
+// change meanwhile — a read and a write per group instead of the server
+// interpreting every event. Others, and those whose commit was refused,
+// go to the interpreter (rules.SharedScript).
 func (s *Store) Run(ctx context.Context, b *rules.SharedBatch) error {
-	args := b.Args()
-	av := make([]any, len(args))
-	for i, a := range args {
-		av[i] = a
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	res, err := s.script.Run(ctx, s.client, nil, av...).Slice()
-	if err == nil {
-		err = b.SetReply(res)
-	}
+	err := s.run(ctx, b)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
 			// The caller stopped: not the server's fault.
@@ -184,6 +192,74 @@ func (s *Store) Run(ctx context.Context, b *rules.SharedBatch) error {
 		return err
 	}
 	return nil
+}
+
+func (s *Store) run(ctx context.Context, b *rules.SharedBatch) error {
+	step := rules.StepExact
+	if b.Optimistic() {
+		step = rules.StepRead
+	}
+	for step != rules.StepDone {
+		var err error
+		switch step {
+		case rules.StepRead:
+			var args []string
+			if args, err = b.ReadArgs(); err != nil {
+				return err
+			}
+			var res []any
+			if res, err = s.read.Run(ctx, s.client, nil, anys(args)...).Slice(); err != nil {
+				return err
+			}
+			if step, err = b.Simulate(res); err != nil {
+				return err
+			}
+		case rules.StepCommit:
+			var res []any
+			if res, err = s.commit.Run(ctx, s.client, nil, anys(b.CommitArgs())...).Slice(); err != nil {
+				return err
+			}
+			if len(res) == 1 && res[0] == int64(1) {
+				s.optimistic.Add(1)
+			} else {
+				s.conflicts.Add(1)
+			}
+			if step, err = b.Committed(res); err != nil {
+				return err
+			}
+		case rules.StepExact:
+			s.exact.Add(1)
+			var res []any
+			if res, err = s.script.Run(ctx, s.client, nil, anys(b.ExactArgs())...).Slice(); err != nil {
+				return err
+			}
+			if step, err = b.ExactDone(res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func anys(args []string) []any {
+	av := make([]any, len(args))
+	for i, a := range args {
+		av[i] = a
+	}
+	return av
+}
+
+// Stats counts the parts of batches committed on the optimistic path, the
+// calls of the interpreter (whole batches, or parts of optimistic ones),
+// and the optimistic commits refused (a group changed meanwhile, or a
+// sweep was due).
+type Stats struct {
+	Optimistic, Exact, Refused int64
+}
+
+// Stats returns the store's batch counters.
+func (s *Store) Stats() Stats {
+	return Stats{Optimistic: s.optimistic.Load(), Exact: s.exact.Load(), Refused: s.conflicts.Load()}
 }
 
 // down makes the store unavailable and starts trying the server again.

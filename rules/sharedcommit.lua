@@ -1,0 +1,95 @@
+-- vpcalertd: the commit of the optimistic path (rules/sharedfast.go). The
+-- client read the state of a batch's aggregate groups (sharedread.lua) and
+-- ran shared.lua's aggregate over the batch itself; this script applies
+-- the result atomically, and only if it is what shared.lua would compute
+-- now:
+--   * every group the batch used holds exactly the value read (absent
+--     groups are still absent), else {2} (read again);
+--   * no sweep of a rule's groups would run at one of the batch's new
+--     groups (shared.lua's sweep: at nextSweep groups, or once the rule's
+--     newest time moved keep past lastSweep; the conditions only grow with
+--     each new group, so the last one decides), else {3} (the batch goes
+--     to shared.lua);
+-- then writes what shared.lua's saveAggregates writes: each group used,
+-- with its expiry (keep + grace) and its place in the rule's index, the
+-- index's expiry, the rule's newest time when it moved, and the record of
+-- the batch (its answers) under its id. Returns {1}.
+--
+-- ARGV: version, prefix, batch id, work, record ttl, grace,
+--       number of rules, per rule: key, keep, max_groups, used (0|1),
+--         new groups, newest time at the last new group, newest time,
+--       number of groups, per group: rule number, group key, present
+--         (0|1), value read, new value, last ('' when it did not move),
+--       the answers (one character 0|1 each)
+
+local A = ARGV
+if A[1] ~= '1' then
+  return redis.error_reply('vpcalertd: the correlation script is of another version than the daemon')
+end
+local prefix, marker, work = A[2], A[3], A[4]
+local markerTTL, grace = tonumber(A[5]), tonumber(A[6])
+if marker ~= '' and redis.call('EXISTS', prefix .. 'done:' .. marker) == 1 then
+  return {2}
+end
+local pos = 7
+local R = {}
+for i = 1, tonumber(A[pos]) do
+  local b = pos + (i - 1) * 7
+  R[i] = {key = A[b + 1], keep = tonumber(A[b + 2]), maxg = tonumber(A[b + 3]), used = A[b + 4] == '1',
+    new = tonumber(A[b + 5]), tNew = tonumber(A[b + 6]), tMax = tonumber(A[b + 7])}
+end
+pos = pos + 1 + #R * 7
+local G = {}
+for i = 1, tonumber(A[pos]) do
+  local b = pos + (i - 1) * 6
+  local r = R[tonumber(A[b + 1])]
+  local key = prefix .. 'a:' .. r.key .. ':' .. A[b + 2]
+  local cur = redis.call('GET', key)
+  if A[b + 3] == '1' then
+    if cur ~= A[b + 4] then return {2} end
+  elseif cur then
+    return {2}
+  end
+  G[i] = {r = r, key = key, value = A[b + 5], last = A[b + 6]}
+end
+pos = pos + 1 + #G * 6
+
+for _, r in ipairs(R) do
+  r.index = prefix .. 'ai:' .. r.key
+  r.xkey = prefix .. 'ax:' .. r.key
+  if r.used then
+    local v = redis.call('HMGET', r.xkey, 'maxT', 'lastSweep', 'nextSweep')
+    r.maxT = tonumber(v[1]) or -math.huge
+    if r.new > 0 then
+      local lastSweep = tonumber(v[2]) or 0
+      local nextSweep = tonumber(v[3]) or math.min(1024, r.maxg)
+      local n = redis.call('ZCARD', r.index) + r.new - 1
+      if n >= nextSweep or (n > 0 and math.max(r.maxT, r.tNew) - lastSweep >= r.keep) then
+        return {3}
+      end
+    end
+  end
+end
+
+for _, g in ipairs(G) do
+  redis.call('SET', g.key, g.value, 'EX', g.r.keep + grace)
+  -- A stored group is in the index with its last time: unless it moved,
+  -- the ZADD would change nothing.
+  if g.last ~= '' then redis.call('ZADD', g.r.index, g.last, g.key) end
+end
+for _, r in ipairs(R) do
+  if r.used then
+    redis.call('EXPIRE', r.index, r.keep + grace)
+    if r.tMax > r.maxT then
+      redis.call('HSET', r.xkey, 'maxT', r.tMax)
+      redis.call('EXPIRE', r.xkey, r.keep + grace)
+    end
+  end
+end
+if marker ~= '' then
+  local ans = A[pos]
+  local saved = {work}
+  for j = 1, #ans do saved[j + 1] = string.byte(ans, j) - 48 end
+  redis.call('SET', prefix .. 'done:' .. marker, cmsgpack.pack(saved), 'EX', markerTTL)
+end
+return {1}
