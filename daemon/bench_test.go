@@ -85,15 +85,22 @@ func BenchmarkPass(b *testing.B) {
 	cases := []struct {
 		objects int
 		out     string
-	}{{50, "file"}, {200, "file"}, {200, "discard"}}
+		small   bool // benchSmallLines records an object, where the cost per object shows
+	}{{50, "file", false}, {200, "file", false}, {200, "discard", false}, {200, "file", true}}
 	for _, c := range cases {
-		b.Run(fmt.Sprintf("objects=%d/out=%s", c.objects, c.out), func(b *testing.B) {
+		name := fmt.Sprintf("objects=%d/out=%s", c.objects, c.out)
+		bucket := benchBuckets[c.objects]
+		if c.small {
+			name = fmt.Sprintf("objects=%d/lines=%d/out=%s", c.objects, benchSmallLines, c.out)
+			bucket = benchSmall.bucket
+		}
+		b.Run(name, func(b *testing.B) {
 			var objects, records int64
 			var elapsed time.Duration
 			var peak uint64
 			for b.Loop() {
 				b.StopTimer()
-				d, closeAll := benchDaemon(b, srv, benchBuckets[c.objects], c.out)
+				d, closeAll := benchDaemon(b, srv, bucket, c.out)
 				runtime.GC()
 				sampler := heappeak.Start(20 * time.Millisecond)
 				b.StartTimer()

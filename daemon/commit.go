@@ -88,6 +88,7 @@ func (cm *committer) submit(res *result) {
 	select {
 	case cm.in <- res:
 	case <-cm.failed:
+		cm.d.awaitOver(res.reading)
 		res.finish(cm.err)
 	}
 }
@@ -166,6 +167,10 @@ func (cm *committer) take(res *result) {
 	if j := res.job; j.turn != nil {
 		cm.d.seq.settle(j.place)
 	}
+	// The record says the read is over before any of its alerts reach an
+	// output: a death while they wait for their commit is not the
+	// object's.
+	cm.d.awaitOver(res.reading)
 	if cm.err != nil {
 		res.finish(cm.err)
 		return

@@ -52,6 +52,61 @@ func BenchmarkWriteAhead(b *testing.B) {
 	}
 }
 
+// BenchmarkReadOver: the write-ahead records of objects read one after the
+// other by each reader, without and with the note that a read is over
+// (readOver: written in the background when the object was read, waited
+// for by the committer before it writes the object's alerts). One op is
+// one object: its write-ahead record, then, with over=true, its note,
+// which shares a transaction and fsync with the next objects' write-ahead
+// records (bbolt's Batch); a committer goroutine waits for each note in
+// turn, as the daemon's does, and the readers hand over to it through an
+// unbuffered channel.
+func BenchmarkReadOver(b *testing.B) {
+	for _, over := range []bool{false, true} {
+		for _, readers := range []int{1, 4} {
+			b.Run(fmt.Sprintf("over=%v/readers=%d", over, readers), func(b *testing.B) {
+				st, err := state.Open(filepath.Join(b.TempDir(), "state.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				rec := state.Reading{Started: time.Now(), IDs: []int64{1 << 24}, Tries: 1}
+				results := make(chan chan error)
+				committed := make(chan struct{})
+				go func() {
+					defer close(committed)
+					for done := range results {
+						if err := <-done; err != nil {
+							b.Error(err)
+						}
+					}
+				}()
+				var n atomic.Int64
+				b.SetParallelism(readers)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						id := state.ObjectID{Bucket: "bench", Key: fmt.Sprintf("AWSLogs/%08d.log.gz", n.Add(1)), ETag: "e"}
+						if err := st.PutReading(id, rec); err != nil {
+							b.Error(err)
+							return
+						}
+						done := make(chan error, 1)
+						if over {
+							go func() { done <- st.EndReading(id, rec.Tries) }()
+						} else {
+							done <- nil
+						}
+						results <- done
+					}
+				})
+				close(results)
+				<-committed
+			})
+		}
+	}
+}
+
 // campaignEngine returns an engine that has read the campaign's objects
 // (campaignObjects of them, a scan across each boundary): its correlation
 // state is that of a commit after them.

@@ -43,7 +43,13 @@ func TestMain(m *testing.M) {
 			opts.NewProcessor = slowProcessor(d)
 		}
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_KEEPER_DELAY")); err == nil && d > 0 {
-			opts.NewProcessor = slowKeeperProcessor(d)
+			opts.NewProcessor = slowKeeperProcessor(d, "")
+		}
+		if k := os.Getenv("VPCALERTD_TEST_HANG_KEY"); k != "" {
+			// The objects whose key holds k hang before their first
+			// byte is read (a poison object, as far as the daemon can
+			// tell); the others are read as usual.
+			opts.NewProcessor = slowKeeperProcessor(time.Hour, k)
 		}
 		if d, err := time.ParseDuration(os.Getenv("VPCALERTD_TEST_ROOM_BACKOFF")); err == nil {
 			opts.RoomBackoff = d
@@ -155,16 +161,21 @@ func serveFile(ctx context.Context, cfgPath string, opts Options, stdout, stderr
 func slowProcessor(d time.Duration) func(*config.Config, int64, func(error)) (Processor, error) {
 	return func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
 		p, err := NewEngine(cfg, idOffset, onError)
-		return slowProc{p, d}, err
+		return slowProc{p, d, ""}, err
 	}
 }
 
 type slowProc struct {
 	Processor
 	d time.Duration
+	// key, when set, slows down only the objects whose path holds it.
+	key string
 }
 
 func (p slowProc) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (engine.Stats, error) {
+	if p.key != "" && !strings.Contains(origin.Path, p.key) {
+		return p.Processor.Process(ctx, origin, r, sink)
+	}
 	t := time.NewTimer(p.d)
 	defer t.Stop()
 	select {
@@ -176,14 +187,15 @@ func (p slowProc) Process(ctx context.Context, origin event.Origin, r io.Reader,
 
 // slowKeeperProcessor is slowProcessor whose processor still keeps the
 // correlation state (StateKeeper), so that the daemon saves and restores
-// it: a crash campaign spreads its kill points over a slower read.
-func slowKeeperProcessor(d time.Duration) func(*config.Config, int64, func(error)) (Processor, error) {
+// it: a crash campaign spreads its kill points over a slower read. A key
+// slows down only the objects whose path holds it.
+func slowKeeperProcessor(d time.Duration, key string) func(*config.Config, int64, func(error)) (Processor, error) {
 	return func(cfg *config.Config, idOffset int64, onError func(error)) (Processor, error) {
 		p, err := NewEngine(cfg, idOffset, onError)
 		if err != nil {
 			return nil, err
 		}
-		return slowKeeper{slowProc{p, d}, p.(StateKeeper)}, nil
+		return slowKeeper{slowProc{p, d, key}, p.(StateKeeper)}, nil
 	}
 }
 

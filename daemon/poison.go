@@ -11,14 +11,19 @@ import (
 // endReading counts a read the daemon let go without a mark (a retry, a
 // shutdown, a bad object without skip_on_error, a failure of its own) in
 // the object's write-ahead record: it was no death while reading it. A
-// marked object's record is deleted by its mark instead.
+// marked object's record is deleted by its mark instead. A read already
+// counted when it was over (readOver) is not counted again.
 func (d *Daemon) endReading(res *result) {
 	if res.reading == nil {
 		return
 	}
 	rd := res.reading
 	res.reading = nil
-	if err := d.opts.Store.EndReading(rd.id); err != nil {
+	d.awaitOver(rd)
+	if rd.rec.LastEnded >= rd.rec.Tries {
+		return // counted when the read was over
+	}
+	if err := d.opts.Store.EndReading(rd.id, rd.rec.Tries); err != nil {
 		d.log.Warn("state: recording the end of a read failed; it may count as cut by a death",
 			"bucket", rd.id.Bucket, "key", rd.id.Key, "error", err.Error())
 	}

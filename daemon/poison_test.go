@@ -206,3 +206,171 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 	assert.Equal(t, keys[0], skipped[0]["key"])
 	assert.Equal(t, map[string]int{keys[1]: 5, keys[2]: 5, keys[3]: 5}, alertFilesByKey(t, dir), "the objects read alongside it are read")
 }
+
+// readingsByKey reads the write-ahead records from a copy of the state
+// file (the daemon holds it while it runs); nil while the copy is not
+// readable (taken in the middle of a write).
+func readingsByKey(t *testing.T, cfg *config.Config) map[string]state.Reading {
+	b, err := os.ReadFile(cfg.StatePath)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	require.NoError(t, os.WriteFile(cp, b, 0o600))
+	store, err := state.OpenWith(cp, state.OpenOptions{ReadOnly: true})
+	if err != nil {
+		return nil
+	}
+	defer store.Close()
+	out := map[string]state.Reading{}
+	if store.Readings(func(id state.ObjectID, r state.Reading) error {
+		out[id.Key] = r
+		return nil
+	}) != nil {
+		return nil // a file being created
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, for at most a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !within(time.Minute, cond) {
+		t.Fatalf("waited a minute for %s", what)
+	}
+}
+
+// within polls cond until it holds or d has passed, and says whether it
+// held.
+func within(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// alertLinesWith counts the whole lines of the alert files that hold s.
+func alertLinesWith(t *testing.T, dir, s string) int {
+	n := 0
+	for _, f := range alertFiles(t, dir) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			n += bytes.Count(b[:i+1], []byte(s))
+		} else {
+			continue
+		}
+	}
+	return n
+}
+
+// TestPoisonNotAfterRead kills a real daemon four times after it read both
+// objects of a bucket to the end, wrote their alerts and was only waiting
+// for their commit (a commit delay of an hour): the kills are not the
+// objects' fault, the write-ahead records say so, and the fifth start
+// reads both again and writes their alerts once, quarantining nothing.
+// Without the "read" note each kill would count against both, and the
+// fourth start would quarantine them with their alerts never written.
+func TestPoisonNotAfterRead(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	dir := t.TempDir()
+	bucket := srv.NewBucket(t, "readkill-it")
+	keys := []string{
+		flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1),
+		flowKey("111111111111", "us-east-1", "2024-03-05", "fl-2", 2),
+	}
+	for i, k := range keys {
+		srv.Put(t, bucket, k, gz(t, flowBody("111111111111", 5, 100+10*i, true)))
+	}
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+look_back: 5000d
+concurrency: 2
+log: {format: json}
+outputs: {file: {path: alerts.json}}
+buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
+`, bucket, srv.Endpoint))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+
+	for kill := 1; kill <= 4; kill++ {
+		p := startDaemon(t, "1h", cfgPath, "--once")
+		waitFor(t, fmt.Sprintf("kill %d: both objects' reads begun", kill), func() bool {
+			rs := readingsByKey(t, cfg)
+			return rs[keys[0]].Tries == kill && rs[keys[1]].Tries == kill
+		})
+		waitFor(t, "alerts written", func() bool { return alertLinesWith(t, dir, "fl-1") > 0 })
+		// The records say both reads are over (the committer waits for
+		// that before it writes an object's alerts; both are soon read).
+		assert.True(t, within(10*time.Second, func() bool {
+			rs := readingsByKey(t, cfg)
+			return rs[keys[0]].Ended == kill && rs[keys[1]].Ended == kill
+		}), "kill %d: the write-ahead records say both reads are over: %+v", kill, readingsByKey(t, cfg))
+		require.False(t, p.exited(), p.stderr.String())
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+		p.wait(t, time.Minute)
+	}
+
+	res := runMain(t, cfgPath, true)
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.Empty(t, res.logsWith("object skipped and quarantined"), "read to the end before each kill: no death")
+	assert.NoFileExists(t, filepath.Join(dir, "quarantine", "objects.jsonl"))
+	assert.Equal(t, map[string]int{keys[0]: 5, keys[1]: 5}, alertFilesByKey(t, dir), "every alert once")
+	assert.Empty(t, readingsByKey(t, cfg), "both marked")
+}
+
+// TestPoisonBesideInnocent: an innocent object is read to the end (its
+// alerts handed to the output, waiting for their commit, which waits for
+// the correlation state after the next object) before a poison object that
+// hangs the daemon while it is read, three times. The fourth start
+// quarantines the poison object only; the innocent one's alerts are
+// written once.
+func TestPoisonBesideInnocent(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	dir := t.TempDir()
+	bucket := srv.NewBucket(t, "beside-it")
+	innocent := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1)
+	poison := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-2", 2)
+	srv.Put(t, bucket, innocent, gz(t, flowBody("111111111111", 5, 100, true)))
+	srv.Put(t, bucket, poison, gz(t, flowBody("111111111111", 5, 200, true)))
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+look_back: 5000d
+concurrency: 2
+log: {format: json}
+outputs: {file: {path: alerts.json}}
+buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
+`, bucket, srv.Endpoint))
+	cfg, err := config.Load(cfgPath)
+	require.NoError(t, err)
+
+	for kill := 1; kill <= 3; kill++ {
+		p := startDaemonEnv(t, []string{"VPCALERTD_TEST_COMMIT_DELAY=1h", "VPCALERTD_TEST_HANG_KEY=fl-2"}, cfgPath, "--once")
+		waitFor(t, fmt.Sprintf("kill %d: both objects' reads begun", kill), func() bool {
+			rs := readingsByKey(t, cfg)
+			return rs[innocent].Tries == kill && rs[poison].Tries == kill
+		})
+		assert.True(t, within(10*time.Second, func() bool { return readingsByKey(t, cfg)[innocent].Ended == kill }),
+			"kill %d: the write-ahead record says the innocent object's read is over: %+v", kill, readingsByKey(t, cfg))
+		assert.Zero(t, readingsByKey(t, cfg)[poison].Ended, "the poison object's read is not over")
+		require.False(t, p.exited(), p.stderr.String())
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+		p.wait(t, time.Minute)
+	}
+
+	res := runMain(t, cfgPath, true)
+	require.Equal(t, 0, res.code, res.stderr)
+	skipped := res.logsWith("object skipped and quarantined")
+	require.Len(t, skipped, 1, res.stderr)
+	assert.Equal(t, poison, skipped[0]["key"])
+	assert.Contains(t, skipped[0]["msg"], "the daemon stopped while reading it 3 times")
+	assert.Equal(t, map[string]int{innocent: 5}, alertFilesByKey(t, dir), "the innocent object's alerts, once")
+}

@@ -272,6 +272,7 @@ func (q *queueRun) read(ctx context.Context, n sqs.Object) (counted bool, err er
 	res.finished = func(err error) { committed <- err }
 	cm := d.shared.Load()
 	if cm == nil {
+		d.awaitOver(res.reading)
 		res.finish(nil)
 		return false, errors.New("the daemon's committer is not running")
 	}

@@ -20,6 +20,12 @@ type reading struct {
 	// deaths is how many reads of the object the daemon's death cut
 	// before this one (limits.crashes_per_object).
 	deaths int
+	// over is closed once the record counts this read as ended without a
+	// death (readOver); overErr is why that failed. awaited is set once
+	// awaitOver saw it.
+	over    chan struct{}
+	overErr error
+	awaited bool
 }
 
 // beginReading writes the object's write-ahead record before it is read:
@@ -54,6 +60,42 @@ func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *re
 		o.IDs = rd.ids
 	}
 	return engine.WithObject(ctx, o), rd, nil
+}
+
+// readOver records, in the background, that the read of rd is over: the
+// object was read to the end, or its read stopped with an error; either
+// way it did not kill the daemon, and a death from now on (while its
+// result waits for its commit) is not counted against it. The write
+// shares its transaction and fsync with the write-ahead records and other
+// ends written meanwhile (state.Store.EndReading); the committer waits for
+// it (awaitOver) before it writes the object's alerts.
+func (d *Daemon) readOver(rd *reading) {
+	if rd == nil || rd.over != nil {
+		return
+	}
+	rd.over = make(chan struct{})
+	try := rd.rec.Tries
+	go func() {
+		defer close(rd.over)
+		rd.overErr = d.opts.Store.EndReading(rd.id, try)
+	}()
+}
+
+// awaitOver waits for readOver's write, and warns when it failed: the
+// object's read then counts as cut if the daemon dies before its mark.
+func (d *Daemon) awaitOver(rd *reading) {
+	if rd == nil || rd.over == nil || rd.awaited {
+		return
+	}
+	<-rd.over
+	rd.awaited = true
+	if rd.overErr != nil {
+		d.log.Warn("state: recording that the object was read failed; if the daemon dies before its mark, the read counts as cut by the death",
+			"bucket", rd.id.Bucket, "key", rd.id.Key, "error", rd.overErr.Error())
+		return
+	}
+	// The record as written, for a later PutReading (extend).
+	rd.rec.End(rd.rec.Tries)
 }
 
 // enterReading waits at the isolation gate until j may be read: alone

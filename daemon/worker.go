@@ -127,6 +127,8 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	// record reaches the stateful rules, and ends it after its last.
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key), d.opts.Metrics)
 	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
+	// The read is over: a death from now on is not the object's.
+	d.readOver(rd)
 	j.turn.Done()
 	j.c.flights.end(fl)
 	fl.finish()

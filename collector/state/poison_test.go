@@ -22,12 +22,27 @@ func TestDeathsAndPoison(t *testing.T) {
 		require.NoError(t, s.PutReading(id, r))
 		return r
 	}
+	r := begin()
+	assert.Equal(t, 0, r.Deaths())
+	require.NoError(t, s.EndReading(id, r.Tries)) // a retry
 	assert.Equal(t, 0, begin().Deaths())
-	require.NoError(t, s.EndReading(id)) // a retry
-	assert.Equal(t, 0, begin().Deaths())
-	assert.Equal(t, 1, begin().Deaths(), "the read before was cut")
-	assert.Equal(t, 2, begin().Deaths())
-	require.NoError(t, s.EndReading(ObjectID{"b", "no-record", `"e"`}))
+	r = begin()
+	assert.Equal(t, 1, r.Deaths(), "the read before was cut")
+	// Read to the end, then let go without a mark: one read, counted once.
+	require.NoError(t, s.EndReading(id, r.Tries))
+	require.NoError(t, s.EndReading(id, r.Tries))
+	require.NoError(t, s.EndReading(id, r.Tries+1), "a read not begun is not counted")
+	r = begin()
+	assert.Equal(t, 1, r.Deaths(), "the read before reached the end: no death")
+	// Read to the end and the daemon died before the mark: no death either.
+	require.NoError(t, s.EndReading(id, r.Tries))
+	ended := r.Tries
+	r = begin()
+	assert.Equal(t, 1, r.Deaths())
+	assert.Equal(t, 2, begin().Deaths(), "the read before was cut")
+	require.NoError(t, s.EndReading(id, ended), "a read counted before is not counted again")
+	assert.Equal(t, 3, begin().Deaths())
+	require.NoError(t, s.EndReading(ObjectID{"b", "no-record", `"e"`}, 1))
 
 	require.NoError(t, s.Commit(Commit{Marks: []Mark{{ObjectID: id, Scope: scopeA, At: at, Failed: true,
 		Poison: &Poison{Reason: "the daemon stopped while reading it 3 times", Deaths: 3, At: at, Quarantine: "q.jsonl"}}}}))

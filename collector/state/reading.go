@@ -30,10 +30,15 @@ type Reading struct {
 	IDs []int64 `json:"ids,omitempty"`
 	// Tries counts the reads begun, this one included.
 	Tries int `json:"tries"`
-	// Ended counts the reads the daemon let go without a mark (a
-	// transport error, a shutdown): Tries - Ended reads were cut by the
-	// daemon's death (or are under way).
+	// Ended counts the reads that ended without the daemon's death: read
+	// to the end (whatever became of the object after), or let go without
+	// a mark (a transport error, a shutdown). Tries - Ended reads were cut
+	// by the daemon's death (or are under way).
 	Ended int `json:"ended,omitempty"`
+	// LastEnded is the number (from 1) of the last read counted in Ended,
+	// so that a read is counted once: when it reached the end, and again
+	// when the daemon lets it go without a mark.
+	LastEnded int `json:"last_ended,omitempty"`
 	// Scope is the mark scope the object is filed under (a listing's
 	// account/region, or a queue's day), for `vpcalertd state`.
 	Scope string `json:"scope,omitempty"`
@@ -42,6 +47,18 @@ type Reading struct {
 // Deaths returns how many reads of the object were cut by the daemon's
 // death, before the one now beginning (whose try is counted in Tries).
 func (r Reading) Deaths() int { return max(r.Tries-1-r.Ended, 0) }
+
+// End counts read number try (from 1) as ended without a death, once: it
+// reports whether r changed (false for a read already counted, or one
+// that is not in r).
+func (r *Reading) End(try int) bool {
+	if try <= r.LastEnded || try > r.Tries {
+		return false
+	}
+	r.Ended = min(r.Ended+1, r.Tries)
+	r.LastEnded = try
+	return true
+}
 
 // Reading returns the record of an object being read; ok is false when
 // there is none.
@@ -73,10 +90,15 @@ func (s *Store) PutReading(id ObjectID, r Reading) (err error) {
 	})
 }
 
-// EndReading counts a read of the object let go without a mark: not a
-// death while reading it. Objects without a record are ignored.
-func (s *Store) EndReading(id ObjectID) error {
-	return s.update(func(tx *bolt.Tx) error {
+// EndReading counts read number try (from 1, Reading.Tries when it began)
+// of the object as ended without a death: read to the end, or let go
+// without a mark. A read is counted once, however often it is ended;
+// objects without a record (marked meanwhile) are ignored. Calls from
+// several goroutines at once share one transaction (and one fsync), with
+// the write-ahead records being written.
+func (s *Store) EndReading(id ObjectID, try int) (err error) {
+	defer s.recoverDamage(&err)
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bReading)
 		v := b.Get(id.key())
 		if v == nil {
@@ -86,7 +108,9 @@ func (s *Store) EndReading(id ObjectID) error {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return damaged(s.path, fmt.Sprintf("reading record of s3://%s/%s: %v", id.Bucket, id.Key, err))
 		}
-		r.Ended = min(r.Ended+1, r.Tries)
+		if !r.End(try) {
+			return nil
+		}
 		nv, err := json.Marshal(r)
 		if err != nil {
 			return err
