@@ -167,10 +167,6 @@ func (cm *committer) take(res *result) {
 	if j := res.job; j.turn != nil {
 		cm.d.seq.settle(j.place)
 	}
-	// The record says the read is over before any of its alerts reach an
-	// output: a death while they wait for their commit is not the
-	// object's.
-	cm.d.awaitOver(res.reading)
 	if cm.err != nil {
 		res.finish(cm.err)
 		return
@@ -233,6 +229,9 @@ func (r *result) release() {
 // and its submitter told (err nil: the object is done and durable, or was
 // not to be marked).
 func (r *result) finish(err error) {
+	if rd := r.reading; rd != nil && rd.over != nil {
+		<-rd.over // readOver's write ends before the result (and the state)
+	}
 	r.release()
 	r.job.unclaim()
 	if r.finished != nil {
@@ -301,7 +300,7 @@ func (cm *committer) apply(res *result) (marked bool, err error) {
 			return false, err
 		}
 	}
-	if err := res.reading.extend(d.opts.Store); err != nil {
+	if err := d.extendReading(res.reading); err != nil {
 		return false, err
 	}
 	if res.spool != nil {

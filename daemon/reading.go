@@ -67,8 +67,9 @@ func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *re
 // way it did not kill the daemon, and a death from now on (while its
 // result waits for its commit) is not counted against it. The write
 // shares its transaction and fsync with the write-ahead records and other
-// ends written meanwhile (state.Store.EndReading); the committer waits for
-// it (awaitOver) before it writes the object's alerts.
+// ends written meanwhile (state.Store.EndReading), so it is durable within
+// about one batch (bbolt's 10 ms) and an fsync. A later write of the same
+// record waits for it (awaitOver), and so does the result's end (finish).
 func (d *Daemon) readOver(rd *reading) {
 	if rd == nil || rd.over != nil {
 		return
@@ -114,15 +115,16 @@ func (d *Daemon) enterReading(ctx context.Context, j *job) (func(), error) {
 	return d.iso.enter(ctx, j, suspect)
 }
 
-// extend records the id ranges the read took beyond those of its record,
-// before its alerts reach an output (an object whose alerts did not fit in
-// one range).
-func (rd *reading) extend(store *state.Store) error {
+// extendReading records the id ranges the read took beyond those of its
+// record, before its alerts reach an output (an object whose alerts did
+// not fit in one range). The record is written whole: after readOver's.
+func (d *Daemon) extendReading(rd *reading) error {
 	if rd == nil || rd.ids == nil || len(rd.ids.Ranges()) == len(rd.rec.IDs) {
 		return nil
 	}
+	d.awaitOver(rd)
 	rd.rec.IDs = slices.Clone(rd.ids.Ranges())
-	if err := store.PutReading(rd.id, rd.rec); err != nil {
+	if err := d.opts.Store.PutReading(rd.id, rd.rec); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
