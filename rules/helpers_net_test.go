@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -323,4 +324,84 @@ func FuzzParseIPv4(f *testing.F) {
 			t.Fatalf("%q: %v, netip %v", s, got, want)
 		}
 	})
+}
+
+// TestCIDRTrieAgreesWithPrefixes: the trie's lookup (with its table of the
+// first IPv4 byte) gives, for random addresses, the value of the longest
+// block of the list holding them, as checking every block does — for blocks
+// of every length from /0 to /32 (and IPv6 ones), nested and not.
+func TestCIDRTrieAgreesWithPrefixes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 3))
+	randAddr4 := func() netip.Addr {
+		var b [4]byte
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		if rng.IntN(3) == 0 {
+			b[0] = []byte{10, 192, 203, 0, 255}[rng.IntN(5)] // crowd a few first bytes
+		}
+		return netip.AddrFrom4(b)
+	}
+	for round := 0; round < 50; round++ {
+		var text strings.Builder
+		var blocks []netip.Prefix
+		seen := map[netip.Prefix]bool{}
+		for i := 0; i < 1+rng.IntN(40); i++ {
+			var p netip.Prefix
+			if rng.IntN(6) == 0 {
+				p = netip.PrefixFrom(netip.MustParseAddr("2001:db8::").Next(), rng.IntN(129)).Masked()
+			} else {
+				p = netip.PrefixFrom(randAddr4(), rng.IntN(33)).Masked()
+			}
+			if seen[p] {
+				continue // a duplicate keeps its first value
+			}
+			seen[p] = true
+			blocks = append(blocks, p)
+			fmt.Fprintf(&text, "%q:v%d\n", p.String(), len(blocks)-1)
+		}
+		tr, err := newCIDRTrie(parseList("l", "lists/l", []byte(text.String())))
+		require.NoError(t, err)
+		for k := 0; k < 2000; k++ {
+			a := randAddr4()
+			if k%10 == 0 {
+				a = netip.MustParseAddr("2001:db8::").Next()
+			}
+			want, bits := "", -1
+			for i, p := range blocks {
+				if p.Contains(a) && p.Bits() > bits {
+					want, bits = fmt.Sprintf("v%d", i), p.Bits()
+				}
+			}
+			got, ok := tr.lookup(a)
+			require.Equal(t, want != "", ok, "round %d: %s in\n%s", round, a, text.String())
+			require.Equal(t, want, string(got), "round %d: %s in\n%s", round, a, text.String())
+		}
+	}
+}
+
+// TestParseIPv4AgreesWithNetip: the hand-written IPv4 parser accepts
+// exactly what netip accepts as IPv4, with the same address, on dotted
+// texts built from digits, dots and a few other bytes.
+func TestParseIPv4AgreesWithNetip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 4))
+	parts := []string{"0", "1", "9", "10", "01", "00", "99", "100", "199", "255", "256", "300", "999", "1000", "", "-", "a", " 1", "25 "}
+	for k := 0; k < 20000; k++ {
+		n := 3 + rng.IntN(3)
+		var ps []string
+		for i := 0; i < n; i++ {
+			ps = append(ps, parts[rng.IntN(len(parts))])
+		}
+		s := strings.Join(ps, ".")
+		if k%7 == 0 {
+			s += "."
+		}
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		wantOK := err == nil && want.Is4()
+		require.Equal(t, wantOK, ok, "%q", s)
+		if ok {
+			require.Equal(t, want.As4(), got, "%q", s)
+		}
+	}
 }

@@ -66,7 +66,12 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 }
 
 // parseIPv4 parses dotted-quad decimal without leading zeros, as netip does.
+// Each part is read digit by digit without a loop (at most three digits, a
+// leading 0 stands alone).
 func parseIPv4(b []byte) (out [4]byte, ok bool) {
+	if len(b) < 7 || len(b) > 15 {
+		return out, false
+	}
 	i := 0
 	for k := 0; k < 4; k++ {
 		if k > 0 {
@@ -75,16 +80,28 @@ func parseIPv4(b []byte) (out [4]byte, ok bool) {
 			}
 			i++
 		}
-		start, v := i, 0
-		for i < len(b) && i-start < 3 {
-			d := b[i] - '0'
-			if d > 9 {
-				break
-			}
-			v = v*10 + int(d)
-			i++
+		if i >= len(b) {
+			return out, false
 		}
-		if n := i - start; n == 0 || v > 255 || n > 1 && b[start] == '0' {
+		d := b[i] - '0'
+		if d > 9 {
+			return out, false
+		}
+		v := uint(d)
+		i++
+		if d != 0 && i < len(b) {
+			if d := b[i] - '0'; d <= 9 {
+				v = v*10 + uint(d)
+				i++
+				if i < len(b) {
+					if d := b[i] - '0'; d <= 9 {
+						v = v*10 + uint(d)
+						i++
+					}
+				}
+			}
+		}
+		if v > 255 {
 			return out, false
 		}
 		out[k] = byte(v)
@@ -176,6 +193,11 @@ func isWorldCIDR(b []byte) bool {
 type cidrTrie struct {
 	nodes []trieNode // nodes[0] is the IPv4 root, nodes[1] the IPv6 root
 	vals  [][]byte
+	// first4 is the IPv4 walk's first eight steps done at build time: per
+	// first byte, the node reached (0 = none) and the value of the longest
+	// block of at most eight bits holding it (0 = none). Most addresses a
+	// short list is asked about end there.
+	first4 [256]struct{ node, best int32 }
 }
 
 type trieNode struct {
@@ -211,7 +233,25 @@ func newCIDRTrie(l *List) (*cidrTrie, error) {
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
+	t.buildFirst4()
 	return t, nil
+}
+
+// buildFirst4 fills first4 from the IPv4 half of the trie.
+func (t *cidrTrie) buildFirst4() {
+	for b := range t.first4 {
+		n, best := int32(0), t.nodes[0].val
+		for i := 0; i < 8; i++ {
+			n = t.nodes[n].child[b>>(7-i)&1]
+			if n == 0 {
+				break
+			}
+			if v := t.nodes[n].val; v != 0 {
+				best = v
+			}
+		}
+		t.first4[b].node, t.first4[b].best = n, best
+	}
 }
 
 // bit returns bit i (0 = most significant) of the address.
@@ -249,15 +289,28 @@ func (t *cidrTrie) empty() bool { return len(t.vals) == 0 }
 
 // lookup returns the value of the longest block containing a.
 func (t *cidrTrie) lookup(a netip.Addr) ([]byte, bool) {
-	b, n := addrBytes(a)
-	best := t.nodes[n].val
-	for i := 0; i < a.BitLen(); i++ {
-		n = t.nodes[n].child[addrBit(&b, i)]
-		if n == 0 {
-			break
+	var best int32
+	if a.Is4() {
+		x := v4(a)
+		f := t.first4[x>>24]
+		best = f.best
+		for n, i := f.node, 8; n != 0 && i < 32; i++ {
+			n = t.nodes[n].child[x>>(31-i)&1]
+			if v := t.nodes[n].val; n != 0 && v != 0 {
+				best = v
+			}
 		}
-		if v := t.nodes[n].val; v != 0 {
-			best = v
+	} else {
+		b, n := addrBytes(a)
+		best = t.nodes[n].val
+		for i := 0; i < a.BitLen(); i++ {
+			n = t.nodes[n].child[addrBit(&b, i)]
+			if n == 0 {
+				break
+			}
+			if v := t.nodes[n].val; v != 0 {
+				best = v
+			}
 		}
 	}
 	if best == 0 {
