@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,52 +75,143 @@ func TestSharedStoreSameOutput(t *testing.T) {
 	}
 }
 
-// BenchmarkSharedStore: records per second of a flow-log object full of
-// correlation (correlationFlows: about a fifth of its records reach a
-// correlation rule) with the state in memory and in a local Redis, and the
-// store's calls and the events sent to it per record.
+// BenchmarkSharedStore answers issue 18's question — records per second of
+// one instance on one core with the default ruleset and its correlation
+// state in a local Redis — and gives docs/sqs.md's sizing figures. Two
+// objects: "flows", flowFile's records (the realistic mix of the sizing
+// benchmarks, every record reaches an aggregate of the flow pack), and
+// "correlation", correlationFlows (port scans and bursts that fire, odd
+// records). Each is processed as the daemon does (a named object, so that
+// the store keeps the records of its batches), in memory and in Redis,
+// starting with an empty store each time. Besides records/s (wall clock,
+// the pipeline on one core with GOMAXPROCS=1) it reports the CPU time of
+// the process per record (getrusage: steadier than the wall clock on a
+// shared machine), the CPU time of redis-server per record (its INFO cpu:
+// the server is single-threaded, so 1e9 / redis-cpu-ns/record is how many
+// records per second all instances together can send one server), the
+// store's calls per record, the parts that went to the interpreter and
+// the refused commits per batch, and the server's memory after the object
+// (per rule in the log).
 func BenchmarkSharedStore(b *testing.B) {
 	srv := redistest.Start(b)
-	dir := b.TempDir()
-	require.NoError(b, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(b, 50000), 0o644))
-	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
-	require.NoError(b, err)
-	for _, store := range []string{"memory", "redis"} {
-		b.Run(store, func(b *testing.B) {
-			var records int64
-			var count countingStore
-			for i := 0; b.Loop(); i++ {
-				var cs CorrelationStore
-				if store == "redis" {
-					st := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second,
-						Batch: rules.SharedOptions{KeyPrefix: fmt.Sprintf("bench%d:", i)}})
-					defer st.Close()
-					count.Store = st
-					cs = &count
-				}
-				e, _ := newTestEngine(b, func(o *Options) {
-					if cs != nil {
-						o.Correlation = cs
+	objects := map[string][]byte{"flows": flowFile(b, sharedFlowLines), "correlation": correlationFlows(b, 50000)}
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Region: "us-east-1",
+		Key: "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/05/123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e.log.gz"}
+	run := 0
+	for _, name := range []string{"flows", "correlation"} {
+		for _, store := range []string{"memory", "redis"} {
+			b.Run(name+"/"+store, func(b *testing.B) {
+				data := objects[name]
+				var records int64
+				var wall, cpu, server time.Duration
+				var count countingStore
+				var stats redisstore.Stats
+				prefix := ""
+				for b.Loop() {
+					run++
+					var cs CorrelationStore
+					if store == "redis" {
+						prefix = fmt.Sprintf("bench%d:", run)
+						st := redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second,
+							Batch: rules.SharedOptions{KeyPrefix: prefix}})
+						defer st.Close()
+						count.Store = st
+						cs = &count
 					}
-				})
-				st, err := e.Replay(context.Background(), files, alert.Discard{}, ReplayOptions{})
-				require.NoError(b, err)
-				records += st.Events
-			}
-			b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
-			if records > 0 {
+					e, _ := newTestEngine(b, func(o *Options) {
+						if cs != nil {
+							o.Correlation = cs
+						}
+					})
+					ctx := WithObject(context.Background(), Object{Key: fmt.Sprintf("%s/%s#%d", origin.Bucket, origin.Key, run)})
+					s0, c0, t0 := redisCPU(b, srv), cpuTime(), time.Now()
+					st, err := e.Process(ctx, origin, bytes.NewReader(data), &countingSink{})
+					wall += time.Since(t0)
+					cpu += cpuTime() - c0
+					server += redisCPU(b, srv) - s0
+					require.NoError(b, err)
+					records += st.Records
+					if count.Store != nil {
+						x := count.Stats()
+						stats.Optimistic += x.Optimistic
+						stats.Exact += x.Exact
+						stats.Refused += x.Refused
+					}
+				}
+				b.ReportMetric(float64(records)/wall.Seconds(), "records/s")
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(records), "cpu-ns/record")
+				if store != "redis" {
+					return
+				}
+				b.ReportMetric(float64(server.Nanoseconds())/float64(records), "redis-cpu-ns/record")
 				b.ReportMetric(float64(count.calls.Load())/float64(records), "calls/record")
 				b.ReportMetric(float64(count.events.Load())/float64(records), "sent/record")
-			}
-			if count.Store != nil {
-				st := count.Stats()
-				if n := st.Optimistic + st.Exact; n > 0 {
-					b.ReportMetric(float64(st.Exact)/float64(n), "exact/batch")
-					b.ReportMetric(float64(st.Refused)/float64(n), "refused/batch")
+				if n := stats.Optimistic + stats.Exact; n > 0 {
+					b.ReportMetric(float64(stats.Exact)/float64(count.calls.Load()), "interpreted/batch")
+					b.ReportMetric(float64(stats.Refused)/float64(count.calls.Load()), "refused/batch")
 				}
-			}
-		})
+				mem := redisMemory(b, srv, prefix)
+				total := int64(0)
+				for _, m := range mem {
+					total += m.bytes
+				}
+				b.ReportMetric(float64(total)/1024, "redis-KiB")
+				for _, k := range slices.Sorted(maps.Keys(mem)) {
+					b.Logf("%s: %s: %d keys, %d KiB", name, k, mem[k].keys, mem[k].bytes/1024)
+				}
+			})
+		}
 	}
+}
+
+// sharedFlowLines is the size of BenchmarkSharedStore's flows object.
+const sharedFlowLines = 200_000
+
+// redisCPU is the CPU time redis-server has used (INFO cpu).
+func redisCPU(tb testing.TB, srv *redistest.Server) time.Duration {
+	info, err := srv.Client.Info(context.Background(), "cpu").Result()
+	require.NoError(tb, err)
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(tb, err)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// keyMemory is the memory of the store's keys of one kind.
+type keyMemory struct {
+	keys, bytes int64
+}
+
+// redisMemory returns the memory (MEMORY USAGE) of the keys under prefix,
+// by kind: "rule <id>" for a rule's groups, index and state, "batch
+// records" for the records of applied batches.
+func redisMemory(tb testing.TB, srv *redistest.Server, prefix string) map[string]keyMemory {
+	ctx := context.Background()
+	out := map[string]keyMemory{}
+	iter := srv.Client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		n, err := srv.Client.MemoryUsage(ctx, key, 0).Result()
+		require.NoError(tb, err)
+		kind, rest, _ := strings.Cut(strings.TrimPrefix(key, prefix), ":")
+		what := "batch records"
+		if kind != "done" {
+			id, _, _ := strings.Cut(rest, ":")
+			what = "rule " + id
+		}
+		m := out[what]
+		m.keys++
+		m.bytes += n
+		out[what] = m
+	}
+	require.NoError(tb, iter.Err())
+	return out
 }
 
 // countingStore counts the calls to a store and the events sent.

@@ -336,7 +336,9 @@ func (e *Evaluator) Plan(ev *event.Event, p *Prepared, now time.Time, b *SharedB
 	if !c.needsStore(p) {
 		return false
 	}
-	c.need()
+	// The event's fields are indexed only when something here reads them
+	// (a subtree's conditions, a search's fields, what is remembered):
+	// aggregate gates read what Prepare kept.
 	b.events++
 	b.evMems = b.evMems[:0]
 	b.scratch.reset()
@@ -357,6 +359,9 @@ func (e *Evaluator) Plan(ev *event.Event, p *Prepared, now time.Time, b *SharedB
 		b.toks.str("")
 	}
 	b.toks.int(int64(len(b.evMems)))
+	if len(b.evMems) > 0 {
+		c.need()
+	}
 	for _, t := range b.evMems {
 		mem := c.st.mem[t]
 		b.toks.int(int64(b.memRef[t]))
@@ -400,6 +405,7 @@ func (c *evalCtx) planWalk(b *SharedBatch, depth int, p *Prepared, gates []prepG
 				}
 			}
 		} else {
+			c.need()
 			k := r.corr
 			for _, f := range k.same {
 				v, ok := c.field(f.sym)
@@ -417,6 +423,9 @@ func (c *evalCtx) planWalk(b *SharedBatch, depth int, p *Prepared, gates []prepG
 		c.p, c.spec = sub, true
 		c.path = append(c.path[:0], p.path[g.pathStart:g.pathEnd]...)
 		c.path = append(c.path, r)
+		if r.kids != nil && len(r.kids.rules) > 0 {
+			c.need()
+		}
 		f := c.checkGroup(r.kids, g.depth+1)
 		var par *Rule
 		if f != nil {
