@@ -208,6 +208,7 @@ type worker struct {
 	line      []byte
 	tsMilli   int64
 	timestamp []byte
+	idPre     idPrefix
 }
 
 // SinkError is returned by Process when the sink refused an alert: the
@@ -301,7 +302,7 @@ func WithWatch(ctx context.Context, w *Watch) context.Context {
 func (e *Engine) appendAlert(w *worker, ev *event.Event, m *rules.Match, now time.Time, ids IDAllocator) []byte {
 	w.head = e.appendHead(w.head[:0], w, m, now)
 	w.tail = e.appendTail(w.tail[:0], w, ev, m)
-	w.line = e.assemble(w.line[:0], w.head, w.tail, now.Unix(), ids)
+	w.line = e.assemble(w.line[:0], w.head, w.tail, now.Unix(), ids, &w.idPre)
 	return w.line
 }
 

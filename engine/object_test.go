@@ -65,3 +65,42 @@ func TestObjectFixesTimeAndIDs(t *testing.T) {
 		off += int64(len(l)) + 1
 	}
 }
+
+// TestIDsFollowTheClock: when the processing clock moves between records,
+// each alert's id starts with the epoch of its own timestamp (the text of
+// the last epoch is reused only while it holds), and the offsets are the
+// lines' byte offsets from the engine's counter.
+func TestIDsFollowTheClock(t *testing.T) {
+	in := "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"
+	for i := 0; i < 12; i++ {
+		in += "2 123456789012 eni-1 198.51.100.77 10.0.1.25 48211 22 6 1 40 1709633700 1709633760 REJECT OK\n"
+	}
+	clock := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
+	ticks := []time.Duration{0, 0, time.Second, 999 * time.Millisecond, 0, 3 * time.Second, 0, time.Hour, 0, 0, time.Second, 0}
+	n := 0
+	e, _ := newTestEngine(t, func(o *Options) {
+		o.IDOffset = 1000
+		o.Now = func() time.Time {
+			clock = clock.Add(ticks[n%len(ticks)])
+			n++
+			return clock
+		}
+	})
+	var out lineSink
+	_, err := e.Process(context.Background(), event.Origin{Type: event.LogTypeVPCFlow, Bucket: "local", Key: "f.log", Path: "f.log"}, strings.NewReader(in), &out)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
+	require.Len(t, lines, 12)
+	off := int64(1000)
+	epochs := map[string]bool{}
+	for _, l := range lines {
+		i := strings.Index(l, `"timestamp":"`) + len(`"timestamp":"`)
+		ts, err := time.Parse("2006-01-02T15:04:05.000-0700", l[i:i+len("2006-01-02T15:04:05.000-0700")])
+		require.NoError(t, err)
+		epoch := strconv.FormatInt(ts.Unix(), 10)
+		epochs[epoch] = true
+		assert.Contains(t, l, `"id":"`+epoch+"."+strconv.FormatInt(off, 10)+`"`)
+		off += int64(len(l)) + 1
+	}
+	assert.Greater(t, len(epochs), 3, "the clock moved across seconds")
+}

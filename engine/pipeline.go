@@ -105,8 +105,9 @@ type pipeline struct {
 	// batch for the shared store.
 	batches int
 
-	line []byte // the write stage's alert line
-	ev   alert.Alert
+	line  []byte // the write stage's alert line
+	idPre idPrefix
+	ev    alert.Alert
 }
 
 func (p *pipeline) abort() { p.stopOnce.Do(func() { close(p.stop) }) }
@@ -425,15 +426,17 @@ func (p *pipeline) write(b *batch) error {
 
 // assemble puts the alert's id between its head and tail.
 func (p *pipeline) assemble(head, tail []byte, epoch int64) []byte {
-	p.line = p.e.assemble(p.line[:0], head, tail, epoch, p.obj.IDs)
+	p.line = p.e.assemble(p.line[:0], head, tail, epoch, p.obj.IDs, &p.idPre)
 	return p.line
 }
 
 // assemble appends head, the id and tail to dst. The offset half of the
 // id comes from ids when set, else from the engine's counter, by the
-// length of the line.
-func (e *Engine) assemble(dst, head, tail []byte, epoch int64, ids IDAllocator) []byte {
-	fixed := int64(len(head)+len(tail)+len(`"id":"",`)+1) + int64(digits(epoch)+1)
+// length of the line; the epoch half's text comes from pre, which keeps
+// the last one (every alert of the same second shares it).
+func (e *Engine) assemble(dst, head, tail []byte, epoch int64, ids IDAllocator, pre *idPrefix) []byte {
+	idHead := pre.text(epoch)
+	fixed := int64(len(head)+len(tail)+len(`",`)+1) + int64(len(idHead))
 	var off int64
 	if ids != nil {
 		off = ids.Take(fixed)
@@ -446,12 +449,28 @@ func (e *Engine) assemble(dst, head, tail []byte, epoch int64, ids IDAllocator) 
 		}
 	}
 	dst = append(dst, head...)
-	dst = append(dst, `"id":"`...)
-	dst = strconv.AppendInt(dst, epoch, 10)
-	dst = append(dst, '.')
+	dst = append(dst, idHead...)
 	dst = strconv.AppendInt(dst, off, 10)
 	dst = append(dst, `",`...)
 	return append(dst, tail...)
+}
+
+// idPrefix is the text `"id":"<epoch>.` of an alert id, kept for the last
+// epoch it was asked for.
+type idPrefix struct {
+	epoch int64
+	buf   []byte
+}
+
+// text returns the prefix of epoch, valid until a call with another epoch.
+func (p *idPrefix) text(epoch int64) []byte {
+	if p.buf == nil || p.epoch != epoch {
+		p.epoch = epoch
+		p.buf = append(p.buf[:0], `"id":"`...)
+		p.buf = strconv.AppendInt(p.buf, epoch, 10)
+		p.buf = append(p.buf, '.')
+	}
+	return p.buf
 }
 
 // turnDone ends the object's turn.
