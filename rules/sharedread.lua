@@ -5,7 +5,8 @@
 -- its indexed groups; then the stored value of each group named (nil when
 -- absent). When the part (its id, the batch's work) was applied before, it
 -- returns that record instead: {1, end of the part, answers...} (records
--- of parts name their work "<work>/<end>").
+-- of parts name their work "<work>/<end>" (shared.lua's) or
+-- "<work>/<end>/f" (sharedcommit.lua's, the positions of the 1s only)).
 --
 -- ARGV: version, prefix, batch id, work, number of rules, rule keys...,
 --       number of groups, (rule number, group key) pairs...
@@ -21,7 +22,16 @@ if marker ~= '' then
     local t = cmsgpack.unpack(saved)
     local w = t[1]
     if string.sub(w, 1, #work + 1) == work .. '/' then
-      t[1] = tonumber(string.sub(w, #work + 2))
+      local to, f = string.match(string.sub(w, #work + 2), '^(%d+)(/?f?)$')
+      if f == '/f' then
+        -- sharedcommit.lua's: the number of answers, the positions of 1s.
+        local out = {1, tonumber(to)}
+        for j = 1, t[2] do out[j + 2] = 0 end
+        for j = 3, #t do out[t[j] + 2] = 1 end
+        return out
+      end
+      -- shared.lua's (a part sent to the interpreter): the answers.
+      t[1] = tonumber(to)
       table.insert(t, 1, 1)
       return t
     end
