@@ -23,6 +23,11 @@ import (
 // 1 MB).
 const MaxPageBytes = 256 << 20
 
+// MaxPageValues bounds the values (rows, for a flat column) of one page:
+// the reader sizes its buffers for them (parquet-mr writes at most 20,000
+// by default).
+const MaxPageValues = 1 << 24
+
 // maxDepth bounds the nesting of thrift structures.
 const maxDepth = 32
 
@@ -54,16 +59,30 @@ func checkFooter(r io.ReaderAt, size int64) error {
 }
 
 // pageCheck is the result of checking a column chunk's page headers: the
-// data pages before the first bad header, and what is wrong with it.
+// pages before the first bad header, and what is wrong with it.
 type pageCheck struct {
-	good int   // data pages whose headers are sound; -1: all
-	err  error // the first bad header's problem
+	pages []pageInfo // the pages whose headers are sound, in order
+	err   error      // the first bad header's problem, nil if none
+}
+
+// pageInfo is what the reader needs of a page's header.
+type pageInfo struct {
+	off          int64 // where the page's bytes start, after its header
+	stored, size int32 // its bytes as stored, and uncompressed
+	values       int32 // values (levels: rows) of a data page, entries of a dictionary
+	dict, v2     bool  // a dictionary page; a data page v2
+	enc, defEnc  format.Encoding
+	// v2 pages: the bytes of the levels before the values, and whether the
+	// values are compressed
+	repBytes, defBytes int32
+	compressed         bool
 }
 
 // checkPages reads the page headers of a column chunk of size bytes at off,
 // in a row group of rows rows: a flat column has at most one value per row
 // in a data page, and a dictionary's entries take at least 4 bytes each.
-func checkPages(r io.ReaderAt, off, size, rows int64) pageCheck {
+// The pages are appended to pages.
+func checkPages(r io.ReaderAt, off, size, rows int64, pages []pageInfo) pageCheck {
 	var p thrift.CompactProtocol
 	end := off + size
 	data := 0
@@ -75,7 +94,7 @@ func checkPages(r io.ReaderAt, off, size, rows int64) pageCheck {
 		for {
 			n, err := r.ReadAt(buf[:window], off)
 			if int64(n) < window {
-				return pageCheck{data, fmt.Errorf("page header at byte %d: %w", off, errors.Join(err, io.ErrUnexpectedEOF))}
+				return pageCheck{pages, fmt.Errorf("page header at byte %d: %w", off, errors.Join(err, io.ErrUnexpectedEOF))}
 			}
 			br := p.NewReaderFromBytes(buf[:window])
 			err = walkStruct(br, int(window), 0)
@@ -93,37 +112,54 @@ func checkPages(r io.ReaderAt, off, size, rows int64) pageCheck {
 				}
 				continue
 			}
-			return pageCheck{data, fmt.Errorf("page header at byte %d: %w: %w", off, err, ErrDamaged)}
+			return pageCheck{pages, fmt.Errorf("page header at byte %d: %w: %w", off, err, ErrDamaged)}
 		}
 		off += int64(hlen)
 		switch {
 		case hdr.CompressedPageSize < 0 || int64(hdr.CompressedPageSize) > end-off:
-			return pageCheck{data, fmt.Errorf("page at byte %d declares %d bytes, more than its column chunk holds: %w", off, hdr.CompressedPageSize, ErrDamaged)}
+			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d bytes, more than its column chunk holds: %w", off, hdr.CompressedPageSize, ErrDamaged)}
 		case hdr.UncompressedPageSize < 0 || hdr.UncompressedPageSize > MaxPageBytes:
-			return pageCheck{data, fmt.Errorf("page at byte %d declares %d bytes uncompressed (more than %d): %w", off, hdr.UncompressedPageSize, MaxPageBytes, ErrDamaged)}
+			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d bytes uncompressed (more than %d): %w", off, hdr.UncompressedPageSize, MaxPageBytes, ErrDamaged)}
 		}
 		var values int64
+		pi := pageInfo{off: off, stored: hdr.CompressedPageSize, size: hdr.UncompressedPageSize}
 		switch {
-		case hdr.DataPageHeader.Valid:
-			values = int64(hdr.DataPageHeader.V.NumValues)
-		case hdr.DataPageHeaderV2.Valid:
-			values = int64(hdr.DataPageHeaderV2.V.NumValues)
-		case hdr.DictionaryPageHeader.Valid:
-			values = int64(hdr.DictionaryPageHeader.V.NumValues)
-			if values > int64(hdr.UncompressedPageSize)/4+1 {
-				return pageCheck{data, fmt.Errorf("dictionary page at byte %d declares %d entries in %d bytes: %w", off, values, hdr.UncompressedPageSize, ErrDamaged)}
+		case hdr.Type == format.DataPage && hdr.DataPageHeader.Valid:
+			h := &hdr.DataPageHeader.V
+			values = int64(h.NumValues)
+			pi.enc, pi.defEnc = h.Encoding, h.DefinitionLevelEncoding
+		case hdr.Type == format.DataPageV2 && hdr.DataPageHeaderV2.Valid:
+			h := &hdr.DataPageHeaderV2.V
+			values = int64(h.NumValues)
+			pi.v2, pi.enc = true, h.Encoding
+			pi.repBytes, pi.defBytes = h.RepetitionLevelsByteLength, h.DefinitionLevelsByteLength
+			pi.compressed = !h.IsCompressed.Valid || h.IsCompressed.V
+		case hdr.Type == format.DictionaryPage && hdr.DictionaryPageHeader.Valid:
+			h := &hdr.DictionaryPageHeader.V
+			pi.dict, pi.enc = true, h.Encoding
+			pi.values = h.NumValues
+			if h.NumValues < 0 || int64(h.NumValues) > int64(hdr.UncompressedPageSize)/4+1 {
+				return pageCheck{pages, fmt.Errorf("dictionary page at byte %d declares %d entries in %d bytes: %w", off, h.NumValues, hdr.UncompressedPageSize, ErrDamaged)}
 			}
-			values = 0
+		case hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 || hdr.Type == format.DictionaryPage:
+			return pageCheck{pages, fmt.Errorf("page at byte %d: a %s without its header: %w", off, hdr.Type, ErrDamaged)}
+		}
+		if values > MaxPageValues {
+			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d values (more than %d): %w", off, values, MaxPageValues, ErrDamaged)}
 		}
 		if values < 0 || values > rows {
-			return pageCheck{data, fmt.Errorf("page at byte %d declares %d values in a row group of %d rows: %w", off, values, rows, ErrDamaged)}
+			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d values in a row group of %d rows: %w", off, values, rows, ErrDamaged)}
 		}
 		off += int64(hdr.CompressedPageSize)
-		if hdr.Type != format.DictionaryPage {
+		if hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 {
+			pi.values = int32(values)
+			pages = append(pages, pi)
 			data++
+		} else if pi.dict {
+			pages = append(pages, pi)
 		}
 	}
-	return pageCheck{good: -1}
+	return pageCheck{pages: pages}
 }
 
 // walkStruct reads a thrift struct without keeping it, checking that every

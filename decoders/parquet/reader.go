@@ -1,24 +1,27 @@
 package parquet
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"sync"
 	"unsafe"
 
+	"github.com/klauspost/compress/gzip"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/encoding/bitpacked"
+	"github.com/parquet-go/parquet-go/encoding/rle"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/vpcalertd/vpcalertd/decoders"
 	"github.com/vpcalertd/vpcalertd/event"
 )
-
-// readBufferSize is the read buffer of each column chunk: pages are read
-// through it, one column at a time.
-const readBufferSize = 64 << 10
 
 // MaxRowGroupBytes bounds the uncompressed size a row group may declare:
 // a footer that claims more is damaged (AWS writes row groups of a few
@@ -32,8 +35,10 @@ var ErrDamaged = errors.New("the file is damaged")
 // Open reads the footer of the Parquet file of size bytes behind r and
 // returns its rows. Only flat columns of integers and strings can be read
 // (decoders.TableColumn.Class); the others are described, and reading a
-// row fails on them. Memory is one page per column at a time, plus each
-// column chunk's dictionary, whatever the file's size.
+// row fails on them. The library reads the footer and the schema; the
+// pages are read and decoded here (cursor). Memory is one page per column
+// at a time, plus each column chunk's dictionary, whatever the file's
+// size.
 func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -43,7 +48,7 @@ func Open(r io.ReaderAt, size int64) (t decoders.Table, err error) {
 	if err := checkFooter(r, size); err != nil {
 		return nil, err
 	}
-	f, err := pq.OpenFile(r, size, pq.SkipPageIndex(true), pq.SkipBloomFilters(true), pq.ReadBufferSize(readBufferSize))
+	f, err := pq.OpenFile(r, size, pq.SkipPageIndex(true), pq.SkipBloomFilters(true))
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +95,7 @@ func describe(c *pq.Column) (decoders.TableColumn, *cursor) {
 		return tc, cur
 	}
 	cur.leaf, cur.kind, cur.maxDef = c.Index(), kind, byte(c.MaxDefinitionLevel())
+	cur.typeLen = c.Type().Length()
 	cur.buffers = bufferPool.Get().(*buffers)
 	return tc, cur
 }
@@ -149,27 +155,25 @@ func (t *table) Next(cols [][]decoders.TableValue) (n int, err error) {
 
 // nextGroup moves to the next row group, or returns io.EOF.
 func (t *table) nextGroup() error {
-	groups := t.f.RowGroups()
+	groups := t.f.Metadata().RowGroups
 	if t.group+1 >= len(groups) {
 		t.closePages()
 		return io.EOF
 	}
 	t.group++
 	t.closePages()
-	rg := groups[t.group]
-	t.row, t.rows = 0, rg.NumRows()
-	chunks := rg.ColumnChunks()
-	meta := t.f.Metadata().RowGroups[t.group].Columns
+	rg := &groups[t.group]
+	t.row, t.rows = 0, rg.NumRows
 	for _, c := range t.cursors {
 		if c.leaf < 0 {
 			continue
 		}
-		if c.leaf >= len(chunks) || c.leaf >= len(meta) {
+		if c.leaf >= len(rg.Columns) {
 			return fmt.Errorf("column %s: no column chunk in the row group: %w", c.name, ErrDamaged)
 		}
-		// Where the library reads the chunk from: its dictionary page when
-		// it has one, else its first data page.
-		md := &meta[c.leaf].MetaData
+		// The chunk starts at its dictionary page when it has one, else at
+		// its first data page.
+		md := &rg.Columns[c.leaf].MetaData
 		off := md.DataPageOffset
 		if md.DictionaryPageOffset != 0 {
 			off = md.DictionaryPageOffset
@@ -178,9 +182,9 @@ func (t *table) nextGroup() error {
 			return fmt.Errorf("column %s: the column chunk's %d bytes at byte %d are not inside the file: %w",
 				c.name, md.TotalCompressedSize, off, ErrDamaged)
 		}
-		c.check = checkPages(t.r, off, md.TotalCompressedSize, t.rows)
-		c.read = 0
-		c.pages = chunks[c.leaf].Pages()
+		c.check = checkPages(t.r, off, md.TotalCompressedSize, t.rows, c.check.pages[:0])
+		c.r, c.next = t.r, 0
+		c.codec = md.Codec
 	}
 	return nil
 }
@@ -191,7 +195,7 @@ func (t *table) closePages() {
 	}
 }
 
-// Close releases the pages being read.
+// Close releases the buffers.
 func (t *table) Close() error {
 	t.closePages()
 	for _, c := range t.cursors {
@@ -204,18 +208,22 @@ func (t *table) Close() error {
 	return nil
 }
 
-// cursor reads one column's values, one page at a time.
+// cursor reads one column's values, one page at a time. It reads and
+// decodes the pages itself, with the library's decoders, into buffers it
+// reuses from page to page and file to file: the library's own page reader
+// makes new pages, and a new dictionary, for every page and chunk.
 type cursor struct {
 	name     string
 	leaf     int // the leaf column index; -1 for a column that cannot be read
 	kind     pq.Kind
 	unsigned bool
 	maxDef   byte
+	typeLen  int // the length of fixed-length byte arrays
 
-	pages pq.Pages
-	page  pq.Page
-	check pageCheck // of the chunk's page headers
-	read  int       // data pages read from the chunk
+	r     io.ReaderAt
+	codec format.CompressionCodec
+	check pageCheck // the chunk's pages
+	next  int       // the next page of check.pages
 	n     int       // rows in the page
 	i     int       // the next row of the page
 	j     int       // the next non-null value of the page
@@ -230,11 +238,11 @@ type cursor struct {
 	size    int      // fixed-length byte arrays: the length
 	nvals   int      // values stored (the rows that are not null)
 
-	dictSrc  pq.Dictionary // the dictionary the fields below are of
-	dictLen  int           // entries of the dictionary
-	dictI32  []int32       // an integer dictionary's values
+	hasDict  bool    // the chunk's dictionary was read
+	dictLen  int     // entries of the dictionary
+	dictI32  []int32 // an integer dictionary's values
 	dictI64  []int64
-	dictData []byte   // a byte dictionary's values: the library's, never reused
+	dictData []byte   // a byte dictionary's values, made for the chunk
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
 	// dictBuf is the text of an integer dictionary, made for the chunk.
@@ -246,12 +254,25 @@ type cursor struct {
 	pending error // the damage fill stopped before
 }
 
-// buffers are a cursor's buffers, reused from file to file.
+// buffers are a cursor's buffers, reused from page to page and file to
+// file.
 type buffers struct {
-	spans  [][2]uint32           // an integer dictionary's entries in dictBuf; {0, 0}: not formatted yet
-	safeOf []uint8               // a byte dictionary's entries: 0 not looked at, 1 safe, 2 not
-	batch  []decoders.TableValue // the values being read, from the page's row i-len(batch)
-	num    []byte                // the text of the integers of batch
+	stored   []byte // the page as stored
+	plain    []byte // the page decompressed
+	gz       *gzip.Reader
+	src      bytes.Reader // what gz reads
+	levels   []byte
+	idx      []int32
+	ints32   []int32
+	ints64   []int64
+	values   []byte
+	offsets  []uint32
+	dictInts []int32 // an int32 dictionary (int64: dictInts64)
+	dictI64s []int64
+	spans    [][2]uint32           // an integer dictionary's entries in dictBuf; {0, 0}: not formatted yet
+	safeOf   []uint8               // a byte dictionary's entries: 0 not looked at, 1 safe, 2 not
+	batch    []decoders.TableValue // the values being read, from the page's row i-len(batch)
+	num      []byte                // the text of the integers of batch
 }
 
 var bufferPool = sync.Pool{New: func() any {
@@ -259,17 +280,12 @@ var bufferPool = sync.Pool{New: func() any {
 }}
 
 func (c *cursor) reset() {
-	if c.page != nil {
-		pq.Release(c.page)
-		c.page = nil
-	}
-	if c.pages != nil {
-		c.pages.Close()
-		c.pages = nil
-	}
-	c.n, c.i, c.j = 0, 0, 0
-	c.b, c.pending, c.dictSrc = 0, nil, nil
+	c.n, c.i, c.j, c.next = 0, 0, 0, 0
+	c.b, c.pending, c.hasDict = 0, nil, false
+	c.check.err = nil
+	c.check.pages = c.check.pages[:0]
 	c.dictLen, c.dictI32, c.dictI64, c.dictData, c.dictOffs, c.dictBuf = 0, nil, nil, nil, nil, nil
+	c.dictIdx, c.i32, c.i64, c.data, c.offs, c.defs = nil, nil, nil, nil, nil, nil
 	if c.buffers != nil {
 		c.batch = c.batch[:0]
 	}
@@ -492,6 +508,29 @@ func (c *cursor) fillFixed(batch []decoders.TableValue, defs []byte) []decoders.
 	return batch
 }
 
+// textLen returns the length of the decimal texts of vals (appendInt).
+func textLen[T int32 | int64](vals []T, unsigned bool) int {
+	total := 0
+	for _, v := range vals {
+		var u uint64
+		switch {
+		case unsigned && unsafe.Sizeof(v) == 4:
+			u = uint64(uint32(v))
+		case unsigned || v >= 0:
+			u = uint64(v)
+		default:
+			u = -uint64(v) // MinInt64 too: its magnitude as unsigned
+			total++        // the sign
+		}
+		total++
+		for u >= 10 {
+			u /= 10
+			total++
+		}
+	}
+	return total
+}
+
 // appendInt appends the decimal text of v, read as unsigned when the
 // column's logical type says so.
 func appendInt[T int32 | int64](dst []byte, v T, unsigned bool) []byte {
@@ -504,107 +543,211 @@ func appendInt[T int32 | int64](dst []byte, v T, unsigned bool) []byte {
 	return strconv.AppendUint(dst, uint64(v), 10)
 }
 
-// load reads the next page of the column.
+// load reads the next data page of the column, and the chunk's dictionary
+// page on the way.
 func (c *cursor) load() error {
-	if c.page != nil {
-		pq.Release(c.page)
-		c.page = nil
+	for {
+		if c.next >= len(c.check.pages) {
+			if c.check.err != nil {
+				return c.check.err
+			}
+			return fmt.Errorf("the column chunk ends before the row group: %w", ErrDamaged)
+		}
+		p := &c.check.pages[c.next]
+		c.next++
+		if p.dict {
+			if c.hasDict {
+				continue // a second dictionary page: the first one holds
+			}
+			if err := c.loadDict(p); err != nil {
+				return fmt.Errorf("dictionary page at byte %d: %w", p.off, err)
+			}
+			continue
+		}
+		if err := c.loadData(p); err != nil {
+			return fmt.Errorf("page at byte %d: %w", p.off, err)
+		}
+		return nil
 	}
-	if c.pages == nil {
-		return fmt.Errorf("no pages: %w", ErrDamaged)
+}
+
+// read reads page p as stored.
+func (c *cursor) read(p *pageInfo) ([]byte, error) {
+	c.stored = slices.Grow(c.stored[:0], int(p.stored))[:p.stored]
+	if n, err := c.r.ReadAt(c.stored, p.off); n < len(c.stored) {
+		return nil, fmt.Errorf("reading it: %w", errors.Join(err, io.ErrUnexpectedEOF))
 	}
-	if c.check.good >= 0 && c.read >= c.check.good {
-		return c.check.err
-	}
-	c.read++
-	p, err := c.pages.ReadPage()
-	if err == io.EOF {
-		return fmt.Errorf("the column chunk ends before the row group: %w", ErrDamaged)
-	}
+	return c.stored, nil
+}
+
+// loadData reads data page p: its definition levels and values.
+func (c *cursor) loadData(p *pageInfo) error {
+	src, err := c.read(p)
 	if err != nil {
 		return err
 	}
-	c.page = p
-	c.n, c.i, c.j = int(p.NumRows()), 0, 0
-	c.defs = nil
-	if c.maxDef > 0 {
-		c.defs = p.DefinitionLevels()
-		if len(c.defs) < c.n {
-			return fmt.Errorf("page has %d definition levels for %d rows: %w", len(c.defs), c.n, ErrDamaged)
+	rows := int(p.values)
+	var levels []byte
+	if p.v2 {
+		if int64(p.repBytes)+int64(p.defBytes) > int64(len(src)) || p.repBytes < 0 || p.defBytes < 0 {
+			return fmt.Errorf("its levels take %d+%d of its %d bytes: %w", p.repBytes, p.defBytes, len(src), ErrDamaged)
 		}
-	}
-	data := p.Data()
-	c.dictIdx, c.i32, c.i64, c.data, c.offs = nil, nil, nil, nil, nil
-	if d := p.Dictionary(); d != nil {
-		if d != c.dictSrc {
-			if err := c.loadDict(d); err != nil {
+		levels = src[p.repBytes : p.repBytes+p.defBytes]
+		src = src[p.repBytes+p.defBytes:]
+		if p.compressed {
+			if src, err = c.decompress(src, p.size-p.repBytes-p.defBytes); err != nil {
 				return err
 			}
 		}
-		c.dictIdx = data.Int32()
-		c.nvals = len(c.dictIdx)
-		return nil
+	} else {
+		if src, err = c.decompress(src, p.size); err != nil {
+			return err
+		}
+		if c.maxDef > 0 {
+			if len(src) < 4 {
+				return fmt.Errorf("no definition levels: %w", ErrDamaged)
+			}
+			n := binary.LittleEndian.Uint32(src)
+			if int64(n) > int64(len(src)-4) {
+				return fmt.Errorf("definition levels of %d bytes in %d: %w", n, len(src)-4, ErrDamaged)
+			}
+			levels, src = src[4:4+n], src[4+n:]
+		}
 	}
+	c.n, c.i, c.j = rows, 0, 0
+	c.defs = nil
+	nulls := 0
+	if c.maxDef > 0 {
+		var enc encoding.Encoding = &rle.Encoding{BitWidth: bits.Len8(c.maxDef)}
+		if !p.v2 && p.defEnc == format.BitPacked {
+			enc = &bitpacked.Encoding{BitWidth: bits.Len8(c.maxDef)}
+		}
+		// Buffers sized for the page first: the decoders grow them by
+		// appending.
+		c.levels, err = enc.DecodeLevels(slices.Grow(c.levels[:0], rows+8), levels)
+		if err != nil {
+			return fmt.Errorf("definition levels: %v: %w", err, ErrDamaged)
+		}
+		if len(c.levels) < rows {
+			return fmt.Errorf("page has %d definition levels for %d rows: %w", len(c.levels), rows, ErrDamaged)
+		}
+		c.defs = c.levels[:rows]
+		for _, d := range c.defs {
+			if d != c.maxDef {
+				nulls++
+			}
+		}
+	}
+	c.dictIdx, c.i32, c.i64, c.data, c.offs = nil, nil, nil, nil, nil
+	if p.enc == format.PlainDictionary || p.enc == format.RLEDictionary {
+		if !c.hasDict {
+			return fmt.Errorf("dictionary indexes but no dictionary page: %w", ErrDamaged)
+		}
+		c.idx, err = dictIndexes.DecodeInt32(slices.Grow(c.idx[:0], rows+8), src)
+		c.dictIdx, c.nvals = c.idx, len(c.idx)
+		// A bit-packed run ends on a multiple of 8 indexes: the values
+		// past the rows are padding.
+		c.nvals = min(c.nvals, rows-nulls)
+		c.dictIdx = c.dictIdx[:c.nvals]
+	} else {
+		err = c.decodeValues(pq.LookupEncoding(p.enc), src, rows-nulls)
+	}
+	if err != nil {
+		return fmt.Errorf("values: %v: %w", err, ErrDamaged)
+	}
+	return nil
+}
+
+var dictIndexes rle.DictionaryEncoding
+
+// decodeValues decodes the plain (or other non-dictionary) values of a
+// page into the cursor's buffers, sized first for the n values the page
+// has (the decoders grow them by appending).
+func (c *cursor) decodeValues(enc encoding.Encoding, src []byte, n int) (err error) {
 	switch c.kind {
 	case pq.Int32:
-		c.i32 = data.Int32()
-		c.nvals = len(c.i32)
+		c.ints32, err = enc.DecodeInt32(slices.Grow(c.ints32[:0], n), src)
+		c.i32, c.nvals = c.ints32, len(c.ints32)
 	case pq.Int64:
-		c.i64 = data.Int64()
-		c.nvals = len(c.i64)
+		c.ints64, err = enc.DecodeInt64(slices.Grow(c.ints64[:0], n), src)
+		c.i64, c.nvals = c.ints64, len(c.ints64)
 	case pq.ByteArray:
-		c.data, c.offs = data.ByteArray()
+		c.values, c.offsets, err = enc.DecodeByteArray(slices.Grow(c.values[:0], len(src)), src, slices.Grow(c.offsets[:0], n+1))
+		c.data, c.offs = c.values, c.offsets
 		c.nvals = max(len(c.offs)-1, 0)
 	default:
-		c.data, c.size = data.FixedLenByteArray()
+		c.values, err = enc.DecodeFixedLenByteArray(c.values[:0], src, c.typeLen)
+		c.data, c.size = c.values, c.typeLen
 		c.nvals = 0
 		if c.size > 0 {
 			c.nvals = len(c.data) / c.size
 		}
 	}
-	return nil
+	return err
 }
 
-// loadDict takes a column chunk's dictionary: an entry's value is made
-// when first used (ports, byte counts, addresses: most entries of a large
-// dictionary are used once), then costs one index. The texts are the
-// library's dictionary itself for strings (it decodes each chunk's
-// dictionary into memory of its own, which it never reuses, unlike its
-// pages) and, for integers, made in memory of the chunk's own: never
-// changed or reused, so that a batch of rows can keep them instead of
-// copying them. The memory is one dictionary per column, which the library
-// holds anyway, the integers' texts, and a byte (strings) or eight
-// (integers) per entry, reused from chunk to chunk.
-func (c *cursor) loadDict(d pq.Dictionary) error {
-	c.dictSrc = d
-	n := d.Len()
-	vals := d.Page().Data()
+// loadDict reads a column chunk's dictionary page p: an entry's text is
+// made when first used (ports, byte counts, addresses: most entries of a
+// large dictionary are used once), then costs one index. The texts (the
+// strings themselves, the integers' decimal texts) are in memory of the
+// chunk's own, never changed or reused, so that a batch of rows can keep
+// them instead of copying them. The memory is the dictionary's texts per
+// column, and a byte (strings) or eight (integers) per entry reused from
+// chunk to chunk.
+func (c *cursor) loadDict(p *pageInfo) error {
+	src, err := c.read(p)
+	if err != nil {
+		return err
+	}
+	if src, err = c.decompress(src, p.size); err != nil {
+		return err
+	}
+	enc := pq.LookupEncoding(p.enc)
+	if p.enc == format.PlainDictionary {
+		enc = pq.LookupEncoding(format.Plain)
+	}
+	n := int(p.values)
 	c.dictSize = 0
 	switch c.kind {
 	case pq.Int32, pq.Int64:
-		// Appending past the capacity leaves the texts made before in the
-		// old array, unchanged.
-		c.dictBuf = make([]byte, 0, min(12*n, 1<<20))
 		if c.kind == pq.Int32 {
-			c.dictI32 = vals.Int32()
+			c.dictInts, err = enc.DecodeInt32(c.dictInts[:0], src)
+			c.dictI32 = c.dictInts
 			n = min(n, len(c.dictI32))
 		} else {
-			c.dictI64 = vals.Int64()
+			c.dictI64s, err = enc.DecodeInt64(c.dictI64s[:0], src)
+			c.dictI64 = c.dictI64s
 			n = min(n, len(c.dictI64))
 		}
 		n = max(n, 0)
+		// Room for every entry's text, made when first used: the array is
+		// never reallocated, and only texts are written to it.
+		total := 0
+		if c.kind == pq.Int32 {
+			total = textLen(c.dictI32[:n], c.unsigned)
+		} else {
+			total = textLen(c.dictI64[:n], c.unsigned)
+		}
+		c.dictBuf = make([]byte, 0, total)
 		c.spans = slices.Grow(c.spans[:0], n)[:n]
 		clear(c.spans)
 	case pq.ByteArray:
-		c.dictData, c.dictOffs = vals.ByteArray()
+		// New memory for each chunk: a batch keeps the texts. The values
+		// take the page's bytes less 4 per entry.
+		c.dictData, c.dictOffs, err = enc.DecodeByteArray(make([]byte, 0, max(len(src)-4*n, 0)), src, make([]uint32, 0, n+1))
 		n = max(min(n, len(c.dictOffs)-1), 0)
 	default:
-		c.dictData, c.dictSize = vals.FixedLenByteArray()
+		c.dictData, err = enc.DecodeFixedLenByteArray(make([]byte, 0, len(src)), src, c.typeLen)
+		c.dictSize = c.typeLen
 		if c.dictSize <= 0 {
 			return fmt.Errorf("dictionary of %d-byte values: %w", c.dictSize, ErrDamaged)
 		}
 		n = max(min(n, len(c.dictData)/c.dictSize), 0)
 	}
+	if err != nil {
+		return fmt.Errorf("values: %v: %w", err, ErrDamaged)
+	}
+	c.hasDict = true
 	c.dictLen = n
 	if c.kind != pq.Int32 && c.kind != pq.Int64 {
 		c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]

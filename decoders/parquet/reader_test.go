@@ -110,6 +110,10 @@ var writeVariants = map[string]WriteOptions{
 	"row-groups":   {RowGroupRows: 70, PageBytes: 512},
 	"plain-pages":  {Plain: true, RowGroupRows: 100, PageBytes: 1024, NullStrings: true},
 	"snappy":       {Codec: &pq.Snappy},
+	"zstd":         {Codec: &pq.Zstd, RowGroupRows: 200, PageBytes: 1024},
+	"lz4-raw":      {Codec: &pq.Lz4Raw, PageV2: true, PageBytes: 1024},
+	"brotli":       {Codec: &pq.Brotli, PageBytes: 1024},
+	"uncompressed": {Codec: &pq.Uncompressed, PageBytes: 1024, NullStrings: true},
 	"v2-pages":     {PageV2: true, RowGroupRows: 150, PageBytes: 2048},
 }
 
@@ -300,4 +304,22 @@ func TestOtherStorage(t *testing.T) {
 	require.Greater(t, pages, 4, "the rows come page by page")
 	_, err = tbl.Next(cols)
 	require.Equal(t, io.EOF, err)
+}
+
+// TestTextLen: the room made for an integer dictionary's texts is their
+// length, for signed and unsigned, 32 and 64 bits, at the limits.
+func TestTextLen(t *testing.T) {
+	i32 := []int32{0, 9, 10, -1, -10, math.MaxInt32, math.MinInt32, 12345}
+	i64 := []int64{0, 99, 100, -99, math.MaxInt64, math.MinInt64, -1}
+	for _, unsigned := range []bool{false, true} {
+		var want32, want64 []byte
+		for _, v := range i32 {
+			want32 = appendInt(want32, v, unsigned)
+		}
+		for _, v := range i64 {
+			want64 = appendInt(want64, v, unsigned)
+		}
+		require.Equal(t, len(want32), textLen(i32, unsigned), "int32, unsigned %t: %s", unsigned, want32)
+		require.Equal(t, len(want64), textLen(i64, unsigned), "int64, unsigned %t: %s", unsigned, want64)
+	}
 }
