@@ -27,8 +27,9 @@ type evalCtx struct {
 	set  *Set
 	st   *state
 	ev   *event.Event
-	idx  []int32 // per symbol: field index + 1, 0 = absent
-	num  []byte  // texts of number fields
+	idx  []int32  // per symbol: field index + 1, 0 = absent
+	num  []byte   // texts of number fields
+	nums [][]byte // per field of ev: a number field's text (index sets it)
 	key  []byte
 	memo []map[string][]uint64 // per memo slot (memoField.slot)
 
@@ -328,6 +329,9 @@ func (c *evalCtx) index(ev *event.Event) {
 	anySym := false
 	for i := range ev.Fields {
 		f := &ev.Fields[i]
+		if f.Kind == event.Number {
+			c.numberAt(i)
+		}
 		s := f.Sym
 		if s < 0 {
 			continue
@@ -355,15 +359,24 @@ func (c *evalCtx) index(ev *event.Event) {
 	}
 }
 
+// numberAt keeps the text of field i of the current event, a number, in
+// c.nums: field returns it without a call, which keeps field small enough
+// to be inlined into every typed test.
+func (c *evalCtx) numberAt(i int) {
+	if n := len(c.ev.Fields); len(c.nums) < n {
+		c.nums = make([][]byte, n+n/2)
+	}
+	c.nums[i] = c.numberText(&c.ev.Fields[i])
+}
+
 // field returns the text of the field with symbol sym (Wazuh FindField).
 // sym comes from the Set's own table, so it is always within idx.
 func (c *evalCtx) field(sym int32) ([]byte, bool) {
 	if i := c.idx[sym]; i != 0 {
-		f := &c.ev.Fields[i-1]
-		if f.Kind != event.Number {
+		if f := &c.ev.Fields[i-1]; f.Kind != event.Number {
 			return f.Value, true
 		}
-		return c.numberText(f), true
+		return c.nums[i-1], true
 	}
 	return nil, false
 }
