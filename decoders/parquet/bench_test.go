@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -73,8 +74,32 @@ func realisticText(w io.Writer, n int) {
 
 // benchObjects are the benchmark's object as gzip'd text and as Parquet
 // (written as AWS writes it: Gzip, dictionary pages, row groups of 128 MB,
-// so one row group here).
+// so one row group here). With VPCALERTD_BENCH_OBJECTS set to a folder they
+// are kept there and read back by the next runs: writing them takes
+// seconds, minutes under valgrind, where instructions are counted (empty
+// the folder when realisticText or WriteText change).
 var benchObjects = sync.OnceValues(func() (textGz, pq []byte) {
+	dir := os.Getenv("VPCALERTD_BENCH_OBJECTS")
+	name := filepath.Join(dir, fmt.Sprintf("bench-%d.log", benchRecords))
+	if dir != "" {
+		textGz, err1 := os.ReadFile(name + ".gz")
+		pq, err2 := os.ReadFile(name + ".parquet")
+		if err1 == nil && err2 == nil {
+			return textGz, pq
+		}
+	}
+	textGz, pq = writeBenchObjects()
+	if dir != "" {
+		err1 := os.WriteFile(name+".gz", textGz, 0o644)
+		err2 := os.WriteFile(name+".parquet", pq, 0o644)
+		if err := errors.Join(err1, err2); err != nil {
+			panic(fmt.Sprintf("VPCALERTD_BENCH_OBJECTS: %v", err))
+		}
+	}
+	return textGz, pq
+})
+
+func writeBenchObjects() (textGz, pq []byte) {
 	var text bytes.Buffer
 	realisticText(&text, benchRecords)
 	var gz bytes.Buffer
@@ -86,7 +111,7 @@ var benchObjects = sync.OnceValues(func() (textGz, pq []byte) {
 		panic(err)
 	}
 	return gz.Bytes(), p.Bytes()
-})
+}
 
 func benchFormats() []struct {
 	name, key string

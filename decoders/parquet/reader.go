@@ -238,17 +238,14 @@ type cursor struct {
 	size    int      // fixed-length byte arrays: the length
 	nvals   int      // values stored (the rows that are not null)
 
-	hasDict  bool    // the chunk's dictionary was read
-	dictLen  int     // entries of the dictionary
-	dictI32  []int32 // an integer dictionary's values
-	dictI64  []int64
-	dictData []byte   // a byte dictionary's values, made for the chunk
+	hasDict bool // the chunk's dictionary was read
+	dictLen int  // entries of the dictionary
+	// dictData is the dictionary's texts (an integer dictionary's decimal
+	// texts), made for the chunk: never changed or reused, so the values
+	// that point into them are decoders.TableValue.Kept.
+	dictData []byte
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
-	// dictBuf is the text of an integer dictionary, made for the chunk.
-	// The texts of dictData and dictBuf are never changed or reused, so
-	// the values that point into them are decoders.TableValue.Kept.
-	dictBuf []byte
 	*buffers
 	b       int   // the next value of batch
 	pending error // the damage fill stopped before
@@ -267,10 +264,10 @@ type buffers struct {
 	ints64   []int64
 	values   []byte
 	offsets  []uint32
-	dictInts []int32 // an int32 dictionary (int64: dictInts64)
+	dictInts []int32 // an int32 dictionary (int64: dictI64s)
 	dictI64s []int64
-	spans    [][2]uint32           // an integer dictionary's entries in dictBuf; {0, 0}: not formatted yet
-	safeOf   []uint8               // a byte dictionary's entries: 0 not looked at, 1 safe, 2 not
+	intOffs  []uint32              // an integer dictionary's dictOffs
+	safeOf   []uint8               // the dictionary's entries: 0 not looked at, 1 safe, 2 not
 	batch    []decoders.TableValue // the values being read, from the page's row i-len(batch)
 	num      []byte                // the text of the integers of batch
 }
@@ -284,7 +281,7 @@ func (c *cursor) reset() {
 	c.b, c.pending, c.hasDict = 0, nil, false
 	c.check.err = nil
 	c.check.pages = c.check.pages[:0]
-	c.dictLen, c.dictI32, c.dictI64, c.dictData, c.dictOffs, c.dictBuf = 0, nil, nil, nil, nil, nil
+	c.dictLen, c.dictData, c.dictOffs = 0, nil, nil
 	c.dictIdx, c.i32, c.i64, c.data, c.offs, c.defs = nil, nil, nil, nil, nil, nil
 	if c.buffers != nil {
 		c.batch = c.batch[:0]
@@ -320,10 +317,8 @@ func (c *cursor) fill() error {
 	// values in place; a loop that meets damage returns the rows before it.
 	batch := slices.Grow(c.batch[:0], k)[:k]
 	switch {
-	case c.dictIdx != nil && (c.kind == pq.Int32 || c.kind == pq.Int64):
-		batch = c.fillDictInts(batch, defs)
 	case c.dictIdx != nil:
-		batch = c.fillDictBytes(batch, defs)
+		batch = c.fillDict(batch, defs)
 	case c.kind == pq.Int32:
 		batch = fillInts(c, batch, defs, c.i32)
 	case c.kind == pq.Int64:
@@ -349,46 +344,10 @@ func (c *cursor) short() {
 
 var nullValue = decoders.TableValue{Null: true}
 
-// fillDictInts reads the rows of a page of indexes into an integer
-// dictionary: an entry's text is made the first time it is used.
-func (c *cursor) fillDictInts(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
-	idx := c.dictIdx[c.j:]
-	spans := c.spans[:c.dictLen]
-	j := 0
-	defer func() { c.j += j }()
-	for r := range batch {
-		if defs != nil && defs[r] != c.maxDef {
-			batch[r] = nullValue
-			continue
-		}
-		if j >= len(idx) {
-			c.short()
-			return batch[:r]
-		}
-		x := uint32(idx[j])
-		if x >= uint32(len(spans)) {
-			c.badIndex(x)
-			return batch[:r]
-		}
-		sp := &spans[x]
-		if sp[1] == 0 { // not formatted yet: every text has a byte
-			start := len(c.dictBuf)
-			if c.kind == pq.Int32 {
-				c.dictBuf = appendInt(c.dictBuf, c.dictI32[x], c.unsigned)
-			} else {
-				c.dictBuf = appendInt(c.dictBuf, c.dictI64[x], c.unsigned)
-			}
-			sp[0], sp[1] = uint32(start), uint32(len(c.dictBuf))
-		}
-		batch[r] = decoders.TableValue{Text: c.dictBuf[sp[0]:sp[1]:sp[1]], Safe: true, Kept: true}
-		j++
-	}
-	return batch
-}
-
-// fillDictBytes reads the rows of a page of indexes into a byte-array
-// dictionary: whether an entry is event.IsSafe is looked at once.
-func (c *cursor) fillDictBytes(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
+// fillDict reads the rows of a page of dictionary indexes: an entry's
+// value is its text in the dictionary's (the integers' texts, made when
+// the dictionary is read); whether it is event.IsSafe is looked at once.
+func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
 	idx := c.dictIdx[c.j:]
 	safeOf := c.safeOf[:c.dictLen]
 	data, offs, size := c.dictData, c.dictOffs, c.dictSize
@@ -506,6 +465,20 @@ func (c *cursor) fillFixed(batch []decoders.TableValue, defs []byte) []decoders.
 		c.j++
 	}
 	return batch
+}
+
+// intTexts returns the decimal texts of the first n of vals (fewer if vals
+// has fewer) in new memory of exactly their size, their offsets appended
+// to offs (entry k is texts[offs[k]:offs[k+1]]), and their number.
+func intTexts[T int32 | int64](vals []T, n int, unsigned bool, offs []uint32) (texts []byte, _ []uint32, _ int) {
+	vals = vals[:max(min(n, len(vals)), 0)]
+	texts = make([]byte, 0, textLen(vals, unsigned))
+	offs = append(slices.Grow(offs, len(vals)+1), 0)
+	for _, v := range vals {
+		texts = appendInt(texts, v, unsigned)
+		offs = append(offs, uint32(len(texts)))
+	}
+	return texts, offs, len(vals)
 }
 
 // textLen returns the length of the decimal texts of vals (appendInt).
@@ -686,14 +659,12 @@ func (c *cursor) decodeValues(enc encoding.Encoding, src []byte, n int) (err err
 	return err
 }
 
-// loadDict reads a column chunk's dictionary page p: an entry's text is
-// made when first used (ports, byte counts, addresses: most entries of a
-// large dictionary are used once), then costs one index. The texts (the
+// loadDict reads a column chunk's dictionary page p. The texts (the
 // strings themselves, the integers' decimal texts) are in memory of the
 // chunk's own, never changed or reused, so that a batch of rows can keep
-// them instead of copying them. The memory is the dictionary's texts per
-// column, and a byte (strings) or eight (integers) per entry reused from
-// chunk to chunk.
+// them instead of copying them: a value read through the dictionary costs
+// one index. The memory is the dictionary's texts per column, and five
+// bytes per entry reused from chunk to chunk.
 func (c *cursor) loadDict(p *pageInfo) error {
 	src, err := c.read(p)
 	if err != nil {
@@ -710,27 +681,16 @@ func (c *cursor) loadDict(p *pageInfo) error {
 	c.dictSize = 0
 	switch c.kind {
 	case pq.Int32, pq.Int64:
+		// The texts of every entry, made at once in exactly the room they
+		// take: a dictionary holds the chunk's values, each used.
 		if c.kind == pq.Int32 {
-			c.dictInts, err = enc.DecodeInt32(c.dictInts[:0], src)
-			c.dictI32 = c.dictInts
-			n = min(n, len(c.dictI32))
+			c.dictInts, err = enc.DecodeInt32(slices.Grow(c.dictInts[:0], n), src)
+			c.dictData, c.dictOffs, n = intTexts(c.dictInts, n, c.unsigned, c.intOffs[:0])
 		} else {
-			c.dictI64s, err = enc.DecodeInt64(c.dictI64s[:0], src)
-			c.dictI64 = c.dictI64s
-			n = min(n, len(c.dictI64))
+			c.dictI64s, err = enc.DecodeInt64(slices.Grow(c.dictI64s[:0], n), src)
+			c.dictData, c.dictOffs, n = intTexts(c.dictI64s, n, c.unsigned, c.intOffs[:0])
 		}
-		n = max(n, 0)
-		// Room for every entry's text, made when first used: the array is
-		// never reallocated, and only texts are written to it.
-		total := 0
-		if c.kind == pq.Int32 {
-			total = textLen(c.dictI32[:n], c.unsigned)
-		} else {
-			total = textLen(c.dictI64[:n], c.unsigned)
-		}
-		c.dictBuf = make([]byte, 0, total)
-		c.spans = slices.Grow(c.spans[:0], n)[:n]
-		clear(c.spans)
+		c.intOffs = c.dictOffs
 	case pq.ByteArray:
 		// New memory for each chunk: a batch keeps the texts. The values
 		// take the page's bytes less 4 per entry.
@@ -749,8 +709,12 @@ func (c *cursor) loadDict(p *pageInfo) error {
 	}
 	c.hasDict = true
 	c.dictLen = n
-	if c.kind != pq.Int32 && c.kind != pq.Int64 {
-		c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
+	c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
+	if c.kind == pq.Int32 || c.kind == pq.Int64 {
+		for i := range c.safeOf {
+			c.safeOf[i] = 1 // digits and '-'
+		}
+	} else {
 		clear(c.safeOf)
 	}
 	return nil
