@@ -116,10 +116,7 @@ func (p *pipeline) abort() { p.stopOnce.Do(func() { close(p.stop) }) }
 // Process early (nil at the end of the stream).
 func (p *pipeline) run() error {
 	workers := min(runtime.GOMAXPROCS(0), maxWorkers)
-	// With a correlation store, the sequence stage waits for the store's
-	// answers once per batch: on its own goroutine, even on one core, so
-	// that the other stages go on meanwhile.
-	if workers <= 1 && p.e.opts.Correlation == nil {
+	if workers <= 1 {
 		return p.runInline()
 	}
 	return p.runParallel(workers)

@@ -136,6 +136,7 @@ func BenchmarkSharedStore(b *testing.B) {
 						stats.Optimistic += x.Optimistic
 						stats.Exact += x.Exact
 						stats.Refused += x.Refused
+						stats.Reads += x.Reads
 					}
 				}
 				b.ReportMetric(float64(records)/wall.Seconds(), "records/s")
@@ -149,6 +150,7 @@ func BenchmarkSharedStore(b *testing.B) {
 				if n := stats.Optimistic + stats.Exact; n > 0 {
 					b.ReportMetric(float64(stats.Exact)/float64(count.calls.Load()), "interpreted/batch")
 					b.ReportMetric(float64(stats.Refused)/float64(count.calls.Load()), "refused/batch")
+					b.ReportMetric(float64(stats.Reads)/float64(count.calls.Load()), "reads/batch")
 				}
 				mem := redisMemory(b, srv, prefix)
 				total := int64(0)

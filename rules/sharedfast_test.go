@@ -125,8 +125,8 @@ func TestOptimisticIsMemory(t *testing.T) {
 			st := store.Stats()
 			assert.Greater(t, st.Optimistic-before.Optimistic, int64(0), "parts committed on the optimistic path")
 			assert.Greater(t, st.Exact-before.Exact, int64(0), "events due a sweep, sent to the interpreter")
-			t.Logf("optimistic parts %d, interpreter calls %d, refused %d", st.Optimistic-before.Optimistic,
-				st.Exact-before.Exact, st.Refused-before.Refused)
+			t.Logf("optimistic parts %d, interpreter calls %d, refused %d, reads %d", st.Optimistic-before.Optimistic,
+				st.Exact-before.Exact, st.Refused-before.Refused, st.Reads-before.Reads)
 		})
 	}
 }

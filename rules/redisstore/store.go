@@ -68,7 +68,7 @@ type Store struct {
 	read, commit *redis.Script
 
 	// Counters of the batches by the way they went (Stats).
-	optimistic, exact, conflicts atomic.Int64
+	optimistic, exact, conflicts, reads atomic.Int64
 
 	up      atomic.Bool
 	local   atomic.Int64
@@ -207,6 +207,7 @@ func (s *Store) run(ctx context.Context, b *rules.SharedBatch) error {
 			if args, err = b.ReadArgs(); err != nil {
 				return err
 			}
+			s.reads.Add(1)
 			var res []any
 			if res, err = s.read.Run(ctx, s.client, nil, anys(args)...).Slice(); err != nil {
 				return err
@@ -255,11 +256,14 @@ func anys(args []string) []any {
 // sweep was due).
 type Stats struct {
 	Optimistic, Exact, Refused int64
+	// Reads counts the reads of the optimistic path (one per part, and
+	// one more per refused commit).
+	Reads int64
 }
 
 // Stats returns the store's batch counters.
 func (s *Store) Stats() Stats {
-	return Stats{Optimistic: s.optimistic.Load(), Exact: s.exact.Load(), Refused: s.conflicts.Load()}
+	return Stats{Optimistic: s.optimistic.Load(), Exact: s.exact.Load(), Refused: s.conflicts.Load(), Reads: s.reads.Load()}
 }
 
 // down makes the store unavailable and starts trying the server again.
