@@ -32,12 +32,12 @@ type reading struct {
 // a first read gets the time now and a new id range, a read after a crash
 // (the record is there, the object not marked) reuses them, so that its
 // alerts are the same, byte for byte, as those the cut read may have
-// handed to an output. It returns ctx carrying them for the engine.
-func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *reading, error) {
+// handed to an output. It returns them as the engine's Object.
+func (d *Daemon) beginReading(j *job) (engine.Object, *reading, error) {
 	rd := &reading{id: state.ObjectID{Bucket: j.obj.Bucket, Key: j.obj.Key, ETag: j.obj.ETag}}
 	rec, found, err := d.opts.Store.Reading(rd.id)
 	if err != nil {
-		return ctx, nil, fmt.Errorf("state: %w", err)
+		return engine.Object{}, nil, fmt.Errorf("state: %w", err)
 	}
 	if !found {
 		rec = state.Reading{Started: d.now().UTC()}
@@ -52,14 +52,14 @@ func (d *Daemon) beginReading(ctx context.Context, j *job) (context.Context, *re
 	rec.Scope = j.markScope
 	rd.deaths = rec.Deaths()
 	if err := d.opts.Store.PutReading(rd.id, rec); err != nil {
-		return ctx, nil, fmt.Errorf("state: %w", err)
+		return engine.Object{}, nil, fmt.Errorf("state: %w", err)
 	}
 	rd.rec = rec
 	o := engine.Object{Now: rec.Started, Turn: j.turn, Key: rd.id.Bucket + "/" + rd.id.Key + "#" + rd.id.ETag}
 	if rd.ids != nil {
 		o.IDs = rd.ids
 	}
-	return engine.WithObject(ctx, o), rd, nil
+	return o, rd, nil
 }
 
 // readOver records, in the background, that the read of rd is over: the

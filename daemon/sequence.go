@@ -21,9 +21,13 @@ import (
 //
 // The sequence is an engine.Order with one key: an object's turn goes to
 // the engine (engine.Object.Turn), which waits for it only before the
-// object's first record reaches the stateful rules and ends it after the
-// last; reading, gunzip, decoding and the stateless rules of the objects
-// after it run meanwhile, on the other workers and cores.
+// object's first record reaches the stateful rules and ends it when the
+// object is processed; reading, gunzip, decoding and the stateless rules
+// of the objects after it run meanwhile, on the other workers and cores.
+// The engine takes the rules' state when the turn comes and puts it back
+// before ending it if the daemon lets the read go without a mark
+// (engine.Object.Undo): the object is read again later, and its records
+// must count once.
 
 // sequence hands out the places of the sequence.
 type sequence struct {

@@ -76,7 +76,7 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 	defer leave()
 	// The write-ahead record comes before the first byte is read: a read
 	// cut by the daemon's death counts against the object.
-	pctx, rd, err := d.beginReading(ctx, j)
+	obj, rd, err := d.beginReading(j)
 	if err != nil {
 		return d.failed(res, ctx, err)
 	}
@@ -123,8 +123,18 @@ func (d *Daemon) process(ctx context.Context, j *job) *result {
 		sink = &discardSink{next: sp, field: j.bucket.cfg.DiscardField, re: j.bucket.cfg.DiscardRegex}
 	}
 	// The records reach the rules in the daemon's sequence (sequence.go):
-	// the engine waits for the object's turn (in pctx) before its first
-	// record reaches the stateful rules, and ends it after its last.
+	// the engine waits for the object's turn before its first record
+	// reaches the stateful rules, and ends it after its last. A read the
+	// daemon lets go without a mark (below: a transport or local error,
+	// a shutdown, a bad object without skip_on_error) is read again
+	// later, so the engine takes back what its records did to the
+	// correlation state before the turn ends: they count once.
+	if d.keeper != nil {
+		obj.Undo = func(error) bool {
+			return r.Err() != nil || sp.err != nil || ctx.Err() != nil || !d.cfg.SkipOnError
+		}
+	}
+	pctx := engine.WithObject(ctx, obj)
 	fl := j.c.flights.start(j.origin.Path, d.log.With("bucket", j.obj.Bucket, "key", j.obj.Key), d.opts.Metrics)
 	st, err := d.opts.Processor.Process(engine.WithWatch(pctx, &fl.watch), j.origin, in, sink)
 	// The read is over: a death from now on is not the object's.

@@ -265,6 +265,13 @@ func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, 
 	if err == nil {
 		err = p.streamErr
 	}
+	if err != nil && p.undo != nil && obj.Undo(err) {
+		// Before the deferred Turn.Done: no other object's record has
+		// reached the rules since the snapshot.
+		if _, rerr := e.rules.Restore(p.undo); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("correlation state of the records read before the error not taken back: %w", rerr))
+		}
+	}
 	return stats, err
 }
 

@@ -26,6 +26,15 @@ type Object struct {
 	// (Order). Process waits for it before the object's first record
 	// reaches them, and ends it when it returns.
 	Turn *Turn
+	// Undo, when set with Turn, makes a call that ends with an error leave
+	// no trace in the rules' correlation state: Process takes that state
+	// (Snapshot) when the object's turn comes, before its first record
+	// reaches the rules that keep it, and when the call ends with an error
+	// for which Undo returns true it puts the state back (Restore) before
+	// it ends the turn, so that the object's records count once when it
+	// is read again. The turn then ends when Process returns rather than
+	// after the object's last record reached those rules.
+	Undo func(err error) bool
 	// Key, when set, names the object for a shared correlation store
 	// (Options.Correlation): each batch of its records that the store
 	// applied is applied once, so that reading the object again after a

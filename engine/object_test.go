@@ -3,6 +3,9 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,4 +106,77 @@ func TestIDsFollowTheClock(t *testing.T) {
 		off += int64(len(l)) + 1
 	}
 	assert.Greater(t, len(epochs), 3, "the clock moved across seconds")
+}
+
+// failingReader gives r's bytes up to n, then err.
+type failingReader struct {
+	r   *strings.Reader
+	n   int64
+	err error
+}
+
+func (f *failingReader) Read(b []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	if int64(len(b)) > f.n {
+		b = b[:f.n]
+	}
+	n, err := f.r.Read(b)
+	f.n -= int64(n)
+	return n, err
+}
+
+// TestObjectUndo: a call whose read fails half-way, after records of
+// several batches reached the rules that keep state, leaves the
+// correlation state as it found it when Object.Undo says so, and changes
+// it when Undo says no; a call that ends without an error keeps its
+// effect whatever Undo says. The turn ends in every case.
+func TestObjectUndo(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "2 123456789012 eni-1 198.51.100.%d 10.0.1.25 %d %d 6 1 40 1709633700 1709633760 REJECT OK\n", i%200+1, 40000+i, 20+i%50)
+	}
+	in := b.String()
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "local", Key: "f.log", Path: "f.log"}
+	broken := errors.New("connection reset by peer")
+	for _, c := range []struct {
+		name     string
+		cut      bool
+		undo     bool
+		sameSnap bool
+	}{
+		{"cut, undone", true, true, true},
+		{"cut, kept", true, false, false},
+		{"read to the end", false, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, _ := newTestEngine(t, nil)
+			before := e.Snapshot()
+			var asked error
+			turn := NewOrder().Next("")
+			obj := Object{Now: time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC), Turn: turn,
+				Undo: func(err error) bool { asked = err; return c.undo }}
+			var r io.Reader = strings.NewReader(in)
+			if c.cut {
+				r = &failingReader{r: strings.NewReader(in), n: int64(len(in) * 2 / 3), err: broken}
+			}
+			st, err := e.Process(WithObject(context.Background(), obj), origin, r, &lineSink{})
+			if c.cut {
+				require.ErrorIs(t, err, broken)
+				require.ErrorIs(t, asked, broken)
+				require.Greater(t, st.Records, int64(1000), "records of several batches read before the error")
+			} else {
+				require.NoError(t, err)
+				assert.NoError(t, asked, "Undo not asked without an error")
+			}
+			assert.Equal(t, c.sameSnap, bytes.Equal(before, e.Snapshot()), "correlation state as before the call")
+			select {
+			case <-turn.done:
+			default:
+				t.Fatal("the turn did not end")
+			}
+		})
+	}
 }

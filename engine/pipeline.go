@@ -101,6 +101,8 @@ type pipeline struct {
 	// streamErr is the *decoders.StreamError that ended the stream.
 	streamErr error
 	waited    bool // the turn was waited for
+	// undo is the correlation state when the turn came (Object.Undo).
+	undo []byte
 	// batches counts the batches sequenced: with Object.Key, it names a
 	// batch for the shared store.
 	batches int
@@ -320,6 +322,9 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 		if err := p.obj.Turn.wait(p.ctx, p.stop); err != nil {
 			return err
 		}
+		if p.undoable() {
+			p.undo = p.e.rules.Snapshot()
+		}
 	}
 	p.batches++
 	b.alerts = b.alerts[:0]
@@ -470,8 +475,15 @@ func (p *idPrefix) text(epoch int64) []byte {
 	return p.buf
 }
 
-// turnDone ends the object's turn.
-func (p *pipeline) turnDone() { p.obj.Turn.Done() }
+// turnDone ends the object's turn, unless the call may have to undo its
+// correlation (Object.Undo): Process ends it then.
+func (p *pipeline) turnDone() {
+	if !p.undoable() {
+		p.obj.Turn.Done()
+	}
+}
+
+func (p *pipeline) undoable() bool { return p.obj.Undo != nil && p.obj.Turn != nil }
 
 func (e *Engine) getWorker() *worker {
 	w := e.workers.Get().(*worker)

@@ -1,0 +1,207 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vpcalertd/vpcalertd/alert"
+	"github.com/vpcalertd/vpcalertd/collector"
+	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
+	"github.com/vpcalertd/vpcalertd/collector/state"
+	"github.com/vpcalertd/vpcalertd/config"
+	"github.com/vpcalertd/vpcalertd/engine"
+	"github.com/vpcalertd/vpcalertd/output"
+)
+
+// undoObjects returns n flow-log objects of many records each (several of
+// the engine's batches), with a port scan across every boundary (the
+// scan objects' pattern) and a REJECT on every record, so that firedtimes
+// and the scans' windows count over all of them.
+func undoObjects(n int) (keys []string, bodies [][]byte) {
+	const acct = "123456789012"
+	t0 := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC).Unix()
+	line := func(b *bytes.Buffer, src string, sport, dport int, t int64) {
+		fmt.Fprintf(b, "2 %s eni-0a1b2c3d4e5f60718 %s 10.0.1.25 %d %d 6 1 44 %d %d REJECT OK\n", acct, src, sport, dport, t, t+1)
+	}
+	for k := 0; k < n; k++ {
+		var b bytes.Buffer
+		b.WriteString(flowHeader + "\n")
+		start := t0 + int64(k)*600
+		if k > 0 {
+			for p := 8; p < 16; p++ {
+				line(&b, fmt.Sprintf("198.51.100.%d", k), 40000+p, 20+p, start+int64(p-8))
+			}
+		}
+		for i := 0; i < 4000; i++ {
+			line(&b, fmt.Sprintf("203.0.%d.%d", 113+i/250, i%250+1), 10000+i*7%50000, 443, start+10+int64(i)/10)
+		}
+		if k < n-1 {
+			for p := 0; p < 8; p++ {
+				line(&b, fmt.Sprintf("198.51.100.%d", k+1), 40000+p, 20+p, start+600-12+int64(p))
+			}
+		}
+		keys = append(keys, flowKey(acct, "us-east-1", "2024-03-05", "fl-1", k))
+		bodies = append(bodies, b.Bytes())
+	}
+	return keys, bodies
+}
+
+// cutProxy stands between the daemon and the S3 server: while armed, the
+// first GET of key gets the first cut bytes of the object and then a
+// broken connection, and the resumes (ranged GETs) are refused (403), so
+// that the daemon's read of it fails half-way, after its first records
+// reached the rules.
+type cutProxy struct {
+	*httptest.Server
+	key   string
+	cut   int64
+	armed atomic.Bool
+	cuts  atomic.Int32
+}
+
+func newCutProxy(t *testing.T, endpoint, key string, cut int64) *cutProxy {
+	target, err := url.Parse(endpoint)
+	require.NoError(t, err)
+	p := &cutProxy{key: key, cut: cut}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if p.armed.Load() && resp.Request.Method == http.MethodGet && strings.HasSuffix(resp.Request.URL.Path, "/"+p.key) && resp.StatusCode == http.StatusOK {
+			p.cuts.Add(1)
+			resp.Body = &cutBody{r: resp.Body, left: p.cut}
+		}
+		return nil
+	}
+	p.armed.Store(true)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.armed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/"+p.key) && r.Header.Get("Range") != "" {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// cutBody gives left bytes, then fails: the proxy then breaks the
+// connection.
+type cutBody struct {
+	r    io.ReadCloser
+	left int64
+}
+
+func (c *cutBody) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.r.Read(b)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cutBody) Close() error { return c.r.Close() }
+
+// TestRetriedReadCountsOnce: a read that fails half-way inside a running
+// daemon (its download broken, the resumes refused) has already fed its
+// first records to the correlation rules; the object is read again at the
+// next pass. Its records must count once: the alerts of the two passes are
+// replay's, firedtimes and the port scans included. Without the engine's
+// undo (Object.Undo) the re-read counts the first records again, and
+// firedtimes runs ahead.
+func TestRetriedReadCountsOnce(t *testing.T) {
+	srv := s3test.Need(t)
+	awsEnv(t)
+	dir := t.TempDir()
+	bucket := srv.NewBucket(t, "undo-it")
+	keys, bodies := undoObjects(3)
+	local := t.TempDir()
+	var last []byte
+	for i, k := range keys {
+		last = gz(t, bodies[i])
+		srv.Put(t, bucket, k, last)
+		p := filepath.Join(local, filepath.FromSlash(k))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, bodies[i], 0o644))
+	}
+	// The last object is cut half-way: read again at the next pass, it
+	// comes after the same objects as in replay.
+	proxy := newCutProxy(t, srv.Endpoint, keys[2], int64(len(last)/2))
+
+	cfg, err := config.Load(writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+look_back: 5000d
+outputs: {file: {path: alerts.json}}
+buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
+`, bucket, proxy.URL)))
+	require.NoError(t, err)
+
+	// What replay gives for the three objects.
+	rcfg, err := config.Load(writeConfig(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s}]\n", bucket)))
+	require.NoError(t, err)
+	rproc, err := NewEngine(rcfg, 0, nil)
+	require.NoError(t, err)
+	files, err := collector.Local([]string{local}, collector.LocalOptions{Bucket: bucket})
+	require.NoError(t, err)
+	replayed := filepath.Join(t.TempDir(), "replay.json")
+	f, err := os.Create(replayed)
+	require.NoError(t, err)
+	_, err = rproc.(*engine.Engine).Replay(context.Background(), files, output.NewStream(f), engine.ReplayOptions{})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	want := alertContents(t, replayed)
+
+	store, err := state.Open(cfg.StatePath)
+	require.NoError(t, err)
+	defer store.Close()
+	file, _, err := output.OpenFile(cfg.Output.File.Path, output.FileOptions{}, nil)
+	require.NoError(t, err)
+	var sink alert.Sink = file
+	proc, err := NewEngine(cfg, 0, nil)
+	require.NoError(t, err)
+	var logs syncBuffer
+	d, err := New(Options{Config: cfg, Processor: proc, Sink: sink, File: file, Store: store,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	require.NoError(t, err)
+
+	res, err := d.Pass(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, proxy.cuts.Load(), "the last object's download was cut")
+	assert.EqualValues(t, 2, res.Stats.Objects, logs.String())
+	require.Contains(t, logs.String(), `"msg":"object not read, tried again next pass"`)
+	require.Contains(t, logs.String(), "access denied")
+
+	proxy.armed.Store(false)
+	res, err = d.Pass(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, res.Stats.Objects, logs.String())
+	require.NoError(t, file.Close())
+
+	got := alertContents(t, cfg.Output.File.Path)
+	require.NotEmpty(t, want)
+	if !assert.Equal(t, len(want), len(got), "as many alerts as replay") || !assert.Equal(t, want, got, "replay's alerts, firedtimes and scans included") {
+		reportDiff(t, want, got)
+	}
+}
