@@ -201,6 +201,11 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 		switch {
 		case point == 0 && c.earlyFirst:
 			kind = 1
+		case point == 0 && kind == 2:
+			// The indexer can lag the file by the whole bucket under
+			// load: a documents point first could come after the last
+			// alert was written, and point 1 then never.
+			kind = 1
 		case point == 1:
 			kind = 3
 		case kind == 1 && !bytesLeft && docsLeft:
