@@ -254,9 +254,9 @@ func reportRecords(b *testing.B, records int, cpu time.Duration) {
 
 // settledCPUTime collects the garbage of the benchmark's setup (the
 // objects written, half a GB allocated) and returns its memory to the
-// system before returning cpuTime: else the collection and the runtime's
-// returning of that memory, on other threads, land in the first
-// sub-benchmark's CPU time (up to a third more at -benchtime 2x).
+// system before returning cpuTime: else that collection, and the
+// runtime's returning of that memory on another thread, run during the
+// first sub-benchmark and count in its CPU time.
 func settledCPUTime() time.Duration {
 	runtime.GC()
 	debug.FreeOSMemory()
