@@ -246,6 +246,7 @@ type cursor struct {
 	dictData []byte
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
+	allSafe  bool     // every entry is event.IsSafe
 	*buffers
 	b       int   // the next value of batch
 	pending error // the damage fill stopped before
@@ -267,7 +268,7 @@ type buffers struct {
 	dictInts []int32 // an int32 dictionary (int64: dictI64s)
 	dictI64s []int64
 	intOffs  []uint32              // an integer dictionary's dictOffs
-	safeOf   []uint8               // the dictionary's entries: 0 not looked at, 1 safe, 2 not
+	safeOf   []bool                // whether each entry of the dictionary is event.IsSafe
 	batch    []decoders.TableValue // the values being read, from the page's row i-len(batch)
 	num      []byte                // the text of the integers of batch
 }
@@ -281,7 +282,7 @@ func (c *cursor) reset() {
 	c.b, c.pending, c.hasDict = 0, nil, false
 	c.check.err = nil
 	c.check.pages = c.check.pages[:0]
-	c.dictLen, c.dictData, c.dictOffs = 0, nil, nil
+	c.dictLen, c.dictData, c.dictOffs, c.allSafe = 0, nil, nil, false
 	c.dictIdx, c.i32, c.i64, c.data, c.offs, c.defs = nil, nil, nil, nil, nil, nil
 	if c.buffers != nil {
 		c.batch = c.batch[:0]
@@ -346,10 +347,14 @@ var nullValue = decoders.TableValue{Null: true}
 
 // fillDict reads the rows of a page of dictionary indexes: an entry's
 // value is its text in the dictionary's (the integers' texts, made when
-// the dictionary is read); whether it is event.IsSafe is looked at once.
+// the dictionary is read), Safe as loadDict found it.
 func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.TableValue {
 	idx := c.dictIdx[c.j:]
-	safeOf := c.safeOf[:c.dictLen]
+	entries, allSafe := uint32(c.dictLen), c.allSafe
+	var safeOf []bool
+	if !allSafe {
+		safeOf = c.safeOf[:entries]
+	}
 	data, offs, size := c.dictData, c.dictOffs, c.dictSize
 	j := 0
 	defer func() { c.j += j }()
@@ -363,7 +368,7 @@ func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.T
 			return batch[:r]
 		}
 		x := uint32(idx[j])
-		if x >= uint32(len(safeOf)) {
+		if x >= entries {
 			c.badIndex(x)
 			return batch[:r]
 		}
@@ -378,15 +383,7 @@ func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.T
 		} else {
 			b = data[int(x)*size : int(x+1)*size : int(x+1)*size]
 		}
-		safe := safeOf[x]
-		if safe == 0 {
-			safe = 2
-			if event.IsSafe(b) {
-				safe = 1
-			}
-			safeOf[x] = safe
-		}
-		batch[r] = decoders.TableValue{Text: b, Safe: safe == 1, Kept: true}
+		batch[r] = decoders.TableValue{Text: b, Safe: allSafe || safeOf[x], Kept: true}
 		j++
 	}
 	return batch
@@ -709,13 +706,24 @@ func (c *cursor) loadDict(p *pageInfo) error {
 	}
 	c.hasDict = true
 	c.dictLen = n
-	c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
-	if c.kind == pq.Int32 || c.kind == pq.Int64 {
-		for i := range c.safeOf {
-			c.safeOf[i] = 1 // digits and '-'
+	// Whether each entry is event.IsSafe, looked at once: the entries of
+	// a dictionary are the chunk's values, each used. When all are (an
+	// integer's text always is), the rows need not look.
+	c.allSafe = c.kind == pq.Int32 || c.kind == pq.Int64
+	if !c.allSafe {
+		c.safeOf = slices.Grow(c.safeOf[:0], n)[:n]
+		c.allSafe = true
+		for k := range c.safeOf {
+			var b []byte
+			switch {
+			case c.dictSize > 0:
+				b = c.dictData[k*c.dictSize : (k+1)*c.dictSize]
+			case c.dictOffs[k] <= c.dictOffs[k+1] && int(c.dictOffs[k+1]) <= len(c.dictData):
+				b = c.dictData[c.dictOffs[k]:c.dictOffs[k+1]]
+			}
+			c.safeOf[k] = event.IsSafe(b)
+			c.allSafe = c.allSafe && c.safeOf[k]
 		}
-	} else {
-		clear(c.safeOf)
 	}
 	return nil
 }
