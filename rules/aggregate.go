@@ -216,6 +216,15 @@ type aggGroup struct {
 	firedAt int64 // when the group last fired; math.MinInt64 = never
 	buckets []aggBucket
 	seen    []aggSeen
+	// total is the sum of the buckets whose slot is in
+	// (totalTop-aggBuckets, totalTop], kept by addBuckets while the
+	// window's top slot stays totalTop so that an event adds to it instead
+	// of summing every bucket; totalOK false (a new, cleared or restored
+	// group) means it is to be summed again. TestAggregateTotalIsBucketSum
+	// checks it against the buckets.
+	total    int64
+	totalTop int64
+	totalOK  bool
 }
 
 // aggBucket holds the count or sum of one bucket-wide slot of time.
@@ -338,6 +347,7 @@ func (g *aggGroup) clearWindow() {
 	for i := range g.buckets {
 		g.buckets[i] = aggBucket{slot: math.MinInt64}
 	}
+	g.totalOK = false
 }
 
 // reset makes g a group that never fired and counted nothing.
@@ -361,17 +371,38 @@ func addBuckets(a *aggregate, _ *aggState, g *aggGroup, t int64, v []byte) int64
 	if slot > top-aggBuckets {
 		b := &g.buckets[mod(slot, aggBuckets)]
 		if b.slot != slot {
+			// The bucket held a slot of the same residue, which is
+			// outside (top-aggBuckets, top]: it was not in the total.
 			*b = aggBucket{slot: slot}
 		}
 		b.v = satAdd(b.v, n)
+		if g.totalOK && g.totalTop == top {
+			// Same window: n ≥ 0 and every bucket in it is ≥ 0, so the
+			// saturating sum in any order is min(MaxInt64, Σ).
+			g.total = satAdd(g.total, n)
+			return g.total
+		}
+	} else if g.totalOK && g.totalTop == top {
+		return g.total
 	}
+	return g.sumBuckets(top)
+}
+
+// sumBuckets sums the buckets whose slot is in (top-aggBuckets, top] and
+// keeps the total for the events that follow in the same window; a
+// negative bucket (only a damaged snapshot holds one) keeps it from being
+// kept, since a saturating sum then depends on the order.
+func (g *aggGroup) sumBuckets(top int64) int64 {
 	lo := top - aggBuckets
 	var total int64
+	ok := true
 	for i := range g.buckets {
 		if b := &g.buckets[i]; b.slot > lo && b.slot <= top {
 			total = satAdd(total, b.v)
+			ok = ok && b.v >= 0
 		}
 	}
+	g.total, g.totalTop, g.totalOK = total, top, ok
 	return total
 }
 

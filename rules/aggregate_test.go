@@ -2,7 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +212,103 @@ func TestAggregateEvalDoesNotAllocate(t *testing.T) {
 	e.Eval(ev, t0, nil)
 	allocs := testing.AllocsPerRun(1000, func() { e.Eval(ev, t0, nil) })
 	assert.Zero(t, allocs)
+}
+
+// TestAggregateTotalIsBucketSum drives count and sum windows with random
+// times (in order, late, gaps longer than the window, repeats), values
+// (saturating ones included), firings and snapshot round trips, and checks
+// every value addKey returns against summing the group's buckets as
+// addBuckets did before it kept a running total: the total must never
+// drift from the buckets.
+func TestAggregateTotalIsBucketSum(t *testing.T) {
+	for _, block := range []string{
+		"      kind: count\n      threshold: 12\n      timeframe: 60\n      same_field: [aws.src]\n",
+		"      kind: sum\n      field: aws.bytes\n      threshold: 5000\n      timeframe: 30\n      cooldown: 0\n      same_field: [aws.src]\n",
+		"      kind: sum\n      field: aws.bytes\n      threshold: 9223372036854775807\n      timeframe: 7\n      same_field: [aws.src]\n",
+	} {
+		s := aggSet(t, block)
+		r := s.Rule("2")
+		a := r.agg
+		rng := rand.New(rand.NewPCG(1, uint64(len(block))))
+		now := int64(1_700_000_000)
+		fired := 0
+		for i := range 20000 {
+			switch rng.IntN(20) {
+			case 0:
+				now += a.timeframe + rng.Int64N(3*a.timeframe) // a gap longer than the window
+			case 1:
+				now -= rng.Int64N(2 * a.timeframe) // late
+			default:
+				now += rng.Int64N(3)
+			}
+			if i%2500 == 2499 {
+				_, err := s.Restore(s.Snapshot())
+				require.NoError(t, err, "event %d", i)
+			}
+			st := s.st.agg[r.Index()]
+			key := fmt.Appendf(nil, "k%d", rng.IntN(3))
+			var v []byte
+			switch rng.IntN(10) {
+			case 0:
+				v = []byte("-")
+			case 1:
+				v = []byte("9223372036854775800")
+			default:
+				v = strconv.AppendInt(nil, rng.Int64N(300), 10)
+			}
+			// The expected value: the group as addKey will find it, with
+			// the event added to a copy of its buckets, summed bucket by bucket.
+			var want int64 = -1
+			if g := st.groups[string(key)]; g != nil && g.last >= now-a.keep() && now >= g.last-a.timeframe {
+				want = refBucketSum(a, slices.Clone(g.buckets), g.last, now, v)
+			} else if g == nil || g.last < now-a.keep() {
+				b := make([]aggBucket, aggBuckets)
+				for j := range b {
+					b[j].slot = math.MinInt64
+				}
+				want = refBucketSum(a, b, now, now, v)
+			}
+			c := &evalCtx{now: now, ev: &event.Event{Time: now}}
+			f, got, counted := st.addKey(c, a, key, v)
+			if want < 0 {
+				assert.False(t, counted, "event %d: a late event is not counted", i)
+				continue
+			}
+			require.True(t, counted, "event %d", i)
+			require.Equal(t, want, got, "event %d at %d: running total against the bucket sum", i, now)
+			if f {
+				fired++
+			}
+		}
+		t.Logf("%s: %d firings", strings.Fields(block)[1], fired)
+		if a.threshold < math.MaxInt64 {
+			assert.Positive(t, fired, "the windows must fill up and fire (and be cleared) for the test to mean something")
+		}
+	}
+}
+
+// refBucketSum is addBuckets without a running total: it adds the event of
+// time t with value v to buckets (of a group whose newest event is last)
+// and sums every bucket inside the window.
+func refBucketSum(a *aggregate, buckets []aggBucket, last, t int64, v []byte) int64 {
+	n := int64(1)
+	if a.sum {
+		n = parseDecimal(v)
+	}
+	slot := floorDiv(t, a.width)
+	top := floorDiv(max(t, last), a.width)
+	if slot > top-aggBuckets {
+		b := &buckets[mod(slot, aggBuckets)]
+		if b.slot != slot {
+			*b = aggBucket{slot: slot}
+		}
+		b.v = satAdd(b.v, n)
+	}
+	var total int64
+	for _, b := range buckets {
+		if b.slot > top-aggBuckets && b.slot <= top {
+			total = satAdd(total, b.v)
+		}
+	}
+	return total
 }
