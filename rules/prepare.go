@@ -26,7 +26,7 @@ import (
 type Prepared struct {
 	passes []prepPass
 	gates  []prepGate
-	path   []*Rule // the gates' ancestors
+	path   []*Rule // the gates' parents (see prepGate)
 	uses   []errUse
 	// buf holds the descriptions Prepare expanded and the aggregates'
 	// group keys and values.
@@ -50,8 +50,10 @@ type prepPass struct {
 // prepGate is an aggregate or frequency rule reached by Prepare's walk.
 type prepGate struct {
 	r     *Rule
-	depth int // its depth, and its ancestors p.path[pathStart:pathEnd]
-	// pathStart and pathEnd index p.path.
+	depth int // its depth
+	// p.path[pathStart:pathEnd] is its parent, or empty for a top-level
+	// rule: the walk only ever reads the last rule of evalCtx.path (the
+	// parent of its result), so the rest of the ancestors is not kept.
 	pathStart, pathEnd int
 	// An aggregate's group key and field value in p.buf; counted is false
 	// when a same_field or the field is missing (the event is not counted).
@@ -148,7 +150,9 @@ func (c *evalCtx) walkPass(root *Rule, rest []conjunct, memoed bool) {
 func (c *evalCtx) recordGate(r *Rule) {
 	p := c.p
 	g := prepGate{r: r, depth: len(c.path), pathStart: len(p.path)}
-	p.path = append(p.path, c.path...)
+	if n := len(c.path); n > 0 {
+		p.path = append(p.path, c.path[n-1])
+	}
 	g.pathEnd = len(p.path)
 	if a := r.agg; a != nil {
 		g.keyStart = len(p.buf)

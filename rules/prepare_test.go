@@ -114,6 +114,21 @@ rules:
     description: "two failures (pack)"
 `
 
+// prepDeepIgnore is a frequency gate three levels deep (1 > 2 or 4 > 6 >
+// 8) with ignore: while it is ignored, the result is its parent 6, which
+// Finish must take from what Prepare recorded of the gate's ancestors.
+const prepDeepIgnore = `
+rules:
+  - id: "8"
+    level: 11
+    if_matched_sid: "6"
+    frequency: 2
+    timeframe: 30
+    same_field: [aws.user]
+    ignore: 20
+    description: "root again $(aws.kind)"
+`
+
 // randomEvents returns n events over a few users, kinds and ports, with
 // event times and processing times that move forward in small steps.
 func randomEvents(t testing.TB, s *Set, n int, seed int64) ([]*event.Event, []time.Time) {
@@ -155,7 +170,7 @@ func TestPrepareFinishIsEvalAll(t *testing.T) {
 	for _, ahead := range []int{1, 7, 64} {
 		t.Run(fmt.Sprintf("ahead=%d", ahead), func(t *testing.T) {
 			load := func(reports *[]string) *Set {
-				fsys := map[string]string{"a.yml": prepRules, "p.yml": prepPack}
+				fsys := map[string]string{"a.yml": prepRules, "b.yml": prepDeepIgnore, "p.yml": prepPack}
 				s, err := loadYAML(t, fsys, nil)
 				require.NoError(t, err)
 				s.opts.OnRuntimeError = func(r *Rule, err error) { *reports = append(*reports, r.ID()+": "+err.Error()) }
@@ -192,13 +207,13 @@ func TestPrepareFinishIsEvalAll(t *testing.T) {
 			assert.NotEmpty(t, serial.RuntimeErrors(), "the test meets run-time errors")
 			alerts := map[string]int{}
 			for _, w := range want {
-				for _, id := range []string{"[3 ", "[4 ", "[6 ", "[101 ", "[102 ", "[107 ", "[108 ", "[111 "} {
+				for _, id := range []string{"[3 ", "[4 ", "[6 ", "[8 ", "[101 ", "[102 ", "[107 ", "[108 ", "[111 "} {
 					if strings.Contains(w, id+"alert=true") {
 						alerts[id]++
 					}
 				}
 			}
-			assert.Len(t, alerts, 8, "every stateful rule fired at least once: %v", alerts)
+			assert.Len(t, alerts, 9, "every stateful rule fired at least once: %v", alerts)
 		})
 	}
 }
