@@ -241,8 +241,8 @@ type cursor struct {
 	hasDict bool // the chunk's dictionary was read
 	dictLen int  // entries of the dictionary
 	// dictData is the dictionary's texts (an integer dictionary's decimal
-	// texts), made for the chunk: never changed or reused, so the values
-	// that point into them are decoders.TableValue.Kept.
+	// texts), in a buffer reused from chunk to chunk: the values are not
+	// decoders.TableValue.Kept, a batch copies them.
 	dictData []byte
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
@@ -255,22 +255,23 @@ type cursor struct {
 // buffers are a cursor's buffers, reused from page to page and file to
 // file.
 type buffers struct {
-	stored   []byte // the page as stored
-	plain    []byte // the page decompressed
-	gz       *gzip.Reader
-	src      bytes.Reader // what gz reads
-	levels   []byte
-	idx      []int32
-	ints32   []int32
-	ints64   []int64
-	values   []byte
-	offsets  []uint32
-	dictInts []int32 // an int32 dictionary (int64: dictI64s)
-	dictI64s []int64
-	intOffs  []uint32              // an integer dictionary's dictOffs
-	safeOf   []bool                // whether each entry of the dictionary is event.IsSafe
-	batch    []decoders.TableValue // the values being read, from the page's row i-len(batch)
-	num      []byte                // the text of the integers of batch
+	stored      []byte // the page as stored
+	plain       []byte // the page decompressed
+	gz          *gzip.Reader
+	src         bytes.Reader // what gz reads
+	levels      []byte
+	idx         []int32
+	ints32      []int32
+	ints64      []int64
+	values      []byte
+	offsets     []uint32
+	dictInts    []int32 // an int32 dictionary (int64: dictI64s)
+	dictI64s    []int64
+	dictOffsBuf []uint32              // the dictionary's dictOffs
+	dictBytes   []byte                // the dictionary's dictData
+	safeOf      []bool                // whether each entry of the dictionary is event.IsSafe
+	batch       []decoders.TableValue // the values being read, from the page's row i-len(batch)
+	num         []byte                // the text of the integers of batch
 }
 
 var bufferPool = sync.Pool{New: func() any {
@@ -383,7 +384,7 @@ func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.T
 		} else {
 			b = data[int(x)*size : int(x+1)*size : int(x+1)*size]
 		}
-		batch[r] = decoders.TableValue{Text: b, Safe: allSafe || safeOf[x], Kept: true}
+		batch[r] = decoders.TableValue{Text: b, Safe: allSafe || safeOf[x]}
 		j++
 	}
 	return batch
@@ -465,11 +466,11 @@ func (c *cursor) fillFixed(batch []decoders.TableValue, defs []byte) []decoders.
 }
 
 // intTexts returns the decimal texts of the first n of vals (fewer if vals
-// has fewer) in new memory of exactly their size, their offsets appended
+// has fewer) in texts, grown first to their size, their offsets appended
 // to offs (entry k is texts[offs[k]:offs[k+1]]), and their number.
-func intTexts[T int32 | int64](vals []T, n int, unsigned bool, offs []uint32) (texts []byte, _ []uint32, _ int) {
+func intTexts[T int32 | int64](vals []T, n int, unsigned bool, texts []byte, offs []uint32) ([]byte, []uint32, int) {
 	vals = vals[:max(min(n, len(vals)), 0)]
-	texts = make([]byte, 0, textLen(vals, unsigned))
+	texts = slices.Grow(texts[:0], textLen(vals, unsigned))
 	offs = append(slices.Grow(offs, len(vals)+1), 0)
 	for _, v := range vals {
 		texts = appendInt(texts, v, unsigned)
@@ -656,12 +657,15 @@ func (c *cursor) decodeValues(enc encoding.Encoding, src []byte, n int) (err err
 	return err
 }
 
-// loadDict reads a column chunk's dictionary page p. The texts (the
-// strings themselves, the integers' decimal texts) are in memory of the
-// chunk's own, never changed or reused, so that a batch of rows can keep
-// them instead of copying them: a value read through the dictionary costs
-// one index. The memory is the dictionary's texts per column, and five
-// bytes per entry reused from chunk to chunk.
+// loadDict reads a column chunk's dictionary page p into buffers reused
+// from chunk to chunk: the strings themselves, the integers' decimal texts
+// (made at once), their offsets, and whether each is safe for JSON. A
+// value read through the dictionary then costs an index and two offsets;
+// the batch copies its text (TableValue.Kept is not set), which costs a
+// little more than keeping it, but keeps a batch's values together for the
+// stages after the read, where pointing into dictionaries of megabytes
+// left them spread over memory that a busy machine's caches do not hold,
+// and it allocates nothing per chunk.
 func (c *cursor) loadDict(p *pageInfo) error {
 	src, err := c.read(p)
 	if err != nil {
@@ -682,25 +686,26 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		// take: a dictionary holds the chunk's values, each used.
 		if c.kind == pq.Int32 {
 			c.dictInts, err = enc.DecodeInt32(slices.Grow(c.dictInts[:0], n), src)
-			c.dictData, c.dictOffs, n = intTexts(c.dictInts, n, c.unsigned, c.intOffs[:0])
+			c.dictData, c.dictOffs, n = intTexts(c.dictInts, n, c.unsigned, c.dictBytes, c.dictOffsBuf[:0])
 		} else {
 			c.dictI64s, err = enc.DecodeInt64(slices.Grow(c.dictI64s[:0], n), src)
-			c.dictData, c.dictOffs, n = intTexts(c.dictI64s, n, c.unsigned, c.intOffs[:0])
+			c.dictData, c.dictOffs, n = intTexts(c.dictI64s, n, c.unsigned, c.dictBytes, c.dictOffsBuf[:0])
 		}
-		c.intOffs = c.dictOffs
+		c.dictOffsBuf = c.dictOffs
 	case pq.ByteArray:
-		// New memory for each chunk: a batch keeps the texts. The values
-		// take the page's bytes less 4 per entry.
-		c.dictData, c.dictOffs, err = enc.DecodeByteArray(make([]byte, 0, max(len(src)-4*n, 0)), src, make([]uint32, 0, n+1))
+		// The values take the page's bytes less 4 per entry.
+		c.dictData, c.dictOffs, err = enc.DecodeByteArray(slices.Grow(c.dictBytes[:0], max(len(src)-4*n, 0)), src, slices.Grow(c.dictOffsBuf[:0], n+1))
+		c.dictOffsBuf = c.dictOffs
 		n = max(min(n, len(c.dictOffs)-1), 0)
 	default:
-		c.dictData, err = enc.DecodeFixedLenByteArray(make([]byte, 0, len(src)), src, c.typeLen)
+		c.dictData, err = enc.DecodeFixedLenByteArray(slices.Grow(c.dictBytes[:0], len(src)), src, c.typeLen)
 		c.dictSize = c.typeLen
 		if c.dictSize <= 0 {
 			return fmt.Errorf("dictionary of %d-byte values: %w", c.dictSize, ErrDamaged)
 		}
 		n = max(min(n, len(c.dictData)/c.dictSize), 0)
 	}
+	c.dictBytes = c.dictData
 	if err != nil {
 		return fmt.Errorf("values: %v: %w", err, ErrDamaged)
 	}
