@@ -235,22 +235,21 @@ func (st *Stream) readRows(b *Batch) {
 	}
 }
 
-// copyValues appends vals to dst with their texts copied into b.buf, but
-// for the texts the reader keeps (TableValue.Kept: dictionary entries, most
-// of a flow log's values).
+// copyValues appends vals to dst with their texts copied into b.buf: the
+// batch outlives the reader's next rows, and a batch's values together
+// are cheaper to read for the stages after the read than values spread
+// over a file's dictionaries.
 func (b *Batch) copyValues(dst, vals []TableValue) []TableValue {
 	need := 0
 	for _, v := range vals {
-		if !v.Kept {
-			need += len(v.Text)
-		}
+		need += len(v.Text)
 	}
 	// A grown buf leaves the values copied before in the old array,
 	// unchanged.
 	b.buf = slices.Grow(b.buf, need)
 	dst = slices.Grow(dst, len(vals))
 	for _, v := range vals {
-		if n := len(v.Text); n > 0 && !v.Kept {
+		if n := len(v.Text); n > 0 {
 			start := len(b.buf)
 			b.buf = append(b.buf, v.Text...)
 			v.Text = b.buf[start : start+n : start+n]

@@ -32,8 +32,8 @@ type Table interface {
 	// entry per column of Columns) to the values of column c, the same
 	// number n ≥ 1 for every column, row r being cols[c][r]; or it returns
 	// io.EOF after the last row. The rows of one call are of one row group.
-	// The values stay valid until the next call (their texts longer when
-	// TableValue.Kept). Any other error ends the table: it names the column
+	// The values stay valid until the next call. Any other error ends the
+	// table: it names the column
 	// and what is damaged, and comes only after every row before the damage
 	// was returned.
 	Next(cols [][]TableValue) (n int, err error)
@@ -77,10 +77,6 @@ type TableValue struct {
 	// Safe says that Text is printable ASCII without '"' or '\\'
 	// (event.Field.Safe); false is always correct.
 	Safe bool
-	// Kept says that the reader never changes or reuses Text's bytes (a
-	// dictionary entry's text, made once per column chunk): a batch keeps
-	// the slice instead of copying the text; false is always correct.
-	Kept bool
 }
 
 // ErrNoTableReader is returned for a stream framed as parquet when

@@ -241,8 +241,8 @@ type cursor struct {
 	hasDict bool // the chunk's dictionary was read
 	dictLen int  // entries of the dictionary
 	// dictData is the dictionary's texts (an integer dictionary's decimal
-	// texts), in a buffer reused from chunk to chunk: the values are not
-	// decoders.TableValue.Kept, a batch copies them.
+	// texts), in a buffer reused from chunk to chunk: a batch copies the
+	// values it takes.
 	dictData []byte
 	dictOffs []uint32 // where they start and end in dictData
 	dictSize int      // the size of fixed-length values
@@ -661,11 +661,11 @@ func (c *cursor) decodeValues(enc encoding.Encoding, src []byte, n int) (err err
 // from chunk to chunk: the strings themselves, the integers' decimal texts
 // (made at once), their offsets, and whether each is safe for JSON. A
 // value read through the dictionary then costs an index and two offsets;
-// the batch copies its text (TableValue.Kept is not set), which costs a
-// little more than keeping it, but keeps a batch's values together for the
-// stages after the read, where pointing into dictionaries of megabytes
-// left them spread over memory that a busy machine's caches do not hold,
-// and it allocates nothing per chunk.
+// the batch copies its text, which costs a little more than pointing into
+// the dictionary (as this reader did before), but keeps a batch's values
+// together for the stages after the read (values spread over dictionaries
+// of megabytes are not in a busy machine's caches), and it allocates
+// nothing per chunk.
 func (c *cursor) loadDict(p *pageInfo) error {
 	src, err := c.read(p)
 	if err != nil {
