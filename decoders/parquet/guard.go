@@ -85,81 +85,97 @@ type pageInfo struct {
 func checkPages(r io.ReaderAt, off, size, rows int64, pages []pageInfo) pageCheck {
 	var p thrift.CompactProtocol
 	end := off + size
-	data := 0
 	buf := make([]byte, 1<<10)
 	for off < end {
-		window := min(int64(len(buf)), end-off)
 		var hdr format.PageHeader
-		var hlen int
-		for {
-			n, err := r.ReadAt(buf[:window], off)
-			if int64(n) < window {
-				return pageCheck{pages, fmt.Errorf("page header at byte %d: %w", off, errors.Join(err, io.ErrUnexpectedEOF))}
-			}
-			br := p.NewReaderFromBytes(buf[:window])
-			err = walkStruct(br, int(window), 0)
-			if err == nil {
-				hlen = br.BytesRead()
-				err = thrift.Unmarshal(&p, buf[:hlen], &hdr)
-			}
-			if err == nil {
-				break
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) && window < end-off && window < 16<<20 {
-				window = min(window*16, end-off)
-				if int64(len(buf)) < window {
-					buf = make([]byte, window)
-				}
-				continue
-			}
-			return pageCheck{pages, fmt.Errorf("page header at byte %d: %w: %w", off, err, ErrDamaged)}
+		hlen, err := readPageHeader(r, &p, &buf, off, end, &hdr)
+		if err != nil {
+			return pageCheck{pages, err}
 		}
 		off += int64(hlen)
-		switch {
-		case hdr.CompressedPageSize < 0 || int64(hdr.CompressedPageSize) > end-off:
-			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d bytes, more than its column chunk holds: %w", off, hdr.CompressedPageSize, ErrDamaged)}
-		case hdr.UncompressedPageSize < 0 || hdr.UncompressedPageSize > MaxPageBytes:
-			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d bytes uncompressed (more than %d): %w", off, hdr.UncompressedPageSize, MaxPageBytes, ErrDamaged)}
-		}
-		var values int64
-		pi := pageInfo{off: off, stored: hdr.CompressedPageSize, size: hdr.UncompressedPageSize}
-		switch {
-		case hdr.Type == format.DataPage && hdr.DataPageHeader.Valid:
-			h := &hdr.DataPageHeader.V
-			values = int64(h.NumValues)
-			pi.enc, pi.defEnc = h.Encoding, h.DefinitionLevelEncoding
-		case hdr.Type == format.DataPageV2 && hdr.DataPageHeaderV2.Valid:
-			h := &hdr.DataPageHeaderV2.V
-			values = int64(h.NumValues)
-			pi.v2, pi.enc = true, h.Encoding
-			pi.repBytes, pi.defBytes = h.RepetitionLevelsByteLength, h.DefinitionLevelsByteLength
-			pi.compressed = !h.IsCompressed.Valid || h.IsCompressed.V
-		case hdr.Type == format.DictionaryPage && hdr.DictionaryPageHeader.Valid:
-			h := &hdr.DictionaryPageHeader.V
-			pi.dict, pi.enc = true, h.Encoding
-			pi.values = h.NumValues
-			if h.NumValues < 0 || int64(h.NumValues) > int64(hdr.UncompressedPageSize)/4+1 {
-				return pageCheck{pages, fmt.Errorf("dictionary page at byte %d declares %d entries in %d bytes: %w", off, h.NumValues, hdr.UncompressedPageSize, ErrDamaged)}
-			}
-		case hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 || hdr.Type == format.DictionaryPage:
-			return pageCheck{pages, fmt.Errorf("page at byte %d: a %s without its header: %w", off, hdr.Type, ErrDamaged)}
-		}
-		if values > MaxPageValues {
-			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d values (more than %d): %w", off, values, MaxPageValues, ErrDamaged)}
-		}
-		if values < 0 || values > rows {
-			return pageCheck{pages, fmt.Errorf("page at byte %d declares %d values in a row group of %d rows: %w", off, values, rows, ErrDamaged)}
+		pi, err := pageOf(&hdr, off, end, rows)
+		if err != nil {
+			return pageCheck{pages, err}
 		}
 		off += int64(hdr.CompressedPageSize)
-		if hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 {
-			pi.values = int32(values)
-			pages = append(pages, pi)
-			data++
-		} else if pi.dict {
+		if hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 || pi.dict {
 			pages = append(pages, pi)
 		}
 	}
 	return pageCheck{pages: pages}
+}
+
+// readPageHeader reads the page header at off into hdr and returns its
+// length, growing the window (and *buf) while the header runs past it.
+func readPageHeader(r io.ReaderAt, p *thrift.CompactProtocol, buf *[]byte, off, end int64, hdr *format.PageHeader) (int, error) {
+	window := min(int64(len(*buf)), end-off)
+	for {
+		n, err := r.ReadAt((*buf)[:window], off)
+		if int64(n) < window {
+			return 0, fmt.Errorf("page header at byte %d: %w", off, errors.Join(err, io.ErrUnexpectedEOF))
+		}
+		br := p.NewReaderFromBytes((*buf)[:window])
+		err = walkStruct(br, int(window), 0)
+		if err == nil {
+			hlen := br.BytesRead()
+			if err = thrift.Unmarshal(p, (*buf)[:hlen], hdr); err == nil {
+				return hlen, nil
+			}
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) && window < end-off && window < 16<<20 {
+			window = min(window*16, end-off)
+			if int64(len(*buf)) < window {
+				*buf = make([]byte, window)
+			}
+			continue
+		}
+		return 0, fmt.Errorf("page header at byte %d: %w: %w", off, err, ErrDamaged)
+	}
+}
+
+// pageOf checks the sizes and counts a page header declares, for the page
+// whose bytes start at off in a column chunk ending at end, in a row group
+// of rows rows, and returns what the reader needs of it.
+func pageOf(hdr *format.PageHeader, off, end, rows int64) (pageInfo, error) {
+	switch {
+	case hdr.CompressedPageSize < 0 || int64(hdr.CompressedPageSize) > end-off:
+		return pageInfo{}, fmt.Errorf("page at byte %d declares %d bytes, more than its column chunk holds: %w", off, hdr.CompressedPageSize, ErrDamaged)
+	case hdr.UncompressedPageSize < 0 || hdr.UncompressedPageSize > MaxPageBytes:
+		return pageInfo{}, fmt.Errorf("page at byte %d declares %d bytes uncompressed (more than %d): %w", off, hdr.UncompressedPageSize, MaxPageBytes, ErrDamaged)
+	}
+	var values int64
+	pi := pageInfo{off: off, stored: hdr.CompressedPageSize, size: hdr.UncompressedPageSize}
+	switch {
+	case hdr.Type == format.DataPage && hdr.DataPageHeader.Valid:
+		h := &hdr.DataPageHeader.V
+		values = int64(h.NumValues)
+		pi.enc, pi.defEnc = h.Encoding, h.DefinitionLevelEncoding
+	case hdr.Type == format.DataPageV2 && hdr.DataPageHeaderV2.Valid:
+		h := &hdr.DataPageHeaderV2.V
+		values = int64(h.NumValues)
+		pi.v2, pi.enc = true, h.Encoding
+		pi.repBytes, pi.defBytes = h.RepetitionLevelsByteLength, h.DefinitionLevelsByteLength
+		pi.compressed = !h.IsCompressed.Valid || h.IsCompressed.V
+	case hdr.Type == format.DictionaryPage && hdr.DictionaryPageHeader.Valid:
+		h := &hdr.DictionaryPageHeader.V
+		pi.dict, pi.enc = true, h.Encoding
+		pi.values = h.NumValues
+		if h.NumValues < 0 || int64(h.NumValues) > int64(hdr.UncompressedPageSize)/4+1 {
+			return pageInfo{}, fmt.Errorf("dictionary page at byte %d declares %d entries in %d bytes: %w", off, h.NumValues, hdr.UncompressedPageSize, ErrDamaged)
+		}
+	case hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 || hdr.Type == format.DictionaryPage:
+		return pageInfo{}, fmt.Errorf("page at byte %d: a %s without its header: %w", off, hdr.Type, ErrDamaged)
+	}
+	if values > MaxPageValues {
+		return pageInfo{}, fmt.Errorf("page at byte %d declares %d values (more than %d): %w", off, values, MaxPageValues, ErrDamaged)
+	}
+	if values < 0 || values > rows {
+		return pageInfo{}, fmt.Errorf("page at byte %d declares %d values in a row group of %d rows: %w", off, values, rows, ErrDamaged)
+	}
+	if hdr.Type == format.DataPage || hdr.Type == format.DataPageV2 {
+		pi.values = int32(values)
+	}
+	return pi, nil
 }
 
 // walkStruct reads a thrift struct without keeping it, checking that every

@@ -610,6 +610,7 @@ func (c *cursor) loadData(p *pageInfo) error {
 		}
 	}
 	c.dictIdx, c.i32, c.i64, c.data, c.offs = nil, nil, nil, nil, nil
+	//lint:ignore SA1019 older writers (parquet-mr before format 2.0) still mark dictionary indexes PLAIN_DICTIONARY: read them as RLE_DICTIONARY
 	if p.enc == format.PlainDictionary || p.enc == format.RLEDictionary {
 		if !c.hasDict {
 			return fmt.Errorf("dictionary indexes but no dictionary page: %w", ErrDamaged)
@@ -675,6 +676,7 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		return err
 	}
 	enc := pq.LookupEncoding(p.enc)
+	//lint:ignore SA1019 older writers mark dictionary pages PLAIN_DICTIONARY: their values are plain
 	if p.enc == format.PlainDictionary {
 		enc = pq.LookupEncoding(format.Plain)
 	}
