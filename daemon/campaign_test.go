@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -258,8 +257,7 @@ func (c campaign) run(t *testing.T, name string) campaignResult {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "point %d (%s): no progress within a minute:\n%s", point, what, p.stderr.String())
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		p.wait(t, 30*time.Second)
+		p.kill(t)
 		keepForDebug(t, fmt.Sprintf("point-%02d.log", point), p.stderr.Bytes(), "")
 		kills++
 		if point > 0 && strings.Contains(p.stderr.String(), `"msg":"correlation state restored"`) {

@@ -79,6 +79,13 @@ func (p *daemonProc) wait(t *testing.T, limit time.Duration) int {
 	}
 }
 
+// kill SIGKILLs the process and waits for it to be gone.
+func (p *daemonProc) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	p.wait(t, time.Minute)
+}
+
 // exited says whether the process has ended.
 func (p *daemonProc) exited() bool {
 	select {
@@ -196,8 +203,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 			logs = append(logs, p.stderr.String())
 			break
 		}
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		p.wait(t, 30*time.Second)
+		p.kill(t)
 		logs = append(logs, p.stderr.String())
 		keepForDebug(t, fmt.Sprintf("crash-%02d.log", i), p.stderr.Bytes(), "")
 		kills++

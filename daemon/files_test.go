@@ -126,8 +126,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		time.Sleep(5 * time.Millisecond)
 	}
 	require.False(t, p.exited(), p.stderr.String())
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	p.wait(t, 30*time.Second)
+	p.kill(t)
 
 	f, err := os.OpenFile(alerts, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)

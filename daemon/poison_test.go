@@ -34,18 +34,7 @@ func TestPoisonObject(t *testing.T) {
 	bucket := srv.NewBucket(t, "poison-it")
 	poison := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-1", 1)
 	srv.Put(t, bucket, poison, gz(t, flowBody("111111111111", 5, 100, true)))
-	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
-state: state.db
-interval: 1h
-look_back: 5000d
-concurrency: 1
-shutdown_grace: 0s
-log: {format: json}
-outputs: {file: {path: alerts.json}}
-buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
-`, bucket, srv.Endpoint))
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
+	cfgPath, cfg := poisonConfig(t, dir, bucket, srv.Endpoint, 1, "interval: 1h\nshutdown_grace: 0s")
 
 	// A SIGTERM while reading it: a clean stop, not a death.
 	p := startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=1h"}, cfgPath)
@@ -60,8 +49,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		p := startDaemonEnv(t, []string{"VPCALERTD_TEST_OBJECT_DELAY=1h"}, cfgPath, "--once")
 		p.waitLog(t, `"msg":"vpcalertd run"`, time.Minute)
 		waitReading(t, cfg, i)
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		p.wait(t, time.Minute)
+		p.kill(t)
 	}
 
 	// The fourth start skips it, and reads an object added meanwhile.
@@ -109,6 +97,25 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 	res = runMain(t, cfgPath, true)
 	require.Equal(t, 0, res.code, res.stderr)
 	assert.Equal(t, map[string]int{other: 5, poison: 5}, alertFilesByKey(t, dir), "read once cleared, and only once")
+}
+
+// poisonConfig writes the poison tests' daemon configuration (one bucket,
+// JSON logs, the alerts file) with concurrency and the extra lines given,
+// and loads it.
+func poisonConfig(t *testing.T, dir, bucket, endpoint string, concurrency int, extra string) (string, *config.Config) {
+	t.Helper()
+	path := writeConfig(t, dir, fmt.Sprintf(`
+state: state.db
+look_back: 5000d
+concurrency: %d
+log: {format: json}
+outputs: {file: {path: alerts.json}}
+buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
+%s
+`, concurrency, bucket, endpoint, extra))
+	cfg, err := config.Load(path)
+	require.NoError(t, err)
+	return path, cfg
 }
 
 // waitReading waits until the write-ahead record of the bucket's one
@@ -175,16 +182,7 @@ func TestPoisonBystanders(t *testing.T) {
 		srv.Put(t, bucket, k, gz(t, flowBody("111111111111", 5, 100+10*i, true)))
 		keys = append(keys, k)
 	}
-	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
-state: state.db
-look_back: 5000d
-concurrency: 4
-log: {format: json}
-outputs: {file: {path: alerts.json}}
-buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
-`, bucket, srv.Endpoint))
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
+	cfgPath, cfg := poisonConfig(t, dir, bucket, srv.Endpoint, 4, "")
 
 	// All four in flight at the first death; then one at a time.
 	for i, total := range []int{4, 5, 6} {
@@ -195,8 +193,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 			time.Sleep(500 * time.Millisecond) // the others would have begun by now
 			assert.Equal(t, total, readsNotEnded(t, cfg), "one object read at a time after a death")
 		}
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		p.wait(t, time.Minute)
+		p.kill(t)
 	}
 
 	res := runMain(t, cfgPath, true)
@@ -289,16 +286,7 @@ func TestPoisonNotAfterRead(t *testing.T) {
 	for i, k := range keys {
 		srv.Put(t, bucket, k, gz(t, flowBody("111111111111", 5, 100+10*i, true)))
 	}
-	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
-state: state.db
-look_back: 5000d
-concurrency: 2
-log: {format: json}
-outputs: {file: {path: alerts.json}}
-buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
-`, bucket, srv.Endpoint))
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
+	cfgPath, cfg := poisonConfig(t, dir, bucket, srv.Endpoint, 2, "")
 
 	for kill := 1; kill <= 4; kill++ {
 		p := startDaemon(t, "1h", cfgPath, "--once")
@@ -314,8 +302,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 			return rs[keys[0]].Ended == kill && rs[keys[1]].Ended == kill
 		}), "kill %d: the write-ahead records say both reads are over: %+v", kill, readingsByKey(t, cfg))
 		require.False(t, p.exited(), p.stderr.String())
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		p.wait(t, time.Minute)
+		p.kill(t)
 	}
 
 	res := runMain(t, cfgPath, true)
@@ -341,16 +328,7 @@ func TestPoisonBesideInnocent(t *testing.T) {
 	poison := flowKey("111111111111", "us-east-1", "2024-03-05", "fl-2", 2)
 	srv.Put(t, bucket, innocent, gz(t, flowBody("111111111111", 5, 100, true)))
 	srv.Put(t, bucket, poison, gz(t, flowBody("111111111111", 5, 200, true)))
-	cfgPath := writeConfig(t, dir, fmt.Sprintf(`
-state: state.db
-look_back: 5000d
-concurrency: 2
-log: {format: json}
-outputs: {file: {path: alerts.json}}
-buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoint: %q}]
-`, bucket, srv.Endpoint))
-	cfg, err := config.Load(cfgPath)
-	require.NoError(t, err)
+	cfgPath, cfg := poisonConfig(t, dir, bucket, srv.Endpoint, 2, "")
 
 	for kill := 1; kill <= 3; kill++ {
 		p := startDaemonEnv(t, []string{"VPCALERTD_TEST_COMMIT_DELAY=1h", "VPCALERTD_TEST_HANG_KEY=fl-2"}, cfgPath, "--once")
@@ -362,8 +340,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 			"kill %d: the write-ahead record says the innocent object's read is over: %+v", kill, readingsByKey(t, cfg))
 		assert.Zero(t, readingsByKey(t, cfg)[poison].Ended, "the poison object's read is not over")
 		require.False(t, p.exited(), p.stderr.String())
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		p.wait(t, time.Minute)
+		p.kill(t)
 	}
 
 	res := runMain(t, cfgPath, true)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -162,8 +161,7 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // let it deliver more
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	p.wait(t, 30*time.Second)
+	p.kill(t)
 	before := indexerDocs(t, ix)
 	require.NotEmpty(t, before)
 	for k, d := range before {

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,32 +33,11 @@ import (
 // scan objects' pattern) and a REJECT on every record, so that firedtimes
 // and the scans' windows count over all of them.
 func undoObjects(n int) (keys []string, bodies [][]byte) {
-	const acct = "123456789012"
-	t0 := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC).Unix()
-	line := func(b *bytes.Buffer, src string, sport, dport int, t int64) {
-		fmt.Fprintf(b, "2 %s eni-0a1b2c3d4e5f60718 %s 10.0.1.25 %d %d 6 1 44 %d %d REJECT OK\n", acct, src, sport, dport, t, t+1)
-	}
-	for k := 0; k < n; k++ {
-		var b bytes.Buffer
-		b.WriteString(flowHeader + "\n")
-		start := t0 + int64(k)*600
-		if k > 0 {
-			for p := 8; p < 16; p++ {
-				line(&b, fmt.Sprintf("198.51.100.%d", k), 40000+p, 20+p, start+int64(p-8))
-			}
-		}
+	return boundaryScans(n, func(line flowLine, start int64) {
 		for i := 0; i < 4000; i++ {
-			line(&b, fmt.Sprintf("203.0.%d.%d", 113+i/250, i%250+1), 10000+i*7%50000, 443, start+10+int64(i)/10)
+			line(fmt.Sprintf("203.0.%d.%d", 113+i/250, i%250+1), 10000+i*7%50000, 443, start+10+int64(i)/10)
 		}
-		if k < n-1 {
-			for p := 0; p < 8; p++ {
-				line(&b, fmt.Sprintf("198.51.100.%d", k+1), 40000+p, 20+p, start+600-12+int64(p))
-			}
-		}
-		keys = append(keys, flowKey(acct, "us-east-1", "2024-03-05", "fl-1", k))
-		bodies = append(bodies, b.Bytes())
-	}
-	return keys, bodies
+	})
 }
 
 // cutProxy stands between the daemon and the S3 server: while armed, the
