@@ -246,6 +246,16 @@ func (p *pipeline) runParallel(workers int) error {
 	return err
 }
 
+// clock is the processing time of the next record: the object's Now when
+// the caller fixed it (a re-read gets its first read's), else the engine's
+// clock.
+func (p *pipeline) clock() time.Time {
+	if !p.obj.Now.IsZero() {
+		return p.obj.Now
+	}
+	return p.e.opts.Now()
+}
+
 // read is the read stage: it cuts the stream into batches and hands each
 // to the workers and, in order, to the sequence stage.
 func (p *pipeline) read(free chan *batch, tasks chan<- task, toSeq chan<- *batch) {
@@ -345,9 +355,7 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 			continue
 		}
 		rec := &b.recs[i]
-		if rec.now = p.obj.Now; rec.now.IsZero() {
-			rec.now = p.e.opts.Now()
-		}
+		rec.now = p.clock()
 		// The stock result first, then one per pack root that matched.
 		for _, m := range w.eval.Finish(&r.Event, &rec.prep, rec.now) {
 			if m.Alert {

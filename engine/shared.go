@@ -59,9 +59,7 @@ func (p *pipeline) sequenceShared(w *worker, b *batch, cs CorrelationStore) (don
 			continue
 		}
 		rec := &b.recs[i]
-		if rec.now = p.obj.Now; rec.now.IsZero() {
-			rec.now = p.e.opts.Now()
-		}
+		rec.now = p.clock()
 		rec.planned = w.eval.Plan(&r.Event, &rec.prep, rec.now, sb)
 	}
 	if sb.Len() > 0 {
