@@ -55,20 +55,32 @@ func (fs *flights) end(f *flight) {
 	fs.mu.Unlock()
 }
 
+// flightsNow is what a progress line says of the objects in flight, read
+// at one moment: the longest object's counts are the ones summed, so a
+// line never shows that object ahead of the total.
+type flightsNow struct {
+	n                          int
+	records, bytes             int64
+	oldest                     *flight
+	oldestRecords, oldestBytes int64
+}
+
 // snapshot sums the progress of the objects in flight and returns the one
-// read longest.
-func (fs *flights) snapshot() (n int, records, bytes int64, oldest *flight) {
+// read longest, with its counts as summed.
+func (fs *flights) snapshot() flightsNow {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	var now flightsNow
 	for f := range fs.set {
-		n++
-		records += f.watch.Records.Load()
-		bytes += f.watch.Bytes.Load()
-		if oldest == nil || f.started.Before(oldest.started) {
-			oldest = f
+		now.n++
+		r, b := f.watch.Records.Load(), f.watch.Bytes.Load()
+		now.records += r
+		now.bytes += b
+		if now.oldest == nil || f.started.Before(now.oldest.started) {
+			now.oldest, now.oldestRecords, now.oldestBytes = f, r, b
 		}
 	}
-	return n, records, bytes, oldest
+	return now
 }
 
 // onError receives the object's problems from the engine: the first few

@@ -319,15 +319,15 @@ func (d *Daemon) progress(c *counters) (stop func()) {
 // progressAttrs are the fields of a progress line.
 func progressAttrs(c *counters, began time.Time) []any {
 	s := c.snapshot()
-	n, recs, bytes, oldest := c.flights.snapshot()
+	f := c.flights.snapshot()
 	el := time.Since(began).Seconds()
-	records := s.Records + recs
-	attrs := []any{"objects_done", s.Objects, "objects_total", s.Listed, "in_flight", n,
-		"records", records, "bytes", s.Bytes + bytes, "alerts", s.Alerts,
+	records := s.Records + f.records
+	attrs := []any{"objects_done", s.Objects, "objects_total", s.Listed, "in_flight", f.n,
+		"records", records, "bytes", s.Bytes + f.bytes, "alerts", s.Alerts,
 		"records_per_s", int64(float64(records) / el), "elapsed", time.Duration(el * float64(time.Second)).Round(time.Second).String()}
-	if oldest != nil {
-		attrs = append(attrs, "longest_object", oldest.key, "longest_object_records", oldest.watch.Records.Load(),
-			"longest_object_bytes", oldest.watch.Bytes.Load(), "longest_object_for", time.Since(oldest.started).Round(time.Second).String())
+	if f.oldest != nil {
+		attrs = append(attrs, "longest_object", f.oldest.key, "longest_object_records", f.oldestRecords,
+			"longest_object_bytes", f.oldestBytes, "longest_object_for", time.Since(f.oldest.started).Round(time.Second).String())
 	}
 	return attrs
 }

@@ -498,7 +498,7 @@ func (q *queueRun) progress(began time.Time) (stop func()) {
 			// Quiet while nothing moves: neither a done object nor a
 			// record of one in flight.
 			s := q.c.snapshot()
-			_, recs, _, _ := q.c.flights.snapshot()
+			recs := q.c.flights.snapshot().records
 			if s.Objects+s.Records+recs == last {
 				continue
 			}
