@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"testing"
 
@@ -9,16 +10,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// rootsTried returns the pack roots Prepare walked for the event: with the
-// index, only those whose literal field tests can hold.
+// rootsTried returns the pack roots Prepare walks for the event: with the
+// index, only those whose literal field tests can hold. (Prepare records
+// only the passes that leave Finish something to do, so they are read from
+// the index itself.)
 func rootsTried(t *testing.T, s *Set, js string) []string {
 	t.Helper()
-	var p Prepared
-	s.NewEvaluator().Prepare(withSyms(s, mustEvent(t, js)), &p)
+	c := &s.NewEvaluator().c
+	c.index(withSyms(s, mustEvent(t, js)))
+	g := s.packRoots
+	require.NotEmpty(t, g.discs, "the pack roots are not indexed")
 	var out []string
-	for _, ps := range p.passes {
-		if ps.root != nil {
-			out = append(out, ps.root.ID())
+	for w, word := range c.memoMask(g) {
+		for word != 0 {
+			i := w*64 + bits.TrailingZeros64(word)
+			word &= word - 1
+			out = append(out, g.rules[i].ID())
 		}
 	}
 	return out
@@ -72,6 +79,17 @@ func TestPackRootsIndexedByLiteralTests(t *testing.T) {
 			all := ids(s.NewEvaluator().EvalAll(ev, t0, &tr))
 			assert.Equal(t, c.results, got)
 			assert.Equal(t, all, got, "the index changes the results")
+			// Prepare keeps the stock pass and the pack passes that
+			// left Finish something to do: here, those with a result.
+			var p Prepared
+			s.NewEvaluator().Prepare(ev, &p)
+			var kept []string
+			for _, ps := range p.passes {
+				if ps.root != nil {
+					kept = append(kept, ps.final.ID())
+				}
+			}
+			assert.ElementsMatch(t, c.results[1:], kept, "pack passes recorded")
 			steps := 0
 			for _, st := range tr.Steps {
 				if st.Pack == "ports" {
