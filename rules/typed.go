@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/binary"
 	"regexp"
 
 	"github.com/expr-lang/expr/ast"
@@ -148,7 +149,7 @@ func (tc *typedCompiler) compileEqual(a, b ast.Node) boolFn {
 	if k, ok := constString(a); ok {
 		if sym, ok := fieldArg(b); ok {
 			// The common case: a field against a constant, one call.
-			return func(c *evalCtx) bool { v, _ := c.field(sym); return string(v) == k }
+			return fieldEquals(sym, k)
 		}
 		x := tc.compileString(b)
 		if x == nil {
@@ -297,4 +298,37 @@ func typedListValue(tc *typedCompiler, args []ast.Node) any {
 		return nil
 	}
 	return strFn(func(c *evalCtx) []byte { return l.m[string(x(c))] })
+}
+
+// fieldEquals is field(sym) == k. A constant of up to 16 bytes is compared
+// as at most two loads of the value, overlapping when the length is not a
+// power of two, against words made from k at compile time: a comparison
+// with a constant known only at run time otherwise calls memequal, which
+// costs more than the rest of the test.
+func fieldEquals(sym int32, k string) boolFn {
+	n := len(k)
+	switch {
+	case n == 0:
+		return func(c *evalCtx) bool { v, _ := c.field(sym); return len(v) == 0 }
+	case n <= 3:
+		// Bytes 0, n/2 and n-1 are every byte of a value of 1 to 3.
+		a, m, z := k[0], k[n/2], k[n-1]
+		return func(c *evalCtx) bool {
+			v, _ := c.field(sym)
+			return len(v) == n && v[0] == a && v[n/2] == m && v[n-1] == z
+		}
+	case n <= 8:
+		lo, hi := binary.LittleEndian.Uint32([]byte(k)), binary.LittleEndian.Uint32([]byte(k[n-4:]))
+		return func(c *evalCtx) bool {
+			v, _ := c.field(sym)
+			return len(v) == n && binary.LittleEndian.Uint32(v) == lo && binary.LittleEndian.Uint32(v[n-4:]) == hi
+		}
+	case n <= 16:
+		lo, hi := binary.LittleEndian.Uint64([]byte(k)), binary.LittleEndian.Uint64([]byte(k[n-8:]))
+		return func(c *evalCtx) bool {
+			v, _ := c.field(sym)
+			return len(v) == n && binary.LittleEndian.Uint64(v) == lo && binary.LittleEndian.Uint64(v[n-8:]) == hi
+		}
+	}
+	return func(c *evalCtx) bool { v, _ := c.field(sym); return string(v) == k }
 }

@@ -2,8 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
+
+	"github.com/vpcalertd/vpcalertd/event"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -72,4 +75,47 @@ func TestTypedAndVMAgree(t *testing.T) {
 			assert.Equal(t, vm, typed, "%s on %s", c.src, js)
 		}
 	}
+}
+
+// fieldEquals compares a field with a constant without memequal for
+// constants of up to 16 bytes: it must agree with string comparison for
+// every length, every value that differs from the constant in one byte,
+// every value one byte shorter or longer, and an absent field.
+func TestFieldEqualsAgreesWithStrings(t *testing.T) {
+	rng := rand.New(rand.NewSource(16))
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "ab"[rng.Intn(2)]
+		}
+		return string(b)
+	}
+	c := &evalCtx{idx: []int32{1}, ev: &event.Event{Fields: []event.Field{{Kind: event.String}}}}
+	check := func(k, v string) {
+		t.Helper()
+		c.ev.Fields[0].Value = []byte(v)
+		if got := fieldEquals(0, k)(c); got != (v == k) {
+			t.Fatalf("fieldEquals(%q) on %q = %v", k, v, got)
+		}
+	}
+	for n := 0; n <= 20; n++ {
+		for range 50 {
+			k := word(n)
+			check(k, k)
+			for i := range n {
+				b := []byte(k)
+				b[i] ^= 'a' ^ 'b'
+				check(k, string(b))
+			}
+			if n > 0 {
+				check(k, k[:n-1])
+			}
+			check(k, k+"a")
+			check(k, word(n))
+			check(k, word(max(0, n-1)))
+		}
+	}
+	c.idx[0] = 0 // absent: compares as ""
+	assert.True(t, fieldEquals(0, "")(c))
+	assert.False(t, fieldEquals(0, "a")(c))
 }
