@@ -32,7 +32,7 @@ func netHelperRows() []helper {
 				a, ok := parseAddr([]byte(ip))
 				return ok && isPrivateAddr(a), nil
 			}),
-			typed: typedAddrTest(isPrivateAddr),
+			typed: typedAddrTest(isPrivateAddr, isPrivate4),
 		},
 		{
 			name: "is_public",
@@ -41,7 +41,7 @@ func netHelperRows() []helper {
 				a, ok := parseAddr([]byte(ip))
 				return ok && isPublicAddr(a), nil
 			}),
-			typed: typedAddrTest(isPublicAddr),
+			typed: typedAddrTest(isPublicAddr, isPublic4),
 		},
 		{
 			name:  "is_world_cidr",
@@ -169,8 +169,22 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 	})
 }
 
-func typedAddrTest(test func(netip.Addr) bool) func(tc *typedCompiler, args []ast.Node) any {
+// typedAddrTest compiles a test of one address; test4 is test for an IPv4
+// address as a number. A field's address comes from the per-event cache
+// without a netip.Addr when it is IPv4.
+func typedAddrTest(test func(netip.Addr) bool, test4 func(uint32) bool) func(tc *typedCompiler, args []ast.Node) any {
 	return func(tc *typedCompiler, args []ast.Node) any {
+		if sym, ok := fieldArg(args[0]); ok {
+			return boolFn(func(c *evalCtx) bool {
+				switch sl := c.slot(sym); sl.kind {
+				case addrV4:
+					return test4(sl.x)
+				case addrV6:
+					return test(sl.a)
+				}
+				return false
+			})
+		}
 		x := tc.addrArg(args[0])
 		if x == nil {
 			return nil
@@ -243,12 +257,16 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 		return nil
 	}
 	var addrs []func(c *evalCtx) (netip.Addr, bool)
+	var syms []int32
+	fields := true // every address is a field
 	for _, a := range args[1:] {
 		x := tc.addrArg(a)
 		if x == nil {
 			return nil
 		}
 		addrs = append(addrs, x)
+		sym, ok := fieldArg(a)
+		syms, fields = append(syms, sym), fields && ok
 	}
 	t, err := tc.env.trie(name)
 	if err != nil {
@@ -256,6 +274,25 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 	}
 	if t.empty() {
 		return boolFn(func(*evalCtx) bool { return false })
+	}
+	if fields {
+		// Fields: their addresses from the per-event cache, an IPv4
+		// one looked up as a number.
+		return boolFn(func(c *evalCtx) bool {
+			for _, sym := range syms {
+				switch sl := c.slot(sym); sl.kind {
+				case addrV4:
+					if t.best4(sl.x) != 0 {
+						return true
+					}
+				case addrV6:
+					if _, ok := t.lookup(sl.a); ok {
+						return true
+					}
+				}
+			}
+			return false
+		})
 	}
 	return boolFn(func(c *evalCtx) bool {
 		for _, x := range addrs {

@@ -95,6 +95,24 @@ func TestAddressClasses(t *testing.T) {
 			assert.Equal(t, c.public, evalCond(t, s, 1, js), "is_public")
 		})
 	}
+	// One evaluator for every case, twice over, an absent address in
+	// between: each event's addresses are its own (the per-event cache
+	// parses each field again for the next event).
+	e := s.NewEvaluator()
+	for range 2 {
+		for _, c := range cases {
+			for _, js := range []string{`{"aws":{"ip":"` + c.ip + `"}}`, `{"aws":{}}`} {
+				e.c.index(withSyms(s, mustEvent(t, js)))
+				private, public := s.Rule("1").cond.conj[0].fn(&e.c), s.Rule("2").cond.conj[0].fn(&e.c)
+				if js == `{"aws":{}}` {
+					assert.False(t, private || public, "absent address after %s", c.ip)
+					continue
+				}
+				assert.Equal(t, c.private, private, "is_private(%s) after other events", c.ip)
+				assert.Equal(t, c.public, public, "is_public(%s) after other events", c.ip)
+			}
+		}
+	}
 }
 
 func TestCIDRHelpers(t *testing.T) {

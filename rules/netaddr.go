@@ -15,23 +15,76 @@ import (
 // allocating, the private/public classification, and the prefix trie
 // behind CIDR lists.
 
-// addrSlot is one entry of the per-event address cache (evalCtx.addrs).
+// addrSlot is one entry of the per-event address cache (evalCtx.addrs): the
+// field parsed as an address once per event. An IPv4 address, the common
+// case, is kept as a number, which is what the typed helpers test and look
+// up; only an IPv6 address needs the netip.Addr.
 type addrSlot struct {
-	gen uint32
-	ok  bool
-	a   netip.Addr
+	gen  uint32
+	x    uint32 // an IPv4 address (kind addrV4), big-endian
+	kind uint8  // addrNone, addrV4 or addrV6
+	a    netip.Addr
+}
+
+// Kinds of addrSlot.
+const (
+	addrNone = iota // absent, or not an address
+	addrV4
+	addrV6 // a (an IPv4-mapped address is unmapped, so it is addrV4)
+)
+
+// slot returns the per-event address cache entry of the field with symbol
+// sym, parsing the field on first use (small enough to be inlined into the
+// helpers' closures).
+func (c *evalCtx) slot(sym int32) *addrSlot {
+	sl := &c.addrs[sym]
+	if sl.gen != c.addrGen {
+		c.parseSlot(sl, sym)
+	}
+	return sl
+}
+
+// parseSlot fills sl from the field with symbol sym of the current event.
+func (c *evalCtx) parseSlot(sl *addrSlot, sym int32) {
+	sl.gen = c.addrGen
+	sl.kind = addrNone
+	v, ok := c.field(sym)
+	if !ok {
+		return // absent: nothing to parse
+	}
+	if x, ok := parseIPv4x(v); ok {
+		sl.x, sl.kind = x, addrV4
+		return
+	}
+	if a, ok := parseAddr(v); ok {
+		sl.setAddr(a)
+	}
+}
+
+// setAddr stores a as sl's address.
+func (sl *addrSlot) setAddr(a netip.Addr) {
+	if a.Is4() {
+		sl.x, sl.kind = v4(a), addrV4
+		return
+	}
+	sl.a, sl.kind = a, addrV6
+}
+
+// addr returns sl's address as a netip.Addr.
+func (sl *addrSlot) addr() (netip.Addr, bool) {
+	switch sl.kind {
+	case addrV4:
+		return netip.AddrFrom4([4]byte{byte(sl.x >> 24), byte(sl.x >> 16), byte(sl.x >> 8), byte(sl.x)}), true
+	case addrV6:
+		return sl.a, true
+	}
+	return netip.Addr{}, false
 }
 
 // addrOf returns the field with symbol sym parsed as an address, parsing it
 // at most once per event.
 func (c *evalCtx) addrOf(sym int32) (netip.Addr, bool) {
-	sl := &c.addrs[sym]
-	if sl.gen != c.addrGen {
-		v, _ := c.field(sym)
-		sl.a, sl.ok = parseAddr(v)
-		sl.gen = c.addrGen
-	}
-	return sl.a, sl.ok
+	return c.slot(sym).addr()
 }
 
 // addrArg compiles an address argument: a field reference goes through the
@@ -66,47 +119,56 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 }
 
 // parseIPv4 parses dotted-quad decimal without leading zeros, as netip does.
-// Each part is read digit by digit without a loop (at most three digits, a
-// leading 0 stands alone).
 func parseIPv4(b []byte) (out [4]byte, ok bool) {
+	x, ok := parseIPv4x(b)
+	if ok {
+		out = [4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}
+	}
+	return out, ok
+}
+
+// parseIPv4x is parseIPv4 giving the address as a big-endian number. Each
+// part is read digit by digit without a loop (at most three digits, a
+// leading 0 stands alone).
+func parseIPv4x(b []byte) (x uint32, ok bool) {
 	if len(b) < 7 || len(b) > 15 {
-		return out, false
+		return 0, false
 	}
 	i := 0
 	for k := 0; k < 4; k++ {
 		if k > 0 {
 			if i >= len(b) || b[i] != '.' {
-				return out, false
+				return 0, false
 			}
 			i++
 		}
 		if i >= len(b) {
-			return out, false
+			return 0, false
 		}
 		d := b[i] - '0'
 		if d > 9 {
-			return out, false
+			return 0, false
 		}
-		v := uint(d)
+		v := uint32(d)
 		i++
 		if d != 0 && i < len(b) {
 			if d := b[i] - '0'; d <= 9 {
-				v = v*10 + uint(d)
+				v = v*10 + uint32(d)
 				i++
 				if i < len(b) {
 					if d := b[i] - '0'; d <= 9 {
-						v = v*10 + uint(d)
+						v = v*10 + uint32(d)
 						i++
 					}
 				}
 			}
 		}
 		if v > 255 {
-			return out, false
+			return 0, false
 		}
-		out[k] = byte(v)
+		x = x<<8 | v
 	}
-	return out, i == len(b)
+	return x, i == len(b)
 }
 
 // v4 returns an IPv4 address as a big-endian integer.
@@ -123,10 +185,14 @@ func in4(x, base uint32, bits uint) bool { return x>>(32-bits) == base>>(32-bits
 // IPv6 unique local addresses (fc00::/7, RFC 4193).
 func isPrivateAddr(a netip.Addr) bool {
 	if a.Is4() {
-		x := v4(a)
-		return in4(x, 0x0a000000, 8) || in4(x, 0xac100000, 12) || in4(x, 0xc0a80000, 16) || in4(x, 0x64400000, 10)
+		return isPrivate4(v4(a))
 	}
 	return a.Is6() && a.As16()[0]&0xfe == 0xfc
+}
+
+// isPrivate4 is isPrivateAddr of an IPv4 address.
+func isPrivate4(x uint32) bool {
+	return in4(x, 0x0a000000, 8) || in4(x, 0xac100000, 12) || in4(x, 0xc0a80000, 16) || in4(x, 0x64400000, 10)
 }
 
 // isPublicAddr reports a globally routable unicast address: not private,
@@ -137,15 +203,7 @@ func isPrivateAddr(a netip.Addr) bool {
 // public: examples, AWS's included, use them for internet hosts.
 func isPublicAddr(a netip.Addr) bool {
 	if a.Is4() {
-		x := v4(a)
-		switch x >> 24 {
-		case 0, 10, 127:
-			return false // this network, private, loopback
-		}
-		return x < 0xe0000000 && // multicast 224/4, reserved 240/4, broadcast
-			!in4(x, 0xa9fe0000, 16) && // link-local
-			!in4(x, 0xac100000, 12) && !in4(x, 0xc0a80000, 16) && !in4(x, 0x64400000, 10) && // private, shared
-			!in4(x, 0xc0000000, 24) && !in4(x, 0xc6120000, 15) // IETF protocol assignments, benchmarking
+		return isPublic4(v4(a))
 	}
 	if !a.IsValid() || !a.IsGlobalUnicast() || isPrivateAddr(a) {
 		return false
@@ -153,6 +211,18 @@ func isPublicAddr(a netip.Addr) bool {
 	b := a.As16()
 	discard := b[0] == 0x01 && b[1] == 0 && b[2] == 0 && b[3] == 0 && b[4] == 0 && b[5] == 0 && b[6] == 0 && b[7] == 0
 	return !discard
+}
+
+// isPublic4 is isPublicAddr of an IPv4 address.
+func isPublic4(x uint32) bool {
+	switch x >> 24 {
+	case 0, 10, 127:
+		return false // this network, private, loopback
+	}
+	return x < 0xe0000000 && // multicast 224/4, reserved 240/4, broadcast
+		!in4(x, 0xa9fe0000, 16) && // link-local
+		!in4(x, 0xac100000, 12) && !in4(x, 0xc0a80000, 16) && !in4(x, 0x64400000, 10) && // private, shared
+		!in4(x, 0xc0000000, 24) && !in4(x, 0xc6120000, 15) // IETF protocol assignments, benchmarking
 }
 
 // parseCIDR parses "addr/bits" or a bare address (a /32 or /128 block).
@@ -291,15 +361,7 @@ func (t *cidrTrie) empty() bool { return len(t.vals) == 0 }
 func (t *cidrTrie) lookup(a netip.Addr) ([]byte, bool) {
 	var best int32
 	if a.Is4() {
-		x := v4(a)
-		f := t.first4[x>>24]
-		best = f.best
-		for n, i := f.node, 8; n != 0 && i < 32; i++ {
-			n = t.nodes[n].child[x>>(31-i)&1]
-			if v := t.nodes[n].val; n != 0 && v != 0 {
-				best = v
-			}
-		}
+		best = t.best4(v4(a))
 	} else {
 		b, n := addrBytes(a)
 		best = t.nodes[n].val
@@ -317,6 +379,20 @@ func (t *cidrTrie) lookup(a netip.Addr) ([]byte, bool) {
 		return nil, false
 	}
 	return t.vals[best-1], true
+}
+
+// best4 returns the vals index + 1 of the longest block containing the IPv4
+// address x, 0 when none does.
+func (t *cidrTrie) best4(x uint32) int32 {
+	f := &t.first4[x>>24]
+	best := f.best
+	for n, i := f.node, 8; n != 0 && i < 32; i++ {
+		n = t.nodes[n].child[x>>(31-i)&1]
+		if v := t.nodes[n].val; n != 0 && v != 0 {
+			best = v
+		}
+	}
+	return best
 }
 
 // lookupText parses v and looks it up; a value that is not an address is
