@@ -202,7 +202,7 @@ func (c *evalCtx) packPasses() {
 		return
 	}
 	if c.tr == nil && len(g.discs) > 0 {
-		mask := c.memoMask(g)
+		mask := c.candidates(g)
 		for w := range mask {
 			word := mask[w]
 			for word != 0 {
@@ -420,7 +420,7 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 		return nil
 	}
 	if c.tr == nil && len(g.discs) > 0 {
-		mask := c.memoMask(g)
+		mask := c.candidates(g)
 		for w, word := range mask {
 			for word != 0 {
 				i := w*64 + bits.TrailingZeros64(word)

@@ -23,6 +23,10 @@ type siblings struct {
 	// full is true, per sibling, when its condition must run whole on the
 	// memo path (it runs on the VM); otherwise rest is all there is left.
 	full []bool
+	// common are the conjuncts every sibling has in its rest, taken out
+	// of rest: on the memo path they are tested once per visit of the
+	// group (candidates), not once per sibling tried.
+	common []conjunct
 }
 
 // memoField is one field a sibling group is filtered on.
@@ -136,8 +140,63 @@ func (s *Set) buildGroups() {
 				}
 			}
 		}
+		g.hoistCommon()
 	}
 	s.groups = len(all)
+}
+
+// hoistCommon moves the conjuncts that every sibling's rest has (the same
+// source text, so the same test) into g.common. Typed conjuncts are pure,
+// so testing one once before the siblings gives what testing it in each
+// gives. Nothing is hoisted when a sibling runs on the VM or has no
+// condition.
+func (g *siblings) hoistCommon() {
+	g.common = nil
+	if len(g.rules) < 2 {
+		return
+	}
+	for j := range g.rules {
+		if g.full[j] || g.rules[j].cond == nil {
+			return
+		}
+	}
+	has := func(rest []conjunct, src string) bool {
+		for _, cj := range rest {
+			if cj.src == src {
+				return true
+			}
+		}
+		return false
+	}
+	for _, cj := range g.rest[0] {
+		every := !has(g.common, cj.src)
+		for j := 1; j < len(g.rules) && every; j++ {
+			every = has(g.rest[j], cj.src)
+		}
+		if every {
+			g.common = append(g.common, cj)
+		}
+	}
+	for j := range g.rest {
+		var kept []conjunct
+		for _, cj := range g.rest[j] {
+			if !has(g.common, cj.src) {
+				kept = append(kept, cj)
+			}
+		}
+		g.rest[j] = kept
+	}
+}
+
+// candidates returns which siblings of g can match: none when a conjunct
+// they all have fails, else the memo's mask.
+func (c *evalCtx) candidates(g *siblings) []uint64 {
+	for i := range g.common {
+		if !g.common[i].fn(c) {
+			return nil
+		}
+	}
+	return c.memoMask(g)
 }
 
 func andAll(fns []boolFn) boolFn {

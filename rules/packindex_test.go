@@ -21,7 +21,7 @@ func rootsTried(t *testing.T, s *Set, js string) []string {
 	g := s.packRoots
 	require.NotEmpty(t, g.discs, "the pack roots are not indexed")
 	var out []string
-	for w, word := range c.memoMask(g) {
+	for w, word := range c.candidates(g) {
 		for word != 0 {
 			i := w*64 + bits.TrailingZeros64(word)
 			word &= word - 1
@@ -65,6 +65,12 @@ func TestPackRootsIndexedByLiteralTests(t *testing.T) {
 		{"a port no root of the 200 tests, of an accepted flow",
 			`{"integration":"aws","aws":{"action":"ACCEPT","dstport":"22","src":"x"}}`,
 			[]string{"100", "110", "2900", "2901"}, []string{"2", "101", "2900", "2901"}},
+		// Every root tests integration == "aws" the same way: that test
+		// runs once for the group, before the index, and rules out
+		// every root when it fails.
+		{"a test all the roots have fails: no root is tried",
+			`{"integration":"gcp","aws":{"action":"REJECT","dstport":"1042","src":"x"}}`,
+			nil, []string{"-"}},
 		{"no port at all: the alternative of tests of the port is ruled out too",
 			`{"integration":"aws","aws":{"action":"REJECT"}}`,
 			[]string{"110", "2901"}, []string{"3"}},

@@ -98,7 +98,7 @@ func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
 	c.walkPass(nil, nil, false)
 	if g := c.set.packRoots; g != nil && len(g.rules) > 0 {
 		if len(g.discs) > 0 {
-			mask := c.memoMask(g)
+			mask := c.candidates(g)
 			for w := range mask {
 				word := mask[w]
 				for word != 0 {
