@@ -133,10 +133,12 @@ func TestOptimisticIsMemory(t *testing.T) {
 
 // TestOptimisticCrossingOnce: two instances count in the same groups at
 // the same time, each its own events in batches as they come; every group
-// gets more events than the threshold from the two together and fewer
-// than it from each. Exactly one alert per group, across both: two commits
-// of the same group cannot both succeed (the second finds the group
-// changed, reads it again and counts on the fired, cleared window).
+// gets exactly the threshold from the two together, half of it from each.
+// Exactly one alert per group, across both: two commits of the same group
+// cannot both succeed (the second finds the group changed, or created
+// meanwhile, reads it again and counts on what the first wrote), and an
+// event lost by a commit written over another's leaves the group below
+// the threshold.
 func TestOptimisticCrossingOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	store := openStore(t, srv)
@@ -150,53 +152,60 @@ rules:
   - id: "301"
     level: 9
     if_sid: "300"
-    aggregate: {kind: count, threshold: 30, timeframe: 600, same_field: [aws.eni], cooldown: 3600}
+    aggregate: {kind: count, threshold: 40, timeframe: 600, same_field: [aws.eni], cooldown: 3600}
     description: "burst on $(aws.eni)"
 `
 	const groups, perInstance = 20, 20
-	var mu sync.Mutex
-	alerts := map[string]int{}
-	var wg sync.WaitGroup
 	before := store.Stats()
-	for inst := range 2 {
-		s, err := rules.LoadYAMLForTest(t, map[string]string{"c.yml": pack}, nil)
-		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(int64(inst)))
-			run := newSharedRun(s, store, "cross:")
-			var evs []*event.Event
-			var nows []time.Time
-			now := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
-			for g := range groups {
-				for range perInstance {
-					evs = append(evs, rules.EventForTest(t, s, fmt.Sprintf(`{"integration":"aws","aws":{"kind":"flow","eni":"eni-%d"}}`, g), now.Unix()))
-					nows = append(nows, now)
+	// Several rounds, each on fresh keys, the instances starting together:
+	// one round's commits collide on a group only now and then.
+	for round := range 4 {
+		var mu sync.Mutex
+		alerts := map[string]int{}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for inst := range 2 {
+			s, err := rules.LoadYAMLForTest(t, map[string]string{"c.yml": pack}, nil)
+			require.NoError(t, err)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewSource(int64(10*round + inst)))
+				run := newSharedRun(s, store, fmt.Sprintf("cross%d:", round))
+				var evs []*event.Event
+				var nows []time.Time
+				now := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
+				for g := range groups {
+					for range perInstance {
+						evs = append(evs, rules.EventForTest(t, s, fmt.Sprintf(`{"integration":"aws","aws":{"kind":"flow","eni":"eni-%d"}}`, g), now.Unix()))
+						nows = append(nows, now)
+					}
 				}
-			}
-			// Each instance goes through the groups in its own order.
-			rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
-			idx := make([]int, len(evs))
-			for i := range idx {
-				idx[i] = i
-			}
-			out := run.run(t, evs, nows, idx, rng, 6)
-			mu.Lock()
-			defer mu.Unlock()
-			for _, o := range out {
-				if _, m, ok := strings.Cut(o, "[301 alert=true"); ok {
-					_, desc, _ := strings.Cut(m, "desc=")
-					desc, _, _ = strings.Cut(desc, " prev=")
-					alerts[desc]++
+				// Each instance goes through the groups in its own order.
+				rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+				idx := make([]int, len(evs))
+				for i := range idx {
+					idx[i] = i
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	require.Len(t, alerts, groups, "one alert per group: %v", alerts)
-	for g, n := range alerts {
-		require.Equal(t, 1, n, "group %s", g)
+				<-start
+				out := run.run(t, evs, nows, idx, rng, 6)
+				mu.Lock()
+				defer mu.Unlock()
+				for _, o := range out {
+					if _, m, ok := strings.Cut(o, "[301 alert=true"); ok {
+						_, desc, _ := strings.Cut(m, "desc=")
+						desc, _, _ = strings.Cut(desc, " prev=")
+						alerts[desc]++
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		require.Len(t, alerts, groups, "round %d: one alert per group: %v", round, alerts)
+		for g, n := range alerts {
+			require.Equal(t, 1, n, "round %d: group %s", round, g)
+		}
 	}
 	st := store.Stats()
 	t.Logf("optimistic parts %d, interpreter calls %d, commits refused (a group changed meanwhile) %d",
