@@ -34,6 +34,7 @@ type Engine struct {
 	offset  atomic.Int64
 	workers sync.Pool // *worker
 	batches sync.Pool // *batch
+	pool    workerPool
 }
 
 // New loads the ruleset and returns an Engine.

@@ -31,9 +31,22 @@ import (
 // alerts in the same order with the same ids, the same messages in the same
 // order. With one worker (GOMAXPROCS=1) the stages run in turn on the
 // caller's goroutine.
+//
+// The workers are the engine's, not the call's: Process calls that run at
+// once (the daemon's `concurrency` objects) share min(GOMAXPROCS, 32) of
+// them (workerPool), so that several objects at once keep to about as many
+// running goroutines as cores — each call adds its read and sequence
+// stages, which mostly wait — instead of starting GOMAXPROCS workers each.
+// A call still waiting for its turn (Order) reads and prepares at most
+// lookahead batches; it gets its full share of batches in flight when the
+// turn comes, so that objects queued behind the one the rules are busy
+// with hold little memory.
 
-// maxWorkers bounds the workers of one object.
+// maxWorkers bounds the workers of an engine.
 const maxWorkers = 32
+
+// lookahead is how many batches a call reads and prepares before its turn.
+const lookahead = 2
 
 // errStopped is what a stage waiting for its turn returns when the call
 // ends early for another reason.
@@ -73,10 +86,72 @@ func newBatch() *batch {
 	return &batch{decoded: make(chan struct{}, 1), rendered: make(chan struct{}, 1)}
 }
 
-// task is a job for a worker: prepare or render a batch.
+// task is a job for a worker: prepare or render a batch of a call.
 type task struct {
+	p      *pipeline
 	b      *batch
 	render bool
+}
+
+// workerPool is the workers of an engine, shared by the Process calls that
+// run at once. They run while at least one call uses them.
+type workerPool struct {
+	mu    sync.Mutex // guards the fields below
+	calls int        // calls using the workers
+	size  int        // workers running
+	tasks chan task  // closed (and the workers end) when the last call leaves
+}
+
+// enter returns the channel the workers take their tasks from and how many
+// workers take them, starting size workers if none are running.
+func (wp *workerPool) enter(e *Engine, size int) (chan<- task, int) {
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	if wp.calls == 0 {
+		wp.size = size
+		wp.tasks = make(chan task, 4*(2*size+3))
+		for range size {
+			go e.work(wp.tasks)
+		}
+	}
+	wp.calls++
+	return wp.tasks, wp.size
+}
+
+// leave ends a call's use of the workers. The call has no task left.
+func (wp *workerPool) leave() {
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	if wp.calls--; wp.calls == 0 {
+		close(wp.tasks)
+		wp.tasks = nil
+	}
+}
+
+// work is a worker: it runs tasks of every call until the channel closes.
+func (e *Engine) work(tasks <-chan task) {
+	w := e.getWorker()
+	defer e.workers.Put(w)
+	for t := range tasks {
+		t.p.do(w, t)
+	}
+}
+
+// do runs t, unless its call has stopped (nothing waits for it then).
+func (p *pipeline) do(w *worker, t task) {
+	defer p.pending.Done()
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	if t.render {
+		p.render(w, t.b)
+		t.b.rendered <- struct{}{}
+	} else {
+		p.prepare(w, t.b)
+		t.b.decoded <- struct{}{}
+	}
 }
 
 // pipeline is one Process call.
@@ -94,6 +169,8 @@ type pipeline struct {
 	// context while waiting for the turn): every stage returns.
 	stop     chan struct{}
 	stopOnce sync.Once
+	// pending counts the call's tasks sent to the workers and not done.
+	pending sync.WaitGroup
 	// readErr is why the read stage stopped early (the context), read
 	// once the stages are done.
 	readErr error
@@ -151,56 +228,39 @@ func (p *pipeline) runInline() error {
 	}
 }
 
-// runParallel runs the stages on their goroutines and the given number of
-// workers; the write stage runs on the caller's.
+// runParallel runs the stages on their goroutines and the engine's
+// workers (at most the given number); the write stage runs on the
+// caller's.
 func (p *pipeline) runParallel(workers int) error {
 	e := p.e
+	tasks, workers := e.pool.enter(e, workers)
+	defer e.pool.leave()
 	inflight := 2*workers + 3
 	free := make(chan *batch, inflight)
-	for range inflight {
+	// Before its turn, a call holds lookahead batches; the read stage adds
+	// the others when the turn comes.
+	n, ready := inflight, (<-chan struct{})(nil)
+	if t := p.obj.Turn; t != nil && inflight > lookahead {
+		select {
+		case <-t.Ready():
+		default:
+			n, ready = lookahead, t.Ready()
+		}
+	}
+	for range n {
 		free <- e.getBatch()
 	}
-	tasks := make(chan task, 2*inflight)
 	toSeq := make(chan *batch, inflight)
 	toWrite := make(chan *batch, inflight)
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := e.getWorker()
-			defer e.workers.Put(w)
-			for t := range tasks {
-				if t.render {
-					p.render(w, t.b)
-					t.b.rendered <- struct{}{}
-				} else {
-					p.prepare(w, t.b)
-					t.b.decoded <- struct{}{}
-				}
-			}
-		}()
-	}
-	// Two stages send tasks, the read stage and the sequence stage: tasks
-	// is closed once both have returned, since either may stop first (an
-	// early stop) and a send on a closed channel panics even in a select.
-	var senders sync.WaitGroup
-	senders.Add(2)
-	wg.Add(3)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		senders.Wait()
-		close(tasks)
-	}()
-	go func() {
-		defer wg.Done()
-		defer senders.Done()
 		defer close(toSeq)
-		p.read(free, tasks, toSeq)
+		p.read(free, tasks, toSeq, ready, inflight-n)
 	}()
 	go func() {
 		defer wg.Done()
-		defer senders.Done()
 		defer close(toWrite)
 		defer p.turnDone()
 		w := e.getWorker()
@@ -214,7 +274,7 @@ func (p *pipeline) runParallel(workers int) error {
 				p.abort()
 				return
 			}
-			if !p.send(tasks, task{b: b, render: true}) || !p.sendBatch(toWrite, b) {
+			if !p.send(tasks, task{p: p, b: b, render: true}) || !p.sendBatch(toWrite, b) {
 				return
 			}
 		}
@@ -231,6 +291,8 @@ func (p *pipeline) runParallel(workers int) error {
 		free <- b
 	}
 	wg.Wait()
+	// The workers may still hold tasks of a call that stopped early.
+	p.pending.Wait()
 	if err == nil {
 		err = p.turnErr
 	}
@@ -257,12 +319,19 @@ func (p *pipeline) clock() time.Time {
 }
 
 // read is the read stage: it cuts the stream into batches and hands each
-// to the workers and, in order, to the sequence stage.
-func (p *pipeline) read(free chan *batch, tasks chan<- task, toSeq chan<- *batch) {
+// to the workers and, in order, to the sequence stage. When ready is
+// closed (the call's turn came), it adds more batches to free.
+func (p *pipeline) read(free chan *batch, tasks chan<- task, toSeq chan<- *batch, ready <-chan struct{}, more int) {
 	for {
 		var b *batch
 		select {
 		case b = <-free:
+		case <-ready:
+			ready = nil
+			for range more {
+				free <- p.e.getBatch()
+			}
+			continue
 		case <-p.stop:
 			return
 		}
@@ -275,17 +344,20 @@ func (p *pipeline) read(free chan *batch, tasks chan<- task, toSeq chan<- *batch
 			return
 		}
 		b.bytes, b.records = p.st.BytesRead(), p.st.Records()
-		if !p.send(tasks, task{b: b}) || !p.sendBatch(toSeq, b) {
+		if !p.send(tasks, task{p: p, b: b}) || !p.sendBatch(toSeq, b) {
 			return
 		}
 	}
 }
 
+// send hands t to the workers, unless the call stopped.
 func (p *pipeline) send(ch chan<- task, t task) bool {
+	p.pending.Add(1)
 	select {
 	case ch <- t:
 		return true
 	case <-p.stop:
+		p.pending.Done()
 		return false
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,5 +226,90 @@ func (s *cancelAfter) Write(*alert.Alert) error {
 	if s.seen++; s.seen == s.n {
 		s.cancel()
 	}
+	return nil
+}
+
+// TestConcurrentCallsShareTheWorkers: Process calls that run at once share
+// the engine's workers — six objects at once on four cores run four
+// workers, not four each — and an object waiting for its turn reads only a
+// few batches ahead (lookahead), so that the objects queued behind the one
+// the rules are busy with hold little memory.
+func TestConcurrentCallsShareTheWorkers(t *testing.T) {
+	const procs, calls = 4, 6
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+	e, _ := newTestEngine(t, nil)
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "b", Key: "k.log", Path: "k.log"}
+	before := runtime.NumGoroutine()
+	order := NewOrder()
+	release := make(chan struct{})
+	srcs := make([]*countingReader, calls)
+	errs := make(chan error, calls)
+	for i := range calls {
+		srcs[i] = &countingReader{r: newLineSource(4 << 20)}
+		ctx := WithObject(context.Background(), Object{Turn: order.Next("")})
+		var sink alert.Sink = alert.Discard{}
+		if i == 0 {
+			// The first object stops at its first alert: every call is
+			// then in flight, the later ones waiting for their turns.
+			sink = &blockingSink{release: release}
+		}
+		go func() {
+			_, err := e.Process(ctx, origin, srcs[i], sink)
+			errs <- err
+		}()
+	}
+	// Wait until every call has started its stages and they all wait: the
+	// number of goroutines stops changing.
+	n, stable := 0, 0
+	for deadline := time.Now().Add(20 * time.Second); stable < 25; time.Sleep(20 * time.Millisecond) {
+		require.False(t, time.Now().After(deadline), "the calls did not settle: %d goroutines", n)
+		m := runtime.NumGoroutine()
+		if m != n || srcs[calls-1].n.Load() == 0 {
+			n, stable = m, 0
+			continue
+		}
+		stable++
+	}
+	var read []int64
+	for _, s := range srcs {
+		read = append(read, s.n.Load())
+	}
+	close(release)
+	for range calls {
+		require.NoError(t, <-errs)
+	}
+	t.Logf("%d goroutines for %d calls on %d cores; bytes read by each call: %v", n-before, calls, procs, read)
+
+	// Per call: its caller's goroutine, its read stage and its sequence
+	// stage; the workers once for all (and 2 to spare: the runtime may run
+	// one of its own meanwhile).
+	assert.LessOrEqual(t, n-before, calls*3+procs+2, "goroutines of %d calls at once on %d cores", calls, procs)
+	// A waiting call has read lookahead batches (≤ 512 lines of 112
+	// bytes each) and what its buffers hold (64 KiB and a line).
+	for i := 1; i < calls; i++ {
+		assert.LessOrEqual(t, read[i], int64(lookahead*512*112+(64<<10)+4096), "bytes read by call %d before its turn", i)
+	}
+}
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// blockingSink blocks its first Write until release is closed.
+type blockingSink struct {
+	alert.Discard
+	release chan struct{}
+}
+
+func (s *blockingSink) Write(*alert.Alert) error {
+	<-s.release
 	return nil
 }
