@@ -444,6 +444,91 @@ func (c *evalCtx) checkGroup(g *siblings, depth int) *Rule {
 // then the children; a rule whose children do not match is the result
 // unless it is noalert.
 func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
+	if c.tr != nil {
+		return c.checkTraced(r, depth, rest, memoed)
+	}
+	if !c.ownTestsHold(r, rest, memoed) {
+		return nil
+	}
+	if r.agg != nil || r.corr != nil {
+		if c.spec {
+			// The outcome depends on correlation state: Finish decides
+			// it (see checkTraced).
+			c.recordGate(r)
+			return nil
+		}
+		if !c.correlate(r) {
+			return nil
+		}
+	}
+	return c.descend(r, depth)
+}
+
+// correlate runs r's aggregate window or if_matched_sid search (or takes
+// the shared store's answer) and reports whether r fires.
+func (c *evalCtx) correlate(r *Rule) bool {
+	ok := true
+	if r.agg != nil {
+		if c.ans != nil {
+			ok = c.answerGate(r)
+		} else {
+			ok, _, _ = c.st.agg[r.index].add(c, r.agg)
+		}
+	}
+	if ok && r.corr != nil {
+		if c.ans != nil {
+			ok = c.answerGate(r)
+		} else {
+			ok, _ = c.st.mem[r.corr.target.index].search(c, r, c.now)
+		}
+	}
+	return ok
+}
+
+// ownTestsHold is test without a trace: whether r's own tests hold, without the
+// reasons a trace keeps.
+func (c *evalCtx) ownTestsHold(r *Rule, rest []conjunct, memoed bool) bool {
+	if memoed {
+		for i := range rest {
+			if !rest[i].fn(c) {
+				return false
+			}
+		}
+		return true
+	}
+	cond := r.cond
+	if cond == nil {
+		return true
+	}
+	for _, s := range cond.required {
+		if c.idx[s] == 0 {
+			return false
+		}
+	}
+	if cond.typed {
+		conj := cond.conj
+		for i := range conj {
+			if !conj[i].fn(c) {
+				return false
+			}
+		}
+		return true
+	}
+	ok, err := c.runVM(cond)
+	if err != nil {
+		if c.spec {
+			c.errorUse(r, err) // reported by Finish if the serial walk gets here
+		} else {
+			c.set.runtimeError(r, err)
+		}
+		return false
+	}
+	return ok
+}
+
+// checkTraced is check recording every rule tried in c.tr, with why it
+// did not match.
+func (c *evalCtx) checkTraced(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
 	ok, failed, err := c.test(r, rest, memoed)
 	if ok && c.spec && (r.agg != nil || r.corr != nil) {
 		// The outcome depends on correlation state: Finish decides it.
