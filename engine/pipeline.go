@@ -203,6 +203,9 @@ func (p *pipeline) run() error {
 
 // runInline runs the stages in turn on the caller's goroutine.
 func (p *pipeline) runInline() error {
+	if cs := p.e.opts.Correlation; cs != nil {
+		return p.runInlineShared(cs) // in rounds of several batches (shared.go)
+	}
 	e := p.e
 	w := e.getWorker()
 	defer e.workers.Put(w)
@@ -399,14 +402,8 @@ func (p *pipeline) prepare(w *worker, b *batch) {
 // sequence is the sequence stage for one batch: in record order, the
 // processing time and the stateful half of the rules.
 func (p *pipeline) sequence(w *worker, b *batch) error {
-	if !p.waited {
-		p.waited = true
-		if err := p.obj.Turn.wait(p.ctx, p.stop); err != nil {
-			return err
-		}
-		if p.undoable() {
-			p.undo = p.e.rules.Snapshot()
-		}
+	if err := p.beginSequence(); err != nil {
+		return err
 	}
 	p.batches++
 	b.alerts = b.alerts[:0]
@@ -421,6 +418,27 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 			cs.Local(n)
 		}
 	}
+	p.sequenceLocal(w, b)
+	return nil
+}
+
+// beginSequence waits, before the object's first batch, for its turn.
+func (p *pipeline) beginSequence() error {
+	if !p.waited {
+		p.waited = true
+		if err := p.obj.Turn.wait(p.ctx, p.stop); err != nil {
+			return err
+		}
+		if p.undoable() {
+			p.undo = p.e.rules.Snapshot()
+		}
+	}
+	return nil
+}
+
+// sequenceLocal is the sequence stage of b with the process's own
+// correlation state.
+func (p *pipeline) sequenceLocal(w *worker, b *batch) {
 	for i := 0; i < b.dec.Len(); i++ {
 		r := b.dec.Record(i)
 		if r.Err != nil || r.Skip {
@@ -435,7 +453,6 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 			}
 		}
 	}
-	return nil
 }
 
 // render is the render stage for one batch: each alert's JSON but its id.

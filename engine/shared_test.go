@@ -2,8 +2,10 @@ package engine
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -73,6 +75,85 @@ func TestSharedStoreSameOutput(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, keys, "the state is in Redis")
 	}
+}
+
+// TestSharedStoreRounds: on one core the store gets one call per round of
+// roundBatches batches, not one per batch, and a round is still applied
+// once: an object read twice (a re-read after a crash: same key, same
+// processing time) gets the same alerts the second time, answered from the
+// store's records, and the object after it correlates as after one read —
+// both as with the state in memory.
+func TestSharedStoreRounds(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	srv := redistest.Start(t)
+	gz := correlationFlows(t, 20000)
+	lines := strings.SplitAfter(gunzipString(t, gz), "\n")
+	head := lines[0]
+	half := len(lines) / 2
+	first, second := strings.Join(lines[:half], ""), head+strings.Join(lines[half:], "")
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "b", AccountID: "123456789012", Region: "us-east-1",
+		Key: "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/05/x.log"}
+	now := time.Date(2024, 3, 5, 11, 0, 0, 0, time.UTC)
+	process := func(e *Engine, key, data string) (string, Stats) {
+		var out bytes.Buffer
+		ctx := WithObject(context.Background(), Object{Key: key, Now: now})
+		sink := output.NewStream(&out)
+		st, err := e.Process(ctx, origin, strings.NewReader(data), sink)
+		require.NoError(t, err)
+		require.NoError(t, sink.Close())
+		return out.String(), st
+	}
+	mem, _ := newTestEngine(t, nil)
+	want1, st := process(mem, "b/one#1", first)
+	want2, _ := process(mem, "b/two#1", second)
+	require.Contains(t, want1+want2, `"id":"100401"`, "the input makes correlation alerts")
+
+	count := &countingStore{Store: redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second,
+		Batch: rules.SharedOptions{KeyPrefix: "rounds:"}})}
+	t.Cleanup(func() { count.Close() })
+	e, _ := newTestEngine(t, func(o *Options) { o.Correlation = count })
+	got1, _ := process(e, "b/one#1", first)
+	sameLines(t, got1, want1, "first read")
+	calls := count.calls.Load()
+	batches := (st.Records + 511) / 512
+	require.Less(t, calls, batches/2, "%d calls for about %d batches: rounds of several batches", calls, batches)
+	// The re-read and what follows it differ from memory only by the
+	// process's own counts: alert ids and firedtimes run on.
+	again, _ := process(e, "b/one#1", first)
+	sameLines(t, withoutCounts(again), withoutCounts(want1), "a re-read gets the alerts of the first read")
+	got2, _ := process(e, "b/two#1", second)
+	sameLines(t, withoutCounts(got2), withoutCounts(want2), "the object after the re-read correlates as after one read")
+	require.Zero(t, count.Status().LocalEvents)
+}
+
+var countsRE = regexp.MustCompile(`"firedtimes":\d+,|"id":"\d+\.\d+",`)
+
+// withoutCounts removes alert ids and firedtimes from alert lines.
+func withoutCounts(s string) string { return countsRE.ReplaceAllString(s, "") }
+
+// sameLines fails with the first line where got and want differ.
+func sameLines(t *testing.T, got, want, what string) {
+	t.Helper()
+	if got == want {
+		return
+	}
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range min(len(g), len(w)) {
+		if g[i] != w[i] {
+			t.Fatalf("%s: line %d differs:\n got  %.400s\n want %.400s", what, i, g[i], w[i])
+		}
+	}
+	t.Fatalf("%s: %d lines, want %d", what, len(g), len(w))
+}
+
+// gunzipString returns the text of a gzip stream.
+func gunzipString(t *testing.T, gz []byte) string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	require.NoError(t, err)
+	b, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	return string(b)
 }
 
 // BenchmarkSharedStore answers issue 18's question — records per second of
