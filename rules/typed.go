@@ -251,6 +251,19 @@ func typedOSRegex(tc *typedCompiler, args []ast.Node) any {
 		// the value closure in between.
 		if len(re.subs) == 1 && re.subs[0].litOK {
 			sub := &re.subs[0]
+			if fw, ok := newFoldWords(sub.lit); ok {
+				// A value as long as the text matches whatever the
+				// anchors iff it equals the text (folding case): the
+				// common case, compared as words.
+				n := len(sub.lit)
+				return boolFn(func(c *evalCtx) bool {
+					v, _ := c.field(sym)
+					if len(v) == n {
+						return fw.equal(v)
+					}
+					return len(v) > n && litMatch(sub, v)
+				})
+			}
 			return boolFn(func(c *evalCtx) bool {
 				v, _ := c.field(sym)
 				return len(v) > 0 && litMatch(sub, v)
@@ -331,4 +344,57 @@ func fieldEquals(sym int32, k string) boolFn {
 		}
 	}
 	return func(c *evalCtx) bool { v, _ := c.field(sym); return string(v) == k }
+}
+
+// foldWords compares a value of the same length as a lower-case text of 1
+// to 16 bytes under litMatch's case folding (lower(v[i]) == lit[i]) with at
+// most two loads: the value's bytes as words, ORed with 0x20 where the
+// text has a letter, against the text's words (see fieldEquals for the
+// loads).
+type foldWords struct {
+	n        int
+	w0, w1   uint64 // the text's words
+	or0, or1 uint64 // 0x20 at each byte where the text has a letter
+}
+
+// newFoldWords returns the words of lit; false when lit is empty, longer
+// than 16 bytes or has an upper-case letter (which folding never matches:
+// the caller keeps litMatch).
+func newFoldWords(lit string) (foldWords, bool) {
+	n := len(lit)
+	if n == 0 || n > 16 {
+		return foldWords{}, false
+	}
+	or := make([]byte, n)
+	for i := 0; i < n; i++ {
+		switch c := lit[i]; {
+		case c >= 'A' && c <= 'Z':
+			return foldWords{}, false
+		case c >= 'a' && c <= 'z':
+			or[i] = 0x20
+		}
+	}
+	f := foldWords{n: n}
+	f.w0, f.w1 = words(n, []byte(lit))
+	f.or0, f.or1 = words(n, or)
+	return f, true
+}
+
+// words loads b (of length n, 1 to 16) as fieldEquals does: bytes 0, n/2
+// and n-1 below 4 bytes; two overlapping 32-bit loads up to 8; two
+// overlapping 64-bit loads up to 16.
+func words(n int, b []byte) (uint64, uint64) {
+	switch {
+	case n <= 3:
+		return uint64(b[0]) | uint64(b[n/2])<<8 | uint64(b[n-1])<<16, 0
+	case n <= 8:
+		return uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32, 0
+	}
+	return binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:])
+}
+
+// equal reports lower(v[i]) == lit[i] for every i; len(v) must be f.n.
+func (f *foldWords) equal(v []byte) bool {
+	w0, w1 := words(f.n, v)
+	return w0|f.or0 == f.w0 && w1|f.or1 == f.w1
 }

@@ -119,3 +119,41 @@ func TestFieldEqualsAgreesWithStrings(t *testing.T) {
 	assert.True(t, fieldEquals(0, "")(c))
 	assert.False(t, fieldEquals(0, "a")(c))
 }
+
+// foldWords compares a value with a literal OS_Regex text of the same
+// length as litMatch does (each byte lowered), as words: it must agree with
+// foldHasPrefix for texts of 1 to 16 bytes and values made of the text's
+// bytes, their other case, and the bytes that differ from a letter by the
+// case bit only ('@' and '`', '[' and '{').
+func TestFoldWordsAgreesWithLitMatch(t *testing.T) {
+	rng := rand.New(rand.NewSource(16))
+	litBytes := "ab0.`{-z"
+	valBytes := "abABzZ0.`@{[-"
+	pick := func(from string, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = from[rng.Intn(len(from))]
+		}
+		return b
+	}
+	for n := 1; n <= 16; n++ {
+		for range 200 {
+			lit := string(pick(litBytes, n))
+			f, ok := newFoldWords(lit)
+			require.True(t, ok, lit)
+			vals := [][]byte{[]byte(lit), []byte(strings.ToUpper(lit)), pick(valBytes, n)}
+			for i := range n {
+				b := []byte(lit)
+				b[i] ^= 0x20 // the case bit: a letter's other case, or another byte
+				vals = append(vals, b)
+			}
+			for _, v := range vals {
+				if got, want := f.equal(v), foldHasPrefix(v, lit); got != want {
+					t.Fatalf("%q against %q: %v, litMatch %v", v, lit, got, want)
+				}
+			}
+		}
+	}
+	_, ok := newFoldWords("Upper")
+	assert.False(t, ok, "a text with an upper-case letter is left to litMatch")
+}
