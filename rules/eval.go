@@ -32,6 +32,11 @@ type evalCtx struct {
 	nums [][]byte // per field of ev: a number field's text (index sets it)
 	key  []byte
 	memo []map[string][]uint64 // per memo slot (memoField.slot)
+	// idxLayout and idxFields are the Event.Layout and field count of
+	// the event idx was made for (0 when it is not kept: no layout, no
+	// symbol, or an empty object among the fields).
+	idxLayout uint64
+	idxFields int
 
 	now         int64 // processing time, unix seconds
 	curMatched  int   // Eventinfo.matched of the current event
@@ -323,14 +328,22 @@ func (c *evalCtx) index(ev *event.Event) {
 		clear(c.addrs)
 		c.addrGen = 1
 	}
-	clear(c.idx)
 	c.num = c.num[:0]
+	if ev.Layout != 0 && ev.Layout == c.idxLayout && len(ev.Fields) == c.idxFields && c.sameIndex(ev) {
+		return
+	}
+	c.num = c.num[:0]
+	clear(c.idx)
+	c.idxLayout = 0
 	n := int32(len(c.idx))
-	anySym := false
+	anySym, plain := false, true
 	for i := range ev.Fields {
 		f := &ev.Fields[i]
-		if f.Kind == event.Number {
+		switch f.Kind {
+		case event.Number:
 			c.numberAt(i)
+		case event.EmptyObject:
+			plain = false
 		}
 		s := f.Sym
 		if s < 0 {
@@ -340,6 +353,11 @@ func (c *evalCtx) index(ev *event.Event) {
 		if s < n && c.idx[s] == 0 && f.Kind != event.EmptyObject {
 			c.idx[s] = int32(i + 1)
 		}
+	}
+	if anySym && plain {
+		// The next event of the same layout has the same symbols at the
+		// same positions (Event.Layout): idx is kept for it.
+		c.idxLayout, c.idxFields = ev.Layout, len(ev.Fields)
 	}
 	if anySym || len(ev.Fields) == 0 {
 		return
@@ -357,6 +375,23 @@ func (c *evalCtx) index(ev *event.Event) {
 			c.idx[s] = int32(i + 1)
 		}
 	}
+}
+
+// sameIndex finishes index for an event of the layout idx was made for:
+// the symbols' positions are the same, so only the number fields' texts
+// are new. It reports false, to index from scratch, when the event has an
+// empty object (not a field for rules), which the layout's promise of the
+// same keys does not rule out.
+func (c *evalCtx) sameIndex(ev *event.Event) bool {
+	for i := range ev.Fields {
+		switch ev.Fields[i].Kind {
+		case event.Number:
+			c.numberAt(i)
+		case event.EmptyObject:
+			return false
+		}
+	}
+	return true
 }
 
 // numberAt keeps the text of field i of the current event, a number, in

@@ -304,3 +304,47 @@ func TestTraceQuotesFailedConjunct(t *testing.T) {
 		assert.Equal(t, want, tr.Steps[0].Failed, js)
 	}
 }
+
+// index keeps the symbols' positions from one event to the next of the
+// same Event.Layout (same keys in the same order): each event still sees
+// its own values and number texts, an event of another layout or with an
+// empty object among its fields is indexed from scratch.
+func TestIndexKeptForLayout(t *testing.T) {
+	s := helperSet(t, []string{`aws.a == aws.b`}, nil)
+	ev := func(layout uint64, fs ...event.Field) *event.Event {
+		e := &event.Event{Fields: fs, Layout: layout}
+		return withSyms(s, e)
+	}
+	str := func(k, v string) event.Field { return event.Field{Key: k, Value: []byte(v), Kind: event.String} }
+	num := func(k, v string) event.Field { return event.Field{Key: k, Value: []byte(v), Kind: event.Number} }
+	a, b := s.Symbols().Lookup("aws.a"), s.Symbols().Lookup("aws.b")
+	c := &s.NewEvaluator().c
+	get := func(sym int32) string {
+		v, ok := c.field(sym)
+		if !ok {
+			return "<absent>"
+		}
+		return string(v)
+	}
+	steps := []struct {
+		ev   *event.Event
+		a, b string
+	}{
+		{ev(7, str("aws.a", "1"), str("aws.x", "x"), str("aws.b", "2")), "1", "2"},
+		{ev(7, str("aws.a", "3"), str("aws.x", "y"), num("aws.b", "4.50")), "3", "4.500000"},
+		// Same layout, but aws.b is an empty object: not a field.
+		{ev(7, str("aws.a", "5"), str("aws.x", "z"), event.Field{Key: "aws.b", Value: []byte("{}"), Kind: event.EmptyObject}), "5", "<absent>"},
+		{ev(7, str("aws.a", "6"), str("aws.x", "z"), str("aws.b", "7")), "6", "7"},
+		// Another layout: other positions.
+		{ev(8, str("aws.b", "8"), str("aws.a", "9")), "9", "8"},
+		{ev(7, str("aws.a", "10"), str("aws.x", "z"), str("aws.b", "11")), "10", "11"},
+		// No layout: never kept.
+		{ev(0, str("aws.x", "z"), str("aws.b", "12")), "<absent>", "12"},
+		{ev(0, str("aws.a", "13"), str("aws.x", "z")), "13", "<absent>"},
+	}
+	for i, st := range steps {
+		c.index(st.ev)
+		assert.Equal(t, st.a, get(a), "event %d: aws.a", i)
+		assert.Equal(t, st.b, get(b), "event %d: aws.b", i)
+	}
+}
