@@ -524,12 +524,7 @@ func (c *evalCtx) correlate(r *Rule) bool {
 // reasons a trace keeps.
 func (c *evalCtx) ownTestsHold(r *Rule, rest []conjunct, memoed bool) bool {
 	if memoed {
-		for i := range rest {
-			if !rest[i].fn(c) {
-				return false
-			}
-		}
-		return true
+		return c.restHolds(rest)
 	}
 	cond := r.cond
 	if cond == nil {

@@ -104,7 +104,16 @@ func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
 				for word != 0 {
 					i := w*64 + bits.TrailingZeros64(word)
 					word &= word - 1
-					c.walkPass(g.rules[i], g.rest[i], !g.full[i])
+					if g.full[i] {
+						c.walkPass(g.rules[i], nil, false)
+						continue
+					}
+					// The root's tests left by the index, here: most
+					// roots the index lets through fail one, and then
+					// there is no pass to walk or record.
+					if c.restHolds(g.rest[i]) {
+						c.walkPass(g.rules[i], nil, true)
+					}
 				}
 			}
 		} else {
@@ -114,6 +123,16 @@ func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
 		}
 	}
 	c.p, c.spec, c.pass = nil, false, -1
+}
+
+// restHolds reports whether every conjunct in rest holds.
+func (c *evalCtx) restHolds(rest []conjunct) bool {
+	for i := range rest {
+		if !rest[i].fn(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // walkPass runs one of Prepare's passes, the stock tree (root nil) or a
