@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,6 +132,83 @@ func BenchmarkSizing(b *testing.B) {
 	b.Run("default", func(b *testing.B) { run(b, 1, nil) })
 	b.Run("packs-off", func(b *testing.B) { run(b, 1, func(o *Options) { o.DisabledPacks = []string{"all"} }) })
 	b.Run("4-objects", func(b *testing.B) { run(b, 4, nil) })
+}
+
+// BenchmarkSizingCores measures, in one process, what a record costs in
+// CPU time on one core and on two, with the cases in alternation so that
+// a load that comes and goes on a shared machine weighs on all of them
+// alike (separate runs minutes apart differ by ±30 % there): a
+// 100,000-line object on one core (GOMAXPROCS=1), the same object on two
+// cores, and four such objects at once with turns (the daemon's
+// `concurrency: 4`, as BenchmarkSizing/4-objects) on two cores. Each
+// round runs every case once, in a random order, object by object; the
+// first round warms the engine and is left out. It reports each case's
+// median CPU time per record (cpu-ns/record-…) and wall-clock rate
+// (records/s-…; meaningful on an idle machine only), and the CPU time of
+// two cores over one (x-cpu-2-cores, x-cpu-4-objects: 1.0 means the
+// second core costs nothing per record). Run it with -benchtime 1x;
+// -cpu is ignored (each case sets GOMAXPROCS).
+func BenchmarkSizingCores(b *testing.B) {
+	const lines, rounds = 100_000, 9
+	data := flowFile(b, lines)
+	e, _ := newTestEngine(b, nil)
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", Key: "k.log.gz"}
+	type sizingCase struct {
+		name           string
+		procs, objects int
+		cpu, wall      []float64 // per record, one per round
+	}
+	cases := []*sizingCase{{name: "1-core", procs: 1, objects: 1}, {name: "2-cores", procs: 2, objects: 1}, {name: "4-objects-2-cores", procs: 2, objects: 4}}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	order := NewOrder()
+	rng := rand.New(rand.NewSource(1))
+	for b.Loop() {
+		for round := range rounds {
+			for _, i := range rng.Perm(len(cases)) {
+				c := cases[i]
+				runtime.GOMAXPROCS(c.procs)
+				records := int64(0)
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				cpu0, start := cpuTime(), time.Now()
+				for range c.objects {
+					ctx := context.Background()
+					if c.objects > 1 {
+						ctx = WithObject(ctx, Object{Turn: order.Next("")})
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						st, err := e.Process(ctx, origin, bytes.NewReader(data), &countingSink{})
+						if err != nil {
+							b.Error(err)
+						}
+						mu.Lock()
+						records += st.Records
+						mu.Unlock()
+					}()
+				}
+				wg.Wait()
+				wall, cpu := time.Since(start), cpuTime()-cpu0
+				if round > 0 {
+					c.cpu = append(c.cpu, float64(cpu.Nanoseconds())/float64(records))
+					c.wall = append(c.wall, float64(wall.Nanoseconds())/float64(records))
+				}
+			}
+		}
+	}
+	median := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	for _, c := range cases {
+		b.ReportMetric(median(c.cpu), "cpu-ns/record-"+c.name)
+		b.ReportMetric(1e9/median(c.wall), "records/s-"+c.name)
+		b.Logf("%s: cpu-ns/record %.0f (%.0f–%.0f), records/s %.0f", c.name, median(c.cpu), slices.Min(c.cpu), slices.Max(c.cpu), 1e9/median(c.wall))
+	}
+	b.ReportMetric(median(cases[1].cpu)/median(cases[0].cpu), "x-cpu-2-cores")
+	b.ReportMetric(median(cases[2].cpu)/median(cases[0].cpu), "x-cpu-4-objects")
 }
 
 // rssChildEnv makes the test binary a child of BenchmarkSizingRSS: the
