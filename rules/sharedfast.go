@@ -86,6 +86,9 @@ type fastRule struct {
 	tNew, tMax                          float64
 	groups                              map[string]*fastGroup
 	order                               []*fastGroup
+	// part are the groups the events of the current part can touch, in
+	// order: what is read, simulated and committed.
+	part []*fastGroup
 }
 
 // fastGroup is one aggregate group: as read, and as the simulation leaves
@@ -98,6 +101,8 @@ type fastGroup struct {
 	dirty   bool
 	// readLast is the group's last time as read.
 	readLast float64
+	// lastEvent is the last event of the batch that can count in it.
+	lastEvent int
 }
 
 // simGroup is shared.lua's group table.
@@ -204,9 +209,9 @@ func (b *SharedBatch) eventHead(pos int) (passes, next int) {
 	return int(b.toks.num(pos)), pos + 1
 }
 
-// collect walks the tokens of one walk and registers every group a gate of
-// it may count in.
-func (b *SharedBatch) collect(pos int) int {
+// collect walks the tokens of one walk of event ev and registers every
+// group a gate of it may count in.
+func (b *SharedBatch) collect(pos, ev int) int {
 	t := &b.toks
 	ng := int(t.num(pos))
 	pos++
@@ -214,13 +219,15 @@ func (b *SharedBatch) collect(pos int) int {
 		r := b.fast.rules[int(t.num(pos))]
 		if len(t.tok(pos+1)) > 0 {
 			gk := t.tok(pos + 2)
-			if r.groups[string(gk)] == nil {
-				g := &fastGroup{gk: string(gk)}
+			g := r.groups[string(gk)]
+			if g == nil {
+				g = &fastGroup{gk: string(gk)}
 				r.groups[g.gk] = g
 				r.order = append(r.order, g)
 			}
+			g.lastEvent = ev
 		}
-		pos = b.collect(pos + 4)
+		pos = b.collect(pos+4, ev)
 	}
 	return pos + 2
 }
@@ -241,10 +248,10 @@ func (b *SharedBatch) ReadArgs() ([]string, error) {
 		if err := b.fastTable(); err != nil {
 			return nil, err
 		}
-		for _, p := range b.evStart {
+		for i, p := range b.evStart {
 			np, pos := b.eventHead(p)
 			for range np {
-				pos = b.collect(pos)
+				pos = b.collect(pos, i)
 			}
 		}
 		f.work = b.workHash()
@@ -253,15 +260,23 @@ func (b *SharedBatch) ReadArgs() ([]string, error) {
 	}
 	f.attempts++
 	a := append(f.args[:0], sharedVersion, b.opts.KeyPrefix, b.partID(), f.work, strconv.Itoa(len(f.rules)-1))
+	// A part after the first (the batch was split at a sweep) reads only
+	// the groups its events can count in.
 	ng := 0
 	for _, r := range f.rules[1:] {
 		a = append(a, r.key)
-		ng += len(r.order)
+		r.part = r.part[:0]
+		for _, g := range r.order {
+			if g.lastEvent >= f.from {
+				r.part = append(r.part, g)
+			}
+		}
+		ng += len(r.part)
 	}
 	a = append(a, strconv.Itoa(ng))
 	for i, r := range f.rules[1:] {
 		ref := strconv.Itoa(i + 1)
-		for _, g := range r.order {
+		for _, g := range r.part {
 			a = append(a, ref, g.gk)
 		}
 	}
@@ -357,7 +372,7 @@ func (b *SharedBatch) Simulate(reply []any) (SharedStep, error) {
 		k += 4
 	}
 	for _, r := range f.rules[1:] {
-		for _, g := range r.order {
+		for _, g := range r.part {
 			if k >= len(reply) {
 				return 0, fmt.Errorf("%w: too short", ErrSharedReply)
 			}
@@ -400,7 +415,7 @@ func (b *SharedBatch) simulate(limit int) (int, error) {
 	for _, r := range f.rules[1:] {
 		r.maxT, r.count = r.maxT0, r.count0
 		r.used, r.newGroups, r.tNew, r.tMax = false, 0, math.Inf(-1), math.Inf(-1)
-		for _, g := range r.order {
+		for _, g := range r.part {
 			g.dirty, g.g = false, nil
 			if g.present {
 				var err error
@@ -616,7 +631,7 @@ func (b *SharedBatch) CommitArgs() []string {
 			used = "1"
 		}
 		a = append(a, r.key, luaNum(r.keep), luaNum(r.maxg), used, strconv.Itoa(r.newGroups), luaNum(r.tNew), luaNum(r.tMax))
-		for _, g := range r.order {
+		for _, g := range r.part {
 			if g.dirty {
 				nd++
 			}
@@ -625,7 +640,7 @@ func (b *SharedBatch) CommitArgs() []string {
 	a = append(a, strconv.Itoa(nd))
 	for i, r := range f.rules[1:] {
 		ref := strconv.Itoa(i + 1)
-		for _, g := range r.order {
+		for _, g := range r.part {
 			if !g.dirty {
 				continue
 			}
