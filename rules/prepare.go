@@ -56,10 +56,13 @@ type prepGate struct {
 	// rule: the walk only ever reads the last rule of evalCtx.path (the
 	// parent of its result), so the rest of the ancestors is not kept.
 	pathStart, pathEnd int
-	// An aggregate's group key and field value in p.buf; counted is false
-	// when a same_field or the field is missing (the event is not counted).
-	keyStart, keyEnd, valStart, valEnd int
-	counted                            bool
+	// An aggregate's group key and field value: a string field's own
+	// bytes in the event (which does not change until Finish), else text
+	// kept in p.buf (a key of several fields, a number's text); counted
+	// is false when a same_field or the field is missing (the event is
+	// not counted).
+	key, val []byte
+	counted  bool
 }
 
 // errUse is a run-time error of a condition met by Prepare's walk of pass
@@ -181,18 +184,36 @@ func (c *evalCtx) recordGate(r *Rule) {
 	}
 	g.pathEnd = len(p.path)
 	if a := r.agg; a != nil {
-		g.keyStart = len(p.buf)
-		p.buf, g.counted = a.appendKey(c, p.buf)
-		g.keyEnd, g.valStart = len(p.buf), len(p.buf)
-		if g.counted && a.kind.field {
-			var v []byte
-			if v, g.counted = c.field(a.field.sym); g.counted {
-				p.buf = append(p.buf, v...)
-			}
+		if len(a.same) == 1 {
+			g.key, g.counted = c.keptField(a.same[0].sym)
+		} else {
+			start := len(p.buf)
+			p.buf, g.counted = a.appendKey(c, p.buf)
+			g.key = p.buf[start:len(p.buf):len(p.buf)]
 		}
-		g.valEnd = len(p.buf)
+		if g.counted && a.kind.field {
+			g.val, g.counted = c.keptField(a.field.sym)
+		}
 	}
 	p.gates = append(p.gates, g)
+}
+
+// keptField returns the text of the field with symbol sym as Prepare keeps
+// it for Finish: a string field's bytes in the event itself, without a
+// copy; a number's text (made in the Evaluator's buffer, which the next
+// event reuses) copied into p.buf.
+func (c *evalCtx) keptField(sym int32) ([]byte, bool) {
+	i := c.idx[sym]
+	if i == 0 {
+		return nil, false
+	}
+	if f := &c.ev.Fields[i-1]; f.Kind != event.Number {
+		return f.Value, true
+	}
+	p := c.p
+	start := len(p.buf)
+	p.buf = append(p.buf, c.nums[i-1]...)
+	return p.buf[start:len(p.buf):len(p.buf)], true
 }
 
 // errorUse records a run-time error met by Prepare's walk.
@@ -291,8 +312,7 @@ func (c *evalCtx) fire(g *prepGate) bool {
 		if !g.counted {
 			return false
 		}
-		buf := c.p.buf
-		fired, _, _ := c.st.agg[r.index].addKey(c, a, buf[g.keyStart:g.keyEnd], buf[g.valStart:g.valEnd])
+		fired, _, _ := c.st.agg[r.index].addKey(c, a, g.key, g.val)
 		return fired
 	}
 	c.need()

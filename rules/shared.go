@@ -396,8 +396,8 @@ func (c *evalCtx) planWalk(b *SharedBatch, depth int, p *Prepared, gates []prepG
 					tm = c.ev.Time
 				}
 				t.int(tm)
-				t.bytes(p.buf[g.keyStart:g.keyEnd])
-				v := p.buf[g.valStart:g.valEnd]
+				t.bytes(g.key)
+				v := g.val
 				if a.sum {
 					t.int(parseDecimal(v))
 				} else {
