@@ -37,14 +37,20 @@ for i = 1, tonumber(A[pos]) do
   local b = pos + (i - 1) * 7
   R[i] = {key = A[b + 1], keep = tonumber(A[b + 2]), maxg = tonumber(A[b + 3]), used = A[b + 4] == '1',
     new = tonumber(A[b + 5]), tNew = tonumber(A[b + 6]), tMax = tonumber(A[b + 7])}
+  -- The expiry as text once per rule (a number is formatted at every call).
+  R[i].ex = tostring(R[i].keep + grace)
+  -- By the rule number as sent: no conversion per group.
+  R[tostring(i)] = R[i]
 end
 pos = pos + 1 + #R * 7
 local ng = tonumber(A[pos])
 local ansPos = pos + 1 + ng * 6
-local keys = {}
+local keys, rules = {}, {}
 for i = 1, ng do
   local b = pos + (i - 1) * 6
-  keys[i] = prefix .. 'a:' .. R[tonumber(A[b + 1])].key .. ':' .. A[b + 2]
+  local r = R[A[b + 1]]
+  rules[i] = r
+  keys[i] = prefix .. 'a:' .. r.key .. ':' .. A[b + 2]
 end
 -- The compare, 500 keys to an MGET (a command per group was most of the
 -- script's time); MGET answers false for a missing key.
@@ -82,8 +88,8 @@ end
 local moved = {}
 for i = 1, ng do
   local b = pos + (i - 1) * 6
-  local r = R[tonumber(A[b + 1])]
-  redis.call('SET', keys[i], A[b + 5], 'EX', r.keep + grace)
+  local r = rules[i]
+  redis.call('SET', keys[i], A[b + 5], 'EX', r.ex)
   if A[b + 6] ~= '' then
     local z = moved[r]
     if not z then

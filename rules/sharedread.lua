@@ -39,10 +39,11 @@ if marker ~= '' then
 end
 local out = {0}
 local nr = tonumber(A[5])
+-- keys by the rule number as sent (a string: no conversion per group).
 local keys = {}
 for i = 1, nr do
   local k = A[5 + i]
-  keys[i] = k
+  keys[tostring(i)] = k
   local v = redis.call('HMGET', prefix .. 'ax:' .. k, 'maxT', 'lastSweep', 'nextSweep')
   out[#out + 1] = v[1]
   out[#out + 1] = v[2]
@@ -56,7 +57,7 @@ pos = pos + 1
 -- of the script's time).
 local names = {}
 for i = 1, ng do
-  names[i] = prefix .. 'a:' .. keys[tonumber(A[pos])] .. ':' .. A[pos + 1]
+  names[i] = prefix .. 'a:' .. keys[A[pos]] .. ':' .. A[pos + 1]
   pos = pos + 2
 end
 for i = 1, ng, 500 do
