@@ -280,6 +280,9 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 		// one looked up as a number.
 		return boolFn(func(c *evalCtx) bool {
 			for _, sym := range syms {
+				if c.idx[sym] == 0 {
+					continue // absent (pkt-srcaddr of the default format): no address
+				}
 				switch sl := c.slot(sym); sl.kind {
 				case addrV4:
 					if t.best4(sl.x) != 0 {

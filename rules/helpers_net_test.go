@@ -155,7 +155,7 @@ func TestCIDRList(t *testing.T) {
 		"\"2001:db8:bad::/48\":v6 block\n" +
 		"\"2001:db8:bad::1\":v6 host\n"
 	conds := []string{`in_cidr_list("threats", aws.ip)`, `cidr_list_value("threats", aws.ip) == aws.want`,
-		`in_cidr_list("threats", aws.missing, "-", aws.ip)`}
+		`in_cidr_list("threats", aws.missing, "-", aws.ip)`, `in_cidr_list("threats", aws.missing, aws.ip)`}
 	s := helperSet(t, conds, map[string]string{"threats": list})
 	cases := []struct{ ip, value string }{
 		{"10.9.9.9", "rfc1918"},
@@ -173,6 +173,7 @@ func TestCIDRList(t *testing.T) {
 			assert.Equal(t, c.value != "", evalCond(t, s, 0, js), "in_cidr_list")
 			assert.True(t, evalCond(t, s, 1, js), "cidr_list_value")
 			assert.Equal(t, c.value != "", evalCond(t, s, 2, js), "in_cidr_list with several addresses")
+			assert.Equal(t, c.value != "", evalCond(t, s, 3, js), "in_cidr_list of fields, the first absent")
 		})
 	}
 
