@@ -34,7 +34,6 @@ type Engine struct {
 	offset  atomic.Int64
 	workers sync.Pool // *worker
 	batches sync.Pool // *batch
-	pool    workerPool
 }
 
 // New loads the ruleset and returns an Engine.
@@ -243,8 +242,8 @@ type ProcessOptions struct {
 // its Turn orders the call's records after those of earlier objects for
 // the rules that keep state.
 //
-// The work is spread over the engine's workers, min(GOMAXPROCS, 32)
-// goroutines shared by the calls that run at once (pipeline.go); what is
+// The work is spread over min(GOMAXPROCS, 32) goroutines (pipeline.go;
+// a call waiting for its Turn runs 2 until the turn comes); what is
 // written, and in which order, does not depend on their number.
 func (e *Engine) Process(ctx context.Context, origin event.Origin, r io.Reader, sink alert.Sink) (stats Stats, err error) {
 	watch, _ := ctx.Value(watchKey{}).(*Watch)

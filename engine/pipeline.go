@@ -16,36 +16,46 @@ import (
 // The pipeline of one Process call. A stream goes through five stages, in
 // batches of records (decoders.Batch):
 //
-//	read      one goroutine: read, gunzip, cut lines, header lines (decoders.Stream.ReadBatch)
-//	prepare   the workers: decode the batch, then the half of the rules that depends on
+//	read      serial: read, gunzip, cut lines, header lines (decoders.Stream.ReadBatch)
+//	prepare   parallel: decode the batch, then the half of the rules that depends on
 //	          each event alone (decoders.Stream.Decode, rules.Evaluator.Prepare)
-//	sequence  one goroutine, batches in order, records in order: the processing clock and
+//	sequence  serial, batches in order, records in order: the processing clock and
 //	          the half of the rules that reads and writes correlation state
 //	          (rules.Evaluator.Finish); it waits for the object's Turn first
-//	render    the workers: each alert's JSON but its id
-//	write     the caller, batches in order: ids, sink, observer, bad records
+//	render    parallel: each alert's JSON but its id
+//	write     serial, batches in order: ids, sink, observer, bad records
+//
+// Each of the call's workers carries one batch through all five stages in
+// turn: it reads the next batch, prepares it, waits for the batch's place
+// in the sequence stage, sequences it, renders it, waits for its place in
+// the write stage and writes it, then reads the next one. The serial
+// stages take the batches in the order they were read (ticket), the
+// parallel ones run on all workers at once. A batch thus stays on one
+// goroutine from its lines to its alerts: handing a freshly decoded batch
+// to another goroutine, often on another core, made the parallel stages
+// cost 40-70 % more CPU time per record on two cores than on one
+// (docs/sizing.md §6, session 4).
 //
 // Only the sequence stage touches state shared with other objects, and only
-// the write stage talks to the caller's sink and callbacks, so the output is
+// the write stage talks to the caller's sink and callbacks (one batch at a
+// time, in order, from whichever worker holds the batch), so the output is
 // the serial one byte for byte whatever the number of workers: the same
 // alerts in the same order with the same ids, the same messages in the same
 // order. With one worker (GOMAXPROCS=1) the stages run in turn on the
 // caller's goroutine.
 //
-// The workers are the engine's, not the call's: Process calls that run at
-// once (the daemon's `concurrency` objects) share min(GOMAXPROCS, 32) of
-// them (workerPool), so that several objects at once keep to about as many
-// running goroutines as cores — each call adds its read and sequence
-// stages, which mostly wait — instead of starting GOMAXPROCS workers each.
-// A call still waiting for its turn (Order) reads and prepares at most
-// lookahead batches; it gets its full share of batches in flight when the
-// turn comes, so that objects queued behind the one the rules are busy
-// with hold little memory.
+// A call still waiting for its turn (Order) runs lookahead workers, which
+// read and prepare one batch each and then wait; the call starts its other
+// workers when its first batch has been sequenced, i.e. when its turn
+// came. So the daemon's `concurrency` objects at once run about GOMAXPROCS
+// goroutines that work, and the objects queued behind the one the rules
+// are busy with hold little memory.
 
-// maxWorkers bounds the workers of an engine.
+// maxWorkers bounds the workers of one object.
 const maxWorkers = 32
 
-// lookahead is how many batches a call reads and prepares before its turn.
+// lookahead is how many workers a call runs before its turn: how many
+// batches it reads and prepares ahead.
 const lookahead = 2
 
 // errStopped is what a stage waiting for its turn returns when the call
@@ -62,9 +72,6 @@ type batch struct {
 	out []byte
 	// bytes and records are the stream's counts after the batch was read.
 	bytes, records int64
-	// decoded and rendered are signalled once per trip through the
-	// pipeline, when the prepare and the render stages are done.
-	decoded, rendered chan struct{}
 }
 
 // record is the per-record state of the later stages.
@@ -82,76 +89,41 @@ type batchAlert struct {
 	head, tail [2]int // spans in out
 }
 
-func newBatch() *batch {
-	return &batch{decoded: make(chan struct{}, 1), rendered: make(chan struct{}, 1)}
+// ticket lets the batches of a call through a serial stage one at a time,
+// in the order they were read.
+type ticket struct {
+	mu   sync.Mutex // guards the fields below
+	next int        // the batch that may go
+	// moved is closed and replaced when next moves on.
+	moved chan struct{}
 }
 
-// task is a job for a worker: prepare or render a batch of a call.
-type task struct {
-	p      *pipeline
-	b      *batch
-	render bool
-}
+func newTicket() *ticket { return &ticket{moved: make(chan struct{})} }
 
-// workerPool is the workers of an engine, shared by the Process calls that
-// run at once. They run while at least one call uses them.
-type workerPool struct {
-	mu    sync.Mutex // guards the fields below
-	calls int        // calls using the workers
-	size  int        // workers running
-	tasks chan task  // closed (and the workers end) when the last call leaves
-}
-
-// enter returns the channel the workers take their tasks from and how many
-// workers take them, starting size workers if none are running.
-func (wp *workerPool) enter(e *Engine, size int) (chan<- task, int) {
-	wp.mu.Lock()
-	defer wp.mu.Unlock()
-	if wp.calls == 0 {
-		wp.size = size
-		wp.tasks = make(chan task, 4*(2*size+3))
-		for range size {
-			go e.work(wp.tasks)
+// wait blocks until batch no may go (true), or until stop is closed.
+func (t *ticket) wait(no int, stop <-chan struct{}) bool {
+	for {
+		t.mu.Lock()
+		next, moved := t.next, t.moved
+		t.mu.Unlock()
+		if next == no {
+			return true
+		}
+		select {
+		case <-moved:
+		case <-stop:
+			return false
 		}
 	}
-	wp.calls++
-	return wp.tasks, wp.size
 }
 
-// leave ends a call's use of the workers. The call has no task left.
-func (wp *workerPool) leave() {
-	wp.mu.Lock()
-	defer wp.mu.Unlock()
-	if wp.calls--; wp.calls == 0 {
-		close(wp.tasks)
-		wp.tasks = nil
-	}
-}
-
-// work is a worker: it runs tasks of every call until the channel closes.
-func (e *Engine) work(tasks <-chan task) {
-	w := e.getWorker()
-	defer e.workers.Put(w)
-	for t := range tasks {
-		t.p.do(w, t)
-	}
-}
-
-// do runs t, unless its call has stopped (nothing waits for it then).
-func (p *pipeline) do(w *worker, t task) {
-	defer p.pending.Done()
-	select {
-	case <-p.stop:
-		return
-	default:
-	}
-	if t.render {
-		p.render(w, t.b)
-		t.b.rendered <- struct{}{}
-	} else {
-		p.prepare(w, t.b)
-		t.b.decoded <- struct{}{}
-	}
+// done lets the next batch go.
+func (t *ticket) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.next++
+	close(t.moved)
+	t.moved = make(chan struct{})
 }
 
 // pipeline is one Process call.
@@ -169,8 +141,6 @@ type pipeline struct {
 	// context while waiting for the turn): every stage returns.
 	stop     chan struct{}
 	stopOnce sync.Once
-	// pending counts the call's tasks sent to the workers and not done.
-	pending sync.WaitGroup
 	// readErr is why the read stage stopped early (the context), read
 	// once the stages are done.
 	readErr error
@@ -231,84 +201,138 @@ func (p *pipeline) runInline() error {
 	}
 }
 
-// runParallel runs the stages on their goroutines and the engine's
-// workers (at most the given number); the write stage runs on the
-// caller's.
+// runParallel runs the stages on the given number of workers, each
+// carrying its batch through them all.
 func (p *pipeline) runParallel(workers int) error {
-	e := p.e
-	tasks, workers := e.pool.enter(e, workers)
-	defer e.pool.leave()
-	inflight := 2*workers + 3
-	free := make(chan *batch, inflight)
-	// Before its turn, a call holds lookahead batches; the read stage adds
-	// the others when the turn comes.
-	n, ready := inflight, (<-chan struct{})(nil)
-	if t := p.obj.Turn; t != nil && inflight > lookahead {
+	c := &parallel{p: p, seq: newTicket(), write: newTicket()}
+	defer p.turnDone()
+	// Before its turn, a call runs lookahead workers; the one that
+	// sequences the first batch starts the others.
+	start := workers
+	if t := p.obj.Turn; t != nil && workers > lookahead {
 		select {
 		case <-t.Ready():
 		default:
-			n, ready = lookahead, t.Ready()
+			start, c.more = lookahead, workers-lookahead
 		}
 	}
-	for range n {
-		free <- e.getBatch()
+	c.wg.Add(start)
+	for range start {
+		go c.work()
 	}
-	toSeq := make(chan *batch, inflight)
-	toWrite := make(chan *batch, inflight)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		defer close(toSeq)
-		p.read(free, tasks, toSeq, ready, inflight-n)
-	}()
-	go func() {
-		defer wg.Done()
-		defer close(toWrite)
-		defer p.turnDone()
-		w := e.getWorker()
-		defer e.workers.Put(w)
-		for b := range toSeq {
-			if !p.wait(b.decoded) {
-				return
-			}
-			if err := p.sequence(w, b); err != nil {
-				p.turnErr = err
-				p.abort()
-				return
-			}
-			if !p.send(tasks, task{p: p, b: b, render: true}) || !p.sendBatch(toWrite, b) {
-				return
-			}
-		}
-	}()
-	var err error
-	for b := range toWrite {
-		if !p.wait(b.rendered) {
-			break
-		}
-		if err = p.write(b); err != nil {
-			p.abort()
-			break
-		}
-		free <- b
-	}
-	wg.Wait()
-	// The workers may still hold tasks of a call that stopped early.
-	p.pending.Wait()
+	c.wg.Wait()
+	err := c.writeErr
 	if err == nil {
 		err = p.turnErr
 	}
 	if err == nil {
 		err = p.readErr
 	}
-	if err == nil {
-		// Every batch came back: keep them for the next object.
-		for len(free) > 0 {
-			e.batches.Put(<-free)
-		}
-	}
 	return err
+}
+
+// parallel is the state the workers of runParallel share.
+type parallel struct {
+	p          *pipeline
+	wg         sync.WaitGroup
+	seq, write *ticket
+	// more is how many workers to start when the turn comes (set before
+	// the first worker starts, read by the one that sequences batch 0).
+	more int
+
+	readMu sync.Mutex // guards the fields below, and the stream's reading
+	eof    bool       // the stream is read (or its reading stopped)
+	read   int        // batches read
+
+	writeErr error // the sink's; set by the worker holding the write ticket
+}
+
+// work is one worker: read a batch, prepare, sequence, render and write
+// it, until the stream is read or the call stops.
+func (c *parallel) work() {
+	defer c.wg.Done()
+	p, e := c.p, c.p.e
+	w := e.getWorker()
+	defer e.workers.Put(w)
+	b := e.getBatch()
+	for {
+		no, ok := c.next(b)
+		if !ok {
+			break
+		}
+		p.prepare(w, b)
+		if !c.seq.wait(no, p.stop) {
+			return
+		}
+		if err := p.sequence(w, b); err != nil {
+			p.turnErr = err
+			p.abort()
+			return
+		}
+		if no == 0 && c.more > 0 {
+			// The turn came: the other workers.
+			c.wg.Add(c.more)
+			for range c.more {
+				go c.work()
+			}
+		}
+		c.seq.done()
+		p.render(w, b)
+		if !c.write.wait(no, p.stop) {
+			return
+		}
+		if err := p.write(b); err != nil {
+			c.writeErr = err
+			p.abort()
+			return
+		}
+		c.write.done()
+	}
+	// Every batch came back (a call that stops early drops the batches
+	// some worker may still hold).
+	e.batches.Put(b)
+}
+
+// next reads the next batch into b and returns its number; false at the
+// end of the stream, when the context is done (readErr) or the call
+// stopped. The worker that finds the end waits until every batch read
+// has been sequenced and ends the turn: the next object's records may
+// reach the rules while this one's last batches are rendered and written.
+func (c *parallel) next(b *batch) (int, bool) {
+	p := c.p
+	c.readMu.Lock()
+	if c.eof {
+		c.readMu.Unlock()
+		return 0, false
+	}
+	select {
+	case <-p.stop:
+		c.eof = true
+		c.readMu.Unlock()
+		return 0, false
+	default:
+	}
+	if err := p.ctx.Err(); err != nil {
+		p.readErr = err
+		c.eof = true
+		c.readMu.Unlock()
+		return 0, false
+	}
+	if err := p.st.ReadBatch(&b.dec); err != nil {
+		// io.EOF: ReadBatch returns no other error.
+		c.eof = true
+		last := c.read
+		c.readMu.Unlock()
+		if c.seq.wait(last, p.stop) {
+			p.turnDone()
+		}
+		return 0, false
+	}
+	b.bytes, b.records = p.st.BytesRead(), p.st.Records()
+	no := c.read
+	c.read++
+	c.readMu.Unlock()
+	return no, true
 }
 
 // clock is the processing time of the next record: the object's Now when
@@ -319,68 +343,6 @@ func (p *pipeline) clock() time.Time {
 		return p.obj.Now
 	}
 	return p.e.opts.Now()
-}
-
-// read is the read stage: it cuts the stream into batches and hands each
-// to the workers and, in order, to the sequence stage. When ready is
-// closed (the call's turn came), it adds more batches to free.
-func (p *pipeline) read(free chan *batch, tasks chan<- task, toSeq chan<- *batch, ready <-chan struct{}, more int) {
-	for {
-		var b *batch
-		select {
-		case b = <-free:
-		case <-ready:
-			ready = nil
-			for range more {
-				free <- p.e.getBatch()
-			}
-			continue
-		case <-p.stop:
-			return
-		}
-		if err := p.ctx.Err(); err != nil {
-			p.readErr = err
-			return
-		}
-		if err := p.st.ReadBatch(&b.dec); err != nil {
-			free <- b // io.EOF: ReadBatch returns no other error
-			return
-		}
-		b.bytes, b.records = p.st.BytesRead(), p.st.Records()
-		if !p.send(tasks, task{p: p, b: b}) || !p.sendBatch(toSeq, b) {
-			return
-		}
-	}
-}
-
-// send hands t to the workers, unless the call stopped.
-func (p *pipeline) send(ch chan<- task, t task) bool {
-	p.pending.Add(1)
-	select {
-	case ch <- t:
-		return true
-	case <-p.stop:
-		p.pending.Done()
-		return false
-	}
-}
-
-func (p *pipeline) sendBatch(ch chan<- *batch, b *batch) bool {
-	select {
-	case ch <- b:
-		return true
-	case <-p.stop:
-		return false
-	}
-}
-
-func (p *pipeline) wait(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	case <-p.stop:
-		return false
-	}
 }
 
 // prepare is the prepare stage for one batch: decode, then Prepare every
@@ -594,5 +556,5 @@ func (e *Engine) getBatch() *batch {
 	if b, ok := e.batches.Get().(*batch); ok {
 		return b
 	}
-	return newBatch()
+	return &batch{}
 }

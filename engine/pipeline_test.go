@@ -229,11 +229,13 @@ func (s *cancelAfter) Write(*alert.Alert) error {
 	return nil
 }
 
-// TestConcurrentCallsShareTheWorkers: Process calls that run at once share
-// the engine's workers — six objects at once on four cores run four
-// workers, not four each — and an object waiting for its turn reads only a
-// few batches ahead (lookahead), so that the objects queued behind the one
-// the rules are busy with hold little memory.
+// TestConcurrentCallsShareTheWorkers: Process calls that run at once keep
+// to about GOMAXPROCS goroutines that work — six objects at once on four
+// cores, the later five waiting for their turns, run the first one's four
+// workers and two for each of the others (lookahead), not four each — and
+// an object waiting for its turn reads only lookahead batches ahead, so
+// that the objects queued behind the one the rules are busy with hold
+// little memory.
 func TestConcurrentCallsShareTheWorkers(t *testing.T) {
 	const procs, calls = 4, 6
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
@@ -280,9 +282,9 @@ func TestConcurrentCallsShareTheWorkers(t *testing.T) {
 	}
 	t.Logf("%d goroutines for %d calls on %d cores; bytes read by each call: %v", n-before, calls, procs, read)
 
-	// Per call: its caller's goroutine, its read stage and its sequence
-	// stage; the workers once for all (and 2 to spare: the runtime may run
-	// one of its own meanwhile).
+	// Per waiting call: its caller's goroutine and lookahead workers; the
+	// call with the turn: its caller's and procs workers (and 2 to spare:
+	// the runtime may run one of its own meanwhile).
 	assert.LessOrEqual(t, n-before, calls*3+procs+2, "goroutines of %d calls at once on %d cores", calls, procs)
 	// A waiting call has read lookahead batches (≤ 512 lines of 112
 	// bytes each) and what its buffers hold (64 KiB and a line).
