@@ -56,28 +56,38 @@ func campaignBucket(t *testing.T, srv *s3test.Server, name string) (string, []st
 	t.Helper()
 	b := srv.NewBucket(t, name)
 	keys, bodies := scanObjectsN(campaignObjects)
+	replayed, stored := putAndReplay(t, srv, b, keys, bodies)
+	return b, alertContents(t, replayed), keys, stored
+}
+
+// putAndReplay puts the objects, gzip'd, into the bucket, and replays the
+// same objects from a local copy of the bucket (what replay raises is what
+// the daemon must raise). It returns the replay's alerts file and the
+// objects as stored.
+func putAndReplay(t *testing.T, srv *s3test.Server, bucket string, keys []string, bodies [][]byte) (replayed string, stored [][]byte) {
+	t.Helper()
 	local := t.TempDir()
-	stored := make([][]byte, len(keys))
+	stored = make([][]byte, len(keys))
 	for i, k := range keys {
 		stored[i] = gz(t, bodies[i])
-		srv.Put(t, b, k, stored[i])
+		srv.Put(t, bucket, k, stored[i])
 		p := filepath.Join(local, filepath.FromSlash(k))
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, bodies[i], 0o644))
 	}
-	cfg, err := config.Load(writeConfig(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s}]\n", b)))
+	cfg, err := config.Load(writeConfig(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s}]\n", bucket)))
 	require.NoError(t, err)
 	proc, err := NewEngine(cfg, 0, nil)
 	require.NoError(t, err)
-	files, err := collector.Local([]string{local}, collector.LocalOptions{Bucket: b})
+	files, err := collector.Local([]string{local}, collector.LocalOptions{Bucket: bucket})
 	require.NoError(t, err)
-	replayed := filepath.Join(t.TempDir(), "replay.json")
+	replayed = filepath.Join(t.TempDir(), "replay.json")
 	f, err := os.Create(replayed)
 	require.NoError(t, err)
 	_, err = proc.(*engine.Engine).Replay(context.Background(), files, output.NewStream(f), engine.ReplayOptions{})
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	return b, alertContents(t, replayed), keys, stored
+	return replayed, stored
 }
 
 var (

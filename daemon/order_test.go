@@ -2,10 +2,7 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -14,11 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
-	"github.com/vpcalertd/vpcalertd/config"
-	"github.com/vpcalertd/vpcalertd/engine"
-	"github.com/vpcalertd/vpcalertd/output"
 )
 
 // scanObjects returns 24 flow-log objects of one account and region
@@ -98,27 +91,8 @@ func TestScansAcrossObjectsWhateverTheConcurrency(t *testing.T) {
 	awsEnv(t)
 	b := srv.NewBucket(t, "order-it")
 	keys, bodies := scanObjects()
-	dir := t.TempDir()
-	for i, k := range keys {
-		srv.Put(t, b, k, gz(t, bodies[i]))
-		p := filepath.Join(dir, filepath.FromSlash(k))
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, bodies[i], 0o644))
-	}
-
 	// What replay raises.
-	cfg, err := config.Load(writeConfig(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s}]\n", b)))
-	require.NoError(t, err)
-	proc, err := NewEngine(cfg, 0, nil)
-	require.NoError(t, err)
-	files, err := collector.Local([]string{dir}, collector.LocalOptions{Bucket: b})
-	require.NoError(t, err)
-	replayed := filepath.Join(t.TempDir(), "replay.json")
-	f, err := os.Create(replayed)
-	require.NoError(t, err)
-	_, err = proc.(*engine.Engine).Replay(context.Background(), files, output.NewStream(f), engine.ReplayOptions{})
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	replayed, _ := putAndReplay(t, srv, b, keys, bodies)
 	want := scans(t, replayed)
 	require.Len(t, want, 23, "replay raises one scan per boundary")
 

@@ -10,21 +10,18 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/alert"
-	"github.com/vpcalertd/vpcalertd/collector"
 	"github.com/vpcalertd/vpcalertd/collector/s3/s3test"
 	"github.com/vpcalertd/vpcalertd/collector/state"
 	"github.com/vpcalertd/vpcalertd/config"
-	"github.com/vpcalertd/vpcalertd/engine"
 	"github.com/vpcalertd/vpcalertd/output"
 )
 
@@ -62,7 +59,11 @@ func newCutProxy(t *testing.T, endpoint, key string, cut int64) *cutProxy {
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if p.armed.Load() && resp.Request.Method == http.MethodGet && strings.HasSuffix(resp.Request.URL.Path, "/"+p.key) && resp.StatusCode == http.StatusOK {
 			p.cuts.Add(1)
-			resp.Body = &cutBody{r: resp.Body, left: p.cut}
+			// p.cut bytes, then a broken download.
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(io.LimitReader(resp.Body, p.cut), iotest.ErrReader(io.ErrUnexpectedEOF)), resp.Body}
 		}
 		return nil
 	}
@@ -80,27 +81,6 @@ func newCutProxy(t *testing.T, endpoint, key string, cut int64) *cutProxy {
 	return p
 }
 
-// cutBody gives left bytes, then fails: the proxy then breaks the
-// connection.
-type cutBody struct {
-	r    io.ReadCloser
-	left int64
-}
-
-func (c *cutBody) Read(b []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	if int64(len(b)) > c.left {
-		b = b[:c.left]
-	}
-	n, err := c.r.Read(b)
-	c.left -= int64(n)
-	return n, err
-}
-
-func (c *cutBody) Close() error { return c.r.Close() }
-
 // TestRetriedReadCountsOnce: a read that fails half-way inside a running
 // daemon (its download broken, the resumes refused) has already fed its
 // first records to the correlation rules; the object is read again at the
@@ -114,15 +94,8 @@ func TestRetriedReadCountsOnce(t *testing.T) {
 	dir := t.TempDir()
 	bucket := srv.NewBucket(t, "undo-it")
 	keys, bodies := undoObjects(3)
-	local := t.TempDir()
-	var last []byte
-	for i, k := range keys {
-		last = gz(t, bodies[i])
-		srv.Put(t, bucket, k, last)
-		p := filepath.Join(local, filepath.FromSlash(k))
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, bodies[i], 0o644))
-	}
+	replayed, stored := putAndReplay(t, srv, bucket, keys, bodies)
+	last := stored[len(stored)-1]
 	// The last object is cut half-way: read again at the next pass, it
 	// comes after the same objects as in replay.
 	proxy := newCutProxy(t, srv.Endpoint, keys[2], int64(len(last)/2))
@@ -135,19 +108,6 @@ buckets: [{type: vpcflow, name: %s, only_logs_after: 2024-MAR-05, service_endpoi
 `, bucket, proxy.URL)))
 	require.NoError(t, err)
 
-	// What replay gives for the three objects.
-	rcfg, err := config.Load(writeConfig(t, t.TempDir(), fmt.Sprintf("state: s.db\noutputs: {file: {path: a.json}}\nbuckets: [{type: vpcflow, name: %s}]\n", bucket)))
-	require.NoError(t, err)
-	rproc, err := NewEngine(rcfg, 0, nil)
-	require.NoError(t, err)
-	files, err := collector.Local([]string{local}, collector.LocalOptions{Bucket: bucket})
-	require.NoError(t, err)
-	replayed := filepath.Join(t.TempDir(), "replay.json")
-	f, err := os.Create(replayed)
-	require.NoError(t, err)
-	_, err = rproc.(*engine.Engine).Replay(context.Background(), files, output.NewStream(f), engine.ReplayOptions{})
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
 	want := alertContents(t, replayed)
 
 	store, err := state.Open(cfg.StatePath)

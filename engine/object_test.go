@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -108,25 +109,6 @@ func TestIDsFollowTheClock(t *testing.T) {
 	assert.Greater(t, len(epochs), 3, "the clock moved across seconds")
 }
 
-// failingReader gives r's bytes up to n, then err.
-type failingReader struct {
-	r   *strings.Reader
-	n   int64
-	err error
-}
-
-func (f *failingReader) Read(b []byte) (int, error) {
-	if f.n <= 0 {
-		return 0, f.err
-	}
-	if int64(len(b)) > f.n {
-		b = b[:f.n]
-	}
-	n, err := f.r.Read(b)
-	f.n -= int64(n)
-	return n, err
-}
-
 // TestObjectUndo: a call whose read fails half-way, after records of
 // several batches reached the rules that keep state, leaves the
 // correlation state as it found it when Object.Undo says so, and changes
@@ -160,7 +142,8 @@ func TestObjectUndo(t *testing.T) {
 				Undo: func(err error) bool { asked = err; return c.undo }}
 			var r io.Reader = strings.NewReader(in)
 			if c.cut {
-				r = &failingReader{r: strings.NewReader(in), n: int64(len(in) * 2 / 3), err: broken}
+				// Two thirds of the object, then the error.
+				r = io.MultiReader(io.LimitReader(r, int64(len(in)*2/3)), iotest.ErrReader(broken))
 			}
 			st, err := e.Process(WithObject(context.Background(), obj), origin, r, &lineSink{})
 			if c.cut {
