@@ -24,9 +24,10 @@ import (
 // (checked against MaxPageBytes), into a buffer the cursor reuses.
 
 // zstdDecoder decodes the Zstd pages of every file: DecodeAll may be used
-// concurrently.
+// concurrently, and decodes at most the room its dst has left
+// (WithDecodeAllCapLimit), the size the page declares.
 var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
-	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPageBytes))
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPageBytes), zstd.WithDecodeAllCapLimit(true))
 })
 
 // decompress returns the page's bytes src decompressed, which must be
@@ -85,7 +86,8 @@ func (c *cursor) decode(src []byte, size int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.DecodeAll(src, c.plain[:0])
+		c.plain = slices.Grow(c.plain[:0], size)
+		return d.DecodeAll(src, c.plain[:0:size])
 	}
 	return nil, fmt.Errorf("the codec is not supported")
 }

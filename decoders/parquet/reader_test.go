@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vpcalertd/vpcalertd/decoders"
@@ -322,4 +324,20 @@ func TestTextLen(t *testing.T) {
 		require.Equal(t, len(want32), textLen(i32, unsigned), "int32, unsigned %t: %s", unsigned, want32)
 		require.Equal(t, len(want64), textLen(i64, unsigned), "int64, unsigned %t: %s", unsigned, want64)
 	}
+}
+
+// TestZstdPageBound: a Zstd page that holds more than its header declares
+// is damaged, and is not decompressed past the declared size first.
+func TestZstdPageBound(t *testing.T) {
+	enc, err := zstd.NewWriter(nil)
+	require.NoError(t, err)
+	src := enc.EncodeAll(make([]byte, 1<<20), nil) // a frame of 1 MiB of zeros
+	require.NoError(t, enc.Close())
+	c := &cursor{codec: format.Zstd, buffers: &buffers{}}
+	_, err = c.decompress(src, 1000)
+	require.ErrorIs(t, err, ErrDamaged)
+	require.Less(t, cap(c.plain), 1<<20, "the page's bytes past its declared size are not decompressed")
+	out, err := c.decompress(src, 1<<20)
+	require.NoError(t, err)
+	require.Len(t, out, 1<<20)
 }
