@@ -546,14 +546,21 @@ func (c *evalCtx) ownTestsHold(r *Rule, rest []conjunct, memoed bool) bool {
 	}
 	ok, err := c.runVM(cond)
 	if err != nil {
-		if c.spec {
-			c.errorUse(r, err) // reported by Finish if the serial walk gets here
-		} else {
-			c.set.runtimeError(r, err)
-		}
+		c.conditionError(r, err)
 		return false
 	}
 	return ok
+}
+
+// conditionError reports a run-time error of r's condition: Prepare's walk
+// keeps it for Finish, which reports it if the serial walk gets there;
+// otherwise it is reported now.
+func (c *evalCtx) conditionError(r *Rule, err error) {
+	if c.spec {
+		c.errorUse(r, err)
+		return
+	}
+	c.set.runtimeError(r, err)
 }
 
 // checkTraced is check recording every rule tried in c.tr, with why it
@@ -658,11 +665,7 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	}
 	ok, err := c.runVM(cond)
 	if err != nil {
-		if c.spec {
-			c.errorUse(r, err) // reported by Finish if the serial walk gets here
-		} else {
-			c.set.runtimeError(r, err)
-		}
+		c.conditionError(r, err)
 		if c.tr == nil {
 			return false, "", nil
 		}
