@@ -521,7 +521,8 @@ func (c *evalCtx) correlate(r *Rule) bool {
 }
 
 // ownTestsHold is test without a trace: whether r's own tests hold, without the
-// reasons a trace keeps.
+// reasons a trace keeps. A condition's required fields are checked first:
+// one missing fails it without running it.
 func (c *evalCtx) ownTestsHold(r *Rule, rest []conjunct, memoed bool) bool {
 	if memoed {
 		return c.restHolds(rest)
@@ -536,13 +537,7 @@ func (c *evalCtx) ownTestsHold(r *Rule, rest []conjunct, memoed bool) bool {
 		}
 	}
 	if cond.typed {
-		conj := cond.conj
-		for i := range conj {
-			if !conj[i].fn(c) {
-				return false
-			}
-		}
-		return true
+		return c.restHolds(cond.conj)
 	}
 	ok, err := c.runVM(cond)
 	if err != nil {
@@ -581,9 +576,7 @@ func (c *evalCtx) checkTraced(r *Rule, depth int, rest []conjunct, memoed bool) 
 		fired, value, counted := c.st.agg[r.index].add(c, r.agg)
 		if !fired {
 			ok = false
-			if c.tr != nil {
-				failed = r.agg.explain(value, counted)
-			}
+			failed = r.agg.explain(value, counted)
 		}
 	}
 	if ok && r.corr != nil && c.ans != nil {
@@ -593,19 +586,15 @@ func (c *evalCtx) checkTraced(r *Rule, depth int, rest []conjunct, memoed bool) 
 		fired, seen := mem.search(c, r, c.now)
 		if !fired {
 			ok = false
-			if c.tr != nil {
-				failed = fmt.Sprintf("frequency: %d of %d previous %s events within %ds", seen, r.corr.frequency-1, r.corr.target.id, r.corr.timeframe)
-			}
+			failed = fmt.Sprintf("frequency: %d of %d previous %s events within %ds", seen, r.corr.frequency-1, r.corr.target.id, r.corr.timeframe)
 		}
 	}
-	if c.tr != nil {
-		step := TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err, Pack: r.pack}
-		if !ok && err == nil && failed != "" && failedCond {
-			step.Failed, step.Values = c.why(r.cond)
-			step.cond = true
-		}
-		c.tr.Steps = append(c.tr.Steps, step)
+	step := TraceStep{Rule: r, Depth: depth, Matched: ok, Failed: failed, Err: err, Pack: r.pack}
+	if !ok && err == nil && failed != "" && failedCond {
+		step.Failed, step.Values = c.why(r.cond)
+		step.cond = true
 	}
+	c.tr.Steps = append(c.tr.Steps, step)
 	if !ok {
 		return nil
 	}
@@ -631,9 +620,12 @@ func (c *evalCtx) descend(r *Rule, depth int) *Rule {
 	return r
 }
 
-// test evaluates the rule's condition. With memoed, the conjuncts on the
+// test evaluates the rule's condition for checkTraced, with the source of
+// the conjunct (or condition) that failed and the run-time error; the
+// untraced check uses ownTestsHold. With memoed, the conjuncts on the
 // group's disc fields are known to hold and only rest runs (a typed
-// condition, or none).
+// condition, or none). Required fields are not checked first: a trace
+// names the conjunct that fails on the missing field.
 func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, error) {
 	if memoed {
 		for i := range rest {
@@ -647,13 +639,6 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	if cond == nil {
 		return true, "", nil
 	}
-	if c.tr == nil {
-		for _, s := range cond.required {
-			if c.idx[s] == 0 {
-				return false, "", nil
-			}
-		}
-	}
 	if cond.typed {
 		conj := cond.conj
 		for i := range conj {
@@ -666,9 +651,6 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	ok, err := c.runVM(cond)
 	if err != nil {
 		c.conditionError(r, err)
-		if c.tr == nil {
-			return false, "", nil
-		}
 		return false, cond.src, err
 	}
 	if !ok {
