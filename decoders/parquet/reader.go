@@ -235,7 +235,6 @@ type cursor struct {
 	i64     []int64
 	data    []byte
 	offs    []uint32 // byte arrays: offs[k]..offs[k+1] in data
-	size    int      // fixed-length byte arrays: the length
 	nvals   int      // values stored (the rows that are not null)
 
 	hasDict bool // the chunk's dictionary was read
@@ -298,9 +297,6 @@ const batchRows = 256
 // one is read) into text. It stops before a damaged value, which is the
 // error of the next fill: the rows before it are read.
 func (c *cursor) fill() error {
-	if c.leaf < 0 {
-		return errors.New("the column cannot be read")
-	}
 	c.b = 0
 	if err := c.pending; err != nil {
 		return err
@@ -457,8 +453,8 @@ func (c *cursor) fillFixed(batch []decoders.TableValue, defs []byte) []decoders.
 			c.short()
 			return batch[:r]
 		}
-		j := c.j
-		b := c.data[j*c.size : (j+1)*c.size : (j+1)*c.size]
+		j, size := c.j, c.typeLen
+		b := c.data[j*size : (j+1)*size : (j+1)*size]
 		batch[r] = decoders.TableValue{Text: b, Safe: event.IsSafe(b)}
 		c.j++
 	}
@@ -649,10 +645,10 @@ func (c *cursor) decodeValues(enc encoding.Encoding, src []byte, n int) (err err
 		c.nvals = max(len(c.offs)-1, 0)
 	default:
 		c.values, err = enc.DecodeFixedLenByteArray(c.values[:0], src, c.typeLen)
-		c.data, c.size = c.values, c.typeLen
+		c.data = c.values
 		c.nvals = 0
-		if c.size > 0 {
-			c.nvals = len(c.data) / c.size
+		if c.typeLen > 0 {
+			c.nvals = len(c.data) / c.typeLen
 		}
 	}
 	return err
