@@ -243,8 +243,7 @@ type cursor struct {
 	// texts), in a buffer reused from chunk to chunk: a batch copies the
 	// values it takes.
 	dictData []byte
-	dictOffs []uint32 // where they start and end in dictData
-	dictSize int      // the size of fixed-length values
+	dictOffs []uint32 // where they start and end in dictData (fixed-length values too)
 	allSafe  bool     // every entry is event.IsSafe
 	*buffers
 	b       int   // the next value of batch
@@ -352,7 +351,7 @@ func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.T
 	if !allSafe {
 		safeOf = c.safeOf[:entries]
 	}
-	data, offs, size := c.dictData, c.dictOffs, c.dictSize
+	data, offs := c.dictData, c.dictOffs
 	j := 0
 	defer func() { c.j += j }()
 	for r := range batch {
@@ -369,18 +368,12 @@ func (c *cursor) fillDict(batch []decoders.TableValue, defs []byte) []decoders.T
 			c.badIndex(x)
 			return batch[:r]
 		}
-		var b []byte
-		if size == 0 {
-			start, end := offs[x], offs[x+1]
-			if start > end || int(end) > len(data) {
-				c.pending = fmt.Errorf("dictionary entry %d: %w", x, ErrDamaged)
-				return batch[:r]
-			}
-			b = data[start:end:end]
-		} else {
-			b = data[int(x)*size : int(x+1)*size : int(x+1)*size]
+		start, end := offs[x], offs[x+1]
+		if start > end || int(end) > len(data) {
+			c.pending = fmt.Errorf("dictionary entry %d: %w", x, ErrDamaged)
+			return batch[:r]
 		}
-		batch[r] = decoders.TableValue{Text: b, Safe: allSafe || safeOf[x]}
+		batch[r] = decoders.TableValue{Text: data[start:end:end], Safe: allSafe || safeOf[x]}
 		j++
 	}
 	return batch
@@ -677,7 +670,6 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		enc = pq.LookupEncoding(format.Plain)
 	}
 	n := int(p.values)
-	c.dictSize = 0
 	switch c.kind {
 	case pq.Int32, pq.Int64:
 		// The texts of every entry, made at once in exactly the room they
@@ -697,11 +689,18 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		n = max(min(n, len(c.dictOffs)-1), 0)
 	default:
 		c.dictData, err = enc.DecodeFixedLenByteArray(slices.Grow(c.dictBytes[:0], len(src)), src, c.typeLen)
-		c.dictSize = c.typeLen
-		if c.dictSize <= 0 {
-			return fmt.Errorf("dictionary of %d-byte values: %w", c.dictSize, ErrDamaged)
+		size := c.typeLen
+		if size <= 0 {
+			return fmt.Errorf("dictionary of %d-byte values: %w", size, ErrDamaged)
 		}
-		n = max(min(n, len(c.dictData)/c.dictSize), 0)
+		n = max(min(n, len(c.dictData)/size), 0)
+		// Their offsets, made once, so that a row reads every dictionary
+		// the same way.
+		c.dictOffs = slices.Grow(c.dictOffsBuf[:0], n+1)
+		for k := range n + 1 {
+			c.dictOffs = append(c.dictOffs, uint32(k*size))
+		}
+		c.dictOffsBuf = c.dictOffs
 	}
 	c.dictBytes = c.dictData
 	if err != nil {
@@ -718,10 +717,7 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		c.allSafe = true
 		for k := range c.safeOf {
 			var b []byte
-			switch {
-			case c.dictSize > 0:
-				b = c.dictData[k*c.dictSize : (k+1)*c.dictSize]
-			case c.dictOffs[k] <= c.dictOffs[k+1] && int(c.dictOffs[k+1]) <= len(c.dictData):
+			if c.dictOffs[k] <= c.dictOffs[k+1] && int(c.dictOffs[k+1]) <= len(c.dictData) {
 				b = c.dictData[c.dictOffs[k]:c.dictOffs[k+1]]
 			}
 			c.safeOf[k] = event.IsSafe(b)
