@@ -517,7 +517,7 @@ func (c *cursor) load() error {
 		c.next++
 		if p.dict {
 			if c.hasDict {
-				continue // a second dictionary page: the first one holds
+				return fmt.Errorf("dictionary page at byte %d: a second dictionary page in the column chunk: %w", p.off, ErrDamaged)
 			}
 			if err := c.loadDict(p); err != nil {
 				return fmt.Errorf("dictionary page at byte %d: %w", p.off, err)

@@ -341,3 +341,13 @@ func TestZstdPageBound(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out, 1<<20)
 }
+
+// TestSecondDictionaryPage: a column chunk has at most one dictionary
+// page; a second one is damage, named with where it is, not a page skipped
+// (the rows after it would read the first dictionary's values).
+func TestSecondDictionaryPage(t *testing.T) {
+	c := &cursor{hasDict: true, check: pageCheck{pages: []pageInfo{{dict: true, off: 1234}}}}
+	err := c.load()
+	require.ErrorIs(t, err, ErrDamaged)
+	require.ErrorContains(t, err, "dictionary page at byte 1234: a second dictionary page in the column chunk")
+}
