@@ -26,7 +26,6 @@ import (
 type Prepared struct {
 	passes []prepPass
 	gates  []prepGate
-	path   []*Rule // the gates' parents (see prepGate)
 	uses   []errUse
 	// buf holds the descriptions Prepare expanded and the aggregates'
 	// group keys and values.
@@ -52,10 +51,10 @@ type prepPass struct {
 type prepGate struct {
 	r     *Rule
 	depth int // its depth
-	// p.path[pathStart:pathEnd] is its parent, or empty for a top-level
-	// rule: the walk only ever reads the last rule of evalCtx.path (the
-	// parent of its result), so the rest of the ancestors is not kept.
-	pathStart, pathEnd int
+	// parent is the rule above it, nil for a top-level rule: the walk
+	// only ever reads the last rule of evalCtx.path (the parent of its
+	// result), so the rest of the ancestors is not kept.
+	parent *Rule
 	// An aggregate's group key and field value: a string field's own
 	// bytes in the event (which does not change until Finish), else text
 	// kept in p.buf (a key of several fields, a number's text); counted
@@ -78,7 +77,6 @@ type errUse struct {
 func (p *Prepared) reset() {
 	p.passes = p.passes[:0]
 	p.gates = p.gates[:0]
-	p.path = p.path[:0]
 	p.uses = p.uses[:0]
 	p.buf = p.buf[:0]
 }
@@ -178,11 +176,10 @@ func (c *evalCtx) walkPass(root *Rule, rest []conjunct, memoed bool) {
 // frequency rule whose own tests held.
 func (c *evalCtx) recordGate(r *Rule) {
 	p := c.p
-	g := prepGate{r: r, depth: len(c.path), pathStart: len(p.path)}
+	g := prepGate{r: r, depth: len(c.path)}
 	if n := len(c.path); n > 0 {
-		p.path = append(p.path, c.path[n-1])
+		g.parent = c.path[n-1]
 	}
-	g.pathEnd = len(p.path)
 	if a := r.agg; a != nil {
 		if len(a.same) == 1 {
 			g.key, g.counted = c.keptField(a.same[0].sym)
@@ -254,7 +251,7 @@ func (e *Evaluator) Finish(ev *event.Event, p *Prepared, now time.Time) []Match 
 				// The serial walk goes into the gate's children now, and
 				// on as before only if nothing there is the result.
 				c.need()
-				c.path = append(c.path[:0], p.path[g.pathStart:g.pathEnd]...)
+				c.pathTo(g.parent)
 				f = c.descend(g.r, g.depth)
 				decided = f != nil
 			}
@@ -271,10 +268,7 @@ func (e *Evaluator) Finish(ev *event.Event, p *Prepared, now time.Time) []Match 
 				if f.level > 0 || f.pack == "" {
 					c.st.fired[f.index].Add(1)
 				}
-				c.path = c.path[:0]
-				if ps.parent != nil {
-					c.path = append(c.path, ps.parent)
-				}
+				c.pathTo(ps.parent)
 			}
 		}
 		switch {
@@ -288,6 +282,15 @@ func (e *Evaluator) Finish(ev *event.Event, p *Prepared, now time.Time) []Match 
 	c.desc, c.prevOut = ownDesc, ownPrev
 	c.p, c.pass = nil, -1
 	return c.out
+}
+
+// pathTo makes c.path the part of a walk's path Prepare keeps: parent, or
+// nothing for a top-level rule (parent nil).
+func (c *evalCtx) pathTo(parent *Rule) {
+	c.path = c.path[:0]
+	if parent != nil {
+		c.path = append(c.path, parent)
+	}
 }
 
 // reportUses counts and reports, from p.uses[u], the run-time errors pass

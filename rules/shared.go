@@ -421,7 +421,7 @@ func (c *evalCtx) planWalk(b *SharedBatch, depth int, p *Prepared, gates []prepG
 		sub := b.sub(depth)
 		saveP, saveSpec := c.p, c.spec
 		c.p, c.spec = sub, true
-		c.path = append(c.path[:0], p.path[g.pathStart:g.pathEnd]...)
+		c.pathTo(g.parent)
 		c.path = append(c.path, r)
 		if r.kids != nil && len(r.kids.rules) > 0 {
 			c.need()
@@ -432,9 +432,7 @@ func (c *evalCtx) planWalk(b *SharedBatch, depth int, p *Prepared, gates []prepG
 			par = c.path[len(c.path)-1]
 		} else if !r.opts.noAlert {
 			f = r
-			if g.pathEnd > g.pathStart {
-				par = p.path[g.pathEnd-1]
-			}
+			par = g.parent
 		}
 		c.p, c.spec = saveP, saveSpec
 		c.planWalk(b, depth+1, sub, sub.gates, f, par, f != nil)
