@@ -107,9 +107,10 @@ type table struct {
 	size    int64
 	cols    []decoders.TableColumn
 	cursors []*cursor
-	group   int   // the current row group, -1 before the first
-	row     int64 // rows read in the current row group
-	rows    int64 // rows of the current row group
+	group   int    // the current row group, -1 before the first
+	row     int64  // rows read in the current row group
+	rows    int64  // rows of the current row group
+	at      string // the column being read, for the error of a panic
 }
 
 var _ decoders.Table = (*table)(nil)
@@ -126,8 +127,12 @@ func (t *table) Next(cols [][]decoders.TableValue) (n int, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			n, err = 0, fmt.Errorf("page: %v: %w", p, ErrDamaged)
+			if t.at != "" {
+				err = fmt.Errorf("column %s: %w", t.at, err)
+			}
 		}
 	}()
+	t.at = ""
 	for t.row >= t.rows {
 		if err := t.nextGroup(); err != nil {
 			return 0, err
@@ -135,6 +140,7 @@ func (t *table) Next(cols [][]decoders.TableValue) (n int, err error) {
 	}
 	n = int(min(t.rows-t.row, batchRows))
 	for _, c := range t.cursors {
+		t.at = c.name
 		if c.leaf < 0 {
 			return 0, fmt.Errorf("column %s: the column cannot be read", c.name)
 		}
@@ -168,6 +174,7 @@ func (t *table) nextGroup() error {
 		if c.leaf < 0 {
 			continue
 		}
+		t.at = c.name
 		if c.leaf >= len(rg.Columns) {
 			return fmt.Errorf("column %s: no column chunk in the row group: %w", c.name, ErrDamaged)
 		}

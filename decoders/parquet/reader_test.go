@@ -351,3 +351,19 @@ func TestSecondDictionaryPage(t *testing.T) {
 	require.ErrorIs(t, err, ErrDamaged)
 	require.ErrorContains(t, err, "dictionary page at byte 1234: a second dictionary page in the column chunk")
 }
+
+// panicReader panics on every read.
+type panicReader struct{}
+
+func (panicReader) ReadAt([]byte, int64) (int, error) { panic("read past the end") }
+
+// TestPanicNamesColumn: a panic while a column's page is read (a bug, or a
+// library meeting damage) ends the table with an error naming the column.
+func TestPanicNamesColumn(t *testing.T) {
+	c := &cursor{name: "srcaddr", kind: pq.ByteArray, r: panicReader{}, buffers: &buffers{},
+		check: pageCheck{pages: []pageInfo{{off: 4, stored: 10, size: 10, values: 5}}}}
+	tbl := &table{cursors: []*cursor{c}, rows: 5}
+	_, err := tbl.Next(make([][]decoders.TableValue, 1))
+	require.ErrorIs(t, err, ErrDamaged)
+	require.ErrorContains(t, err, "column srcaddr: page: read past the end")
+}
