@@ -191,10 +191,8 @@ func (g *siblings) hoistCommon() {
 // candidates returns which siblings of g can match: none when a conjunct
 // they all have fails, else the memo's mask.
 func (c *evalCtx) candidates(g *siblings) []uint64 {
-	for i := range g.common {
-		if !g.common[i].fn(c) {
-			return nil
-		}
+	if !c.restHolds(g.common) {
+		return nil
 	}
 	return c.memoMask(g)
 }
