@@ -56,8 +56,8 @@ func (c *evalCtx) parseSlot(sl *addrSlot, sym int32) {
 		sl.x, sl.kind = x, addrV4
 		return
 	}
-	if a, ok := parseAddr(v); ok {
-		sl.setAddr(a)
+	if a, ok := parseIPv6(v); ok {
+		sl.setAddr(a) // an IPv4-mapped address is unmapped: IPv4
 	}
 }
 
@@ -108,6 +108,11 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 	if a, ok := parseIPv4(b); ok {
 		return netip.AddrFrom4(a), true
 	}
+	return parseIPv6(b)
+}
+
+// parseIPv6 is parseAddr of a value that is not dotted-quad IPv4.
+func parseIPv6(b []byte) (netip.Addr, bool) {
 	if len(b) < 2 || bytes.IndexByte(b, ':') < 0 {
 		return netip.Addr{}, false
 	}
