@@ -1,7 +1,6 @@
 package parquet
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"slices"
@@ -67,7 +66,13 @@ func (c *cursor) decode(src []byte, size int) ([]byte, error) {
 		}
 		return c.readAll(c.gz, size)
 	case format.Brotli:
-		return c.readAll(brotli.NewReader(bytes.NewReader(src)), size)
+		c.src.Reset(src)
+		if c.br == nil {
+			c.br = brotli.NewReader(&c.src)
+		} else if err := c.br.Reset(&c.src); err != nil {
+			return nil, err
+		}
+		return c.readAll(c.br, size)
 	case format.Snappy:
 		n, err := snappy.DecodedLen(src)
 		if err != nil {

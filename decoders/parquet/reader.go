@@ -12,6 +12,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
 	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
@@ -263,7 +264,8 @@ type buffers struct {
 	stored      []byte // the page as stored
 	plain       []byte // the page decompressed
 	gz          *gzip.Reader
-	src         bytes.Reader // what gz reads
+	br          *brotli.Reader
+	src         bytes.Reader // what gz and br read
 	levels      []byte
 	idx         []int32
 	ints32      []int32
