@@ -95,30 +95,11 @@ func BenchmarkSizing(b *testing.B) {
 		origin := event.Origin{Type: event.LogTypeVPCFlow, Bucket: "my-vpc-flowlogs", AccountID: "123456789012", Region: "us-east-1",
 			Key: "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/03/05/123456789012_vpcflowlogs_us-east-1_fl-0a1b2c3d4e5f60718_20240305T1015Z_4c9f2a1e.log.gz"}
 		b.SetBytes(int64(objects * len(data)))
-		records := 0
-		var mu sync.Mutex
+		records := int64(0)
 		order := NewOrder()
 		cpu0 := cpuTime()
 		for b.Loop() {
-			var wg sync.WaitGroup
-			for range objects {
-				ctx := context.Background()
-				if objects > 1 {
-					ctx = WithObject(ctx, Object{Turn: order.Next("")})
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					st, err := e.Process(ctx, origin, bytes.NewReader(data), &countingSink{})
-					if err != nil {
-						b.Error(err)
-					}
-					mu.Lock()
-					records += int(st.Records)
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
+			records += processAtOnce(b, e, order, origin, data, objects)
 		}
 		cpu := cpuTime() - cpu0
 		b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
@@ -132,6 +113,36 @@ func BenchmarkSizing(b *testing.B) {
 	b.Run("default", func(b *testing.B) { run(b, 1, nil) })
 	b.Run("packs-off", func(b *testing.B) { run(b, 1, func(o *Options) { o.DisabledPacks = []string{"all"} }) })
 	b.Run("4-objects", func(b *testing.B) { run(b, 4, nil) })
+}
+
+// processAtOnce processes the given number of copies of data at once, each
+// in its own Process call, with turns in order when there are several (the
+// daemon's `concurrency`), and returns the records read.
+func processAtOnce(b *testing.B, e *Engine, order *Order, origin event.Origin, data []byte, objects int) int64 {
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		records int64
+	)
+	for range objects {
+		ctx := context.Background()
+		if objects > 1 {
+			ctx = WithObject(ctx, Object{Turn: order.Next("")})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := e.Process(ctx, origin, bytes.NewReader(data), &countingSink{})
+			if err != nil {
+				b.Error(err)
+			}
+			mu.Lock()
+			records += st.Records
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return records
 }
 
 // BenchmarkSizingCores measures, in one process, what a record costs in
@@ -167,28 +178,8 @@ func BenchmarkSizingCores(b *testing.B) {
 			for _, i := range rng.Perm(len(cases)) {
 				c := cases[i]
 				runtime.GOMAXPROCS(c.procs)
-				records := int64(0)
-				var mu sync.Mutex
-				var wg sync.WaitGroup
 				cpu0, start := cpuTime(), time.Now()
-				for range c.objects {
-					ctx := context.Background()
-					if c.objects > 1 {
-						ctx = WithObject(ctx, Object{Turn: order.Next("")})
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						st, err := e.Process(ctx, origin, bytes.NewReader(data), &countingSink{})
-						if err != nil {
-							b.Error(err)
-						}
-						mu.Lock()
-						records += st.Records
-						mu.Unlock()
-					}()
-				}
-				wg.Wait()
+				records := processAtOnce(b, e, order, origin, data, c.objects)
 				wall, cpu := time.Since(start), cpuTime()-cpu0
 				if round > 0 {
 					c.cpu = append(c.cpu, float64(cpu.Nanoseconds())/float64(records))
