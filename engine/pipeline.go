@@ -364,28 +364,28 @@ func (p *pipeline) prepare(w *worker, b *batch) {
 // sequence is the sequence stage for one batch: in record order, the
 // processing time and the stateful half of the rules.
 func (p *pipeline) sequence(w *worker, b *batch) error {
-	if err := p.beginSequence(); err != nil {
+	if err := p.beginSequence(b); err != nil {
 		return err
 	}
-	p.batches++
-	b.alerts = b.alerts[:0]
-	if cs := p.e.opts.Correlation; cs != nil {
-		if cs.Available() {
-			done, err := p.sequenceShared(w, b, cs)
-			if done || err != nil {
-				return err
-			}
-		}
-		if n := stateful(b); n > 0 {
-			cs.Local(n)
-		}
+	switch cs := p.e.opts.Correlation; {
+	case cs == nil:
+		p.sequenceLocal(w, b)
+	case cs.Available():
+		// A round of one batch (shared.go).
+		sb := p.sharedBatch(w, cs)
+		sb.Reset(p.roundID())
+		p.planShared(w, b, sb)
+		return p.sequenceRound(w, []*batch{b}, sb, cs, nil)
+	default:
+		p.sequenceUnshared(w, b, cs)
 	}
-	p.sequenceLocal(w, b)
 	return nil
 }
 
-// beginSequence waits, before the object's first batch, for its turn.
-func (p *pipeline) beginSequence() error {
+// beginSequence starts the sequence stage of b: before the object's first
+// batch it waits for the object's turn; it counts the batch (roundID) and
+// empties its alerts.
+func (p *pipeline) beginSequence(b *batch) error {
 	if !p.waited {
 		p.waited = true
 		if err := p.obj.Turn.wait(p.ctx, p.stop); err != nil {
@@ -395,6 +395,8 @@ func (p *pipeline) beginSequence() error {
 			p.undo = p.e.rules.Snapshot()
 		}
 	}
+	p.batches++
+	b.alerts = b.alerts[:0]
 	return nil
 }
 

@@ -37,33 +37,14 @@ func stateful(b *batch) int {
 	return n
 }
 
-// sequenceShared is the sequence stage for one batch with the correlation
-// state in cs (runParallel's: one batch per call): the events that reach a
-// stateful rule are planned into one batch for the store
-// (rules.Evaluator.Plan), the store runs it atomically, then every event is
-// finished in order, with the store's answers for the planned ones. done
-// is false, with nothing changed, when the store failed the call: the
-// caller then correlates the batch in the process.
-func (p *pipeline) sequenceShared(w *worker, b *batch, cs CorrelationStore) (done bool, err error) {
-	sb := p.sharedBatch(w, cs)
-	sb.Reset(p.roundID())
-	p.planShared(w, b, sb)
-	if sb.Len() > 0 {
-		if err := cs.Run(p.ctx, sb); err != nil {
-			if cerr := p.ctx.Err(); cerr != nil {
-				return false, cerr
-			}
-			return false, nil
-		}
+// sequenceUnshared is the sequence stage of b with the process's own
+// correlation state while the store cs is unavailable, or after it failed
+// a call: Local counts the events that reach a correlation rule.
+func (p *pipeline) sequenceUnshared(w *worker, b *batch, cs CorrelationStore) {
+	if n := stateful(b); n > 0 {
+		cs.Local(n)
 	}
-	failed := p.completeShared(w, b, sb, nil)
-	if failed == nil && sb.Len() > 0 {
-		failed = sb.Done()
-	}
-	if failed != nil {
-		cs.Failed(failed)
-	}
-	return true, nil
+	p.sequenceLocal(w, b)
 }
 
 // sharedBatch returns the worker's batch for the store.
@@ -158,6 +139,7 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 	}()
 	defer p.turnDone()
 	sb := p.sharedBatch(w, cs)
+	finish := func(b *batch) error { return p.finishBatch(w, b) }
 	for {
 		if err := p.ctx.Err(); err != nil {
 			return err
@@ -175,11 +157,9 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 			}
 			b.bytes, b.records = p.st.BytesRead(), p.st.Records()
 			p.prepare(w, b)
-			if err := p.beginSequence(); err != nil {
+			if err := p.beginSequence(b); err != nil {
 				return err
 			}
-			p.batches++
-			b.alerts = b.alerts[:0]
 			if n == 0 {
 				store = cs.Available()
 				if store {
@@ -190,10 +170,7 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 			if !store {
 				// The store is unavailable: the round goes batch by
 				// batch in the process.
-				if k := stateful(b); k > 0 {
-					cs.Local(k)
-				}
-				p.sequenceLocal(w, b)
+				p.sequenceUnshared(w, b, cs)
 				if err := p.finishBatch(w, b); err != nil {
 					return err
 				}
@@ -202,7 +179,7 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 			p.planShared(w, b, sb)
 		}
 		if store && n > 0 {
-			if err := p.runRound(w, held[:n], sb, cs); err != nil {
+			if err := p.sequenceRound(w, held[:n], sb, cs, finish); err != nil {
 				return err
 			}
 		}
@@ -212,21 +189,26 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 	}
 }
 
-// runRound sends a round's store batch sb, planned from the batches bs, to
-// the store, then completes, renders and writes the batches in order. When
-// the store fails the call, the round is correlated in the process.
-func (p *pipeline) runRound(w *worker, bs []*batch, sb *rules.SharedBatch, cs CorrelationStore) error {
+// sequenceRound is the sequence stage of a round, the batches bs, with the
+// correlation state in cs: sb, planned from the batches' events that reach
+// a stateful rule (rules.Evaluator.Plan), goes to the store in one call,
+// which runs it atomically; then every event is finished in order, batch
+// after batch, with the store's answers for the planned ones, and each
+// batch is handed to then (nil: none; runInlineShared renders and writes
+// it there). When the store fails the call, the round is correlated in the
+// process, batch by batch.
+func (p *pipeline) sequenceRound(w *worker, bs []*batch, sb *rules.SharedBatch, cs CorrelationStore, then func(*batch) error) error {
+	if then == nil {
+		then = func(*batch) error { return nil }
+	}
 	if sb.Len() > 0 {
 		if err := cs.Run(p.ctx, sb); err != nil {
 			if cerr := p.ctx.Err(); cerr != nil {
 				return cerr
 			}
 			for _, b := range bs {
-				if k := stateful(b); k > 0 {
-					cs.Local(k)
-				}
-				p.sequenceLocal(w, b)
-				if err := p.finishBatch(w, b); err != nil {
+				p.sequenceUnshared(w, b, cs)
+				if err := then(b); err != nil {
 					return err
 				}
 			}
@@ -236,7 +218,7 @@ func (p *pipeline) runRound(w *worker, bs []*batch, sb *rules.SharedBatch, cs Co
 	var failed error
 	for _, b := range bs {
 		failed = p.completeShared(w, b, sb, failed)
-		if err := p.finishBatch(w, b); err != nil {
+		if err := then(b); err != nil {
 			return err
 		}
 	}
