@@ -488,7 +488,8 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 	if r.agg != nil || r.corr != nil {
 		if c.spec {
 			// The outcome depends on correlation state: Finish decides
-			// it (see checkTraced).
+			// it. The walk goes on as if the rule did not fire, which is
+			// what the serial walk does when it does not.
 			c.recordGate(r)
 			return nil
 		}
@@ -559,29 +560,20 @@ func (c *evalCtx) conditionError(r *Rule, err error) {
 }
 
 // checkTraced is check recording every rule tried in c.tr, with why it
-// did not match.
+// did not match. Only Eval and EvalAll trace: Prepare, Finish and Complete
+// clear c.tr, so a traced walk is never Prepare's (c.spec) and never takes
+// the shared store's answers (c.ans), and runs correlation itself.
 func (c *evalCtx) checkTraced(r *Rule, depth int, rest []conjunct, memoed bool) *Rule {
 	ok, failed, err := c.test(r, rest, memoed)
-	if ok && c.spec && (r.agg != nil || r.corr != nil) {
-		// The outcome depends on correlation state: Finish decides it.
-		// The walk goes on as if the rule did not fire, which is what
-		// the serial walk does when it does not.
-		c.recordGate(r)
-		return nil
-	}
 	failedCond := !ok // the condition itself was false (not a window)
-	if ok && r.agg != nil && c.ans != nil {
-		ok = c.answerGate(r)
-	} else if ok && r.agg != nil {
+	if ok && r.agg != nil {
 		fired, value, counted := c.st.agg[r.index].add(c, r.agg)
 		if !fired {
 			ok = false
 			failed = r.agg.explain(value, counted)
 		}
 	}
-	if ok && r.corr != nil && c.ans != nil {
-		ok = c.answerGate(r)
-	} else if ok && r.corr != nil {
+	if ok && r.corr != nil {
 		mem := c.st.mem[r.corr.target.index]
 		fired, seen := mem.search(c, r, c.now)
 		if !fired {
