@@ -561,6 +561,9 @@ func (c *cursor) loadData(p *pageInfo) error {
 		if int64(p.repBytes)+int64(p.defBytes) > int64(len(src)) || p.repBytes < 0 || p.defBytes < 0 {
 			return fmt.Errorf("its levels take %d+%d of its %d bytes: %w", p.repBytes, p.defBytes, len(src), ErrDamaged)
 		}
+		if int64(p.repBytes)+int64(p.defBytes) > int64(p.size) {
+			return fmt.Errorf("its levels take %d+%d of its %d bytes uncompressed: %w", p.repBytes, p.defBytes, p.size, ErrDamaged)
+		}
 		levels = src[p.repBytes : p.repBytes+p.defBytes]
 		src = src[p.repBytes+p.defBytes:]
 		if p.compressed {

@@ -367,3 +367,15 @@ func TestPanicNamesColumn(t *testing.T) {
 	require.ErrorIs(t, err, ErrDamaged)
 	require.ErrorContains(t, err, "column srcaddr: page: read past the end")
 }
+
+// TestV2LevelsPastPage: a v2 page whose levels take more bytes than the
+// page declares uncompressed is damage, named, not a panic.
+func TestV2LevelsPastPage(t *testing.T) {
+	for _, codec := range []format.CompressionCodec{format.Gzip, format.Lz4Raw, format.Zstd, format.Brotli} {
+		c := &cursor{name: "srcaddr", kind: pq.ByteArray, maxDef: 1, codec: codec, r: bytes.NewReader(make([]byte, 64)), buffers: &buffers{},
+			check: pageCheck{pages: []pageInfo{{off: 4, stored: 10, size: 2, values: 5, v2: true, defBytes: 4, compressed: true}}}}
+		err := c.load()
+		require.ErrorIs(t, err, ErrDamaged, "%s", codec)
+		require.ErrorContains(t, err, "page at byte 4: its levels take 0+4 of its 2 bytes uncompressed", "%s", codec)
+	}
+}
