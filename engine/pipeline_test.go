@@ -229,14 +229,14 @@ func (s *cancelAfter) Write(*alert.Alert) error {
 	return nil
 }
 
-// TestConcurrentCallsShareTheWorkers: Process calls that run at once keep
+// TestConcurrentCallsBoundTheirWorkers: Process calls that run at once keep
 // to about GOMAXPROCS goroutines that work — six objects at once on four
 // cores, the later five waiting for their turns, run the first one's four
 // workers and two for each of the others (lookahead), not four each — and
 // an object waiting for its turn reads only lookahead batches ahead, so
 // that the objects queued behind the one the rules are busy with hold
 // little memory.
-func TestConcurrentCallsShareTheWorkers(t *testing.T) {
+func TestConcurrentCallsBoundTheirWorkers(t *testing.T) {
 	const procs, calls = 4, 6
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	e, _ := newTestEngine(t, nil)
