@@ -8,10 +8,11 @@ import (
 
 // CorrelationStore keeps the rules' correlation state outside the process,
 // shared by the daemons that read one queue (rules/redisstore). The
-// sequence stage sends it, per batch of records, the events that reach a
-// correlation rule (rules.SharedBatch), in one call; while it is not
-// Available, or when a call fails, the batch is correlated in the process
-// with the engine's own state, and Local counts its events.
+// sequence stage sends it, per round (one batch of records on several
+// cores, roundBatches on one), the events that reach a correlation rule
+// (rules.SharedBatch), in one call; while it is not Available, or when a
+// call fails, the round is correlated in the process with the engine's own
+// state, and Local counts its events.
 type CorrelationStore interface {
 	rules.SharedStore
 	// Available reports whether batches go to the store now.
