@@ -74,7 +74,7 @@ func (sl *addrSlot) setAddr(a netip.Addr) {
 func (sl *addrSlot) addr() (netip.Addr, bool) {
 	switch sl.kind {
 	case addrV4:
-		return netip.AddrFrom4([4]byte{byte(sl.x >> 24), byte(sl.x >> 16), byte(sl.x >> 8), byte(sl.x)}), true
+		return netip.AddrFrom4(bytes4(sl.x)), true
 	case addrV6:
 		return sl.a, true
 	}
@@ -127,7 +127,7 @@ func parseIPv6(b []byte) (netip.Addr, bool) {
 func parseIPv4(b []byte) (out [4]byte, ok bool) {
 	x, ok := parseIPv4x(b)
 	if ok {
-		out = [4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}
+		out = bytes4(x)
 	}
 	return out, ok
 }
@@ -180,6 +180,11 @@ func parseIPv4x(b []byte) (x uint32, ok bool) {
 func v4(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// bytes4 is the inverse of v4: the four bytes of the IPv4 address x.
+func bytes4(x uint32) [4]byte {
+	return [4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}
 }
 
 // in4 reports whether x is inside the IPv4 block base/bits.
