@@ -186,10 +186,9 @@ func (p *pipeline) runInline() error {
 		if err := p.ctx.Err(); err != nil {
 			return err
 		}
-		if err := p.st.ReadBatch(&b.dec); err != nil {
-			return nil // io.EOF: ReadBatch returns no other error
+		if !p.read(b) {
+			return nil
 		}
-		b.bytes, b.records = p.st.BytesRead(), p.st.Records()
 		p.prepare(w, b)
 		if err := p.sequence(w, b); err != nil {
 			return err
@@ -318,8 +317,7 @@ func (c *parallel) next(b *batch) (int, bool) {
 		c.readMu.Unlock()
 		return 0, false
 	}
-	if err := p.st.ReadBatch(&b.dec); err != nil {
-		// io.EOF: ReadBatch returns no other error.
+	if !p.read(b) {
 		c.eof = true
 		last := c.read
 		c.readMu.Unlock()
@@ -328,11 +326,21 @@ func (c *parallel) next(b *batch) (int, bool) {
 		}
 		return 0, false
 	}
-	b.bytes, b.records = p.st.BytesRead(), p.st.Records()
 	no := c.read
 	c.read++
 	c.readMu.Unlock()
 	return no, true
+}
+
+// read is the read stage for one batch: it reads the next batch of the
+// stream into b, with the stream's counts after it; false at the end of
+// the stream (io.EOF: ReadBatch returns no other error).
+func (p *pipeline) read(b *batch) bool {
+	if p.st.ReadBatch(&b.dec) != nil {
+		return false
+	}
+	b.bytes, b.records = p.st.BytesRead(), p.st.Records()
+	return true
 }
 
 // clock is the processing time of the next record: the object's Now when

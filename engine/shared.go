@@ -152,11 +152,10 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 				held = append(held, e.getBatch())
 			}
 			b := held[n]
-			if err := p.st.ReadBatch(&b.dec); err != nil {
-				eof = true // io.EOF: ReadBatch returns no other error
+			if !p.read(b) {
+				eof = true
 				break
 			}
-			b.bytes, b.records = p.st.BytesRead(), p.st.Records()
 			p.prepare(w, b)
 			if err := p.beginSequence(b); err != nil {
 				return err
