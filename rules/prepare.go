@@ -96,7 +96,7 @@ func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
 	c.indexed = true
 	c.tr = nil
 	c.p, c.spec = p, true
-	c.walkPass(nil, nil, false)
+	c.walkPass(nil, false)
 	if g := c.set.packRoots; g != nil && len(g.rules) > 0 {
 		if len(g.discs) > 0 {
 			mask := c.candidates(g)
@@ -106,20 +106,20 @@ func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
 					i := w*64 + bits.TrailingZeros64(word)
 					word &= word - 1
 					if g.full[i] {
-						c.walkPass(g.rules[i], nil, false)
+						c.walkPass(g.rules[i], false)
 						continue
 					}
 					// The root's tests left by the index, here: most
 					// roots the index lets through fail one, and then
 					// there is no pass to walk or record.
 					if c.restHolds(g.rest[i]) {
-						c.walkPass(g.rules[i], nil, true)
+						c.walkPass(g.rules[i], true)
 					}
 				}
 			}
 		} else {
 			for _, r := range g.rules {
-				c.walkPass(r, nil, false)
+				c.walkPass(r, false)
 			}
 		}
 	}
@@ -137,8 +137,10 @@ func (c *evalCtx) restHolds(rest []conjunct) bool {
 }
 
 // walkPass runs one of Prepare's passes, the stock tree (root nil) or a
-// pack root tried as check(root, 0, rest, memoed), and records it.
-func (c *evalCtx) walkPass(root *Rule, rest []conjunct, memoed bool) {
+// pack root tried as check(root, 0, nil, held), and records it. held says
+// that the root's own tests are known to hold (the index and restHolds
+// found them so).
+func (c *evalCtx) walkPass(root *Rule, held bool) {
 	p := c.p
 	c.pass = len(p.passes)
 	c.startPass()
@@ -147,7 +149,7 @@ func (c *evalCtx) walkPass(root *Rule, rest []conjunct, memoed bool) {
 	if root == nil {
 		f = c.checkGroup(c.set.root, 0)
 	} else {
-		f = c.check(root, 0, rest, memoed)
+		f = c.check(root, 0, nil, held)
 		if f == nil && len(p.gates) == gates && len(p.uses) == uses {
 			// A pack pass with no result, no gate and no error leaves
 			// Finish (and Plan) nothing to do: it is not recorded. Most
