@@ -620,25 +620,14 @@ func (c *evalCtx) descend(r *Rule, depth int) *Rule {
 // names the conjunct that fails on the missing field.
 func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, error) {
 	if memoed {
-		for i := range rest {
-			if !rest[i].fn(c) {
-				return false, rest[i].src, nil
-			}
-		}
-		return true, "", nil
+		return c.firstFailing(rest)
 	}
 	cond := r.cond
 	if cond == nil {
 		return true, "", nil
 	}
 	if cond.typed {
-		conj := cond.conj
-		for i := range conj {
-			if !conj[i].fn(c) {
-				return false, conj[i].src, nil
-			}
-		}
-		return true, "", nil
+		return c.firstFailing(cond.conj)
 	}
 	ok, err := c.runVM(cond)
 	if err != nil {
@@ -647,6 +636,16 @@ func (c *evalCtx) test(r *Rule, rest []conjunct, memoed bool) (bool, string, err
 	}
 	if !ok {
 		return false, cond.src, nil
+	}
+	return true, "", nil
+}
+
+// firstFailing is restHolds naming the conjunct that fails, for test.
+func (c *evalCtx) firstFailing(conj []conjunct) (bool, string, error) {
+	for i := range conj {
+		if !conj[i].fn(c) {
+			return false, conj[i].src, nil
+		}
 	}
 	return true, "", nil
 }
