@@ -247,12 +247,7 @@ type cursor struct {
 
 	hasDict bool // the chunk's dictionary was read
 	dictLen int  // entries of the dictionary
-	// dictData is the dictionary's texts (an integer dictionary's decimal
-	// texts), in a buffer reused from chunk to chunk: a batch copies the
-	// values it takes.
-	dictData []byte
-	dictOffs []uint32 // where they start and end in dictData (fixed-length values too)
-	allSafe  bool     // every entry is event.IsSafe
+	allSafe bool // every entry is event.IsSafe
 	*buffers
 	b       int   // the next value of batch
 	pending error // the damage fill stopped before
@@ -261,24 +256,28 @@ type cursor struct {
 // buffers are a cursor's buffers, reused from page to page and file to
 // file.
 type buffers struct {
-	stored      []byte // the page as stored
-	plain       []byte // the page decompressed
-	gz          *gzip.Reader
-	br          *brotli.Reader
-	src         bytes.Reader // what gz and br read
-	levels      []byte
-	idx         []int32
-	ints32      []int32
-	ints64      []int64
-	values      []byte
-	offsets     []uint32
-	dictInts    []int32 // an int32 dictionary (int64: dictI64s)
-	dictI64s    []int64
-	dictOffsBuf []uint32              // the dictionary's dictOffs
-	dictBytes   []byte                // the dictionary's dictData
-	safeOf      []bool                // whether each entry of the dictionary is event.IsSafe
-	batch       []decoders.TableValue // the values being read, from the page's row i-len(batch)
-	num         []byte                // the text of the integers of batch
+	stored   []byte // the page as stored
+	plain    []byte // the page decompressed
+	gz       *gzip.Reader
+	br       *brotli.Reader
+	src      bytes.Reader // what gz and br read
+	levels   []byte
+	idx      []int32
+	ints32   []int32
+	ints64   []int64
+	values   []byte
+	offsets  []uint32
+	dictInts []int32 // an int32 dictionary (int64: dictI64s)
+	dictI64s []int64
+	// dictData is the dictionary's texts (an integer dictionary's decimal
+	// texts), reused from chunk to chunk: a batch copies the values it
+	// takes. dictOffs is where they start and end in dictData
+	// (fixed-length values too). Read only when the cursor's hasDict.
+	dictData []byte
+	dictOffs []uint32
+	safeOf   []bool                // whether each entry of the dictionary is event.IsSafe
+	batch    []decoders.TableValue // the values being read, from the page's row i-len(batch)
+	num      []byte                // the text of the integers of batch
 }
 
 var bufferPool = sync.Pool{New: func() any {
@@ -290,7 +289,7 @@ func (c *cursor) reset() {
 	c.b, c.pending, c.hasDict = 0, nil, false
 	c.check.err = nil
 	c.check.pages = c.check.pages[:0]
-	c.dictLen, c.dictData, c.dictOffs, c.allSafe = 0, nil, nil, false
+	c.dictLen, c.allSafe = 0, false
 	c.dictIdx, c.i32, c.i64, c.data, c.offs, c.defs = nil, nil, nil, nil, nil, nil
 	if c.buffers != nil {
 		c.batch = c.batch[:0]
@@ -688,19 +687,17 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		// take: a dictionary holds the chunk's values, each used.
 		if c.kind == pq.Int32 {
 			c.dictInts, err = enc.DecodeInt32(slices.Grow(c.dictInts[:0], n), src)
-			c.dictData, c.dictOffs, n = intTexts(c.dictInts, n, c.unsigned, c.dictBytes, c.dictOffsBuf[:0])
+			c.dictData, c.dictOffs, n = intTexts(c.dictInts, n, c.unsigned, c.dictData, c.dictOffs[:0])
 		} else {
 			c.dictI64s, err = enc.DecodeInt64(slices.Grow(c.dictI64s[:0], n), src)
-			c.dictData, c.dictOffs, n = intTexts(c.dictI64s, n, c.unsigned, c.dictBytes, c.dictOffsBuf[:0])
+			c.dictData, c.dictOffs, n = intTexts(c.dictI64s, n, c.unsigned, c.dictData, c.dictOffs[:0])
 		}
-		c.dictOffsBuf = c.dictOffs
 	case pq.ByteArray:
 		// The values take the page's bytes less 4 per entry.
-		c.dictData, c.dictOffs, err = enc.DecodeByteArray(slices.Grow(c.dictBytes[:0], max(len(src)-4*n, 0)), src, slices.Grow(c.dictOffsBuf[:0], n+1))
-		c.dictOffsBuf = c.dictOffs
+		c.dictData, c.dictOffs, err = enc.DecodeByteArray(slices.Grow(c.dictData[:0], max(len(src)-4*n, 0)), src, slices.Grow(c.dictOffs[:0], n+1))
 		n = max(min(n, len(c.dictOffs)-1), 0)
 	default:
-		c.dictData, err = enc.DecodeFixedLenByteArray(slices.Grow(c.dictBytes[:0], len(src)), src, c.typeLen)
+		c.dictData, err = enc.DecodeFixedLenByteArray(slices.Grow(c.dictData[:0], len(src)), src, c.typeLen)
 		size := c.typeLen
 		if size <= 0 {
 			return fmt.Errorf("dictionary of %d-byte values: %w", size, ErrDamaged)
@@ -708,13 +705,11 @@ func (c *cursor) loadDict(p *pageInfo) error {
 		n = max(min(n, len(c.dictData)/size), 0)
 		// Their offsets, made once, so that a row reads every dictionary
 		// the same way.
-		c.dictOffs = slices.Grow(c.dictOffsBuf[:0], n+1)
+		c.dictOffs = slices.Grow(c.dictOffs[:0], n+1)
 		for k := range n + 1 {
 			c.dictOffs = append(c.dictOffs, uint32(k*size))
 		}
-		c.dictOffsBuf = c.dictOffs
 	}
-	c.dictBytes = c.dictData
 	if err != nil {
 		return fmt.Errorf("values: %v: %w", err, ErrDamaged)
 	}
