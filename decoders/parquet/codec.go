@@ -29,6 +29,14 @@ var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxPageBytes), zstd.WithDecodeAllCapLimit(true))
 })
 
+// maxRatio bounds, for the codecs whose format bounds it, the size a page
+// of n bytes decompresses into (with 1024 bytes to spare): a page that
+// declares more is damaged, and its buffer is not made. Deflate (Gzip)
+// needs at least 2 bits for 258 bytes (1032:1); an LZ4 length byte adds
+// at most 255. (The Snappy decoder also reads S2's longer copies, so
+// Snappy has no such bound here; Zstd and Brotli have none.)
+var maxRatio = map[format.CompressionCodec]int64{format.Gzip: 1032, format.Lz4Raw: 256}
+
 // decompress returns the page's bytes src decompressed, which must be
 // size bytes.
 func (c *cursor) decompress(src []byte, size int32) ([]byte, error) {
@@ -37,6 +45,9 @@ func (c *cursor) decompress(src []byte, size int32) ([]byte, error) {
 			return nil, fmt.Errorf("it holds %d bytes, not %d: %w", len(src), size, ErrDamaged)
 		}
 		return src, nil
+	}
+	if r := maxRatio[c.codec]; r > 0 && int64(size) > r*int64(len(src))+1024 {
+		return nil, fmt.Errorf("it declares %d bytes uncompressed, more than %d bytes of %s can hold: %w", size, len(src), c.codec, ErrDamaged)
 	}
 	out, err := c.decode(src, int(size))
 	if err != nil {

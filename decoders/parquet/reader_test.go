@@ -379,3 +379,16 @@ func TestV2LevelsPastPage(t *testing.T) {
 		require.ErrorContains(t, err, "page at byte 4: its levels take 0+4 of its 2 bytes uncompressed", "%s", codec)
 	}
 }
+
+// TestPageDeclaresTooMuch: a Gzip or LZ4 page that declares more
+// bytes than its codec can make of its stored bytes is damaged, and no
+// buffer of the declared size is made.
+func TestPageDeclaresTooMuch(t *testing.T) {
+	for _, codec := range []format.CompressionCodec{format.Gzip, format.Lz4Raw} {
+		c := &cursor{codec: codec, buffers: &buffers{}}
+		_, err := c.decompress(make([]byte, 100), 200<<20)
+		require.ErrorIs(t, err, ErrDamaged, "%s", codec)
+		require.ErrorContains(t, err, "it declares 209715200 bytes uncompressed, more than 100 bytes of", "%s", codec)
+		require.Zero(t, cap(c.plain), "%s", codec)
+	}
+}
