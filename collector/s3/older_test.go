@@ -19,11 +19,11 @@ import (
 func TestOlderThan(t *testing.T) {
 	srv := s3test.Need(t)
 	ctx := context.Background()
-	srv.CreateBucket(t, "older")
-	sc := Scope{Bucket: "older", Prefix: "AWSLogs/111111111111/vpcflowlogs/us-east-1/", Type: event.LogTypeVPCFlow}
+	bucket := srv.NewBucket(t, "older")
+	sc := Scope{Bucket: bucket, Prefix: "AWSLogs/111111111111/vpcflowlogs/us-east-1/", Type: event.LogTypeVPCFlow}
 	days := []string{"2023/11/02", "2023/11/02", "2023/12/31", "2024/01/15", "2024/02/03", "2024/02/29", "2024/03/01", "2024/03/05", "2024/03/06"}
 	for i, d := range days {
-		srv.Put(t, "older", fmt.Sprintf("%s%s/f%02d.log.gz", sc.Prefix, d, i), []byte("x"))
+		srv.Put(t, bucket, fmt.Sprintf("%s%s/f%02d.log.gz", sc.Prefix, d, i), []byte("x"))
 	}
 	c := NewClient(NewAPI(srv.Config(), srv.Endpoint))
 	day := func(s string) time.Time { return mustDay(s) }

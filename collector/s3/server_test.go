@@ -21,18 +21,18 @@ func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
 func TestServer(t *testing.T) {
 	srv := s3test.Need(t)
 	ctx := context.Background()
-	srv.CreateBucket(t, "layouts")
+	bucket := srv.NewBucket(t, "layouts")
 	for _, k := range bucketKeys {
-		srv.Put(t, "layouts", k, []byte("body of "+k))
+		srv.Put(t, bucket, k, []byte("body of "+k))
 	}
 	// a day before and after, to check StartAfter
 	early := "AWSLogs/111111111111/vpcflowlogs/us-east-1/2024/03/04/early.log.gz"
 	late := "AWSLogs/111111111111/vpcflowlogs/us-east-1/2024/03/06/late.log.gz"
-	srv.Put(t, "layouts", early, []byte("e"))
-	etag := srv.Put(t, "layouts", late, []byte("late"))
+	srv.Put(t, bucket, early, []byte("e"))
+	etag := srv.Put(t, bucket, late, []byte("late"))
 
 	c := NewClient(NewAPI(srv.Config(), srv.Endpoint))
-	scopes, _, err := Discover(ctx, c, Layout{Bucket: "layouts", Type: event.LogTypeVPCFlow})
+	scopes, _, err := Discover(ctx, c, Layout{Bucket: bucket, Type: event.LogTypeVPCFlow})
 	require.NoError(t, err)
 	var prefixes []string
 	for _, s := range scopes {
@@ -53,7 +53,7 @@ func TestServer(t *testing.T) {
 	}
 	var keys []string
 	var objs []Object
-	err = c.List(ctx, "layouts", scope.Prefix, scope.StartAfter(mustDay("2024-03-05")), func(page []Object) error {
+	err = c.List(ctx, bucket, scope.Prefix, scope.StartAfter(mustDay("2024-03-05")), func(page []Object) error {
 		for _, o := range page {
 			keys = append(keys, o.Key)
 			objs = append(objs, o)
@@ -71,30 +71,30 @@ func TestServer(t *testing.T) {
 	assert.Equal(t, "late", string(body))
 
 	// If-Match on a stale ETag: the object changed since it was listed.
-	srv.Put(t, "layouts", late, []byte("rewritten"))
+	srv.Put(t, bucket, late, []byte("rewritten"))
 	r = c.Open(ctx, objs[1])
 	_, err = io.ReadAll(r)
 	require.ErrorIs(t, err, ErrChanged)
 
-	require.NoError(t, c.Delete(ctx, "layouts", late))
-	_, err = srv.Get("layouts", late)
+	require.NoError(t, c.Delete(ctx, bucket, late))
+	_, err = srv.Get(bucket, late)
 	require.Error(t, err)
-	r = c.Open(ctx, Object{Bucket: "layouts", Key: late})
+	r = c.Open(ctx, Object{Bucket: bucket, Key: late})
 	_, err = io.ReadAll(r)
 	require.ErrorIs(t, err, ErrNoSuchKey)
 }
 
 func TestServerPagination(t *testing.T) {
 	srv := s3test.Need(t)
-	srv.CreateBucket(t, "many")
+	bucket := srv.NewBucket(t, "many")
 	prefix := "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/05/"
 	for i := 0; i < 1203; i++ {
-		srv.Put(t, "many", prefix+pad(i)+".json.gz", []byte{'x'})
+		srv.Put(t, bucket, prefix+pad(i)+".json.gz", []byte{'x'})
 	}
 	c := NewClient(NewAPI(srv.Config(), srv.Endpoint))
 	pages, n := 0, 0
 	last := ""
-	err := c.List(context.Background(), "many", "AWSLogs/111111111111/CloudTrail/us-east-1/", "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/05", func(page []Object) error {
+	err := c.List(context.Background(), bucket, "AWSLogs/111111111111/CloudTrail/us-east-1/", "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/05", func(page []Object) error {
 		pages++
 		for _, o := range page {
 			assert.Greater(t, o.Key, last)
@@ -120,8 +120,8 @@ func TestServerErrors(t *testing.T) {
 	cfg := srv.Config()
 	cfg.Credentials = nil
 	bad := NewClient(NewAPI(cfg, srv.Endpoint))
-	srv.CreateBucket(t, "private")
-	_, err = bad.Prefixes(ctx, "private", "AWSLogs/")
+	bucket := srv.NewBucket(t, "private")
+	_, err = bad.Prefixes(ctx, bucket, "AWSLogs/")
 	require.Error(t, err)
 	assert.True(t, Permanent(err), "anonymous access is denied: %v", err)
 }
