@@ -124,7 +124,10 @@ type simGroup struct {
 // is answered part by part from the records, whatever the state is then.
 type sharedFast struct {
 	rules    []*fastRule // by table entry (1-based)
-	work     string      // the batch's work hash
+	pool     []*fastRule // the rules, kept from batch to batch
+	groups   slab[fastGroup]
+	sims     slab[simGroup]
+	work     string // the batch's work hash
 	started  bool
 	attempts int
 	from, to int
@@ -133,6 +136,9 @@ type sharedFast struct {
 	answers []int64 // of the part
 	all     []any   // the batch's reply so far
 	args    []string
+	// enc and encEnds are CommitArgs' buffer and its parts' ends.
+	enc     []byte
+	encEnds []int
 	// pos is the token cursor of the simulation over b.toks.
 	pos int
 }
@@ -140,6 +146,39 @@ type sharedFast struct {
 func (f *sharedFast) reset() {
 	f.started, f.attempts, f.from, f.to, f.sweepAt = false, 0, 0, 0, -1
 	f.all = f.all[:0]
+}
+
+// newSim returns an empty group, kept from batch to batch with its
+// distinct window's map.
+func (f *sharedFast) newSim() *simGroup {
+	g := f.sims.next()
+	seen := g.seen
+	clear(seen)
+	*g = simGroup{seen: seen}
+	return g
+}
+
+// slabChunk is how many values a slab makes at once.
+const slabChunk = 256
+
+// slab hands out values of T that stay where they are (a chunk is never
+// moved) and are kept from batch to batch: a batch makes its groups once
+// for the life of the SharedBatch, not once per batch. The values come as
+// the last batch left them: the caller sets them.
+type slab[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+func (s *slab[T]) reset() { s.n = 0 }
+
+func (s *slab[T]) next() *T {
+	c, i := s.n/slabChunk, s.n%slabChunk
+	if c == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]T, slabChunk))
+	}
+	s.n++
+	return &s.chunks[c][i]
 }
 
 // Optimistic reports whether b can take the optimistic path: its stateful
@@ -186,15 +225,28 @@ func (t *tokens) num(i int) float64 {
 func (b *SharedBatch) fastTable() error {
 	f := &b.fast
 	f.rules = append(f.rules[:0], nil)
+	f.groups.reset()
 	t := &b.table
 	for i := 0; i < len(t.ends); {
 		if string(t.tok(i)) != "A" {
 			return fmt.Errorf("%w: rule table entry %q on the optimistic path", ErrSharedReply, t.tok(i))
 		}
 		kind := string(t.tok(i + 2))
-		r := &fastRule{key: string(t.tok(i + 1)), buckets: kind != "distinct", sum: kind == "sum",
+		// The rules of the batch before are reused with their maps and
+		// slices, emptied: a batch's rules and groups are made once.
+		if len(f.rules) > len(f.pool) {
+			f.pool = append(f.pool, &fastRule{groups: map[string]*fastGroup{}})
+		}
+		r := f.pool[len(f.rules)-1]
+		key := r.key
+		if key != string(t.tok(i+1)) {
+			key = string(t.tok(i + 1))
+		}
+		groups, order, part := r.groups, r.order[:0], r.part[:0]
+		clear(groups)
+		*r = fastRule{key: key, buckets: kind != "distinct", sum: kind == "sum",
 			threshold: t.num(i + 3), tf: t.num(i + 4), width: t.num(i + 5), cool: t.num(i + 6),
-			maxg: t.num(i + 7), keep: t.num(i + 8), groups: map[string]*fastGroup{}}
+			maxg: t.num(i + 7), keep: t.num(i + 8), groups: groups, order: order, part: part}
 		f.rules = append(f.rules, r)
 		i += 9
 	}
@@ -221,7 +273,8 @@ func (b *SharedBatch) collect(pos, ev int) int {
 			gk := t.tok(pos + 2)
 			g := r.groups[string(gk)]
 			if g == nil {
-				g = &fastGroup{gk: string(gk)}
+				g = b.fast.groups.next()
+				*g = fastGroup{gk: string(gk)}
 				r.groups[g.gk] = g
 				r.order = append(r.order, g)
 			}
@@ -412,14 +465,15 @@ func (b *SharedBatch) Simulate(reply []any) (SharedStep, error) {
 // event at which a sweep is due, or -1.
 func (b *SharedBatch) simulate(limit int) (int, error) {
 	f := &b.fast
+	f.sims.reset()
 	for _, r := range f.rules[1:] {
 		r.maxT, r.count = r.maxT0, r.count0
 		r.used, r.newGroups, r.tNew, r.tMax = false, 0, math.Inf(-1), math.Inf(-1)
 		for _, g := range r.part {
 			g.dirty, g.g = false, nil
 			if g.present {
-				var err error
-				if g.g, err = decodeGroup(g.read, r.buckets); err != nil {
+				g.g = f.newSim()
+				if err := decodeGroup(g.g, g.read, r.buckets); err != nil {
 					return 0, fmt.Errorf("%w: group %q: %w", ErrSharedReply, g.gk, err)
 				}
 				g.readLast = g.g.last
@@ -497,7 +551,7 @@ func (b *SharedBatch) simGate() (fired, ok bool) {
 		f.answers = append(f.answers, 0)
 		return false, true
 	}
-	fired, ok = r.aggregate(t.num(f.pos-3), r.groups[string(gk)], v)
+	fired, ok = r.aggregate(f, t.num(f.pos-3), r.groups[string(gk)], v)
 	if !ok {
 		return false, false
 	}
@@ -511,7 +565,7 @@ func (b *SharedBatch) simGate() (fired, ok bool) {
 
 // aggregate is shared.lua's aggregate; ok is false when the sweep would
 // run.
-func (r *fastRule) aggregate(t float64, fg *fastGroup, v []byte) (fired, ok bool) {
+func (r *fastRule) aggregate(f *sharedFast, t float64, fg *fastGroup, v []byte) (fired, ok bool) {
 	r.used = true
 	r.maxT = math.Max(r.maxT, t)
 	r.tMax = math.Max(r.tMax, t)
@@ -526,7 +580,8 @@ func (r *fastRule) aggregate(t float64, fg *fastGroup, v []byte) (fired, ok bool
 		if n >= r.nextSweep || (n > 0 && r.maxT-r.lastSweep >= r.keep) {
 			return false, false
 		}
-		g = &simGroup{last: t}
+		g = f.newSim()
+		g.last = t
 		fg.g = g
 		r.count++
 		r.newGroups++
@@ -560,9 +615,11 @@ func (r *fastRule) aggregate(t float64, fg *fastGroup, v []byte) (fired, ok bool
 	return true, true
 }
 
+// clear empties the group's window. A distinct window's map is emptied,
+// not dropped, for its next values.
 func (g *simGroup) clear() {
 	g.bok = [aggBuckets]bool{}
-	g.seen = nil
+	clear(g.seen)
 }
 
 // luaMod is Lua's %: the floored modulo.
@@ -623,7 +680,6 @@ func (b *SharedBatch) CommitArgs() []string {
 	a := append(f.args[:0], sharedVersion, b.opts.KeyPrefix, b.partID(), f.work+"/"+strconv.Itoa(f.to),
 		strconv.FormatInt(int64(b.opts.MarkerTTL/time.Second), 10), strconv.FormatInt(int64(b.opts.Grace/time.Second), 10))
 	a = append(a, strconv.Itoa(len(f.rules)-1))
-	var enc []byte
 	nd := 0
 	for _, r := range f.rules[1:] {
 		used := "0"
@@ -638,6 +694,37 @@ func (b *SharedBatch) CommitArgs() []string {
 		}
 	}
 	a = append(a, strconv.Itoa(nd))
+	// The groups' encodings and last times, and the answers, are written
+	// into one buffer, made one string; the arguments are parts of it.
+	enc := f.enc[:0]
+	ends := f.encEnds[:0]
+	for _, r := range f.rules[1:] {
+		for _, g := range r.part {
+			if !g.dirty {
+				continue
+			}
+			enc = g.g.encode(enc, r.buckets)
+			ends = append(ends, len(enc))
+			// The index holds every stored group with its last time: a
+			// group whose last time did not move keeps its place.
+			if !g.present || g.g.last != g.readLast {
+				enc = appendLuaNum(enc, g.g.last)
+			}
+			ends = append(ends, len(enc))
+		}
+	}
+	for _, v := range f.answers {
+		enc = append(enc, '0'+byte(v))
+	}
+	all := string(enc)
+	f.enc, f.encEnds = enc, ends
+	k, start := 0, 0
+	part := func() string {
+		s := all[start:ends[k]]
+		start = ends[k]
+		k++
+		return s
+	}
 	for i, r := range f.rules[1:] {
 		ref := strconv.Itoa(i + 1)
 		for _, g := range r.part {
@@ -648,21 +735,10 @@ func (b *SharedBatch) CommitArgs() []string {
 			if g.present {
 				present = "1"
 			}
-			enc = g.g.encode(enc[:0], r.buckets)
-			// The index holds every stored group with its last time: a
-			// group whose last time did not move keeps its place.
-			last := luaNum(g.g.last)
-			if g.present && g.g.last == g.readLast {
-				last = ""
-			}
-			a = append(a, ref, g.gk, present, g.read, string(enc), last)
+			a = append(a, ref, g.gk, present, g.read, part(), part())
 		}
 	}
-	ans := make([]byte, len(f.answers))
-	for i, v := range f.answers {
-		ans[i] = '0' + byte(v)
-	}
-	a = append(a, string(ans))
+	a = append(a, all[start:])
 	f.args = a
 	return a
 }
@@ -679,11 +755,10 @@ func (b *SharedBatch) Committed(reply []any) (SharedStep, error) {
 	v, _ := reply[0].(int64)
 	switch v {
 	case 1:
-		ans := make([]any, len(f.answers))
-		for i, a := range f.answers {
-			ans[i] = a
+		for _, a := range f.answers {
+			f.all = append(f.all, a)
 		}
-		return b.partDone(ans, f.to)
+		return b.partDone(nil, f.to)
 	case 2:
 		if f.attempts >= sharedMaxAttempts {
 			f.sweepAt = -1
@@ -750,13 +825,18 @@ func (b *SharedBatch) ExactDone(reply []any) (SharedStep, error) {
 
 // luaNum formats a number as the scripts read it.
 func luaNum(v float64) string {
+	return string(appendLuaNum(nil, v))
+}
+
+// appendLuaNum appends luaNum(v) to dst.
+func appendLuaNum(dst []byte, v float64) []byte {
 	if math.IsInf(v, -1) {
-		return "-inf"
+		return append(dst, "-inf"...)
 	}
 	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
-		return strconv.FormatInt(int64(v), 10)
+		return strconv.AppendInt(dst, int64(v), 10)
 	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+	return strconv.AppendFloat(dst, v, 'g', -1, 64)
 }
 
 // The group value, as shared.lua stores it: msgpack {last, fired|false,
@@ -792,21 +872,34 @@ func (m *mpReader) uint(n int) (uint64, error) {
 	return v, nil
 }
 
-// value reads a number, a string, nil or false (as nil).
-func (m *mpReader) value() (any, error) {
+// mpKind is the kind of a value mpReader.item read.
+type mpKind uint8
+
+// The kinds of values a group holds.
+const (
+	mpNil mpKind = iota // nil or false
+	mpNumber
+	mpString
+)
+
+// item reads a number (into num), a string (into str), nil or false. The
+// value is returned typed, not as an interface: boxing a number or a
+// string allocated, two or three times per group read.
+func (m *mpReader) item() (kind mpKind, num float64, str string, err error) {
 	c, err := m.byte()
 	if err != nil {
-		return nil, err
+		return 0, 0, "", err
 	}
 	switch {
 	case c <= 0x7f:
-		return float64(c), nil
+		return mpNumber, float64(c), "", nil
 	case c >= 0xe0:
-		return float64(int8(c)), nil
+		return mpNumber, float64(int8(c)), "", nil
 	case c >= 0xa0 && c <= 0xbf:
-		return m.str(int(c & 0x1f))
+		str, err = m.str(int(c & 0x1f))
+		return mpString, 0, str, err
 	case c == 0xc0, c == 0xc2:
-		return nil, nil
+		return mpNil, 0, "", nil
 	}
 	var u uint64
 	switch c {
@@ -819,28 +912,38 @@ func (m *mpReader) value() (any, error) {
 	case 0xcf, 0xd3, 0xcb:
 		u, err = m.uint(8)
 	default:
-		return nil, errMsgpack
+		return 0, 0, "", errMsgpack
 	}
 	if err != nil {
-		return nil, err
+		return 0, 0, "", err
 	}
 	switch c {
 	case 0xcc, 0xcd, 0xce, 0xcf:
-		return float64(u), nil
+		return mpNumber, float64(u), "", nil
 	case 0xd0:
-		return float64(int8(u)), nil
+		return mpNumber, float64(int8(u)), "", nil
 	case 0xd1:
-		return float64(int16(u)), nil
+		return mpNumber, float64(int16(u)), "", nil
 	case 0xd2:
-		return float64(int32(u)), nil
+		return mpNumber, float64(int32(u)), "", nil
 	case 0xd3:
-		return float64(int64(u)), nil
+		return mpNumber, float64(int64(u)), "", nil
 	case 0xca:
-		return float64(math.Float32frombits(uint32(u))), nil
+		return mpNumber, float64(math.Float32frombits(uint32(u))), "", nil
 	case 0xcb:
-		return math.Float64frombits(u), nil
+		return mpNumber, math.Float64frombits(u), "", nil
 	}
-	return m.str(int(u))
+	str, err = m.str(int(u))
+	return mpString, 0, str, err
+}
+
+// number reads a number.
+func (m *mpReader) number() (float64, error) {
+	k, v, _, err := m.item()
+	if err == nil && k != mpNumber {
+		err = errMsgpack
+	}
+	return v, err
 }
 
 func (m *mpReader) str(n int) (string, error) {
@@ -873,65 +976,51 @@ func (m *mpReader) array() (int, error) {
 	return 0, errMsgpack
 }
 
-func decodeGroup(s string, buckets bool) (*simGroup, error) {
-	m := &mpReader{b: s}
+// decodeGroup reads the stored group s into g, an empty group.
+func decodeGroup(g *simGroup, s string, buckets bool) error {
+	m := mpReader{b: s}
 	n, err := m.array()
 	if err != nil || n != 3 {
-		return nil, errMsgpack
+		return errMsgpack
 	}
-	g := &simGroup{}
-	v, err := m.value()
-	last, ok := v.(float64)
-	if err != nil || !ok {
-		return nil, errMsgpack
+	if g.last, err = m.number(); err != nil {
+		return err
 	}
-	g.last = last
-	if v, err = m.value(); err != nil {
-		return nil, err
-	}
-	switch x := v.(type) {
-	case float64:
+	switch k, x, _, err := m.item(); {
+	case err != nil:
+		return err
+	case k == mpNumber:
 		g.fired, g.isF = x, true
-	case nil:
-	default:
-		return nil, errMsgpack
+	case k != mpNil:
+		return errMsgpack
 	}
 	n, err = m.array()
 	if err != nil || n%2 != 0 {
-		return nil, errMsgpack
+		return errMsgpack
 	}
 	for i := 0; i < n; i += 2 {
-		a, err := m.value()
+		ka, slot, key, err := m.item()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		bv, err := m.value()
+		x, err := m.number()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		x, ok := bv.(float64)
-		if !ok {
-			return nil, errMsgpack
-		}
-		if buckets {
-			slot, ok := a.(float64)
-			if !ok {
-				return nil, errMsgpack
-			}
+		switch {
+		case buckets && ka == mpNumber:
 			j := int(luaMod(slot, aggBuckets))
 			g.bs[j], g.bv[j], g.bok[j] = slot, x, true
-		} else {
-			k, ok := a.(string)
-			if !ok {
-				return nil, errMsgpack
-			}
+		case !buckets && ka == mpString:
 			if g.seen == nil {
 				g.seen = map[string]float64{}
 			}
-			g.seen[k] = x
+			g.seen[key] = x
+		default:
+			return errMsgpack
 		}
 	}
-	return g, nil
+	return nil
 }
 
 func (g *simGroup) encode(dst []byte, buckets bool) []byte {

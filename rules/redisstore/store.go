@@ -242,10 +242,16 @@ func (s *Store) run(ctx context.Context, b *rules.SharedBatch) error {
 	return nil
 }
 
+// anys returns args as the client's arguments: a pointer to each string,
+// which the client writes as the string (proto.Writer takes *string). A
+// pointer goes into an interface without a copy; a string would be copied
+// to the heap, one allocation per argument — per group of the batch, 1.5
+// of the 8 allocations per flow record of BenchmarkSharedStore. args must
+// not change until the call returns.
 func anys(args []string) []any {
 	av := make([]any, len(args))
-	for i, a := range args {
-		av[i] = a
+	for i := range args {
+		av[i] = &args[i]
 	}
 	return av
 }
