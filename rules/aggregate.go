@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -208,12 +209,65 @@ type aggState struct {
 	// seed keys the hash of distinct values; it is random, and kept in
 	// snapshots so that restored hashes stay comparable.
 	seed uint64
+	// cache holds groups by a slot made from their key: most events
+	// find their group here with a few loads and one compare instead of
+	// hashing the key for the map (group). Every group in it is in groups
+	// under its key: whatever removes or replaces a group of the map
+	// empties the cache (forget).
+	cache [aggCacheSlots]*aggGroup
+}
+
+// aggCacheSlots is the number of slots of aggState.cache.
+const aggCacheSlots = 256
+
+// group returns the group of key, nil when there is none.
+func (st *aggState) group(key []byte) *aggGroup {
+	// The cache slot: the key's first and last eight bytes (shortSlot
+	// for a shorter key) and its length, multiplied by a large odd
+	// constant, top bits. Keys that differ only in the middle share a
+	// slot, which costs a map lookup, never a wrong group.
+	var i uint
+	if n := len(key); n >= 8 {
+		w := binary.LittleEndian.Uint64(key[n-8:]) ^ binary.LittleEndian.Uint64(key)*0xff51afd7ed558ccd
+		i = uint(((w ^ uint64(n)) * 0x9e3779b97f4a7c15) >> 56)
+	} else {
+		i = shortSlot(key)
+	}
+	if g := st.cache[i]; g != nil && g.key == string(key) {
+		return g
+	}
+	g := st.groups[string(key)]
+	if g != nil {
+		st.cache[i] = g
+	}
+	return g
+}
+
+// forget empties the group cache; it is called whenever a group leaves
+// the map or is replaced in it.
+func (st *aggState) forget() { clear(st.cache[:]) }
+
+// shortSlot is group's cache slot of a key of fewer than eight bytes (not
+// inlined: the common, longer keys' path stays short).
+//
+//go:noinline
+func shortSlot(key []byte) uint {
+	n := len(key)
+	var w uint64
+	switch {
+	case n >= 4:
+		w = uint64(binary.LittleEndian.Uint32(key[n-4:])) | uint64(binary.LittleEndian.Uint32(key))<<32
+	case n > 0:
+		w = uint64(key[0]) | uint64(key[n/2])<<8 | uint64(key[n-1])<<16
+	}
+	return uint(((w ^ uint64(n)) * 0x9e3779b97f4a7c15) >> 56)
 }
 
 // aggGroup is the window of one group.
 type aggGroup struct {
-	last    int64 // the newest event time in the group: the window's end
-	firedAt int64 // when the group last fired; math.MinInt64 = never
+	key     string // the group's key in aggState.groups
+	last    int64  // the newest event time in the group: the window's end
+	firedAt int64  // when the group last fired; math.MinInt64 = never
 	buckets []aggBucket
 	seen    []aggSeen
 	// total is the sum of the buckets whose slot is in
@@ -302,7 +356,7 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 	if t > st.maxT {
 		st.maxT = t
 	}
-	g := st.groups[string(key)]
+	g := st.group(key)
 	if g != nil && g.last < t-a.keep() {
 		// Nothing of the group is inside the window or the cooldown any
 		// more: it starts again, as if it had been swept (a shared store,
@@ -312,14 +366,14 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 	}
 	if g == nil {
 		st.sweep(a)
-		g = &aggGroup{last: t, firedAt: math.MinInt64}
+		g = &aggGroup{key: string(key), last: t, firedAt: math.MinInt64}
 		if !a.kind.field || a.sum {
 			g.buckets = make([]aggBucket, aggBuckets)
 			for i := range g.buckets {
 				g.buckets[i].slot = math.MinInt64
 			}
 		}
-		st.groups[string(key)] = g
+		st.groups[g.key] = g
 	}
 	if t < g.last-a.timeframe {
 		// Older than the group's window: a late event, not counted.
@@ -456,6 +510,7 @@ func (st *aggState) sweep(a *aggregate) {
 		return
 	}
 	st.lastSweep = st.maxT
+	st.forget()
 	dead := st.maxT - a.keep()
 	for k, g := range st.groups {
 		if g.last < dead {

@@ -312,3 +312,53 @@ func refBucketSum(a *aggregate, buckets []aggBucket, last, t int64, v []byte) in
 	}
 	return total
 }
+
+// TestAggregateGroupCache drives an aggregate through sweeps (dead groups
+// and max_groups evictions), snapshot round trips and keys that share a
+// cache slot (same length, first and last eight bytes; short keys too),
+// and checks after every event that the group cache only holds groups
+// that are in the map under their own key, and that group finds what the
+// map holds: a group the map lost or replaced must never be found again.
+func TestAggregateGroupCache(t *testing.T) {
+	s := aggSet(t, "      kind: count\n      threshold: 7\n      timeframe: 10\n      cooldown: 0\n      max_groups: 24\n      same_field: [aws.src]\n")
+	r := s.Rule("2")
+	a := r.agg
+	var keys [][]byte
+	for i := range 20 {
+		keys = append(keys, fmt.Appendf(nil, "eni-0a1b2c3d-%02d-4e5f60718", i)) // one slot: only the middle differs
+		keys = append(keys, fmt.Appendf(nil, "10.0.%d.%d", i%3, i))
+		keys = append(keys, fmt.Appendf(nil, "k%d", i)) // shorter than eight bytes
+	}
+	keys = append(keys, []byte{})
+	rng := rand.New(rand.NewPCG(7, 8))
+	now := int64(1_700_000_000)
+	sawEvicted, sawShared := false, false
+	for i := range 30000 {
+		switch rng.IntN(40) {
+		case 0:
+			now += 2 * a.keep() // every group dies: the next new one sweeps them
+		case 1:
+			_, err := s.Restore(s.Snapshot())
+			require.NoError(t, err, "event %d", i)
+		default:
+			now += rng.Int64N(2)
+		}
+		st := s.st.agg[r.Index()]
+		key := keys[rng.IntN(len(keys))]
+		c := &evalCtx{now: now, ev: &event.Event{Time: now}}
+		st.addKey(c, a, key, nil)
+		require.Same(t, st.groups[string(key)], st.group(key), "event %d: group(%q)", i, key)
+		inCache := 0
+		for slot, g := range st.cache {
+			if g == nil {
+				continue
+			}
+			inCache++
+			require.Same(t, st.groups[g.key], g, "event %d: cache slot %d holds group %q, not the map's", i, slot, g.key)
+		}
+		sawEvicted = sawEvicted || st.evicted > 0
+		sawShared = sawShared || inCache < len(st.groups)
+	}
+	assert.True(t, sawEvicted, "max_groups must evict groups for the test to mean something")
+	assert.True(t, sawShared, "keys must share cache slots for the test to mean something")
+}

@@ -296,6 +296,7 @@ func (s *Set) clearCorrelation() {
 		if as := st.agg[r.index]; as != nil {
 			as.mu.Lock()
 			as.groups, as.maxT, as.lastSweep, as.evicted = map[string]*aggGroup{}, math.MinInt64, 0, 0
+			as.forget()
 			as.nextSweep = min(aggSweepMin, r.agg.maxGroups)
 			as.mu.Unlock()
 		}
@@ -326,7 +327,7 @@ func (p aggPlan) apply() {
 	defer as.mu.Unlock()
 	as.seed, as.maxT, as.lastSweep, as.evicted = sa.seed, sa.maxT, sa.lastSweep, sa.evicted
 	for _, sg := range sa.groups {
-		g := &aggGroup{last: sg.last, firedAt: sg.firedAt, seen: sg.seen}
+		g := &aggGroup{key: sg.key, last: sg.last, firedAt: sg.firedAt, seen: sg.seen}
 		if !p.a.kind.field || p.a.sum {
 			g.buckets = make([]aggBucket, aggBuckets)
 			for i := range g.buckets {
@@ -338,6 +339,7 @@ func (p aggPlan) apply() {
 		}
 		as.groups[sg.key] = g
 	}
+	as.forget() // a group of the same key may have been replaced
 	as.nextSweep = min(max(aggSweepMin, 2*len(as.groups)), p.a.maxGroups)
 }
 
