@@ -202,6 +202,7 @@ func (e *Engine) Decoders() *decoders.Set { return e.decoders }
 type worker struct {
 	eval      *rules.Evaluator
 	shared    *rules.SharedBatch // the sequence stage's, with a shared store
+	shared2   *rules.SharedBatch // runInlineShared's second (a round planned while one is in flight)
 	data      event.DataWriter
 	head      []byte
 	tail      []byte

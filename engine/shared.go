@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"strconv"
 
 	"github.com/vpcalertd/vpcalertd/rules"
@@ -118,8 +119,28 @@ func (p *pipeline) completeShared(w *worker, b *batch, sb *rules.SharedBatch, fa
 // count in repeat from batch to batch, so a round of several batches sends
 // the store fewer groups per record (the flows of BenchmarkSharedStore:
 // 0.24 per record a batch at a time, 0.16 in rounds of 16) and fewer calls.
-// A round holds its batches in memory: 16 × 512 records at most.
+// A round holds its batches in memory: 16 × 512 records at most, and two
+// rounds are held while a call is in flight (runInlineShared).
 const roundBatches = 16
+
+// round is the batches of one round of runInlineShared.
+type round struct {
+	held []*batch // the batches, kept from round to round
+	n    int      // batches read into held
+	eof  bool     // the stream ended in this round
+	// planned says that the round's events were planned into sb: the
+	// store was available at its first batch.
+	planned bool
+	sb      *rules.SharedBatch // the round's batch for the store
+}
+
+// flight is the store's call for a round, running on its own goroutine
+// while the caller goes on.
+type flight struct {
+	r    *round
+	done chan struct{}
+	err  error
+}
 
 // runInlineShared is runInline with a correlation store: the stages run in
 // turn on the caller's goroutine, the sequence stage in rounds of
@@ -128,65 +149,179 @@ const roundBatches = 16
 // state, so that a re-read of the object sends the store the same rounds
 // under the same ids. A round that starts while the store is unavailable,
 // or whose call fails, is correlated in the process, batch by batch.
+//
+// The store's calls overlap the process's work. A round's call runs on its
+// own goroutine (flight) while the caller reads, decodes, prepares and
+// plans the next round, batch after batch (a batch is planned while its
+// records are still in the cache): none of that depends on correlation
+// state (Plan records the gates that Complete decides, as Prepare does),
+// so it need not wait for the rounds before to be completed. Once the call
+// has ended, the caller starts the next round's call, then completes,
+// renders and writes the round whose call ended while the next call runs;
+// Complete runs the rounds in order. The caller yields between batches, so
+// that the call's goroutine gets the core (GOMAXPROCS=1) to send its
+// request and to take its reply. Two rounds are held at most: the one in
+// flight and the one read or completed. A round is planned when the store
+// is available at its first batch, and goes to the store when, besides,
+// the call before it succeeded: a failed call makes the store unavailable
+// for the rounds after it, as without the overlap (a reply found not to
+// fit only when its round is completed, from the round after the next).
 func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 	e := p.e
 	w := e.getWorker()
 	defer e.workers.Put(w)
-	var held []*batch
+	var rounds [2]round
 	defer func() {
-		for _, b := range held {
-			e.batches.Put(b)
+		for i := range rounds {
+			for _, b := range rounds[i].held {
+				e.batches.Put(b)
+			}
 		}
 	}()
 	defer p.turnDone()
-	sb := p.sharedBatch(w, cs)
-	finish := func(b *batch) error { return p.finishBatch(w, b) }
-	for {
+	sbs := p.sharedBatches(w, cs)
+	rounds[0].sb, rounds[1].sb = sbs[0], sbs[1]
+	// fl is the call in flight, nil when none.
+	var fl *flight
+	defer func() {
+		if fl != nil {
+			<-fl.done // the call uses its round's batch: it ends before the batch is reused
+		}
+	}()
+	for slot := 0; ; slot ^= 1 {
 		if err := p.ctx.Err(); err != nil {
 			return err
 		}
-		n, eof := 0, false
-		store := false
-		for n < roundBatches {
-			if n == len(held) {
-				held = append(held, e.getBatch())
-			}
-			b := held[n]
-			if !p.read(b) {
-				eof = true
-				break
-			}
-			p.prepare(w, b)
-			if err := p.beginSequence(b); err != nil {
-				return err
-			}
-			if n == 0 {
-				store = cs.Available()
-				if store {
-					sb.Reset(p.roundID())
-				}
-			}
-			n++
-			if !store {
-				// The store is unavailable: the round goes batch by
-				// batch in the process.
-				p.sequenceUnshared(w, b, cs)
-				if err := p.finishBatch(w, b); err != nil {
-					return err
-				}
-				continue
-			}
-			p.planShared(w, b, sb)
+		// The other slot's round is in flight, or done with.
+		r := &rounds[slot]
+		if err := p.readRound(w, r, cs, fl != nil); err != nil {
+			return err
 		}
-		if store && n > 0 {
-			if err := p.sequenceRound(w, held[:n], sb, cs, finish); err != nil {
+		prev := fl
+		var prevErr error
+		if prev != nil {
+			<-prev.done
+			prevErr = prev.err
+		}
+		fl = nil
+		if r.n > 0 && r.planned && prevErr == nil && cs.Available() {
+			fl = p.startCall(r, cs)
+		}
+		if prev != nil {
+			if err := p.completeRound(w, prev.r, cs, prevErr, fl != nil); err != nil {
 				return err
 			}
 		}
-		if eof {
-			return nil
+		if fl == nil && r.n > 0 {
+			// The store is unavailable, or failed the call before.
+			if err := p.localRound(w, r, cs); err != nil {
+				return err
+			}
+		}
+		if r.eof {
+			if fl == nil {
+				return nil
+			}
+			<-fl.done
+			last := fl
+			fl = nil
+			return p.completeRound(w, last.r, cs, last.err, false)
 		}
 	}
+}
+
+// sharedBatches returns the worker's two batches for the store: one for
+// the round whose call is in flight, one for the round planned next.
+func (p *pipeline) sharedBatches(w *worker, cs CorrelationStore) [2]*rules.SharedBatch {
+	sb := p.sharedBatch(w, cs)
+	if w.shared2 == nil {
+		w.shared2 = p.e.rules.NewSharedBatch(cs.SharedOptions())
+	}
+	return [2]*rules.SharedBatch{sb, w.shared2}
+}
+
+// readRound reads the next round into r: up to roundBatches batches, each
+// read, prepared, begun in the sequence stage and, when the store is
+// available at the round's first batch, planned into r.sb. With inFlight
+// a store's call runs meanwhile: before each batch the goroutine yields,
+// so that the call's goroutine, which needs the core (GOMAXPROCS=1) to
+// send its request and to take its reply, gets it promptly.
+func (p *pipeline) readRound(w *worker, r *round, cs CorrelationStore, inFlight bool) error {
+	r.n, r.eof = 0, false
+	for r.n < roundBatches {
+		if r.n == len(r.held) {
+			r.held = append(r.held, p.e.getBatch())
+		}
+		b := r.held[r.n]
+		if inFlight {
+			runtime.Gosched()
+		}
+		if !p.read(b) {
+			r.eof = true
+			return nil
+		}
+		p.prepare(w, b)
+		if err := p.beginSequence(b); err != nil {
+			return err
+		}
+		if r.n == 0 {
+			r.planned = cs.Available()
+			if r.planned {
+				r.sb.Reset(p.roundID())
+			}
+		}
+		if r.planned {
+			p.planShared(w, b, r.sb)
+		}
+		r.n++
+	}
+	return nil
+}
+
+// localRound correlates the batches of r in the process, renders and
+// writes them.
+func (p *pipeline) localRound(w *worker, r *round, cs CorrelationStore) error {
+	for _, b := range r.held[:r.n] {
+		p.sequenceUnshared(w, b, cs)
+		if err := p.finishBatch(w, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startCall starts the store's call of r's batch on a goroutine, which
+// runs at once (the caller yields); a batch without events needs no call.
+func (p *pipeline) startCall(r *round, cs CorrelationStore) *flight {
+	f := &flight{r: r, done: make(chan struct{})}
+	if r.sb.Len() == 0 {
+		close(f.done)
+		return f
+	}
+	go func() {
+		defer close(f.done)
+		f.err = cs.Run(p.ctx, r.sb)
+	}()
+	runtime.Gosched()
+	return f
+}
+
+// completeRound finishes the round r, whose call ended with runErr: every
+// event in order with the store's answers, each batch rendered and
+// written; when the call failed, the round is correlated in the process,
+// batch by batch. With inFlight the next round's call runs meanwhile: the
+// goroutine yields after each batch.
+func (p *pipeline) completeRound(w *worker, r *round, cs CorrelationStore, runErr error, inFlight bool) error {
+	finish := func(b *batch) error {
+		if err := p.finishBatch(w, b); err != nil {
+			return err
+		}
+		if inFlight {
+			runtime.Gosched()
+		}
+		return nil
+	}
+	return p.sequenceDone(w, r.held[:r.n], r.sb, cs, runErr, finish)
 }
 
 // sequenceRound is the sequence stage of a round, the batches bs, with the
@@ -194,26 +329,33 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 // a stateful rule (rules.Evaluator.Plan), goes to the store in one call,
 // which runs it atomically; then every event is finished in order, batch
 // after batch, with the store's answers for the planned ones, and each
-// batch is handed to then (nil: none; runInlineShared renders and writes
-// it there). When the store fails the call, the round is correlated in the
-// process, batch by batch.
+// batch is handed to then (nil: none). When the store fails the call, the
+// round is correlated in the process, batch by batch.
 func (p *pipeline) sequenceRound(w *worker, bs []*batch, sb *rules.SharedBatch, cs CorrelationStore, then func(*batch) error) error {
+	var err error
+	if sb.Len() > 0 {
+		err = cs.Run(p.ctx, sb)
+	}
+	return p.sequenceDone(w, bs, sb, cs, err, then)
+}
+
+// sequenceDone is the rest of sequenceRound once the store's call of sb
+// has ended with runErr.
+func (p *pipeline) sequenceDone(w *worker, bs []*batch, sb *rules.SharedBatch, cs CorrelationStore, runErr error, then func(*batch) error) error {
 	if then == nil {
 		then = func(*batch) error { return nil }
 	}
-	if sb.Len() > 0 {
-		if err := cs.Run(p.ctx, sb); err != nil {
-			if cerr := p.ctx.Err(); cerr != nil {
-				return cerr
-			}
-			for _, b := range bs {
-				p.sequenceUnshared(w, b, cs)
-				if err := then(b); err != nil {
-					return err
-				}
-			}
-			return nil
+	if runErr != nil {
+		if cerr := p.ctx.Err(); cerr != nil {
+			return cerr
 		}
+		for _, b := range bs {
+			p.sequenceUnshared(w, b, cs)
+			if err := then(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	var failed error
 	for _, b := range bs {

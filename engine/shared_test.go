@@ -484,3 +484,56 @@ func TestSharedStoreKilledMidRun(t *testing.T) {
 	t.Logf("correlation alerts: %d as without the outage, %d differ", kept, differ)
 	require.Positive(t, kept)
 }
+
+// TestSharedStoreCallOverlapsNextRound: on one core a round's call to the
+// store runs while the next round is read, prepared and planned. The store
+// here answers a round's call only once the process has planned an event
+// of the next round (the clock is read for it), or after 5 seconds: every
+// call but the last is answered without the wait, and the output is the
+// memory store's.
+func TestSharedStoreCallOverlapsNextRound(t *testing.T) {
+	srv := redistest.Start(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 40000), 0o644))
+	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
+	require.NoError(t, err)
+	want := runAt(t, 1, files, nil)
+	require.Contains(t, want, `"id":"100401"`)
+
+	var clock atomic.Int64
+	store := &awaitNextRound{clock: &clock, Store: redisstore.Open(redisstore.Options{Address: srv.Addr, Timeout: 10 * time.Second,
+		Batch: rules.SharedOptions{KeyPrefix: "overlap:"}})}
+	t.Cleanup(func() { store.Close() })
+	got := runAt(t, 1, files, func(o *Options) {
+		o.Correlation = store
+		o.Now = func() time.Time {
+			clock.Add(1)
+			return goldenNow
+		}
+	})
+	sameLines(t, got, want, "with the calls overlapped")
+	require.Zero(t, store.Status().LocalEvents)
+	calls, waited := store.calls.Load(), store.waited.Load()
+	require.GreaterOrEqual(t, calls, int64(4), "rounds of the object")
+	require.LessOrEqual(t, waited, int64(1), "%d of %d calls ran without the next round being planned meanwhile", waited, calls)
+}
+
+// awaitNextRound is a store whose calls wait, up to 5 seconds, until the
+// clock has been read after the call began.
+type awaitNextRound struct {
+	*redisstore.Store
+	clock         *atomic.Int64
+	calls, waited atomic.Int64
+}
+
+func (s *awaitNextRound) Run(ctx context.Context, b *rules.SharedBatch) error {
+	s.calls.Add(1)
+	at := s.clock.Load()
+	for end := time.Now().Add(5 * time.Second); s.clock.Load() == at; time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(end) {
+			s.waited.Add(1)
+			break
+		}
+	}
+	return s.Store.Run(ctx, b)
+}
