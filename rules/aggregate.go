@@ -351,8 +351,16 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 	if a.base == TimeEvent && c.ev.Time != 0 {
 		t = c.ev.Time
 	}
+	// Locked around a call rather than with defer, whose exit paths cost
+	// more than the call here (four returns).
 	st.mu.Lock()
-	defer st.mu.Unlock()
+	fired, value, counted = st.addLocked(a, key, v, t)
+	st.mu.Unlock()
+	return fired, value, counted
+}
+
+// addLocked is addKey at time t with st.mu held.
+func (st *aggState) addLocked(a *aggregate, key, v []byte, t int64) (fired bool, value int64, counted bool) {
 	if t > st.maxT {
 		st.maxT = t
 	}

@@ -362,3 +362,30 @@ func TestAggregateGroupCache(t *testing.T) {
 	assert.True(t, sawEvicted, "max_groups must evict groups for the test to mean something")
 	assert.True(t, sawShared, "keys must share cache slots for the test to mean something")
 }
+
+// TestAggregateUnlocksOnEveryPath: addKey leaves the aggregate unlocked
+// whichever way the event goes (a new group, counted below the threshold,
+// fired, quiet in its cooldown, too late for the window).
+func TestAggregateUnlocksOnEveryPath(t *testing.T) {
+	s := aggSet(t, "      kind: count\n      threshold: 2\n      timeframe: 10\n      cooldown: 100\n      same_field: [aws.src]\n")
+	r := s.Rule("2")
+	st := s.st.agg[r.Index()]
+	for _, c := range []struct {
+		name           string
+		at             int64
+		fired, counted bool
+	}{
+		{"new group", 1000, false, true},
+		{"fires", 1001, true, true},
+		{"counted, below the threshold", 1002, false, true},
+		{"in its cooldown", 1003, false, true},
+		{"too late for the window", 900, false, false},
+	} {
+		ctx := &evalCtx{now: c.at, ev: &event.Event{Time: c.at}}
+		fired, _, counted := st.addKey(ctx, r.agg, []byte("10.0.0.1"), nil)
+		assert.Equal(t, c.fired, fired, c.name)
+		assert.Equal(t, c.counted, counted, c.name)
+		require.True(t, st.mu.TryLock(), "%s: the aggregate is still locked", c.name)
+		st.mu.Unlock()
+	}
+}
