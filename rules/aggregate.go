@@ -210,35 +210,65 @@ type aggState struct {
 	// snapshots so that restored hashes stay comparable.
 	seed uint64
 	// cache holds groups by a slot made from their key: most events
-	// find their group here with a few loads and one compare instead of
+	// find their group here with a few loads and compares instead of
 	// hashing the key for the map (group). Every group in it is in groups
 	// under its key: whatever removes or replaces a group of the map
 	// empties the cache (forget).
-	cache [aggCacheSlots]*aggGroup
+	cache [aggCacheSlots]aggCacheEntry
 }
 
 // aggCacheSlots is the number of slots of aggState.cache.
 const aggCacheSlots = 256
 
+// aggCacheEntry is a group of the cache and its key's words for a key of
+// eight bytes or more: the first eight bytes (lo), the last eight (hi)
+// and bytes 8 to 15 when the key is longer than 16 (mid). Up to 24 bytes
+// the words cover the whole key, so comparing them (and the length) is
+// comparing the keys; past 24 bytes the rest is compared as text.
+type aggCacheEntry struct {
+	g           *aggGroup
+	lo, mid, hi uint64
+}
+
 // group returns the group of key, nil when there is none.
 func (st *aggState) group(key []byte) *aggGroup {
-	// The cache slot: the key's first and last eight bytes (shortSlot
-	// for a shorter key) and its length, multiplied by a large odd
+	n := len(key)
+	if n < 8 {
+		return st.shortGroup(key)
+	}
+	le := binary.LittleEndian
+	lo, hi := le.Uint64(key), le.Uint64(key[n-8:])
+	var mid uint64
+	if n > 16 {
+		mid = le.Uint64(key[8:])
+	}
+	// The slot: lo, hi and the length, multiplied by a large odd
 	// constant, top bits. Keys that differ only in the middle share a
 	// slot, which costs a map lookup, never a wrong group.
-	var i uint
-	if n := len(key); n >= 8 {
-		w := binary.LittleEndian.Uint64(key[n-8:]) ^ binary.LittleEndian.Uint64(key)*0xff51afd7ed558ccd
-		i = uint(((w ^ uint64(n)) * 0x9e3779b97f4a7c15) >> 56)
-	} else {
-		i = shortSlot(key)
-	}
-	if g := st.cache[i]; g != nil && g.key == string(key) {
+	e := &st.cache[((lo*0xff51afd7ed558ccd^hi^uint64(n))*0x9e3779b97f4a7c15)>>56]
+	if g := e.g; g != nil && e.lo == lo && e.hi == hi && e.mid == mid && len(g.key) == n &&
+		(n <= 24 || g.key[16:n-8] == string(key[16:n-8])) {
 		return g
 	}
 	g := st.groups[string(key)]
 	if g != nil {
-		st.cache[i] = g
+		*e = aggCacheEntry{g: g, lo: lo, mid: mid, hi: hi}
+	}
+	return g
+}
+
+// shortGroup is group for a key of fewer than eight bytes, compared as
+// text (not inlined: the common, longer keys' path stays short).
+//
+//go:noinline
+func (st *aggState) shortGroup(key []byte) *aggGroup {
+	e := &st.cache[shortSlot(key)]
+	if g := e.g; g != nil && g.key == string(key) {
+		return g
+	}
+	g := st.groups[string(key)]
+	if g != nil {
+		*e = aggCacheEntry{g: g}
 	}
 	return g
 }
@@ -247,10 +277,7 @@ func (st *aggState) group(key []byte) *aggGroup {
 // the map or is replaced in it.
 func (st *aggState) forget() { clear(st.cache[:]) }
 
-// shortSlot is group's cache slot of a key of fewer than eight bytes (not
-// inlined: the common, longer keys' path stays short).
-//
-//go:noinline
+// shortSlot is the cache slot of a key of fewer than eight bytes.
 func shortSlot(key []byte) uint {
 	n := len(key)
 	var w uint64

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -325,15 +326,23 @@ func TestAggregateGroupCache(t *testing.T) {
 	a := r.agg
 	var keys [][]byte
 	for i := range 20 {
-		keys = append(keys, fmt.Appendf(nil, "eni-0a1b2c3d-%02d-4e5f60718", i)) // one slot: only the middle differs
+		keys = append(keys, fmt.Appendf(nil, "eni-0a1b2c3d-%02d-4e5f60718", i))    // one slot: only the middle differs
+		keys = append(keys, fmt.Appendf(nil, "0123456789abcdef-%02d-01234567", i)) // past 24 bytes: bytes 17 and 18 differ
+		keys = append(keys, fmt.Appendf(nil, "01234567-%02d-abcdefgh", i))         // 17 to 24 bytes: bytes 9 and 10 differ
+		keys = append(keys, fmt.Appendf(nil, "10.%d.0.1", i))                      // 8 to 16 bytes
 		keys = append(keys, fmt.Appendf(nil, "10.0.%d.%d", i%3, i))
 		keys = append(keys, fmt.Appendf(nil, "k%d", i)) // shorter than eight bytes
+	}
+	for n := 8; n < 8+aggCacheSlots+40; n++ {
+		// The same words (lo, mid, hi) at every length: more lengths than
+		// slots, so some share one and only the length tells them apart.
+		keys = append(keys, bytes.Repeat([]byte{'a'}, n))
 	}
 	keys = append(keys, []byte{})
 	rng := rand.New(rand.NewPCG(7, 8))
 	now := int64(1_700_000_000)
 	sawEvicted, sawShared := false, false
-	for i := range 30000 {
+	for i := range 60000 {
 		switch rng.IntN(40) {
 		case 0:
 			now += 2 * a.keep() // every group dies: the next new one sweeps them
@@ -349,7 +358,8 @@ func TestAggregateGroupCache(t *testing.T) {
 		st.addKey(c, a, key, nil)
 		require.Same(t, st.groups[string(key)], st.group(key), "event %d: group(%q)", i, key)
 		inCache := 0
-		for slot, g := range st.cache {
+		for slot, e := range st.cache {
+			g := e.g
 			if g == nil {
 				continue
 			}
