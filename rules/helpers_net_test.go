@@ -424,3 +424,44 @@ func TestParseIPv4AgreesWithNetip(t *testing.T) {
 		}
 	}
 }
+
+// TestIsPublic4FirstByte: isPublic4 (a table of what the first byte says,
+// the longer blocks tested only for the bytes that start one) gives what
+// testing every block of notPublic4 gives, on each block's first and last
+// addresses and their neighbours, and on random addresses of every first
+// byte.
+func TestIsPublic4FirstByte(t *testing.T) {
+	every := func(x uint32) bool {
+		for _, b := range notPublic4 {
+			if in4(x, b.base, b.bits) {
+				return false
+			}
+		}
+		return true
+	}
+	var xs []uint32
+	for _, b := range notPublic4 {
+		last := b.base | (1<<(32-b.bits) - 1)
+		xs = append(xs, b.base, b.base-1, b.base+1, last, last+1, last-1)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for first := range 256 {
+		for range 2000 {
+			xs = append(xs, uint32(first)<<24|rng.Uint32()>>8)
+		}
+	}
+	for _, x := range xs {
+		require.Equal(t, every(x), isPublic4(x), "%v", netip.AddrFrom4(bytes4(x)))
+	}
+	for _, c := range []struct {
+		addr   string
+		public bool
+	}{
+		{"10.1.2.3", false}, {"203.0.113.9", true}, {"172.15.255.255", true}, {"172.16.0.0", false},
+		{"172.31.255.255", false}, {"172.32.0.0", true}, {"100.63.255.255", true}, {"100.64.0.1", false},
+		{"192.0.0.8", false}, {"192.0.2.1", true}, {"198.17.255.255", true}, {"198.19.0.1", false},
+		{"223.255.255.255", true}, {"224.0.0.1", false}, {"255.255.255.255", false}, {"169.254.1.1", false},
+	} {
+		assert.Equal(t, c.public, isPublic4(v4(netip.MustParseAddr(c.addr))), c.addr)
+	}
+}

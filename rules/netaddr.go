@@ -223,17 +223,57 @@ func isPublicAddr(a netip.Addr) bool {
 	return !discard
 }
 
-// isPublic4 is isPublicAddr of an IPv4 address.
+// isPublic4 is isPublicAddr of an IPv4 address: its first byte decides
+// (public4First) but for the few that start a smaller block.
 func isPublic4(x uint32) bool {
-	switch x >> 24 {
-	case 0, 10, 127:
-		return false // this network, private, loopback
+	switch public4First[x>>24] {
+	case firstNever:
+		return false
+	case firstAlways:
+		return true
 	}
-	return x < 0xe0000000 && // multicast 224/4, reserved 240/4, broadcast
-		!in4(x, 0xa9fe0000, 16) && // link-local
-		!in4(x, 0xac100000, 12) && !in4(x, 0xc0a80000, 16) && !in4(x, 0x64400000, 10) && // private, shared
-		!in4(x, 0xc0000000, 24) && !in4(x, 0xc6120000, 15) // IETF protocol assignments, benchmarking
+	for _, b := range notPublic4 {
+		if in4(x, b.base, b.bits) {
+			return false
+		}
+	}
+	return true
 }
+
+// notPublic4 are the IPv4 blocks that are not public: this network,
+// private, loopback, link-local, shared, IETF protocol assignments,
+// benchmarking, and multicast, reserved and broadcast (224/3).
+var notPublic4 = []struct {
+	base uint32
+	bits uint
+}{
+	{0x00000000, 8}, {0x0a000000, 8}, {0x7f000000, 8}, {0xe0000000, 3},
+	{0xa9fe0000, 16}, {0xac100000, 12}, {0xc0a80000, 16}, {0x64400000, 10},
+	{0xc0000000, 24}, {0xc6120000, 15},
+}
+
+// What an IPv4 address's first byte says of isPublic4.
+const (
+	firstAlways  = iota // no block of notPublic4 starts with it
+	firstNever          // a block of 8 bits or fewer holds it
+	firstDepends        // a longer block starts with it: test them
+)
+
+// public4First is, per first byte, what it says of isPublic4, made from
+// notPublic4.
+var public4First = func() (t [256]uint8) {
+	for i := range t {
+		for _, b := range notPublic4 {
+			switch {
+			case b.bits <= 8 && in4(uint32(i)<<24, b.base, b.bits):
+				t[i] = firstNever
+			case b.bits > 8 && uint32(i) == b.base>>24 && t[i] != firstNever:
+				t[i] = firstDepends
+			}
+		}
+	}
+	return t
+}()
 
 // parseCIDR parses "addr/bits" or a bare address (a /32 or /128 block).
 func parseCIDR(s string) (netip.Prefix, error) {
