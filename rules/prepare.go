@@ -149,7 +149,13 @@ func (c *evalCtx) walkPass(root *Rule, held bool) {
 	if root == nil {
 		f = c.checkGroup(c.set.root, 0)
 	} else {
-		f = c.check(root, 0, nil, held)
+		if held && root.agg == nil && root.corr == nil {
+			// check would find the root's tests held and no
+			// correlation: straight to its children.
+			f = c.descend(root, 0)
+		} else {
+			f = c.check(root, 0, nil, held)
+		}
 		if f == nil && len(p.gates) == gates && len(p.uses) == uses {
 			// A pack pass with no result, no gate and no error leaves
 			// Finish (and Plan) nothing to do: it is not recorded. Most

@@ -101,6 +101,11 @@ rules:
     if_sid: "105"
     condition: int(aws.n) > 0
     description: "n positive, after the counter"
+  - id: "120"
+    level: 9
+    condition: integration == "aws" && aws.kind == "quiet"
+    aggregate: {kind: count, threshold: 3, timeframe: 30, same_field: [aws.user], cooldown: 0}
+    description: "three quiet events by $(aws.user) (a pack root that is an aggregate)"
   - id: "110"
     level: 3
     condition: integration == "aws" && aws.kind == "fail"
@@ -211,13 +216,13 @@ func TestPrepareFinishIsEvalAll(t *testing.T) {
 			assert.NotEmpty(t, serial.RuntimeErrors(), "the test meets run-time errors")
 			alerts := map[string]int{}
 			for _, w := range want {
-				for _, id := range []string{"[3 ", "[4 ", "[6 ", "[8 ", "[101 ", "[102 ", "[107 ", "[108 ", "[111 "} {
+				for _, id := range []string{"[3 ", "[4 ", "[6 ", "[8 ", "[101 ", "[102 ", "[107 ", "[108 ", "[111 ", "[120 "} {
 					if strings.Contains(w, id+"alert=true") {
 						alerts[id]++
 					}
 				}
 			}
-			assert.Len(t, alerts, 9, "every stateful rule fired at least once: %v", alerts)
+			assert.Len(t, alerts, 10, "every stateful rule fired at least once: %v", alerts)
 		})
 	}
 }
