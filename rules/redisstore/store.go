@@ -104,18 +104,21 @@ func Open(o Options) *Store {
 	if o.Batch.MarkerTTL <= 0 {
 		o.Batch.MarkerTTL = time.Hour
 	}
+	ro := &redis.Options{
+		Addr: o.Address, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLS,
+		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout,
+		// A batch that timed out may have been applied: it is never
+		// sent again by the client (the daemon correlates it locally).
+		MaxRetries:            -1,
+		ContextTimeoutEnabled: true,
+		PoolSize:              4,
+		DisableIdentity:       true,
+	}
+	// Replies are taken at the engine's next yield (yield.go).
+	ro.Dialer = yieldDialer(ro)
 	s := &Store{
-		opts: o,
-		client: redis.NewClient(&redis.Options{
-			Addr: o.Address, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLS,
-			DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout,
-			// A batch that timed out may have been applied: it is never
-			// sent again by the client (the daemon correlates it locally).
-			MaxRetries:            -1,
-			ContextTimeoutEnabled: true,
-			PoolSize:              4,
-			DisableIdentity:       true,
-		}),
+		opts:   o,
+		client: redis.NewClient(ro),
 		script: redis.NewScript(rules.SharedScript),
 		read:   redis.NewScript(rules.SharedReadScript),
 		commit: redis.NewScript(rules.SharedCommitScript),
