@@ -23,6 +23,9 @@ type siblings struct {
 	// full is true, per sibling, when its condition must run whole on the
 	// memo path (it runs on the VM); otherwise rest is all there is left.
 	full []bool
+	// anyFull says that some sibling is full: without one, full need not
+	// be read per sibling.
+	anyFull bool
 	// common are the conjuncts every sibling has in its rest, taken out
 	// of rest: on the memo path they are tested once per visit of the
 	// group (candidates), not once per sibling tried.
@@ -69,7 +72,7 @@ func (s *Set) buildGroups() {
 	s.memoSlots = 0
 	for i, g := range all {
 		g.gid = i
-		g.discs = nil
+		g.discs, g.anyFull = nil, false
 		count := map[int32]int{}
 		texts := map[int32]map[string]bool{} // the conjuncts' sources per field
 		for _, r := range g.rules {
@@ -122,6 +125,7 @@ func (s *Set) buildGroups() {
 		for j, r := range g.rules {
 			if r.cond != nil && !r.cond.typed {
 				g.full[j] = true
+				g.anyFull = true
 			}
 			if r.cond == nil || !r.cond.typed {
 				continue

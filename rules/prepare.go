@@ -105,7 +105,7 @@ func (e *Evaluator) Prepare(ev *event.Event, p *Prepared) {
 				for word != 0 {
 					i := w*64 + bits.TrailingZeros64(word)
 					word &= word - 1
-					if g.full[i] {
+					if g.anyFull && g.full[i] {
 						c.walkPass(g.rules[i], false)
 						continue
 					}

@@ -106,6 +106,10 @@ rules:
     condition: integration == "aws" && aws.kind == "quiet"
     aggregate: {kind: count, threshold: 3, timeframe: 30, same_field: [aws.user], cooldown: 0}
     description: "three quiet events by $(aws.user) (a pack root that is an aggregate)"
+  - id: "130"
+    level: 2
+    condition: integration == "aws" && aws.kind == "ok" && int(aws.n) > 5
+    description: "ok with n above 5 (a pack root on the VM: the index cannot skip its condition)"
   - id: "110"
     level: 3
     condition: integration == "aws" && aws.kind == "fail"
