@@ -198,6 +198,9 @@ func (c *evalCtx) candidates(g *siblings) []uint64 {
 	if !c.restHolds(g.common) {
 		return nil
 	}
+	if len(g.discs) == 1 {
+		return c.fieldMask(g, &g.discs[0]) // memoMask's first case, without its call
+	}
 	return c.memoMask(g)
 }
 
