@@ -110,6 +110,17 @@ func consoleFailures(n int) []byte {
 
 // runAt replays files with GOMAXPROCS set to procs and returns everything
 // the caller can see: the alerts, the error reports, the observer's calls
+// correlationFile writes correlationFlows(t, n) as one gzip'd object in a
+// new directory and returns it as the files to replay.
+func correlationFile(t *testing.T, n int) []collector.File {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, n), 0o644))
+	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
+	require.NoError(t, err)
+	return files
+}
+
 // and the stats.
 func runAt(t *testing.T, procs int, files []collector.File, mod func(*Options)) string {
 	t.Helper()

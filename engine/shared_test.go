@@ -337,10 +337,7 @@ func (c *countingStore) Run(ctx context.Context, b *rules.SharedBatch) error {
 // and once the server is back (retried) correlation goes to it again.
 func TestSharedStoreOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 5000), 0o644))
-	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
-	require.NoError(t, err)
+	files := correlationFile(t, 5000)
 	want := runAt(t, 1, files, nil)
 	require.Contains(t, want, `"id":"100401"`)
 
@@ -438,10 +435,7 @@ func alertsByRule(out string) map[string]int {
 // (docs/sqs.md, "When Redis is unreachable").
 func TestSharedStoreKilledMidRun(t *testing.T) {
 	srv := redistest.Start(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 20000), 0o644))
-	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
-	require.NoError(t, err)
+	files := correlationFile(t, 20000)
 	replay := func(mod func(*Options)) string {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 		e, _ := newTestEngine(t, mod)
@@ -493,10 +487,7 @@ func TestSharedStoreKilledMidRun(t *testing.T) {
 // memory store's.
 func TestSharedStoreCallOverlapsNextRound(t *testing.T) {
 	srv := redistest.Start(t)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "flows.log.gz"), correlationFlows(t, 40000), 0o644))
-	files, err := collector.Local([]string{dir}, collector.LocalOptions{})
-	require.NoError(t, err)
+	files := correlationFile(t, 40000)
 	want := runAt(t, 1, files, nil)
 	require.Contains(t, want, `"id":"100401"`)
 
