@@ -200,9 +200,11 @@ func (e *Engine) Decoders() *decoders.Set { return e.decoders }
 
 // worker holds the per-goroutine state of Process's stages.
 type worker struct {
-	eval      *rules.Evaluator
-	shared    *rules.SharedBatch // the sequence stage's, with a shared store
-	shared2   *rules.SharedBatch // runInlineShared's second (a round planned while one is in flight)
+	eval *rules.Evaluator
+	// shared are the sequence stage's batches for a shared store: [0]
+	// for a round, [1] for the round runInlineShared plans while [0]'s
+	// call is in flight.
+	shared    [2]*rules.SharedBatch
 	data      event.DataWriter
 	head      []byte
 	tail      []byte

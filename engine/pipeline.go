@@ -380,7 +380,7 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 		p.sequenceLocal(w, b)
 	case cs.Available():
 		// A round of one batch (shared.go).
-		sb := p.sharedBatch(w, cs)
+		sb := p.sharedBatch(w, cs, 0)
 		sb.Reset(p.roundID())
 		p.planShared(w, b, sb)
 		return p.sequenceRound(w, []*batch{b}, sb, cs, nil)

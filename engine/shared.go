@@ -49,12 +49,12 @@ func (p *pipeline) sequenceUnshared(w *worker, b *batch, cs CorrelationStore) {
 	p.sequenceLocal(w, b)
 }
 
-// sharedBatch returns the worker's batch for the store.
-func (p *pipeline) sharedBatch(w *worker, cs CorrelationStore) *rules.SharedBatch {
-	if w.shared == nil {
-		w.shared = p.e.rules.NewSharedBatch(cs.SharedOptions())
+// sharedBatch returns the worker's batch i (0 or 1) for the store.
+func (p *pipeline) sharedBatch(w *worker, cs CorrelationStore, i int) *rules.SharedBatch {
+	if w.shared[i] == nil {
+		w.shared[i] = p.e.rules.NewSharedBatch(cs.SharedOptions())
 	}
-	return w.shared
+	return w.shared[i]
 }
 
 // roundID names the store's batch that starts with the batch sequenced
@@ -179,8 +179,7 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 		}
 	}()
 	defer p.turnDone()
-	sbs := p.sharedBatches(w, cs)
-	rounds[0].sb, rounds[1].sb = sbs[0], sbs[1]
+	rounds[0].sb, rounds[1].sb = p.sharedBatch(w, cs, 0), p.sharedBatch(w, cs, 1)
 	// fl is the call in flight, nil when none.
 	var fl *flight
 	defer func() {
@@ -228,16 +227,6 @@ func (p *pipeline) runInlineShared(cs CorrelationStore) error {
 			return p.completeRound(w, last.r, cs, last.err, false)
 		}
 	}
-}
-
-// sharedBatches returns the worker's two batches for the store: one for
-// the round whose call is in flight, one for the round planned next.
-func (p *pipeline) sharedBatches(w *worker, cs CorrelationStore) [2]*rules.SharedBatch {
-	sb := p.sharedBatch(w, cs)
-	if w.shared2 == nil {
-		w.shared2 = p.e.rules.NewSharedBatch(cs.SharedOptions())
-	}
-	return [2]*rules.SharedBatch{sb, w.shared2}
 }
 
 // readRound reads the next round into r: up to roundBatches batches, each
