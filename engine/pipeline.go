@@ -383,7 +383,7 @@ func (p *pipeline) sequence(w *worker, b *batch) error {
 		sb := p.sharedBatch(w, cs, 0)
 		sb.Reset(p.roundID())
 		p.planShared(w, b, sb)
-		return p.sequenceRound(w, []*batch{b}, sb, cs, nil)
+		return p.sequenceRound(w, b, sb, cs)
 	default:
 		p.sequenceUnshared(w, b, cs)
 	}

@@ -313,27 +313,25 @@ func (p *pipeline) completeRound(w *worker, r *round, cs CorrelationStore, runEr
 	return p.sequenceDone(w, r.held[:r.n], r.sb, cs, runErr, finish)
 }
 
-// sequenceRound is the sequence stage of a round, the batches bs, with the
-// correlation state in cs: sb, planned from the batches' events that reach
-// a stateful rule (rules.Evaluator.Plan), goes to the store in one call,
-// which runs it atomically; then every event is finished in order, batch
-// after batch, with the store's answers for the planned ones, and each
-// batch is handed to then (nil: none). When the store fails the call, the
-// round is correlated in the process, batch by batch.
-func (p *pipeline) sequenceRound(w *worker, bs []*batch, sb *rules.SharedBatch, cs CorrelationStore, then func(*batch) error) error {
+// sequenceRound is the sequence stage of a round of one batch b (several
+// cores), with the correlation state in cs: sb, planned from the batch's
+// events that reach a stateful rule (rules.Evaluator.Plan), goes to the
+// store in one call, which runs it atomically; then every event is
+// finished in order with the store's answers for the planned ones. When
+// the store fails the call, the batch is correlated in the process.
+func (p *pipeline) sequenceRound(w *worker, b *batch, sb *rules.SharedBatch, cs CorrelationStore) error {
 	var err error
 	if sb.Len() > 0 {
 		err = cs.Run(p.ctx, sb)
 	}
-	return p.sequenceDone(w, bs, sb, cs, err, then)
+	return p.sequenceDone(w, []*batch{b}, sb, cs, err, func(*batch) error { return nil })
 }
 
-// sequenceDone is the rest of sequenceRound once the store's call of sb
-// has ended with runErr.
+// sequenceDone is the sequence stage of the batches bs of a round once the
+// store's call of sb has ended with runErr: every event finished in order,
+// batch after batch, with the store's answers for the planned ones (in the
+// process when the call failed), and each batch handed to then.
 func (p *pipeline) sequenceDone(w *worker, bs []*batch, sb *rules.SharedBatch, cs CorrelationStore, runErr error, then func(*batch) error) error {
-	if then == nil {
-		then = func(*batch) error { return nil }
-	}
 	if runErr != nil {
 		if cerr := p.ctx.Err(); cerr != nil {
 			return cerr
