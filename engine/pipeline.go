@@ -411,6 +411,11 @@ func (p *pipeline) beginSequence(b *batch) error {
 // sequenceLocal is the sequence stage of b with the process's own
 // correlation state.
 func (p *pipeline) sequenceLocal(w *worker, b *batch) {
+	// The aggregates this batch counts in stay locked until its last
+	// event (rules/hold.go): one lock per aggregate and batch, not two
+	// atomic operations per event.
+	w.eval.Hold()
+	defer w.eval.Release()
 	for i := 0; i < b.dec.Len(); i++ {
 		r := b.dec.Record(i)
 		if r.Err != nil || r.Skip {

@@ -379,8 +379,9 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 		t = c.ev.Time
 	}
 	// Unlocked on each way out rather than with defer, whose exit paths
-	// cost more (TestAggregateUnlocksOnEveryPath).
-	st.mu.Lock()
+	// cost more (TestAggregateUnlocksOnEveryPath); kept locked while the
+	// evaluator holds its aggregates (Hold).
+	c.lockAgg(st)
 	if t > st.maxT {
 		st.maxT = t
 	}
@@ -405,7 +406,7 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 	}
 	if t < g.last-a.timeframe {
 		// Older than the group's window: a late event, not counted.
-		st.mu.Unlock()
+		c.unlockAgg(st)
 		return false, 0, false
 	}
 	value = a.kind.add(a, st, g, t, v)
@@ -413,12 +414,12 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 		g.last = t
 	}
 	if value < a.threshold || g.firedAt != math.MinInt64 && t-g.firedAt < a.cooldown {
-		st.mu.Unlock()
+		c.unlockAgg(st)
 		return false, value, true
 	}
 	g.firedAt = t
 	g.clearWindow()
-	st.mu.Unlock()
+	c.unlockAgg(st)
 	return true, value, true
 }
 

@@ -74,6 +74,10 @@ type evalCtx struct {
 	// that did not fit.
 	ans    *SharedBatch
 	ansErr error
+	// holding is set between Hold and Release: the aggregates' locks
+	// this evaluator takes stay taken (held) until Release.
+	holding bool
+	held    []*aggState
 }
 
 // Evaluator evaluates events on one goroutine without allocating: the
