@@ -205,15 +205,20 @@ func (c *evalCtx) recordGate(r *Rule) {
 
 // keptField returns the text of the field with symbol sym as Prepare keeps
 // it for Finish: a string field's bytes in the event itself, without a
-// copy; a number's text (made in the Evaluator's buffer, which the next
+// copy, and so a number's when its text is its value (a short integer);
+// another number's text (made in the Evaluator's buffer, which the next
 // event reuses) copied into p.buf.
 func (c *evalCtx) keptField(sym int32) ([]byte, bool) {
 	i := c.idx[sym]
 	if i == 0 {
 		return nil, false
 	}
-	if f := &c.ev.Fields[i-1]; f.Kind != event.Number {
+	f := &c.ev.Fields[i-1]
+	if f.Kind != event.Number {
 		return f.Value, true
+	}
+	if v := c.nums[i-1]; len(v) > 0 && len(v) == len(f.Value) && &v[0] == &f.Value[0] {
+		return v, true // the number's text is the event's own (numberText)
 	}
 	p := c.p
 	start := len(p.buf)
