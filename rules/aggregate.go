@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/vpcalertd/vpcalertd/specfile"
 )
@@ -308,6 +309,58 @@ type aggGroup struct {
 	totalOK  bool
 }
 
+// Sizes of what a group keeps in its own allocation (newAggGroup).
+const (
+	aggKeyInline  = 32 // key bytes
+	aggSeenInline = 8  // distinct values before seen grows out of it
+)
+
+// bucketGroup and distinctGroup are a group with the memory it starts
+// with, in one allocation: its key's bytes (up to aggKeyInline) and its
+// buckets or first distinct values. A lookup compares the key where the
+// group is, and the group, its key and its window share cache lines:
+// with thousands of groups (a port scan's sources) each event finds its
+// group with fewer misses than with three allocations.
+type bucketGroup struct {
+	aggGroup
+	keyBuf    [aggKeyInline]byte
+	bucketBuf [aggBuckets]aggBucket
+}
+
+type distinctGroup struct {
+	aggGroup
+	keyBuf  [aggKeyInline]byte
+	seenBuf [aggSeenInline]aggSeen
+}
+
+// newAggGroup returns a new, empty group of aggregate a with key.
+func newAggGroup(a *aggregate, key []byte) *aggGroup {
+	var g *aggGroup
+	var kb []byte
+	if !a.kind.field || a.sum {
+		x := &bucketGroup{}
+		g, kb = &x.aggGroup, x.keyBuf[:]
+		g.buckets = x.bucketBuf[:]
+		for i := range g.buckets {
+			g.buckets[i].slot = math.MinInt64
+		}
+	} else {
+		x := &distinctGroup{}
+		g, kb = &x.aggGroup, x.keyBuf[:]
+		g.seen = x.seenBuf[:0]
+	}
+	g.firedAt = math.MinInt64
+	if n := len(key); n > 0 && n <= len(kb) {
+		copy(kb, key)
+		// The key's bytes in the group's own array, which nothing
+		// writes again: a string of them is as immutable as any.
+		g.key = unsafe.String(&kb[0], n)
+	} else {
+		g.key = string(key)
+	}
+	return g
+}
+
 // aggBucket holds the count or sum of one bucket-wide slot of time.
 type aggBucket struct {
 	slot int64
@@ -395,13 +448,8 @@ func (st *aggState) addKey(c *evalCtx, a *aggregate, key, v []byte) (fired bool,
 	}
 	if g == nil {
 		st.sweep(a)
-		g = &aggGroup{key: string(key), last: t, firedAt: math.MinInt64}
-		if !a.kind.field || a.sum {
-			g.buckets = make([]aggBucket, aggBuckets)
-			for i := range g.buckets {
-				g.buckets[i].slot = math.MinInt64
-			}
-		}
+		g = newAggGroup(a, key)
+		g.last = t
 		st.groups[g.key] = g
 	}
 	if t < g.last-a.timeframe {

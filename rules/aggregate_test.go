@@ -357,6 +357,7 @@ func TestAggregateGroupCache(t *testing.T) {
 		c := &evalCtx{now: now, ev: &event.Event{Time: now}}
 		st.addKey(c, a, key, nil)
 		require.Same(t, st.groups[string(key)], st.group(key), "event %d: group(%q)", i, key)
+		require.Equal(t, string(key), st.group(key).key, "event %d: the group keeps its own copy of the key", i)
 		inCache := 0
 		for slot, e := range st.cache {
 			g := e.g
@@ -397,5 +398,28 @@ func TestAggregateUnlocksOnEveryPath(t *testing.T) {
 		assert.Equal(t, c.counted, counted, c.name)
 		require.True(t, st.mu.TryLock(), "%s: the aggregate is still locked", c.name)
 		st.mu.Unlock()
+	}
+}
+
+// TestAggregateDistinctPastInline: a distinct group starts with room for
+// aggSeenInline values in its own allocation; more values grow it out of
+// there and each is still counted once, and the key kept with the group
+// does not change when the event's bytes do.
+func TestAggregateDistinctPastInline(t *testing.T) {
+	s := aggSet(t, "      kind: distinct\n      field: aws.port\n      threshold: 1000\n      timeframe: 60\n      same_field: [aws.src]\n")
+	r := s.Rule("2")
+	st := s.st.agg[r.Index()]
+	key := []byte("198.51.100.23")
+	for round := range 2 {
+		for i := range 3 * aggSeenInline {
+			c := &evalCtx{now: 1000, ev: &event.Event{Time: 1000}}
+			_, value, counted := st.addKey(c, r.agg, key, fmt.Appendf(nil, "%d", 20+i))
+			require.True(t, counted)
+			require.Equal(t, int64(i+1), value, "round %d: value %d", round, i)
+		}
+		key[0] = 'x' // the caller's buffer is reused for the next event
+		require.Contains(t, st.groups, "198.51.100.23")
+		key[0] = '1'
+		st.groups["198.51.100.23"].clearWindow()
 	}
 }
