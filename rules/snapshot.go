@@ -327,17 +327,16 @@ func (p aggPlan) apply() {
 	defer as.mu.Unlock()
 	as.seed, as.maxT, as.lastSweep, as.evicted = sa.seed, sa.maxT, sa.lastSweep, sa.evicted
 	for _, sg := range sa.groups {
-		g := &aggGroup{key: sg.key, last: sg.last, firedAt: sg.firedAt, seen: sg.seen}
-		if !p.a.kind.field || p.a.sum {
-			g.buckets = make([]aggBucket, aggBuckets)
-			for i := range g.buckets {
-				g.buckets[i].slot = math.MinInt64
-			}
+		g := newAggGroup(p.a, []byte(sg.key))
+		g.last, g.firedAt = sg.last, sg.firedAt
+		if g.buckets != nil {
 			for _, b := range sg.buckets {
 				g.buckets[mod(b.slot, aggBuckets)] = b
 			}
+		} else {
+			g.seen = append(g.seen, sg.seen...)
 		}
-		as.groups[sg.key] = g
+		as.groups[g.key] = g
 	}
 	as.forget() // a group of the same key may have been replaced
 	as.nextSweep = min(max(aggSweepMin, 2*len(as.groups)), p.a.maxGroups)
