@@ -202,8 +202,23 @@ func isPrivateAddr(a netip.Addr) bool {
 
 // isPrivate4 is isPrivateAddr of an IPv4 address.
 func isPrivate4(x uint32) bool {
-	return in4(x, 0x0a000000, 8) || in4(x, 0xac100000, 12) || in4(x, 0xc0a80000, 16) || in4(x, 0x64400000, 10)
+	for _, b := range private4 {
+		if in4(x, b.base, b.bits) {
+			return true
+		}
+	}
+	return false
 }
+
+// block4 is an IPv4 block: base/bits.
+type block4 struct {
+	base uint32
+	bits uint
+}
+
+// private4 are the private IPv4 blocks (isPrivateAddr): RFC 1918 and the
+// RFC 6598 shared space.
+var private4 = [...]block4{{0x0a000000, 8}, {0xac100000, 12}, {0xc0a80000, 16}, {0x64400000, 10}}
 
 // isPublicAddr reports a globally routable unicast address: not private,
 // loopback, link-local, multicast, unspecified, broadcast, "this network"
@@ -240,17 +255,14 @@ func isPublic4(x uint32) bool {
 	return true
 }
 
-// notPublic4 are the IPv4 blocks that are not public: this network,
-// private, loopback, link-local, shared, IETF protocol assignments,
-// benchmarking, and multicast, reserved and broadcast (224/3).
-var notPublic4 = []struct {
-	base uint32
-	bits uint
-}{
-	{0x00000000, 8}, {0x0a000000, 8}, {0x7f000000, 8}, {0xe0000000, 3},
-	{0xa9fe0000, 16}, {0xac100000, 12}, {0xc0a80000, 16}, {0x64400000, 10},
-	{0xc0000000, 24}, {0xc6120000, 15},
-}
+// notPublic4 are the IPv4 blocks that are not public: the private ones
+// (private4, shared space included), this network, loopback, link-local,
+// IETF protocol assignments, benchmarking, and multicast, reserved and
+// broadcast (224/3).
+var notPublic4 = append(private4[:], // a new array: private4[:] is full
+	block4{0x00000000, 8}, block4{0x7f000000, 8}, block4{0xe0000000, 3},
+	block4{0xa9fe0000, 16}, block4{0xc0000000, 24}, block4{0xc6120000, 15},
+)
 
 // What an IPv4 address's first byte says of isPublic4.
 const (
