@@ -32,7 +32,7 @@ func netHelperRows() []helper {
 				a, ok := parseAddr([]byte(ip))
 				return ok && isPrivateAddr(a), nil
 			}),
-			typed: typedAddrTest(isPrivateAddr, isPrivate4),
+			typed: typedAddrTest(isPrivateAddr, isPrivate4, &privateNever),
 		},
 		{
 			name: "is_public",
@@ -41,7 +41,7 @@ func netHelperRows() []helper {
 				a, ok := parseAddr([]byte(ip))
 				return ok && isPublicAddr(a), nil
 			}),
-			typed: typedAddrTest(isPublicAddr, isPublic4),
+			typed: typedAddrTest(isPublicAddr, isPublic4, &publicNever),
 		},
 		{
 			name:  "is_world_cidr",
@@ -172,11 +172,21 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 // typedAddrTest compiles a test of one address; test4 is test for an IPv4
 // address as a number. A field's address comes from the per-event cache
 // without a netip.Addr when it is IPv4.
-func typedAddrTest(test func(netip.Addr) bool, test4 func(uint32) bool) func(tc *typedCompiler, args []ast.Node) any {
+// typedAddrTest compiles a test of one address. never[b] says that test4
+// is false for every IPv4 address whose first byte is b: a field whose
+// text starts so is not parsed (addrShortcut).
+func typedAddrTest(test func(netip.Addr) bool, test4 func(uint32) bool, never *[256]bool) func(tc *typedCompiler, args []ast.Node) any {
 	return func(tc *typedCompiler, args []ast.Node) any {
 		if sym, ok := fieldArg(args[0]); ok {
 			return boolFn(func(c *evalCtx) bool {
-				switch sl := c.slot(sym); sl.kind {
+				sl := &c.addrs[sym]
+				if sl.gen != c.addrGen {
+					if b, ok := c.firstOctet(sym); ok && never[b] {
+						return false
+					}
+					c.parseSlot(sl, sym)
+				}
+				switch sl.kind {
 				case addrV4:
 					return test4(sl.x)
 				case addrV6:
@@ -283,7 +293,14 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 				if c.idx[sym] == 0 {
 					continue // absent (pkt-srcaddr of the default format): no address
 				}
-				switch sl := c.slot(sym); sl.kind {
+				sl := &c.addrs[sym]
+				if sl.gen != c.addrGen {
+					if b, ok := c.firstOctet(sym); ok && t.first4[b] == (first4Entry{}) {
+						continue // no block of the list starts with b
+					}
+					c.parseSlot(sl, sym)
+				}
+				switch sl.kind {
 				case addrV4:
 					if t.best4(sl.x) != 0 {
 						return true

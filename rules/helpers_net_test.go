@@ -465,3 +465,54 @@ func TestIsPublic4FirstByte(t *testing.T) {
 		assert.Equal(t, c.public, isPublic4(v4(netip.MustParseAddr(c.addr))), c.addr)
 	}
 }
+
+// TestAddressShortcutAgrees: the address tests that decide from an
+// address's first byte without parsing it (addrShortcut) give what the
+// expression VM gives, which parses every address: for every first byte,
+// valid and broken dotted quads, IPv6, and text that only looks like an
+// address.
+func TestAddressShortcutAgrees(t *testing.T) {
+	conds := []string{
+		`is_public(aws.a)`,
+		`!is_public(aws.a)`,
+		`is_private(aws.a)`,
+		`is_private(aws.a) || is_public(aws.b)`,
+		`in_cidr_list("l", aws.a, aws.b)`,
+		`in_cidr_list("l", aws.a) && is_public(aws.a)`,
+	}
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i, c := range conds {
+		fmt.Fprintf(&b, "  - id: \"%d\"\n    level: 3\n    condition: '%s'\n    description: x\n", i+1, c)
+	}
+	list := "192.0.2.64/26:x\n10.1.0.0/16:x\n203.0.0.0/8:x\n\"2001:db8::/32\":x\n"
+	s, err := loadYAML(t, map[string]string{"a.yml": b.String()}, map[string]string{"l": list})
+	require.NoError(t, err)
+	var vals []string
+	for first := 0; first < 256; first++ {
+		vals = append(vals, fmt.Sprintf("%d.1.2.3", first), fmt.Sprintf("%d.%d.0.9", first, first))
+	}
+	vals = append(vals, "10.", "10.x", "10.1.2", "10.1.2.3.4", "010.1.2.3", "10.01.2.3", "256.1.2.3", "1000.1.2.3",
+		"0.0.0.0", "00.1.2.3", "10", "1", "", "-", "10::1", "::ffff:10.1.2.3", "::ffff:203.0.113.9", "2001:db8::1",
+		"fc00::1", "10.1.2.3%eth0", " 10.1.2.3", "10.1.2.3 ", "203.0.113.9", "192.0.2.65", "192.0.2.63", "10.1.255.255")
+	e := s.NewEvaluator()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for k := 0; k < 6000; k++ {
+		a, bv := vals[rng.IntN(len(vals))], vals[rng.IntN(len(vals))]
+		js := fmt.Sprintf(`{"aws":{"a":%q,"b":%q}}`, a, bv)
+		ev := mustEvent(t, js)
+		for i, c := range conds {
+			r := s.Rule(fmt.Sprint(i + 1))
+			require.True(t, r.Fast(), "%s: fast path", c)
+			e.c.index(ev)
+			typed := true
+			for _, cj := range r.cond.conj {
+				typed = typed && cj.fn(&e.c)
+			}
+			e.c.index(ev)
+			vm, err := e.c.runVM(r.cond)
+			require.NoError(t, err)
+			require.Equal(t, vm, typed, "%s with a=%q b=%q", c, a, bv)
+		}
+	}
+}

@@ -44,6 +44,65 @@ func (c *evalCtx) slot(sym int32) *addrSlot {
 	return sl
 }
 
+// Address shortcuts. An address test that is false for every IPv4
+// address with a given first byte (is_public of 10.x.x.x, is_private of
+// 203.x.x.x, in_cidr_list of a list with no block under that byte) is
+// false for a field whose text starts with that byte and a dot, whatever
+// follows: either the text is such an address, or it is no address at
+// all, for which every test is false (IPv6 text never starts with digits
+// and a dot). The test then reads one to three digits instead of parsing
+// the address. A flow has a private address on one side, which a test
+// about public or listed addresses rarely needs parsed.
+// TestAddressShortcutAgrees checks the tests against the expression VM.
+
+// firstOctet returns the first byte of the field with symbol sym as a
+// dotted-quad IPv4 address has it: one to three digits without a leading
+// zero, at most 255, then a dot. ok is false for any other text.
+func (c *evalCtx) firstOctet(sym int32) (b uint8, ok bool) {
+	v, ok := c.field(sym)
+	if !ok || len(v) < 2 {
+		return 0, false
+	}
+	d := v[0] - '0'
+	if d > 9 {
+		return 0, false
+	}
+	if v[1] == '.' {
+		return d, true
+	}
+	n := uint(d)
+	for i := 1; i < 3 && i < len(v); i++ {
+		d := v[i] - '0'
+		if d > 9 || n == 0 {
+			return 0, false
+		}
+		n = n*10 + uint(d)
+		if i+1 < len(v) && v[i+1] == '.' {
+			if n > 255 {
+				return 0, false
+			}
+			return uint8(n), true
+		}
+	}
+	return 0, false
+}
+
+// privateNever and publicNever are the first bytes for which isPrivate4
+// and isPublic4 are false whatever follows.
+var privateNever, publicNever = func() (priv, pub [256]bool) {
+	for b := range priv {
+		lo := uint32(b) << 24
+		priv[b] = true
+		for _, k := range private4 {
+			if k.bits <= 8 && in4(lo, k.base, k.bits) || k.bits > 8 && k.base>>24 == uint32(b) {
+				priv[b] = false
+			}
+		}
+		pub[b] = public4First[b] == firstNever
+	}
+	return priv, pub
+}()
+
 // parseSlot fills sl from the field with symbol sym of the current event.
 func (c *evalCtx) parseSlot(sl *addrSlot, sym int32) {
 	sl.gen = c.addrGen
@@ -329,8 +388,14 @@ type cidrTrie struct {
 	// first byte, the node reached (0 = none) and the value of the longest
 	// block of at most eight bits holding it (0 = none). Most addresses a
 	// short list is asked about end there.
-	first4 [256]struct{ node, best int32 }
+	first4 [256]first4Entry
 }
+
+// first4Entry is the trie's IPv4 walk after the eight steps of one first
+// byte: the node reached and the longest block's value (0 = none). The
+// zero entry says that no block of the list holds an address starting
+// with that byte.
+type first4Entry struct{ node, best int32 }
 
 type trieNode struct {
 	child [2]int32 // 0 = none
