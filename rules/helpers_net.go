@@ -163,6 +163,18 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 	if err != nil {
 		return nil
 	}
+	if _, ok := fieldArg(args[0]); ok && p.Addr().Is4() {
+		// An IPv4 block and a field: the address as a number, and the
+		// first-byte shortcut (netaddr.go) for the bytes outside the block.
+		base, bits := v4(p.Addr()), uint(p.Bits())
+		var never [256]bool
+		for b := range never {
+			lo := uint32(b) << 24
+			never[b] = bits <= 8 && !in4(lo, base, bits) || bits > 8 && base>>24 != uint32(b)
+		}
+		in := func(x uint32) bool { return in4(x, base, bits) }
+		return typedAddrTest(p.Contains, in, &never)(tc, args[:1])
+	}
 	return boolFn(func(c *evalCtx) bool {
 		a, ok := x(c)
 		return ok && p.Contains(a)
@@ -171,10 +183,9 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 
 // typedAddrTest compiles a test of one address; test4 is test for an IPv4
 // address as a number. A field's address comes from the per-event cache
-// without a netip.Addr when it is IPv4.
-// typedAddrTest compiles a test of one address. never[b] says that test4
-// is false for every IPv4 address whose first byte is b: a field whose
-// text starts so is not parsed (addrShortcut).
+// without a netip.Addr when it is IPv4. never[b] says that test4 is false
+// for every IPv4 address whose first byte is b: a field whose text starts
+// so is not parsed (the address shortcuts of netaddr.go).
 func typedAddrTest(test func(netip.Addr) bool, test4 func(uint32) bool, never *[256]bool) func(tc *typedCompiler, args []ast.Node) any {
 	return func(tc *typedCompiler, args []ast.Node) any {
 		if sym, ok := fieldArg(args[0]); ok {

@@ -479,6 +479,10 @@ func TestAddressShortcutAgrees(t *testing.T) {
 		`is_private(aws.a) || is_public(aws.b)`,
 		`in_cidr_list("l", aws.a, aws.b)`,
 		`in_cidr_list("l", aws.a) && is_public(aws.a)`,
+		`cidr_match(aws.a, "10.1.0.0/16")`,
+		`cidr_match(aws.a, "192.0.2.64/26") || cidr_match(aws.b, "16.0.0.0/4")`,
+		`cidr_match(aws.a, "0.0.0.0/0")`,
+		`cidr_match(aws.a, "2001:db8::/32")`,
 	}
 	var b strings.Builder
 	b.WriteString("rules:\n")
