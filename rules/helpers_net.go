@@ -167,11 +167,7 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 		// An IPv4 block and a field: the address as a number, and the
 		// first-byte shortcut (netaddr.go) for the bytes outside the block.
 		base, bits := v4(p.Addr()), uint(p.Bits())
-		var never [256]bool
-		for b := range never {
-			lo := uint32(b) << 24
-			never[b] = bits <= 8 && !in4(lo, base, bits) || bits > 8 && base>>24 != uint32(b)
-		}
+		never := firstOutside([]block4{{base, bits}})
 		in := func(x uint32) bool { return in4(x, base, bits) }
 		return typedAddrTest(p.Contains, in, &never)(tc, args[:1])
 	}

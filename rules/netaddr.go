@@ -89,19 +89,27 @@ func (c *evalCtx) firstOctet(sym int32) (b uint8, ok bool) {
 
 // privateNever and publicNever are the first bytes for which isPrivate4
 // and isPublic4 are false whatever follows.
-var privateNever, publicNever = func() (priv, pub [256]bool) {
-	for b := range priv {
-		lo := uint32(b) << 24
-		priv[b] = true
-		for _, k := range private4 {
-			if k.bits <= 8 && in4(lo, k.base, k.bits) || k.bits > 8 && k.base>>24 == uint32(b) {
-				priv[b] = false
-			}
-		}
+var privateNever, publicNever = firstOutside(private4[:]), func() (pub [256]bool) {
+	for b := range pub {
 		pub[b] = public4First[b] == firstNever
 	}
-	return priv, pub
+	return pub
 }()
+
+// firstOutside returns, per first byte, whether no address starting with
+// it is inside one of blocks.
+func firstOutside(blocks []block4) (out [256]bool) {
+	for b := range out {
+		lo := uint32(b) << 24
+		out[b] = true
+		for _, k := range blocks {
+			if k.bits <= 8 && in4(lo, k.base, k.bits) || k.bits > 8 && k.base>>24 == uint32(b) {
+				out[b] = false
+			}
+		}
+	}
+	return out
+}
 
 // parseSlot fills sl from the field with symbol sym of the current event.
 func (c *evalCtx) parseSlot(sl *addrSlot, sym int32) {
