@@ -32,7 +32,7 @@ func netHelperRows() []helper {
 				a, ok := parseAddr([]byte(ip))
 				return ok && isPrivateAddr(a), nil
 			}),
-			typed: typedAddrTest(isPrivateAddr, isPrivate4, &privateNever),
+			typed: typedAddrTest(isPrivateAddr, isPrivate4, privateNever),
 		},
 		{
 			name: "is_public",
@@ -41,7 +41,7 @@ func netHelperRows() []helper {
 				a, ok := parseAddr([]byte(ip))
 				return ok && isPublicAddr(a), nil
 			}),
-			typed: typedAddrTest(isPublicAddr, isPublic4, &publicNever),
+			typed: typedAddrTest(isPublicAddr, isPublic4, publicNever),
 		},
 		{
 			name:  "is_world_cidr",
@@ -167,9 +167,8 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 		// An IPv4 block and a field: the address as a number, and the
 		// first-byte shortcut (netaddr.go) for the bytes outside the block.
 		base, bits := v4(p.Addr()), uint(p.Bits())
-		never := firstOutside([]block4{{base, bits}})
 		in := func(x uint32) bool { return in4(x, base, bits) }
-		return typedAddrTest(p.Contains, in, &never)(tc, args[:1])
+		return typedAddrTest(p.Contains, in, firstOutside([]block4{{base, bits}}))(tc, args[:1])
 	}
 	return boolFn(func(c *evalCtx) bool {
 		a, ok := x(c)
@@ -181,17 +180,14 @@ func typedCIDRMatch(tc *typedCompiler, args []ast.Node) any {
 // address as a number. A field's address comes from the per-event cache
 // without a netip.Addr when it is IPv4. never[b] says that test4 is false
 // for every IPv4 address whose first byte is b: a field whose text starts
-// so is not parsed (the address shortcuts of netaddr.go).
+// so is not parsed (slotUnless).
 func typedAddrTest(test func(netip.Addr) bool, test4 func(uint32) bool, never *[256]bool) func(tc *typedCompiler, args []ast.Node) any {
 	return func(tc *typedCompiler, args []ast.Node) any {
 		if sym, ok := fieldArg(args[0]); ok {
 			return boolFn(func(c *evalCtx) bool {
-				sl := &c.addrs[sym]
-				if sl.gen != c.addrGen {
-					if b, ok := c.firstOctet(sym); ok && never[b] {
-						return false
-					}
-					c.parseSlot(sl, sym)
+				sl := c.slotUnless(sym, never)
+				if sl == nil {
+					return false
 				}
 				switch sl.kind {
 				case addrV4:
@@ -295,17 +291,15 @@ func typedInCIDRList(tc *typedCompiler, args []ast.Node) any {
 	if fields {
 		// Fields: their addresses from the per-event cache, an IPv4
 		// one looked up as a number.
+		never := t.outside4()
 		return boolFn(func(c *evalCtx) bool {
 			for _, sym := range syms {
 				if c.idx[sym] == 0 {
 					continue // absent (pkt-srcaddr of the default format): no address
 				}
-				sl := &c.addrs[sym]
-				if sl.gen != c.addrGen {
-					if b, ok := c.firstOctet(sym); ok && t.first4[b] == (first4Entry{}) {
-						continue // no block of the list starts with b
-					}
-					c.parseSlot(sl, sym)
+				sl := c.slotUnless(sym, never)
+				if sl == nil {
+					continue // no block of the list holds an address starting so
 				}
 				switch sl.kind {
 				case addrV4:

@@ -55,6 +55,22 @@ func (c *evalCtx) slot(sym int32) *addrSlot {
 // about public or listed addresses rarely needs parsed.
 // TestAddressShortcutAgrees checks the tests against the expression VM.
 
+// slotUnless is slot for a test that is false for every IPv4 address
+// whose first byte b has never[b]: nil, without parsing, for a field that
+// starts so. A nil never (no byte decides) always parses.
+func (c *evalCtx) slotUnless(sym int32, never *[256]bool) *addrSlot {
+	sl := &c.addrs[sym]
+	if sl.gen != c.addrGen {
+		if never != nil {
+			if b, ok := c.firstOctet(sym); ok && never[b] {
+				return nil
+			}
+		}
+		c.parseSlot(sl, sym)
+	}
+	return sl
+}
+
 // firstOctet returns the first byte of the field with symbol sym as a
 // dotted-quad IPv4 address has it: one to three digits without a leading
 // zero, at most 255, then a dot. ok is false for any other text.
@@ -89,26 +105,36 @@ func (c *evalCtx) firstOctet(sym int32) (b uint8, ok bool) {
 
 // privateNever and publicNever are the first bytes for which isPrivate4
 // and isPublic4 are false whatever follows.
-var privateNever, publicNever = firstOutside(private4[:]), func() (pub [256]bool) {
-	for b := range pub {
-		pub[b] = public4First[b] == firstNever
-	}
-	return pub
-}()
+var privateNever, publicNever = firstOutside(private4[:]), firstTable(func(b int) bool { return public4First[b] == firstNever })
 
 // firstOutside returns, per first byte, whether no address starting with
 // it is inside one of blocks.
-func firstOutside(blocks []block4) (out [256]bool) {
-	for b := range out {
+func firstOutside(blocks []block4) *[256]bool {
+	return firstTable(func(b int) bool {
 		lo := uint32(b) << 24
-		out[b] = true
 		for _, k := range blocks {
 			if k.bits <= 8 && in4(lo, k.base, k.bits) || k.bits > 8 && k.base>>24 == uint32(b) {
-				out[b] = false
+				return false
 			}
 		}
+		return true
+	})
+}
+
+// firstTable is the table of f over the 256 first bytes, nil when f is
+// false for every one: a test no first byte decides has no shortcut, and
+// its fields are parsed without reading their first byte first.
+func firstTable(f func(b int) bool) *[256]bool {
+	var t [256]bool
+	some := false
+	for b := range t {
+		t[b] = f(b)
+		some = some || t[b]
 	}
-	return out
+	if !some {
+		return nil
+	}
+	return &t
 }
 
 // parseSlot fills sl from the field with symbol sym of the current event.
@@ -404,6 +430,12 @@ type cidrTrie struct {
 // zero entry says that no block of the list holds an address starting
 // with that byte.
 type first4Entry struct{ node, best int32 }
+
+// outside4 returns, per first byte, whether no IPv4 block of the list
+// holds an address starting with it (nil when every byte may be held).
+func (t *cidrTrie) outside4() *[256]bool {
+	return firstTable(func(b int) bool { return t.first4[b] == first4Entry{} })
+}
 
 type trieNode struct {
 	child [2]int32 // 0 = none
