@@ -489,6 +489,12 @@ func (c *evalCtx) check(r *Rule, depth int, rest []conjunct, memoed bool) *Rule 
 	if !c.ownTestsHold(r, rest, memoed) {
 		return nil
 	}
+	return c.passed(r, depth)
+}
+
+// passed is check of r once its own tests held: its correlation (in
+// Prepare's walk, a gate left to Finish), then its children.
+func (c *evalCtx) passed(r *Rule, depth int) *Rule {
 	if r.agg != nil || r.corr != nil {
 		if c.spec {
 			// The outcome depends on correlation state: Finish decides

@@ -137,9 +137,9 @@ func (c *evalCtx) restHolds(rest []conjunct) bool {
 }
 
 // walkPass runs one of Prepare's passes, the stock tree (root nil) or a
-// pack root tried as check(root, 0, nil, held), and records it. held says
-// that the root's own tests are known to hold (the index and restHolds
-// found them so).
+// pack root tried as check does, and records it. held says that the
+// root's own tests are known to hold (the index and restHolds found them
+// so): the walk starts past them (passed).
 func (c *evalCtx) walkPass(root *Rule, held bool) {
 	p := c.p
 	c.pass = len(p.passes)
@@ -149,12 +149,10 @@ func (c *evalCtx) walkPass(root *Rule, held bool) {
 	if root == nil {
 		f = c.checkGroup(c.set.root, 0)
 	} else {
-		if held && root.agg == nil && root.corr == nil {
-			// check would find the root's tests held and no
-			// correlation: straight to its children.
-			f = c.descend(root, 0)
+		if held {
+			f = c.passed(root, 0) // its tests held: no need to try them
 		} else {
-			f = c.check(root, 0, nil, held)
+			f = c.check(root, 0, nil, false)
 		}
 		if f == nil && len(p.gates) == gates && len(p.uses) == uses {
 			// A pack pass with no result, no gate and no error leaves
