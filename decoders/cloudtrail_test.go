@@ -193,4 +193,21 @@ func TestWazuhJSON(t *testing.T) {
 		}
 		assert.Equal(t, int64(1535131208), got.events[0].Time) // aws.eventTime 2018-08-24T17:20:08Z
 	})
+	// analysisd joins a member's key to its parent's with a dot even when a
+	// name is empty, so an empty name keeps its place instead of lifting its
+	// members (".srcip" is not the static field srcip); only a top-level
+	// empty name gives an empty key. A fuzz finding.
+	t.Run("empty-names", func(t *testing.T) {
+		in := `{"integration":"aws","":{"srcip":"1.2.3.4","":"e"},"aws":{"source":"vpc","":"x","q":{"":{"r":1}}}}` + "\n" +
+			`{"integration":"aws","":"top"}`
+		got := decode(t, set, event.Origin{Path: "e"}, []byte(in), OpenOptions{})
+		require.Empty(t, got.errs)
+		require.Len(t, got.events, 2)
+		assert.Equal(t, []kv{{"integration", "aws", event.String}, {".srcip", "1.2.3.4", event.String}, {".", "e", event.String},
+			{"aws.source", "vpc", event.String}, {"aws.", "x", event.String}, {"aws.q..r", "1", event.Number}}, fieldsOf(got.events[0]))
+		assert.Equal(t, []kv{{"integration", "aws", event.String}, {"", "top", event.String}}, fieldsOf(got.events[1]))
+		for i, line := range strings.Split(in, "\n") {
+			assert.Equal(t, flattenJSON(t, []byte(line)), fieldsOf(got.events[i]))
+		}
+	})
 }

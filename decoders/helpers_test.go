@@ -127,8 +127,10 @@ func readFile(t testing.TB, name string) []byte {
 func flattenJSON(t testing.TB, data []byte) []kv {
 	t.Helper()
 	var out []kv
-	var walk func(prefix string, raw json.RawMessage)
-	walk = func(prefix string, raw json.RawMessage) {
+	// As analysisd joins keys: a member of a member gets its parent's key
+	// and a dot, even when a name is empty.
+	var walk func(prefix string, top bool, raw json.RawMessage)
+	walk = func(prefix string, top bool, raw json.RawMessage) {
 		raw = bytes.TrimSpace(raw)
 		switch raw[0] {
 		case '{':
@@ -143,10 +145,10 @@ func flattenJSON(t testing.TB, data []byte) []kv {
 				var v json.RawMessage
 				require.NoError(t, dec.Decode(&v))
 				key := tok.(string)
-				if prefix != "" {
+				if !top {
 					key = prefix + "." + key
 				}
-				walk(key, v)
+				walk(key, false, v)
 				n++
 			}
 			if n == 0 {
@@ -168,7 +170,7 @@ func flattenJSON(t testing.TB, data []byte) []kv {
 			out = append(out, kv{prefix, string(raw), event.Number})
 		}
 	}
-	walk("", data)
+	walk("", true, data)
 	return out
 }
 

@@ -22,10 +22,11 @@ func appendFlat(t *ojson.Tree, r *runState, i int32, path []byte, out []event.Fi
 			return append(out, event.Field{Key: ki.key, Value: emptyObject, Kind: event.EmptyObject, Sym: ki.sym})
 		}
 		for c := t.First(i); c >= 0; c = t.Next(c) {
-			p := path
-			if len(p) > 0 {
-				p = append(p, '.')
-			}
+			// Like analysisd's JSON decoder: a member's key is its parent's
+			// key, a dot and its name, even when either is empty, so that
+			// {"": {"srcip": "x"}} keeps its shape as ".srcip" instead of
+			// becoming the static field srcip.
+			p := append(path, '.')
 			p = append(p, t.Name(c)...)
 			out = appendFlat(t, r, c, p, out)
 			path = p[:len(path)] // keep any growth of the buffer
