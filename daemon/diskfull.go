@@ -40,7 +40,7 @@ func freeBytes(path string) (int64, error) {
 	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	return int64(st.Bavail) * int64(st.Bsize), nil // Bsize is uint32 on macOS
 }
 
 // untilRoom runs write — a write or sync of the outputs, or a state

@@ -513,7 +513,7 @@ func (s *FileSink) reserve(n int) error {
 	if s.noReserve {
 		return nil
 	}
-	err := syscall.Fallocate(int(s.f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, s.written, int64(n))
+	err := fallocateKeepSize(s.f, s.written, int64(n))
 	switch {
 	case err == nil:
 		return nil
@@ -549,7 +549,7 @@ func (s *FileSink) Free() (int64, error) {
 	if err := syscall.Fstatfs(int(s.f.Fd()), &st); err != nil {
 		return 0, err
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	return int64(st.Bavail) * int64(st.Bsize), nil // Bsize is uint32 on macOS
 }
 
 // Path returns the file's path.
