@@ -42,9 +42,15 @@ local grace = nn()
 local work = nx()
 
 if marker ~= '' then
-  local saved = redis.call('GET', prefix .. 'done:' .. marker)
+  local key = prefix .. 'done:' .. marker
+  local saved = redis.call('GET', key)
   if saved then
-    local t = cmsgpack.unpack(saved)
+    local ok, t = pcall(cmsgpack.unpack, saved)
+    if not ok or type(t) ~= 'table' or type(t[1]) ~= 'string' then
+      return redis.error_reply('vpcalertd: the batch record ' .. key .. ' is damaged (not a msgpack array ' ..
+        'that starts with a string): it is not what vpcalertd writes, so the answers of that batch cannot ' ..
+        'be read back; delete the key (DEL) to have the batch applied again, its events then counted again')
+    end
     if t[1] == work then
       t[1] = 1
       return t

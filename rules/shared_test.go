@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -283,5 +284,87 @@ func TestSharedBatchAppliedOnce(t *testing.T) {
 				require.Greater(t, st.Exact-before.Exact, int64(0), "parts due a sweep")
 			}
 		})
+	}
+}
+
+// TestSharedDamagedRecord: a batch whose record in the store is not one
+// vpcalertd wrote fails with an error that names the key and says what to
+// do, on the interpreter's path and on the optimistic one; once the key is
+// deleted the batch is applied again.
+func TestSharedDamagedRecord(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		load   func(testing.TB) *rules.Set
+		events func(testing.TB, *rules.Set, int, int64) ([]*event.Event, []time.Time)
+	}{
+		{"interpreter", loadPrep, rules.RandomEventsForTest},
+		{"optimistic", loadAgg, aggEvents},
+	} {
+		set := tc.load(t)
+		evs, nows := tc.events(t, set, 40, 3)
+		prefix := "damaged-" + tc.name + ":"
+		// run applies evs as batch id on a new store (a failure makes a
+		// store unavailable) with a new evaluator.
+		run := func(t *testing.T, id string) error {
+			e := set.NewEvaluator()
+			b := set.NewSharedBatch(rules.SharedOptions{KeyPrefix: prefix, Grace: time.Minute, MarkerTTL: time.Hour})
+			b.Reset(id)
+			preps := make([]rules.Prepared, len(evs))
+			planned := make([]bool, len(evs))
+			for k, ev := range evs {
+				e.Prepare(ev, &preps[k])
+				planned[k] = e.Plan(ev, &preps[k], nows[k], b)
+			}
+			require.Positive(t, b.Len(), "the batch reaches the store")
+			if err := openStore(t, srv).Run(ctx, b); err != nil {
+				return err
+			}
+			for k, ev := range evs {
+				if planned[k] {
+					_, err := e.Complete(ev, &preps[k], nows[k], b)
+					require.NoError(t, err)
+				} else {
+					e.Finish(ev, &preps[k], nows[k])
+				}
+			}
+			return b.Done()
+		}
+		// A record as vpcalertd writes it, to damage one of its parts.
+		require.NoError(t, run(t, "good"))
+		// The interpreter's record is done:<batch id>; the optimistic path
+		// keeps one per part, done:<batch id>@<first event>.
+		keys, err := srv.Client.Keys(ctx, prefix+"done:good*").Result()
+		require.NoError(t, err)
+		require.NotEmpty(t, keys)
+		slices.Sort(keys) // the first part's
+		part := strings.TrimPrefix(keys[0], prefix+"done:good")
+		good, err := srv.Client.Get(ctx, keys[0]).Result()
+		require.NoError(t, err)
+		cases := map[string]string{
+			"not msgpack":          "\xc1",
+			"not an array":         "\x07",
+			"starts with a number": "\x91\x07",
+			"truncated":            good[:len(good)/2],
+		}
+		if i := strings.Index(good, "/f"); i >= 0 { // sharedcommit.lua's record
+			cases["work's end altered"] = good[:i] + "/g" + good[i+2:]
+		}
+		for name, value := range cases {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				key := prefix + "done:" + name + part
+				require.NoError(t, srv.Client.Set(ctx, key, value, time.Hour).Err())
+				err := run(t, name)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "the batch record "+key+" is damaged")
+				assert.Contains(t, err.Error(), "delete the key (DEL)")
+				require.NoError(t, srv.Client.Del(ctx, key).Err())
+				require.NoError(t, run(t, name), "after DEL")
+			})
+		}
+		if tc.name == "optimistic" {
+			require.Contains(t, cases, "work's end altered", "the optimistic path wrote its own record")
+		}
 	}
 }

@@ -17,17 +17,42 @@ if A[1] ~= '1' then
 end
 local prefix, marker, work = A[2], A[3], A[4]
 if marker ~= '' then
-  local saved = redis.call('GET', prefix .. 'done:' .. marker)
+  local key = prefix .. 'done:' .. marker
+  local saved = redis.call('GET', key)
   if saved then
-    local t = cmsgpack.unpack(saved)
+    local function damaged(what)
+      return redis.error_reply('vpcalertd: the batch record ' .. key .. ' is damaged (' .. what ..
+        '): it is not what vpcalertd writes, so the answers of that batch cannot be read back; ' ..
+        'delete the key (DEL) to have the batch applied again, its events then counted again')
+    end
+    local ok, t = pcall(cmsgpack.unpack, saved)
+    if not ok or type(t) ~= 'table' or type(t[1]) ~= 'string' then
+      return damaged('not a msgpack array that starts with a string')
+    end
     local w = t[1]
     if string.sub(w, 1, #work + 1) == work .. '/' then
-      local to, f = string.match(string.sub(w, #work + 2), '^(%d+)(/?f?)$')
+      local rest = string.sub(w, #work + 2)
+      local to = string.match(rest, '^(%d+)$')
+      local f = nil
+      if not to then
+        to, f = string.match(rest, '^(%d+)(/f)$')
+        if not to then return damaged('its work ends in "' .. rest .. '"') end
+      end
       if f == '/f' then
         -- sharedcommit.lua's: the number of answers, the positions of 1s.
+        local n = t[2]
+        if type(n) ~= 'number' or n < 0 or n ~= math.floor(n) then
+          return damaged('no count of answers')
+        end
         local out = {1, tonumber(to)}
-        for j = 1, t[2] do out[j + 2] = 0 end
-        for j = 3, #t do out[t[j] + 2] = 1 end
+        for j = 1, n do out[j + 2] = 0 end
+        for j = 3, #t do
+          local at = t[j]
+          if type(at) ~= 'number' or at < 1 or at > n or at ~= math.floor(at) then
+            return damaged('answer position ' .. tostring(at) .. ' outside 1..' .. n)
+          end
+          out[at + 2] = 1
+        end
         return out
       end
       -- shared.lua's (a part sent to the interpreter): the answers.
