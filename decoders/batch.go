@@ -205,19 +205,12 @@ func (st *Stream) readRows(b *Batch) {
 	}
 	for !st.done && b.n < st.batchRecords && len(b.buf) < batchBytes {
 		if t.r == t.n {
-			n, err := t.tbl.Next(t.cols)
-			if err != nil || n < 1 {
-				group, skipped := t.tbl.RowGroup()+1, t.tbl.NumRows()-t.rows
-				st.finish()
+			if err := st.tableNext(); err != nil {
 				if err != io.EOF {
-					if err == nil {
-						err = errors.New("the Parquet reader returned no rows")
-					}
-					b.add().Err = &StreamError{Path: st.path, Line: int(t.rows) + 1, RowGroup: group, Err: err, Skipped: skipped}
+					b.add().Err = err
 				}
 				return
 			}
-			t.n, t.r = n, 0
 		}
 		m := min(t.n-t.r, st.batchRecords-b.n)
 		for k, col := range t.cols {

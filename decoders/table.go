@@ -40,6 +40,11 @@ type Table interface {
 	// RowGroup is the 0-based index of the row group of the last rows
 	// read, or of the row being read when Next failed.
 	RowGroup() int
+	// Damage returns, and forgets, the damage Next met that cost no row:
+	// what a row group's column chunks hold past its last row (a page
+	// header that does not decode, more values than rows). The stream
+	// reports each as a warning.
+	Damage() []error
 	// Close releases the table's buffers; it does not close the reader.
 	Close() error
 }
@@ -228,6 +233,31 @@ func (st *Stream) tableFail(err error, rows int64) {
 	st.done = true
 }
 
+// tableNext reads the table's next rows into its cols, and reports as
+// warnings the damage the reader met that cost no row. After the last row
+// it finishes the stream and returns io.EOF; on an error it finishes the
+// stream and returns a *StreamError.
+func (st *Stream) tableNext() error {
+	t := st.table
+	n, err := t.tbl.Next(t.cols)
+	for _, d := range t.tbl.Damage() {
+		st.warning(fmt.Errorf("%s: %w", st.path, d))
+	}
+	if err == nil && n >= 1 {
+		t.n, t.r = n, 0
+		return nil
+	}
+	group, skipped := t.tbl.RowGroup()+1, t.tbl.NumRows()-t.rows
+	st.finish()
+	if err == io.EOF {
+		return io.EOF
+	}
+	if err == nil {
+		err = errors.New("the Parquet reader returned no rows")
+	}
+	return &StreamError{Path: st.path, Line: int(t.rows) + 1, RowGroup: group, Err: err, Skipped: skipped}
+}
+
 // nextRow decodes the next row of a table.
 func (st *Stream) nextRow(ev *event.Event) error {
 	t := st.table
@@ -237,19 +267,9 @@ func (st *Stream) nextRow(ev *event.Event) error {
 	}
 	for {
 		if t.r == t.n {
-			n, err := t.tbl.Next(t.cols)
-			if err != nil || n < 1 {
-				group, skipped := t.tbl.RowGroup()+1, t.tbl.NumRows()-t.rows
-				st.finish()
-				if err == io.EOF {
-					return io.EOF
-				}
-				if err == nil {
-					err = errors.New("the Parquet reader returned no rows")
-				}
-				return &StreamError{Path: st.path, Line: int(t.rows) + 1, RowGroup: group, Err: err, Skipped: skipped}
+			if err := st.tableNext(); err != nil {
+				return err
 			}
-			t.n, t.r = n, 0
 		}
 		r.tcols, r.trow = t.cols, t.r
 		t.r++

@@ -30,6 +30,7 @@ func (t *fakeTable) Columns() []TableColumn { return t.cols }
 func (t *fakeTable) NumRows() int64         { return int64(len(t.rows)) }
 func (t *fakeTable) RowGroup() int          { return max(t.next-1, 0) / t.group }
 func (t *fakeTable) Close() error           { return nil }
+func (t *fakeTable) Damage() []error        { return nil }
 
 // Next returns the rows up to the end of their row group, or up to the
 // failing row.

@@ -2,6 +2,8 @@ package parquet
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -136,7 +138,9 @@ func TestBatchesAreNext(t *testing.T) {
 	}
 	files := map[string][]byte{"good": good, "damaged": damaged, "truncated": good[:len(good)-30],
 		"plain":    toParquet(t, text, WriteOptions{RowGroupRows: 500, PageBytes: 4096, Plain: true}),
-		"v2 pages": toParquet(t, text, WriteOptions{RowGroupRows: 300, PageBytes: 2048, PageV2: true})}
+		"v2 pages": toParquet(t, text, WriteOptions{RowGroupRows: 300, PageBytes: 2048, PageV2: true}),
+		// Damage that costs no row: a warning, in its place.
+		"values past the rows": withFooter(t, good, func(md *format.FileMetaData) { md.RowGroups[1].NumRows -= 10; md.NumRows -= 10 })}
 	for name, data := range files {
 		t.Run(name, func(t *testing.T) {
 			origin := event.Origin{Type: event.LogTypeVPCFlow, Key: "k.log.parquet"}
@@ -164,6 +168,8 @@ func TestBatchesAreNext(t *testing.T) {
 					rec := b.Record(i)
 					switch {
 					case rec.Skip:
+					case rec.Warning:
+						got.warnings = append(got.warnings, rec.Err.Error())
 					case rec.Err != nil:
 						got.errs = append(got.errs, rec.Err.Error())
 					default:
@@ -172,6 +178,10 @@ func TestBatchesAreNext(t *testing.T) {
 				}
 			}
 			require.Equal(t, want.errs, got.errs)
+			require.Equal(t, want.warnings, got.warnings)
+			if name == "values past the rows" {
+				require.Len(t, got.warnings, 1)
+			}
 			require.Len(t, got.events, len(want.events))
 			for i := range want.events {
 				require.Equal(t, want.events[i].Fields, got.events[i].Fields, "event %d", i+1)
@@ -179,4 +189,85 @@ func TestBatchesAreNext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withFooter returns data with its footer's metadata changed by edit.
+func withFooter(t *testing.T, data []byte, edit func(*format.FileMetaData)) []byte {
+	t.Helper()
+	f, err := pq.OpenFile(bytes.NewReader(data), int64(len(data)))
+	require.NoError(t, err)
+	md := *f.Metadata()
+	edit(&md)
+	footer, err := thrift.Marshal(new(thrift.CompactProtocol), &md)
+	require.NoError(t, err)
+	n := int(binary.LittleEndian.Uint32(data[len(data)-8:]))
+	out := append(bytes.Clone(data[:len(data)-8-n]), footer...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(footer)))
+	return append(out, "PAR1"...)
+}
+
+// TestDamagePastRows: what a row group's column chunks hold past its last
+// row costs no row, and is still reported: a warning per row group, with
+// the stream's path, the row group and the first column's problem; every
+// row is read.
+func TestDamagePastRows(t *testing.T) {
+	set := loadSet(t)
+	fields := strings.Fields("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status")
+	text := flowText(t, fields, 300, 17)
+	good := toParquet(t, text, WriteOptions{RowGroupRows: 100, PageBytes: 256})
+	// Row group 2 declares k rows fewer than its pages hold, k being the
+	// rows of its version column's last page.
+	off, size := chunkOffset(t, good, 1, 0)
+	check := checkPages(bytes.NewReader(good), off, size, 100, nil)
+	require.NoError(t, check.err)
+	pages := check.pages
+	require.Greater(t, len(pages), 2, "several pages in the chunk")
+	last, before := pages[len(pages)-1], pages[len(pages)-2]
+	k := int64(last.values)
+	require.True(t, k > 0 && k < 100, "%d rows in the last page", k)
+	shorter := func(md *format.FileMetaData) { md.RowGroups[1].NumRows -= k; md.NumRows -= k }
+	valuesPast := withFooter(t, good, shorter)
+
+	// And the header of that page is damaged: the page holds only rows
+	// past the declared ones.
+	headerPast := bytes.Clone(good)
+	for i := before.off + int64(before.stored); i < last.off; i++ {
+		headerPast[i] = 0xff
+	}
+	headerPast = withFooter(t, headerPast, shorter)
+
+	origin := event.Origin{Type: event.LogTypeVPCFlow, Key: "k.log.parquet", Path: "s3://b/k.log.parquet"}
+	textOrigin := origin
+	textOrigin.Key = "k.log"
+	want := decodeAll(t, set, textOrigin, bytes.NewReader(text))
+	for _, tc := range []struct {
+		name, data string
+		warning    string
+	}{
+		{"values past the rows", string(valuesPast), fmt.Sprintf("s3://b/k.log.parquet: row group 2: damage past its last row (its %d rows were all read): "+
+			"column version: page at byte %d holds values past the row group's last row: the file is damaged; 13 other columns too", 100-k, last.off)},
+		{"page header past the rows", string(headerPast), fmt.Sprintf("s3://b/k.log.parquet: row group 2: damage past its last row (its %d rows were all read): "+
+			"column version: page header at byte %d: ", 100-k, before.off+int64(before.stored))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decodeAll(t, set, origin, strings.NewReader(tc.data))
+			require.Empty(t, got.errs)
+			require.Len(t, got.events, 300-int(k))
+			for i, ev := range got.events {
+				w := want.events[i]
+				if i >= 200-int(k) { // row group 3
+					w = want.events[i+int(k)]
+				}
+				require.Equal(t, w.Fields[5:], ev.Fields[5:], "event %d", i)
+			}
+			require.Len(t, got.warnings, 1, "%q", got.warnings)
+			require.True(t, strings.HasPrefix(got.warnings[0], tc.warning), "%q", got.warnings[0])
+		})
+	}
+	t.Run("good", func(t *testing.T) {
+		got := decodeAll(t, set, origin, bytes.NewReader(good))
+		require.Empty(t, got.errs)
+		require.Empty(t, got.warnings)
+		require.Len(t, got.events, 300)
+	})
 }

@@ -30,14 +30,16 @@ type result struct {
 	events []*event.Event
 	errs   []string
 	// errAt[i] is the number of events before errs[i].
-	errAt   []int
-	records int64
+	errAt    []int
+	warnings []string
+	records  int64
 }
 
 func decodeAll(t testing.TB, set *decoders.Set, origin event.Origin, r io.Reader) *result {
 	t.Helper()
 	res := &result{}
-	st, err := set.Open(origin, r, decoders.OpenOptions{OpenTable: Open, TempDir: t.TempDir()})
+	st, err := set.Open(origin, r, decoders.OpenOptions{OpenTable: Open, TempDir: t.TempDir(),
+		OnWarning: func(err error) { res.warnings = append(res.warnings, err.Error()) }})
 	require.NoError(t, err)
 	var ev event.Event
 	for {

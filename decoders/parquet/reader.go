@@ -112,6 +112,7 @@ type table struct {
 	row     int64  // rows read in the current row group
 	rows    int64  // rows of the current row group
 	at      string // the column being read, for the error of a panic
+	damage  []error
 }
 
 var _ decoders.Table = (*table)(nil)
@@ -121,6 +122,13 @@ func (t *table) Columns() []decoders.TableColumn { return t.cols }
 func (t *table) NumRows() int64 { return t.f.NumRows() }
 
 func (t *table) RowGroup() int { return max(t.group, 0) }
+
+// Damage returns, and forgets, what checkRest found.
+func (t *table) Damage() []error {
+	d := t.damage
+	t.damage = nil
+	return d
+}
 
 // Next reads the next rows: as many as every column has turned into text
 // already (up to batchRows), within one row group.
@@ -135,6 +143,7 @@ func (t *table) Next(cols [][]decoders.TableValue) (n int, err error) {
 	}()
 	t.at = ""
 	for t.row >= t.rows {
+		t.checkRest()
 		if err := t.nextGroup(); err != nil {
 			return 0, err
 		}
@@ -158,6 +167,57 @@ func (t *table) Next(cols [][]decoders.TableValue) (n int, err error) {
 	}
 	t.row += int64(n)
 	return n, nil
+}
+
+// checkRest looks, once every row of the current row group was read, at
+// what its column chunks hold past those rows: a page header that does not
+// decode, values past the last row, a damaged value after it. Any of these
+// is damage that cost no row; it is kept for Damage, one error per row
+// group (the first column's problem and how many others have one).
+func (t *table) checkRest() {
+	if t.group < 0 {
+		return
+	}
+	var first error
+	others := 0
+	for _, c := range t.cursors {
+		if c.leaf < 0 {
+			continue
+		}
+		if err := c.rest(); err != nil {
+			if first == nil {
+				first = fmt.Errorf("column %s: %w", c.name, err)
+			} else {
+				others++
+			}
+		}
+	}
+	if first == nil {
+		return
+	}
+	also := ""
+	if others > 0 {
+		also = fmt.Sprintf("; %d other columns too", others)
+	}
+	t.damage = append(t.damage, fmt.Errorf("row group %d: damage past its last row (its %d rows were all read): %w%s",
+		t.group+1, t.rows, first, also))
+}
+
+// rest returns the damage of the cursor's column chunk past the rows of
+// its row group, once they were all read; nil when there is none.
+func (c *cursor) rest() error {
+	switch {
+	case c.pending != nil:
+		return c.pending
+	case c.b < len(c.batch) || c.i < c.n:
+		return fmt.Errorf("a page holds values past the row group's last row: %w", ErrDamaged)
+	}
+	for _, p := range c.check.pages[c.next:] {
+		if !p.dict && p.values > 0 {
+			return fmt.Errorf("page at byte %d holds values past the row group's last row: %w", p.off, ErrDamaged)
+		}
+	}
+	return c.check.err
 }
 
 // nextGroup moves to the next row group, or returns io.EOF.
