@@ -40,6 +40,11 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 	// in a file: the last one typed is kept with its decoder.
 	var header []byte
 	var headerDecoder string
+	// Warnings of the decoders (unknown columns of a header line, …),
+	// printed with the line's result; a header's own warnings once, when
+	// it is typed, not again for each line read with it.
+	msgs := &logtestMsgs{}
+	var headerWarned map[string]bool
 	n := 0
 	for sc.Scan() {
 		if ctx.Err() != nil {
@@ -52,13 +57,23 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 		}
 		origin := event.Origin{Path: "stdin", Line: n}
 		oo := decoders.OpenOptions{Symbols: e.rules.Symbols(), FirstLine: n}
+		withHeader := false
+		var suppressed []string // the header's warnings again, unless this line is a header
+		oo.OnWarning = func(err error) {
+			if withHeader && headerWarned[withoutLine(err.Error())] {
+				suppressed = append(suppressed, err.Error())
+				return
+			}
+			msgs.pending = append(msgs.pending, err.Error())
+		}
 		st, err := e.decoders.Open(origin, bytes.NewReader(line), oo)
 		if err == nil && header != nil && st.Decoder() == headerDecoder {
-			oo.Header = header
+			oo.Header, withHeader = header, true
+			msgs.pending = msgs.pending[:0] // the line is read again, with the header
 			st, err = e.decoders.Open(origin, bytes.NewReader(line), oo)
 		}
 		if err != nil {
-			if err := e.logtestError(w, opts, err); err != nil {
+			if err := e.logtestError(w, opts, msgs, err); err != nil {
 				return fmt.Errorf("stdin:%d: %w", n, err)
 			}
 			continue
@@ -72,7 +87,7 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 			}
 			if err != nil {
 				bad++
-				if err := e.logtestError(w, opts, err); err != nil {
+				if err := e.logtestError(w, opts, msgs, err); err != nil {
 					return fmt.Errorf("stdin:%d: %w", n, err)
 				}
 				var se *decoders.StreamError
@@ -82,15 +97,28 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 				continue
 			}
 			events++
-			if err := e.logtestEvent(w, &ev, st.Decoder(), opts); err != nil {
+			if err := e.logtestEvent(w, &ev, st.Decoder(), opts, msgs); err != nil {
 				return fmt.Errorf("stdin:%d: %w", n, err)
 			}
 		}
 		if names := st.Header(); events == 0 && bad == 0 && names != nil {
 			header, headerDecoder = append([]byte(nil), line...), st.Decoder()
-			if err := logtestHeader(w, opts, headerDecoder, names); err != nil {
+			// The header typed again: its warnings were raised for the
+			// remembered header placed before it (the line above).
+			for i, m := range suppressed {
+				suppressed[i] = fmt.Sprintf("stdin:%d: %s", n, withoutLine(m))
+			}
+			msgs.pending = append(suppressed, msgs.pending...)
+			headerWarned = map[string]bool{}
+			for _, m := range msgs.pending {
+				headerWarned[withoutLine(m)] = true
+			}
+			if err := logtestHeader(w, opts, msgs, headerDecoder, names); err != nil {
 				return fmt.Errorf("stdin:%d: %w", n, err)
 			}
+		}
+		if err := msgs.flush(w, opts); err != nil {
+			return fmt.Errorf("stdin:%d: %w", n, err)
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -99,11 +127,68 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 	return sc.Err()
 }
 
-// logtestHeader says that a header line was read and what it sets.
-func logtestHeader(w io.Writer, opts LogtestOptions, decoder string, names []string) error {
-	if opts.JSON {
-		return jsonLine(w, map[string]any{"header": names, "decoder": decoder, "codemsg": 0, "alert": false})
+// logtestMsgs are the decoders' warnings not printed yet. As in
+// wazuh-logtest, a JSON result carries them in "messages" ("WARNING: …")
+// with codemsg 1; the text output prints each on a line of its own before
+// the result.
+type logtestMsgs struct{ pending []string }
+
+// text prints the pending warnings (text output) and forgets them.
+func (m *logtestMsgs) text(w io.Writer) {
+	for _, msg := range m.pending {
+		fmt.Fprintf(w, "** Logtest: WARNING: %s\n", msg)
 	}
+	m.pending = m.pending[:0]
+}
+
+// json adds the pending warnings to a JSON result, sets its codemsg, and
+// forgets them: codemsg 1 when there are warnings and the result is a
+// success (0), else code.
+func (m *logtestMsgs) json(res map[string]any, code int) map[string]any {
+	if len(m.pending) > 0 {
+		out := make([]string, len(m.pending))
+		for i, msg := range m.pending {
+			out[i] = "WARNING: " + msg
+		}
+		res["messages"] = out
+		if code == 0 {
+			code = 1
+		}
+	}
+	res["codemsg"] = code
+	m.pending = m.pending[:0]
+	return res
+}
+
+// flush prints the warnings no result of the line took.
+func (m *logtestMsgs) flush(w io.Writer, opts LogtestOptions) error {
+	if len(m.pending) == 0 {
+		return nil
+	}
+	if opts.JSON {
+		return jsonLine(w, m.json(map[string]any{"alert": false}, 0))
+	}
+	m.text(w)
+	fmt.Fprintln(w)
+	return nil
+}
+
+// withoutLine returns a warning without its "stdin:N: " prefix.
+func withoutLine(msg string) string {
+	if rest, ok := strings.CutPrefix(msg, "stdin:"); ok {
+		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
+			return rest[i+2:]
+		}
+	}
+	return msg
+}
+
+// logtestHeader says that a header line was read and what it sets.
+func logtestHeader(w io.Writer, opts LogtestOptions, msgs *logtestMsgs, decoder string, names []string) error {
+	if opts.JSON {
+		return jsonLine(w, msgs.json(map[string]any{"header": names, "decoder": decoder, "alert": false}, 0))
+	}
+	msgs.text(w)
 	fmt.Fprintf(w, "**Header line (decoder %s): the lines that follow are read with these %d columns, as in a file:\n\t%s\n\n",
 		decoder, len(names), strings.Join(names, " "))
 	return nil
@@ -119,15 +204,16 @@ func jsonLine(w io.Writer, v any) error {
 	return nil
 }
 
-func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, err error) error {
+func (e *Engine) logtestError(w io.Writer, opts LogtestOptions, msgs *logtestMsgs, err error) error {
 	if opts.JSON {
-		return jsonLine(w, map[string]any{"error": err.Error(), "codemsg": -2, "alert": false})
+		return jsonLine(w, msgs.json(map[string]any{"error": err.Error(), "alert": false}, -2))
 	}
+	msgs.text(w)
 	fmt.Fprintf(w, "**Phase 1: Completed pre-decoding.\n\n**Phase 2: Completed decoding.\n\tNo decoder matched: %v\n\n", err)
 	return nil
 }
 
-func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts LogtestOptions) error {
+func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts LogtestOptions, msgs *logtestMsgs) error {
 	now := e.opts.Now()
 	var tr rules.Trace
 	// The stock result (what wazuh-logtest shows), then the packs' results
@@ -161,13 +247,20 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 			Codemsg    int               `json:"codemsg"`
 			Packs      []json.RawMessage `json:"pack_outputs,omitempty"`
 			DataNotes  []string          `json:"data_notes,omitempty"`
+			Messages   []string          `json:"messages,omitempty"`
 		}{Output: alertJSON, Alert: m.Alert, Decoder: decoder, Packs: packJSON}
 		if opts.Verbose {
 			res.RulesDebug = traceLines(&tr)
 			res.DataNotes = dataNoteLines(ev)
 		}
+		taken := msgs.json(map[string]any{}, 0)
+		res.Codemsg = taken["codemsg"].(int)
+		if ms, ok := taken["messages"].([]string); ok {
+			res.Messages = ms
+		}
 		return jsonLine(w, res)
 	}
+	msgs.text(w)
 	fmt.Fprintln(w, "**Phase 1: Completed pre-decoding.")
 	if m.Rule != nil && !m.Rule.NoFullLog() {
 		fmt.Fprintf(w, "\tfull event: '%s'\n", ev.AppendWodleJSON(nil))

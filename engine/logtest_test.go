@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -87,4 +89,45 @@ func TestLogtestHeaderLine(t *testing.T) {
 	out.Reset()
 	require.NoError(t, e.Logtest(context.Background(), strings.NewReader(header+"\n"), &out, LogtestOptions{JSON: true}))
 	assert.Equal(t, `{"alert":false,"codemsg":0,"decoder":"vpcflow","header":["version","account-id","interface-id","srcaddr","dstaddr","srcport","dstport","protocol","packets","bytes","start","end","action","log-status","vpc-id","flow-direction"]}`+"\n", out.String())
+}
+
+// TestLogtestWarnings: what the decoders warn about — a header column no
+// decoder knows, say a typo a rule would then never see — is printed with
+// the line that caused it, once: not again for each line read with that
+// header, again when the header is typed again. JSON results carry it in
+// "messages" with codemsg 1, as wazuh-logtest's do.
+func TestLogtestWarnings(t *testing.T) {
+	const header = "version account-id interface-id scraddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+	const line = "2 123456789012 eni-1 10.0.0.1 10.0.0.2 443 80 6 1 40 1431280876 1431280934 REJECT OK"
+	in := header + "\n" + line + "\n" + line + "\n" + header + "\n"
+	e, _ := newTestEngine(t, nil)
+	var out bytes.Buffer
+	require.NoError(t, e.Logtest(context.Background(), strings.NewReader(in), &out, LogtestOptions{}))
+	got := out.String()
+	warn := "** Logtest: WARNING: stdin:%d: unknown columns \"scraddr\" kept as strings\n**Header line"
+	assert.Contains(t, got, fmt.Sprintf(warn, 1))
+	assert.Contains(t, got, fmt.Sprintf(warn, 4), "the header typed again")
+	assert.Equal(t, 2, strings.Count(got, "WARNING"), got)
+	assert.Contains(t, got, "\taws.scraddr: '10.0.0.1'\n")
+
+	out.Reset()
+	require.NoError(t, e.Logtest(context.Background(), strings.NewReader(in), &out, LogtestOptions{JSON: true}))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 4)
+	for i, want := range []struct {
+		code     int
+		messages []string
+	}{
+		{1, []string{`WARNING: stdin:1: unknown columns "scraddr" kept as strings`}},
+		{0, nil}, {0, nil},
+		{1, []string{`WARNING: stdin:4: unknown columns "scraddr" kept as strings`}},
+	} {
+		var res struct {
+			Codemsg  int      `json:"codemsg"`
+			Messages []string `json:"messages"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(lines[i]), &res), lines[i])
+		assert.Equal(t, want.code, res.Codemsg, lines[i])
+		assert.Equal(t, want.messages, res.Messages, lines[i])
+	}
 }
