@@ -174,14 +174,7 @@ func (m *logtestMsgs) flush(w io.Writer, opts LogtestOptions) error {
 }
 
 // withoutLine returns a warning without its "stdin:N: " prefix.
-func withoutLine(msg string) string {
-	if rest, ok := strings.CutPrefix(msg, "stdin:"); ok {
-		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
-			return rest[i+2:]
-		}
-	}
-	return msg
-}
+func withoutLine(msg string) string { return withoutPosition(msg, "stdin") }
 
 // logtestHeader says that a header line was read and what it sets.
 func logtestHeader(w io.Writer, opts LogtestOptions, msgs *logtestMsgs, decoder string, names []string) error {

@@ -93,7 +93,22 @@ func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.W
 	if now.IsZero() {
 		now = e.opts.Now()
 	}
-	results := e.rules.RunTests(e.decodeTestInput, now)
+	// The decoders' warnings about a test's input (a header column no
+	// decoder knows) explain many a failure: each is printed, once.
+	warned := map[string]bool{}
+	decode := func(in rules.TestInput) (*event.Event, error) {
+		return e.decodeTestInput(in, func(err error) {
+			if to.Run != nil && !to.Run.MatchString(in.RuleID+"/"+in.Name) {
+				return
+			}
+			msg := fmt.Sprintf("WARNING: %s:%d: rule %s: test %q: %s", in.File, in.Line, in.RuleID, in.Name, withoutPosition(err.Error(), in.File))
+			if !warned[msg] {
+				warned[msg] = true
+				fmt.Fprintln(stderr, msg)
+			}
+		})
+	}
+	results := e.rules.RunTests(decode, now)
 	passed, failed := 0, 0
 	tested := map[string]bool{}
 	for _, r := range results {
@@ -130,14 +145,15 @@ func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.W
 // decodeTestInput turns an inline test case into an event with the real
 // decoders: an `event:` mapping through the wazuh-json decoder, a `log:`
 // line through the decoder its type (or its content) selects.
-func (e *Engine) decodeTestInput(in rules.TestInput) (*event.Event, error) {
+// warn, when not nil, receives the decoders' warnings.
+func (e *Engine) decodeTestInput(in rules.TestInput, warn func(error)) (*event.Event, error) {
 	origin := event.Origin{Path: in.File, Line: in.Line, Type: in.Type}
 	data := []byte(in.Log)
 	if in.Event != nil {
 		origin.Type = event.LogTypeWazuhJSON
 		data = in.Event
 	}
-	st, err := e.decoders.Open(origin, bytes.NewReader(data), decoders.OpenOptions{Symbols: e.rules.Symbols(), OpenTable: e.opts.OpenTable})
+	st, err := e.decoders.Open(origin, bytes.NewReader(data), decoders.OpenOptions{Symbols: e.rules.Symbols(), OpenTable: e.opts.OpenTable, OnWarning: warn})
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +166,17 @@ func (e *Engine) decodeTestInput(in rules.TestInput) (*event.Event, error) {
 	default:
 		return nil, err
 	}
+}
+
+// withoutPosition returns a decoder's message without its "path:line: "
+// prefix.
+func withoutPosition(msg, path string) string {
+	if rest, ok := strings.CutPrefix(msg, path+":"); ok {
+		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
+			return rest[i+2:]
+		}
+	}
+	return msg
 }
 
 func withDefaults(o Options) Options {

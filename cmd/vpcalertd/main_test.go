@@ -208,8 +208,15 @@ func TestRulesetTestExplains(t *testing.T) {
 	assert.NotContains(t, out, "PASS:")
 	assert.Contains(t, out, "built-in ruleset + testdata/failing: 1 passed, 1 failed\n")
 
-	_, out, _ = run(t, "", "ruleset", "test", "-v", "--rules", "testdata/failing", "--run", "^1108")
+	_, out, errs = run(t, "", "ruleset", "test", "-v", "--rules", "testdata/failing", "--run", "^1108")
 	assert.Contains(t, out, `PASS: testdata/failing/rules/failing.yml:10: rule 110800: match "an accepted flow ends here"`+"\n")
+	assert.NotContains(t, errs, "WARNING", "only the selected tests' warnings")
+
+	// The decoders' warning about a test's input says why it fails.
+	code, out, errs = run(t, "", "ruleset", "test", "--rules", "testdata/failing", "--run", "^1109")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "aws.srcaddr is missing")
+	assert.Equal(t, `WARNING: testdata/failing/rules/failing.yml:30: rule 110900: test "typo in the header": unknown columns "scraddr" kept as strings`+"\n", errs)
 }
 
 // TestCLIHabits: --version, help COMMAND, exit status 2 for usage errors
