@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -121,7 +122,7 @@ func (q *diskQueue) load() error {
 	q.cursor = q.readCursor()
 	// Drop segments before the cursor (acknowledged, deletion interrupted).
 	for len(q.segs) > 0 && q.segs[0].id < q.cursor.seg {
-		_ = os.Remove(filepath.Join(q.dir, segName(q.segs[0].id)))
+		q.removeSegment(q.segs[0].id)
 		q.segs = q.segs[1:]
 	}
 	if len(q.segs) == 0 || q.segs[0].id != q.cursor.seg {
@@ -469,11 +470,22 @@ func (q *diskQueue) ack(end qpos, qsize int64) error {
 		if q.rf != nil && q.rseg == q.segs[0].id {
 			q.closeReader()
 		}
-		_ = os.Remove(filepath.Join(q.dir, segName(q.segs[0].id)))
+		q.removeSegment(q.segs[0].id)
 		q.segs = q.segs[1:]
 	}
 	q.space.freed()
 	return q.writeCursor()
+}
+
+// removeSegment deletes a segment whose records are all acknowledged (or
+// an empty one). A failure loses nothing but disk space: it is logged, and
+// the next start tries again.
+func (q *diskQueue) removeSegment(id uint64) {
+	path := filepath.Join(q.dir, segName(id))
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		q.log.Warn("indexer: cannot delete a disk queue segment whose documents were all delivered; "+
+			"it takes disk space until the next start deletes it, or delete it by hand", "file", path, "error", err)
+	}
 }
 
 func (q *diskQueue) writeCursor() error {
@@ -504,7 +516,7 @@ func (q *diskQueue) close() error {
 		q.w = nil
 		if q.active().size == segHeaderSize && len(q.segs) > 0 {
 			// Leave no empty segment behind.
-			_ = os.Remove(filepath.Join(q.dir, segName(q.active().id)))
+			q.removeSegment(q.active().id)
 		}
 	}
 	errs = append(errs, q.writeCursor(), unlockDir(q.lockF))
