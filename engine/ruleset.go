@@ -101,7 +101,11 @@ func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.W
 			if to.Run != nil && !to.Run.MatchString(in.RuleID+"/"+in.Name) {
 				return
 			}
-			msg := fmt.Sprintf("WARNING: %s:%d: rule %s: test %q: %s", in.File, in.Line, in.RuleID, in.Name, withoutPosition(err.Error(), in.File))
+			what := err.Error()
+			if line, rest, ok := cutPosition(what, in.File); ok {
+				what = "log line " + line + ": " + rest
+			}
+			msg := fmt.Sprintf("WARNING: %s:%d: rule %s: test %q: %s", in.File, in.Line, in.RuleID, in.Name, what)
 			if !warned[msg] {
 				warned[msg] = true
 				fmt.Fprintln(stderr, msg)
@@ -164,19 +168,44 @@ func (e *Engine) decodeTestInput(in rules.TestInput, warn func(error)) (*event.E
 	case io.EOF:
 		return nil, errors.New("the input decodes to no event")
 	default:
-		return nil, err
+		return nil, testInputError(in, err)
 	}
+}
+
+// testInputError names where in a test's input a decoder's error is: the
+// decoders number the input's own lines, which are not the rule file's.
+func testInputError(in rules.TestInput, err error) error {
+	what := "log line"
+	if in.Event != nil {
+		what = "event line"
+	}
+	var re *decoders.RecordError
+	if errors.As(err, &re) && re.Path == in.File {
+		return fmt.Errorf("%s %d: %s", what, re.Line, re.Reason)
+	}
+	var se *decoders.StreamError
+	if errors.As(err, &se) && se.Path == in.File && se.Line > 0 && se.RowGroup == 0 {
+		return fmt.Errorf("%s %d: %w", what, se.Line, se.Err)
+	}
+	return err
+}
+
+// cutPosition splits a decoder's message "path:line: rest"; ok is false
+// for a message without that prefix.
+func cutPosition(msg, path string) (line, rest string, ok bool) {
+	if after, found := strings.CutPrefix(msg, path+":"); found {
+		if i := strings.Index(after, ": "); i > 0 && strings.Trim(after[:i], "0123456789") == "" {
+			return after[:i], after[i+2:], true
+		}
+	}
+	return "", msg, false
 }
 
 // withoutPosition returns a decoder's message without its "path:line: "
 // prefix.
 func withoutPosition(msg, path string) string {
-	if rest, ok := strings.CutPrefix(msg, path+":"); ok {
-		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
-			return rest[i+2:]
-		}
-	}
-	return msg
+	_, rest, _ := cutPosition(msg, path)
+	return rest
 }
 
 func withDefaults(o Options) Options {

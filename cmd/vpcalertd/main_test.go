@@ -216,7 +216,8 @@ func TestRulesetTestExplains(t *testing.T) {
 	code, out, errs = run(t, "", "ruleset", "test", "--rules", "testdata/failing", "--run", "^1109")
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "aws.srcaddr is missing")
-	assert.Equal(t, `WARNING: testdata/failing/rules/failing.yml:30: rule 110900: test "typo in the header": unknown columns "scraddr" kept as strings`+"\n", errs)
+	assert.Contains(t, out, `FAILED: testdata/failing/rules/failing.yml:43: rule 110901: match "short line": log line 1: expected 14 fields, got 13`+"\n")
+	assert.Equal(t, `WARNING: testdata/failing/rules/failing.yml:30: rule 110900: test "typo in the header": log line 1: unknown columns "scraddr" kept as strings`+"\n", errs)
 }
 
 // TestCLIHabits: --version, help COMMAND, exit status 2 for usage errors
