@@ -141,22 +141,31 @@ func (m *logtestMsgs) text(w io.Writer) {
 	m.pending = m.pending[:0]
 }
 
-// json adds the pending warnings to a JSON result, sets its codemsg, and
-// forgets them: codemsg 1 when there are warnings and the result is a
-// success (0), else code.
-func (m *logtestMsgs) json(res map[string]any, code int) map[string]any {
-	if len(m.pending) > 0 {
-		out := make([]string, len(m.pending))
-		for i, msg := range m.pending {
-			out[i] = "WARNING: " + msg
-		}
-		res["messages"] = out
-		if code == 0 {
-			code = 1
-		}
+// take returns, and forgets, the pending warnings as a JSON result's
+// messages, with the result's codemsg: 1 when there are warnings and the
+// result is a success (code 0), else code.
+func (m *logtestMsgs) take(code int) (int, []string) {
+	if len(m.pending) == 0 {
+		return code, nil
 	}
-	res["codemsg"] = code
+	out := make([]string, len(m.pending))
+	for i, msg := range m.pending {
+		out[i] = "WARNING: " + msg
+	}
 	m.pending = m.pending[:0]
+	if code == 0 {
+		code = 1
+	}
+	return code, out
+}
+
+// json adds the pending warnings and the codemsg to a JSON result (take).
+func (m *logtestMsgs) json(res map[string]any, code int) map[string]any {
+	code, out := m.take(code)
+	res["codemsg"] = code
+	if out != nil {
+		res["messages"] = out
+	}
 	return res
 }
 
@@ -246,11 +255,7 @@ func (e *Engine) logtestEvent(w io.Writer, ev *event.Event, decoder string, opts
 			res.RulesDebug = traceLines(&tr)
 			res.DataNotes = dataNoteLines(ev)
 		}
-		taken := msgs.json(map[string]any{}, 0)
-		res.Codemsg = taken["codemsg"].(int)
-		if ms, ok := taken["messages"].([]string); ok {
-			res.Messages = ms
-		}
+		res.Codemsg, res.Messages = msgs.take(0)
 		return jsonLine(w, res)
 	}
 	msgs.text(w)
