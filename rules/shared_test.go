@@ -96,6 +96,51 @@ func openStore(t testing.TB, srv *redistest.Server) *redisstore.Store {
 	return st
 }
 
+// sharedPaths are the two ways a batch goes to the store: the
+// interpreter's (prep rules: searches, ignore) and the optimistic path's
+// (aggregates only, split in parts where a sweep is due).
+var sharedPaths = []struct {
+	name   string
+	load   func(testing.TB) *rules.Set
+	events func(testing.TB, *rules.Set, int, int64) ([]*event.Event, []time.Time)
+}{
+	{"interpreter", loadPrep, rules.RandomEventsForTest},
+	{"optimistic", loadAgg, aggEvents},
+}
+
+// applyBatch sends evs to store as one batch b named id, as the engine's
+// sequence stage does: Prepare and Plan each event, run the batch, then
+// Complete the planned events and Finish the others. It returns each
+// event's matches as text (rules.MatchTextForTest), or the store's error
+// (the events are then left unfinished).
+func applyBatch(t testing.TB, e *rules.Evaluator, b *rules.SharedBatch, store rules.SharedStore, id string, evs []*event.Event, nows []time.Time) ([]string, error) {
+	t.Helper()
+	b.Reset(id)
+	preps := make([]rules.Prepared, len(evs))
+	planned := make([]bool, len(evs))
+	for k, ev := range evs {
+		e.Prepare(ev, &preps[k])
+		planned[k] = e.Plan(ev, &preps[k], nows[k], b)
+	}
+	require.Positive(t, b.Len(), "the batch reaches the store")
+	if err := store.Run(context.Background(), b); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(evs))
+	for k, ev := range evs {
+		var ms []rules.Match
+		if planned[k] {
+			var err error
+			ms, err = e.Complete(ev, &preps[k], nows[k], b)
+			require.NoError(t, err, "event %d", k)
+		} else {
+			ms = e.Finish(ev, &preps[k], nows[k])
+		}
+		out[k] = rules.MatchTextForTest(ms)
+	}
+	return out, b.Done()
+}
+
 // TestSharedStoreIsMemory: a Set whose correlation state is in Redis gives,
 // event for event, exactly what the same Set gives with its state in
 // memory — frequency windows with same_field, ignore, aggregates of every
@@ -223,14 +268,7 @@ func TestTwoInstancesShareWindows(t *testing.T) {
 func TestSharedBatchAppliedOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	store := openStore(t, srv)
-	for _, tc := range []struct {
-		name   string
-		load   func(testing.TB) *rules.Set
-		events func(testing.TB, *rules.Set, int, int64) ([]*event.Event, []time.Time)
-	}{
-		{"interpreter", loadPrep, rules.RandomEventsForTest},
-		{"optimistic", loadAgg, aggEvents},
-	} {
+	for _, tc := range sharedPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			mem, shared := tc.load(t), tc.load(t)
 			evs, nows := tc.events(t, mem, 1000, 5)
@@ -244,27 +282,12 @@ func TestSharedBatchAppliedOnce(t *testing.T) {
 			}
 			se := shared.NewEvaluator()
 			b := shared.NewSharedBatch(rules.SharedOptions{KeyPrefix: "once-" + tc.name + ":", Grace: time.Minute, MarkerTTL: time.Hour})
-			preps := make([]rules.Prepared, 50)
-			planned := make([]bool, 50)
 			run := func(start int, id string) (out []string, replayed bool) {
-				b.Reset(id)
-				for k := range 50 {
-					se.Prepare(sevs[start+k], &preps[k])
-					planned[k] = se.Plan(sevs[start+k], &preps[k], nows[start+k], b)
+				out, err := applyBatch(t, se, b, store, id, sevs[start:start+50], nows[start:start+50])
+				require.NoError(t, err)
+				for k := range out {
+					out[k] = statefulText(out[k])
 				}
-				require.NoError(t, store.Run(context.Background(), b))
-				for k := range 50 {
-					var ms []rules.Match
-					if planned[k] {
-						var err error
-						ms, err = se.Complete(sevs[start+k], &preps[k], nows[start+k], b)
-						require.NoError(t, err)
-					} else {
-						ms = se.Finish(sevs[start+k], &preps[k], nows[start+k])
-					}
-					out = append(out, statefulText(rules.MatchTextForTest(ms)))
-				}
-				require.NoError(t, b.Done())
 				return out, b.Replayed
 			}
 			before := store.Stats()
@@ -294,42 +317,16 @@ func TestSharedBatchAppliedOnce(t *testing.T) {
 func TestSharedDamagedRecord(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name   string
-		load   func(testing.TB) *rules.Set
-		events func(testing.TB, *rules.Set, int, int64) ([]*event.Event, []time.Time)
-	}{
-		{"interpreter", loadPrep, rules.RandomEventsForTest},
-		{"optimistic", loadAgg, aggEvents},
-	} {
+	for _, tc := range sharedPaths {
 		set := tc.load(t)
 		evs, nows := tc.events(t, set, 40, 3)
 		prefix := "damaged-" + tc.name + ":"
 		// run applies evs as batch id on a new store (a failure makes a
 		// store unavailable) with a new evaluator.
 		run := func(t *testing.T, id string) error {
-			e := set.NewEvaluator()
 			b := set.NewSharedBatch(rules.SharedOptions{KeyPrefix: prefix, Grace: time.Minute, MarkerTTL: time.Hour})
-			b.Reset(id)
-			preps := make([]rules.Prepared, len(evs))
-			planned := make([]bool, len(evs))
-			for k, ev := range evs {
-				e.Prepare(ev, &preps[k])
-				planned[k] = e.Plan(ev, &preps[k], nows[k], b)
-			}
-			require.Positive(t, b.Len(), "the batch reaches the store")
-			if err := openStore(t, srv).Run(ctx, b); err != nil {
-				return err
-			}
-			for k, ev := range evs {
-				if planned[k] {
-					_, err := e.Complete(ev, &preps[k], nows[k], b)
-					require.NoError(t, err)
-				} else {
-					e.Finish(ev, &preps[k], nows[k])
-				}
-			}
-			return b.Done()
+			_, err := applyBatch(t, set.NewEvaluator(), b, openStore(t, srv), id, evs, nows)
+			return err
 		}
 		// A record as vpcalertd writes it, to damage one of its parts.
 		require.NoError(t, run(t, "good"))
