@@ -287,7 +287,7 @@ func (st *Stream) readLines(b *Batch) {
 			r.line, r.lineNo = line, st.lines.n
 			if cols.header && st.headerLine(line) {
 				if names := cols.headerNames(line); names != nil {
-					if err := cols.useHeader(r, names); err != errSkip {
+					if err := cols.useHeader(r, names, true); err != errSkip {
 						b.add().Err = &RecordError{Path: st.path, Line: st.lines.n, Reason: err.Error()}
 					}
 					continue

@@ -249,7 +249,10 @@ func (s *columnsStep) headerNames(line []byte) []string {
 	return toks
 }
 
-func (s *columnsStep) useHeader(r *runState, names []string) error {
+// useHeader lays out the columns of a header line; report says whether
+// its unknown columns are warned about (not for OpenOptions.Header, whose
+// problems the caller met when it read that line).
+func (s *columnsStep) useHeader(r *runState, names []string, report bool) error {
 	seen := make(map[string]bool, len(names))
 	for _, n := range names {
 		canon := strings.ReplaceAll(n, "_", "-")
@@ -259,6 +262,9 @@ func (s *columnsStep) useHeader(r *runState, names []string) error {
 		seen[canon] = true
 	}
 	cols, unknown := s.columns(names)
+	if !report {
+		unknown = nil
+	}
 	r.cols.plan = s.plan(r, cols, unknown, r.lineNo)
 	r.cols.header = names
 	return errSkip
@@ -274,7 +280,7 @@ func (s *columnsStep) headerLine(r *runState, line []byte) error {
 	if names == nil {
 		return fmt.Errorf("%q is not a header line (field names, at least one of them known)", line)
 	}
-	if err := s.useHeader(r, names); err != errSkip {
+	if err := s.useHeader(r, names, false); err != errSkip {
 		return err
 	}
 	return nil
@@ -293,7 +299,7 @@ func (s *columnsStep) apply(r *runState, ev *event.Event, c *stepState) error {
 		}
 		if i < len(line) && line[i] >= 'a' && line[i] <= 'z' {
 			if names := s.headerNames(line); names != nil {
-				return s.useHeader(r, names)
+				return s.useHeader(r, names, true)
 			}
 		}
 	}

@@ -41,7 +41,8 @@ type OpenOptions struct {
 	OnWarning func(error)
 	// Header is a header line read before the stream, as if the stream
 	// began with it: logtest keeps the last header line typed for the
-	// lines that follow. Open fails when the chosen decoder takes no
+	// lines that follow. Its own problems (unknown columns) are not
+	// warned about again: the caller met them when it read that line. Open fails when the chosen decoder takes no
 	// header lines or Header is not one.
 	Header []byte
 	// FirstLine is the line number of the stream's first line (default

@@ -293,7 +293,8 @@ func TestFlowGzipErrors(t *testing.T) {
 }
 
 // TestOpenWithHeader: OpenOptions.Header sets the columns as if the stream
-// began with that line; FirstLine numbers the lines.
+// began with that line, without warning about it again; FirstLine numbers
+// the lines.
 func TestOpenWithHeader(t *testing.T) {
 	set := loadRuleset(t)
 	const header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status flow-direction"
@@ -308,6 +309,18 @@ func TestOpenWithHeader(t *testing.T) {
 	st, err := set.Open(event.Origin{Path: "stdin"}, bytes.NewReader(line), OpenOptions{Header: []byte(header)})
 	require.NoError(t, err)
 	assert.Equal(t, strings.Fields(header), st.Header())
+
+	// The header's own unknown column is not warned about again (the
+	// caller met it when it read the header); the same header read in the
+	// stream is.
+	const odd = header + " colour"
+	row := []byte("5 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 3 4 1418530010 1418530070 ACCEPT OK egress red\n")
+	got = decode(t, set, event.Origin{Path: "stdin"}, row, OpenOptions{Header: []byte(odd), FirstLine: 7})
+	require.Len(t, got.events, 1, got.errs)
+	assert.Empty(t, got.warnings)
+	got = decode(t, set, event.Origin{Path: "stdin"}, append([]byte(odd+"\n"), row...), OpenOptions{Header: []byte(odd), FirstLine: 7})
+	require.Len(t, got.events, 1, got.errs)
+	assert.Equal(t, []string{`stdin:7: unknown columns "colour" kept as strings`}, got.warnings)
 
 	_, err = set.Open(event.Origin{Path: "stdin"}, bytes.NewReader(line), OpenOptions{Header: []byte("not a header")})
 	assert.ErrorContains(t, err, `stdin: decoder vpcflow: "not a header" is not a header line`)

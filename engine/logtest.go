@@ -41,10 +41,9 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 	var header []byte
 	var headerDecoder string
 	// Warnings of the decoders (unknown columns of a header line, …),
-	// printed with the line's result; a header's own warnings once, when
-	// it is typed, not again for each line read with it.
+	// printed with the line's result; a header's own warnings come when it
+	// is typed, not for each line read with it (OpenOptions.Header).
 	msgs := &logtestMsgs{}
-	var headerWarned map[string]bool
 	n := 0
 	for sc.Scan() {
 		if ctx.Err() != nil {
@@ -56,20 +55,11 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 			continue
 		}
 		origin := event.Origin{Path: "stdin", Line: n}
-		oo := decoders.OpenOptions{Symbols: e.rules.Symbols(), FirstLine: n}
-		withHeader := false
-		var suppressed []string // the header's warnings again, unless this line is a header
-		oo.OnWarning = func(err error) {
-			if withHeader && headerWarned[withoutLine(err.Error())] {
-				suppressed = append(suppressed, err.Error())
-				return
-			}
-			msgs.pending = append(msgs.pending, err.Error())
-		}
+		oo := decoders.OpenOptions{Symbols: e.rules.Symbols(), FirstLine: n,
+			OnWarning: func(err error) { msgs.pending = append(msgs.pending, err.Error()) }}
 		st, err := e.decoders.Open(origin, bytes.NewReader(line), oo)
 		if err == nil && header != nil && st.Decoder() == headerDecoder {
-			oo.Header, withHeader = header, true
-			msgs.pending = msgs.pending[:0] // the line is read again, with the header
+			oo.Header = header
 			st, err = e.decoders.Open(origin, bytes.NewReader(line), oo)
 		}
 		if err != nil {
@@ -103,16 +93,6 @@ func (e *Engine) Logtest(ctx context.Context, in io.Reader, out io.Writer, opts 
 		}
 		if names := st.Header(); events == 0 && bad == 0 && names != nil {
 			header, headerDecoder = append([]byte(nil), line...), st.Decoder()
-			// The header typed again: its warnings were raised for the
-			// remembered header placed before it (the line above).
-			for i, m := range suppressed {
-				suppressed[i] = fmt.Sprintf("stdin:%d: %s", n, withoutLine(m))
-			}
-			msgs.pending = append(suppressed, msgs.pending...)
-			headerWarned = map[string]bool{}
-			for _, m := range msgs.pending {
-				headerWarned[withoutLine(m)] = true
-			}
 			if err := logtestHeader(w, opts, msgs, headerDecoder, names); err != nil {
 				return fmt.Errorf("stdin:%d: %w", n, err)
 			}
@@ -181,9 +161,6 @@ func (m *logtestMsgs) flush(w io.Writer, opts LogtestOptions) error {
 	fmt.Fprintln(w)
 	return nil
 }
-
-// withoutLine returns a warning without its "stdin:N: " prefix.
-func withoutLine(msg string) string { return withoutPosition(msg, "stdin") }
 
 // logtestHeader says that a header line was read and what it sets.
 func logtestHeader(w io.Writer, opts LogtestOptions, msgs *logtestMsgs, decoder string, names []string) error {

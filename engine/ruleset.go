@@ -201,13 +201,6 @@ func cutPosition(msg, path string) (line, rest string, ok bool) {
 	return "", msg, false
 }
 
-// withoutPosition returns a decoder's message without its "path:line: "
-// prefix.
-func withoutPosition(msg, path string) string {
-	_, rest, _ := cutPosition(msg, path)
-	return rest
-}
-
 func withDefaults(o Options) Options {
 	if o.ManagerName == "" {
 		o.ManagerName = "vpcalertd"
