@@ -32,11 +32,9 @@ if marker ~= '' then
     local w = t[1]
     if string.sub(w, 1, #work + 1) == work .. '/' then
       local rest = string.sub(w, #work + 2)
-      local to = string.match(rest, '^(%d+)$')
-      local f = nil
-      if not to then
-        to, f = string.match(rest, '^(%d+)(/f)$')
-        if not to then return damaged('its work ends in "' .. rest .. '"') end
+      local to, f = string.match(rest, '^(%d+)(.*)$')
+      if not to or (f ~= '' and f ~= '/f') then
+        return damaged('its work ends in "' .. rest .. '"')
       end
       if f == '/f' then
         -- sharedcommit.lua's: the number of answers, the positions of 1s.
