@@ -95,15 +95,16 @@ func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.W
 	}
 	// The decoders' warnings about a test's input (a header column no
 	// decoder knows) explain many a failure: each is printed, once.
+	selected := func(ruleID, name string) bool { return to.Run == nil || to.Run.MatchString(ruleID+"/"+name) }
 	warned := map[string]bool{}
 	decode := func(in rules.TestInput) (*event.Event, error) {
 		return e.decodeTestInput(in, func(err error) {
-			if to.Run != nil && !to.Run.MatchString(in.RuleID+"/"+in.Name) {
+			if !selected(in.RuleID, in.Name) {
 				return
 			}
 			what := err.Error()
 			if line, rest, ok := cutPosition(what, in.File); ok {
-				what = "log line " + line + ": " + rest
+				what = inputLines(in) + " " + line + ": " + rest
 			}
 			msg := fmt.Sprintf("WARNING: %s:%d: rule %s: test %q: %s", in.File, in.Line, in.RuleID, in.Name, what)
 			if !warned[msg] {
@@ -117,7 +118,7 @@ func TestRuleset(opts Options, label string, to TestOptions, stdout, stderr io.W
 	tested := map[string]bool{}
 	for _, r := range results {
 		tested[r.RuleID] = true
-		if to.Run != nil && !to.Run.MatchString(r.RuleID+"/"+r.Name) {
+		if !selected(r.RuleID, r.Name) {
 			continue
 		}
 		if r.Pass {
@@ -175,10 +176,7 @@ func (e *Engine) decodeTestInput(in rules.TestInput, warn func(error)) (*event.E
 // testInputError names where in a test's input a decoder's error is: the
 // decoders number the input's own lines, which are not the rule file's.
 func testInputError(in rules.TestInput, err error) error {
-	what := "log line"
-	if in.Event != nil {
-		what = "event line"
-	}
+	what := inputLines(in)
 	var re *decoders.RecordError
 	if errors.As(err, &re) && re.Path == in.File {
 		return fmt.Errorf("%s %d: %s", what, re.Line, re.Reason)
@@ -188,6 +186,14 @@ func testInputError(in rules.TestInput, err error) error {
 		return fmt.Errorf("%s %d: %w", what, se.Line, se.Err)
 	}
 	return err
+}
+
+// inputLines names the lines of a test's input in messages.
+func inputLines(in rules.TestInput) string {
+	if in.Event != nil {
+		return "event line"
+	}
+	return "log line"
 }
 
 // cutPosition splits a decoder's message "path:line: rest"; ok is false
